@@ -1,0 +1,104 @@
+"""The one event codec: stored form, upcasting of older schema versions, and the public NATS payload."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import msgspec
+
+from adapters.ids import event_id
+from domain.events import Actor, DomainEvent
+from domain.ids import render
+from domain.issues.events import ISSUE_EVENT_TYPES, AnyIssueEvent
+
+AnyEvent = AnyIssueEvent
+EVENT_TYPES: dict[str, type[DomainEvent]] = {cls.__name__: cls for cls in ISSUE_EVENT_TYPES}
+STREAM_PREFIX = {"issue": "iss"}
+
+RawEvent = dict[str, Any]
+Upcaster = Callable[[RawEvent], RawEvent]
+# (type name, stored schema_version) -> function lifting the raw dict to schema_version + 1.
+UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(AnyEvent)
+
+
+class UnknownEventType(ValueError):
+    """A stored event whose type this code does not know: it must never be silently skipped."""
+
+
+def encode(event: DomainEvent) -> bytes:
+    """Stored state: the tagged Struct with `schema_version` spliced in first."""
+    body = _encoder.encode(event)
+    return b'{"schema_version":%d,' % type(event).schema_version + body[1:]
+
+
+def decode(state: bytes) -> AnyEvent:
+    raw = msgspec.json.decode(state)
+    name = raw.get("type")
+    cls = EVENT_TYPES.get(name) if isinstance(name, str) else None
+    if cls is None:
+        raise UnknownEventType(f"unknown event type {name!r}")
+    version = int(raw.get("schema_version", 1))
+    if version == cls.schema_version:
+        decoded: AnyEvent = _decoder.decode(state)
+        return decoded
+    upcasted: AnyEvent = msgspec.convert(upcast(name, version, cls.schema_version, raw), AnyEvent)
+    return upcasted
+
+
+def upcast(name: str, version: int, target: int, raw: RawEvent) -> RawEvent:
+    while version < target:
+        raw = UPCASTERS[(name, version)](raw)
+        version += 1
+    raw["schema_version"] = target
+    return raw
+
+
+class PublicEvent(msgspec.Struct, kw_only=True):
+    """The payload internal services receive on NATS (public contract: additive-only within v1)."""
+
+    id: UUID
+    type: str
+    schema_version: int
+    workspace_id: str
+    stream_id: str
+    stream_version: int
+    position: int
+    occurred_at: datetime
+    actor: Actor
+    correlation_id: str | None
+    data: dict[str, Any]
+
+
+_ENVELOPE_FIELDS = set(DomainEvent.__struct_fields__)
+
+
+def to_public(event: DomainEvent, position: int) -> PublicEvent:
+    data = {name: value for name, value in msgspec.structs.asdict(event).items() if name not in _ENVELOPE_FIELDS}
+    return PublicEvent(
+        id=event_id(event.originator_id, event.originator_version),
+        type=type(event).__name__,
+        schema_version=type(event).schema_version,
+        workspace_id=event.workspace_id,
+        stream_id=render(STREAM_PREFIX[type(event).category], event.originator_id),
+        stream_version=event.originator_version,
+        position=position,
+        occurred_at=event.occurred_at,
+        actor=event.actor,
+        correlation_id=event.correlation_id,
+        data=msgspec.to_builtins(data),
+    )
+
+
+def encode_public(event: DomainEvent, position: int) -> bytes:
+    return _encoder.encode(to_public(event, position))
+
+
+def subject_for(prefix: str, event: DomainEvent) -> str:
+    """`<prefix>.<workspace_id>.<category>.<EventType>`, e.g. causeloop.ws_01J….issue.IssueOpened."""
+    return f"{prefix}.{event.workspace_id}.{type(event).category}.{type(event).__name__}"

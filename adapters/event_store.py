@@ -1,0 +1,99 @@
+"""The Postgres event store: the `eventsourcing` library's recorder behind a msgspec mapper."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    IntegrityError,
+    JSONTranscoder,
+    Mapper,
+    StoredEvent,
+)
+from psycopg.conninfo import conninfo_to_dict
+
+from adapters import codec
+from adapters.settings import Settings
+from domain.events import DomainEvent
+
+APPLICATION_NAME = "causeloop"
+EVENTS_TABLE = f"{APPLICATION_NAME}_events"
+
+__all__ = ["EVENTS_TABLE", "EventStore", "IntegrityError", "event_store_env"]
+
+
+def event_store_env(settings: Settings, *, create_table: bool = False, pool_size: int = 5) -> dict[str, str]:
+    """The library's configuration, built from our Settings; never read from os.environ."""
+    info = conninfo_to_dict(settings.database_url)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": str(info.get("dbname") or "postgres"),
+        "POSTGRES_HOST": str(info.get("host") or "127.0.0.1"),
+        "POSTGRES_PORT": str(info.get("port") or "5432"),
+        "POSTGRES_USER": str(info.get("user") or "postgres"),
+        "POSTGRES_PASSWORD": str(info.get("password") or ""),
+        "POSTGRES_SCHEMA": settings.database_schema,
+        "POSTGRES_POOL_SIZE": str(pool_size),
+        "POSTGRES_MAX_OVERFLOW": str(pool_size),
+        "POSTGRES_LOCK_TIMEOUT": "10",
+        "CREATE_TABLE": "yes" if create_table else "no",
+    }
+
+
+class MsgspecMapper(Mapper[UUID]):
+    """Stores each event as its type name (the topic) and the codec's JSON (the state)."""
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        return StoredEvent(
+            originator_id=domain_event.originator_id,
+            originator_version=domain_event.originator_version,
+            topic=type(domain_event).__name__,
+            state=codec.encode(domain_event),
+        )
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        return codec.decode(stored_event.state)
+
+
+class _StoreApplication(Application[UUID]):
+    name = APPLICATION_NAME
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        return MsgspecMapper(transcoder=JSONTranscoder())
+
+
+class EventStore:
+    """Append, load a stream, and read the global log in position (notification id) order."""
+
+    def __init__(self, settings: Settings, *, create_table: bool = False, pool_size: int = 5) -> None:
+        self._app = _StoreApplication(env=event_store_env(settings, create_table=create_table, pool_size=pool_size))
+
+    @property
+    def recorder(self) -> ApplicationRecorder:
+        return self._app.recorder
+
+    def append(self, events: Sequence[DomainEvent]) -> list[int]:
+        """One transaction for all `events`; returns their positions. Raises IntegrityError on a version clash."""
+        recordings = self._app.save(*events)
+        return [recording.notification.id for recording in recordings]
+
+    def load(self, stream_id: UUID) -> list[codec.AnyEvent]:
+        return [codec.decode(n.state) for n in self._app.recorder.select_events(stream_id)]
+
+    def read(self, after: int, limit: int) -> list[tuple[int, codec.AnyEvent]]:
+        notifications = self._app.recorder.select_notifications(after, limit, inclusive_of_start=False)
+        return [(n.id, codec.decode(n.state)) for n in notifications]
+
+    def read_raw(self, after: int, limit: int, stop: int | None = None) -> list[tuple[int, bytes]]:
+        notifications = self._app.recorder.select_notifications(after, limit, stop=stop, inclusive_of_start=False)
+        return [(n.id, n.state) for n in notifications]
+
+    def head(self) -> int:
+        return self._app.recorder.max_notification_id() or 0
+
+    def close(self) -> None:
+        self._app.close()

@@ -1,0 +1,123 @@
+"""Postgres plumbing for the read side: pools, tenant-scoped transactions and migrations."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from adapters.event_store import EventStore
+from adapters.settings import Settings
+
+READER_ROLE = "causeloop_reader"
+WRITER_ROLE = "causeloop_writer"
+
+AsyncConn = psycopg.AsyncConnection[dict[str, object]]
+
+
+def conninfo(settings: Settings) -> str:
+    return settings.database_url
+
+
+def connect_kwargs(settings: Settings) -> dict[str, object]:
+    """Every connection works inside the deployment's schema (one schema per test run)."""
+    return {"options": f"-c search_path={settings.database_schema}", "row_factory": dict_row, "autocommit": False}
+
+
+def create_pool(settings: Settings, *, min_size: int = 1, max_size: int | None = None,
+                name: str = "causeloop") -> AsyncConnectionPool[AsyncConn]:
+    return AsyncConnectionPool(
+        conninfo(settings), min_size=min_size, max_size=max_size or settings.db_pool_size,
+        kwargs=connect_kwargs(settings), open=False, name=name,
+    )
+
+
+async def connect(settings: Settings, *, autocommit: bool = False) -> AsyncConn:
+    conn = await psycopg.AsyncConnection.connect(
+        conninfo(settings), options=f"-c search_path={settings.database_schema}",
+        row_factory=dict_row, autocommit=autocommit,
+    )
+    return conn
+
+
+@asynccontextmanager
+async def tenant_transaction(pool: AsyncConnectionPool[AsyncConn], workspace_id: str) -> AsyncIterator[AsyncConn]:
+    """A transaction that sees only `workspace_id`'s rows: Row-Level Security as a non-BYPASSRLS role."""
+    async with pool.connection() as conn, conn.transaction():
+        await conn.execute(
+            "SELECT set_config('role', %s, true), set_config('causeloop.workspace_id', %s, true)",
+            (READER_ROLE, workspace_id),
+        )
+        yield conn
+
+
+@asynccontextmanager
+async def writer_transaction(pool: AsyncConnectionPool[AsyncConn]) -> AsyncIterator[AsyncConn]:
+    """A transaction as the projector role, whose RLS policy admits every workspace."""
+    async with pool.connection() as conn, conn.transaction():
+        await conn.execute("SELECT set_config('role', %s, true)", (WRITER_ROLE,))
+        yield conn
+
+
+def sql_files() -> list[tuple[str, str]]:
+    """(name, sql) of every migration: core first, then each read model's schema.sql."""
+    files = [("adapters/001_core.sql", resources.files("adapters.sql").joinpath("001_core.sql").read_text())]
+    for package in ("projections.issues",):
+        text = resources.files(package).joinpath("schema.sql").read_text()
+        files.append((f"{package.replace('.', '/')}/schema.sql", text))
+    return files
+
+
+def migrate(settings: Settings, extra: Iterable[Path] = ()) -> None:
+    """Create the schema, roles, event store table and read models; safe to run from many processes at once."""
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(hashtext('causeloop-migrate'))")
+        try:
+            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{settings.database_schema}"')
+            _ensure_roles(conn)
+            EventStore(settings, create_table=True, pool_size=1).close()
+            conn.execute(f'SET search_path TO "{settings.database_schema}"')
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, sha text NOT NULL,"
+                         " applied_at timestamptz NOT NULL DEFAULT now())")
+            for name, sql in [*sql_files(), *((str(p), p.read_text()) for p in extra)]:
+                _apply(conn, name, sql)
+            grant_roles(conn, settings.database_schema)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext('causeloop-migrate'))")
+
+
+def _apply(conn: psycopg.Connection[tuple[object, ...]], name: str, sql: str) -> None:
+    sha = hashlib.sha256(sql.encode()).hexdigest()
+    row = conn.execute("SELECT sha FROM schema_migrations WHERE name = %s", (name,)).fetchone()
+    if row is not None and row[0] == sha:
+        return
+    with conn.transaction():
+        conn.execute(sql.encode())
+        conn.execute("INSERT INTO schema_migrations (name, sha) VALUES (%s, %s) "
+                     "ON CONFLICT (name) DO UPDATE SET sha = excluded.sha, applied_at = now()", (name, sha))
+
+
+def _ensure_roles(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    for role in (READER_ROLE, WRITER_ROLE):
+        try:
+            conn.execute(f"CREATE ROLE {role} NOLOGIN NOBYPASSRLS")
+        except (psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation):
+            pass
+        try:
+            conn.execute(f"GRANT {role} TO CURRENT_USER")
+        except psycopg.errors.Error:
+            pass  # already a member, or a superuser who needs no grant
+
+
+def grant_roles(conn: psycopg.Connection[tuple[object, ...]], schema: str) -> None:
+    """Readers may only SELECT (RLS narrows it to one workspace); the projector role writes."""
+    conn.execute(f'GRANT USAGE ON SCHEMA "{schema}" TO {READER_ROLE}, {WRITER_ROLE}')
+    conn.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA "{schema}" TO {READER_ROLE}')
+    conn.execute(f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO {WRITER_ROLE}')
+    conn.execute(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "{schema}" TO {WRITER_ROLE}')

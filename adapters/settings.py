@@ -1,0 +1,73 @@
+"""Settings: the one place that reads the process environment."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import msgspec
+
+DEFAULT_JWT_SECRET = "dev-secret-change-me-dev-secret-change-me"
+
+
+class SettingsError(ValueError):
+    """The environment holds a value the service cannot start with."""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    environment: str = "development"
+    port: int = 4000
+    database_url: str = ""
+    database_schema: str = "causeloop"
+    nats_url: str = ""
+    nats_stream: str = "CAUSELOOP_EVENTS"
+    subject_prefix: str = "causeloop"
+    jwt_secret: str = DEFAULT_JWT_SECRET
+    cursor_secret: str = ""
+    data_dir: str = ".causeloop"
+    rate_limit_per_minute: int = 600
+    max_body_bytes: int = 1_048_576
+    read_your_writes_timeout_s: float = 5.0
+    projector_max_deliveries: int = 5
+    group_commit_max_batch: int = 500
+    db_pool_size: int = 10
+    log_level: str = "INFO"
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def signing_key_for_cursors(self) -> str:
+        return self.cursor_secret or self.jwt_secret
+
+
+_INT_FIELDS = {
+    "port", "rate_limit_per_minute", "max_body_bytes", "projector_max_deliveries",
+    "group_commit_max_batch", "db_pool_size",
+}
+_FLOAT_FIELDS = {"read_your_writes_timeout_s"}
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Build Settings from upper-case env vars named after the fields (PORT, DATABASE_URL, ...)."""
+    raw: dict[str, object] = {}
+    for field in Settings.__struct_fields__:
+        value = environ.get(field.upper())
+        if value is None or value == "":
+            continue
+        try:
+            raw[field] = int(value) if field in _INT_FIELDS else float(value) if field in _FLOAT_FIELDS else value
+        except ValueError as exc:
+            raise SettingsError(f"{field.upper()} must be a number, got {value!r}") from exc
+    settings = msgspec.convert(raw, Settings)
+    _check(settings)
+    return settings
+
+
+def _check(settings: Settings) -> None:
+    if len(settings.jwt_secret.encode()) < 32:
+        raise SettingsError("JWT_SECRET must be at least 32 bytes")
+    if settings.is_production and settings.jwt_secret == DEFAULT_JWT_SECRET:
+        raise SettingsError("JWT_SECRET must be changed from the default in production")
+    if not settings.database_schema.replace("_", "").isalnum():
+        raise SettingsError("DATABASE_SCHEMA must be letters, digits and underscores")

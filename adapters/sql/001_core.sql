@@ -1,0 +1,51 @@
+-- Shared infrastructure tables. Applied with search_path set to the deployment's schema.
+
+CREATE TABLE IF NOT EXISTS projection_checkpoints (
+    name        text PRIMARY KEY,
+    position    bigint NOT NULL DEFAULT 0,
+    stream_seq  bigint NOT NULL DEFAULT 0,
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS relay_checkpoint (
+    name        text PRIMARY KEY,
+    position    bigint NOT NULL DEFAULT 0,
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id           bigserial PRIMARY KEY,
+    projection   text NOT NULL,
+    position     bigint NOT NULL,
+    stream_seq   bigint NOT NULL,
+    subject      text NOT NULL,
+    payload      bytea NOT NULL,
+    error        text NOT NULL,
+    deliveries   int NOT NULL,
+    parked_at    timestamptz NOT NULL DEFAULT now(),
+    retried_at   timestamptz,
+    UNIQUE (projection, position)
+);
+
+-- Rate-limit windows are shared by every API process; losing them in a crash is harmless, so no WAL.
+CREATE UNLOGGED TABLE IF NOT EXISTS rate_limit_windows (
+    client_key    text NOT NULL,
+    window_start  bigint NOT NULL,
+    hits          int NOT NULL,
+    PRIMARY KEY (client_key, window_start)
+);
+
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    workspace_id  text NOT NULL,
+    principal     text NOT NULL,
+    key           text NOT NULL,
+    path          text NOT NULL,
+    body_hash     text NOT NULL,
+    state         text NOT NULL,
+    status_code   int,
+    headers       jsonb,
+    body          bytea,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (workspace_id, principal, key, path)
+);
+CREATE INDEX IF NOT EXISTS idempotency_keys_created_at ON idempotency_keys (created_at);

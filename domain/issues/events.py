@@ -1,0 +1,111 @@
+"""Issue events: the facts recorded about an issue's life. Additive-only: never rename or retype a field."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import ClassVar
+
+import msgspec
+
+from domain.events import DomainEvent
+from domain.ids import CommentId, PatternId, UserId
+
+Metadata = dict[str, object]
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+class Status(StrEnum):
+    OPEN = "open"
+    IN_PROGRESS = "in_progress"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class Stage(StrEnum):
+    NEW = "new"
+    ANALYZING = "analyzing"
+    ANALYZED = "analyzed"
+    PATTERN_FOUND = "pattern_found"
+    IN_LOOP = "in_loop"
+
+
+class IssueEvent(DomainEvent, frozen=True, kw_only=True):
+    category: ClassVar[str] = "issue"
+
+
+class IssueOpened(IssueEvent, frozen=True, kw_only=True):
+    title: str
+    body: str | None = None
+    severity: Severity = Severity.MEDIUM
+    source: str = "manual"
+    external_id: str | None = None
+    team: str | None = None
+    assignee_id: UserId | None = None
+    external_url: str | None = None
+    metadata: Metadata = msgspec.field(default_factory=dict)
+    source_created_at: datetime | None = None
+
+
+class IssueDetailsEdited(IssueEvent, frozen=True, kw_only=True):
+    """Only the fields that changed are present."""
+
+    title: str | msgspec.UnsetType = msgspec.UNSET
+    body: str | None | msgspec.UnsetType = msgspec.UNSET
+    severity: Severity | msgspec.UnsetType = msgspec.UNSET
+    team: str | None | msgspec.UnsetType = msgspec.UNSET
+    external_url: str | None | msgspec.UnsetType = msgspec.UNSET
+    metadata: Metadata | msgspec.UnsetType = msgspec.UNSET
+
+
+class IssueAssigned(IssueEvent, frozen=True, kw_only=True):
+    assignee_id: UserId | None
+
+
+class IssueStatusChanged(IssueEvent, frozen=True, kw_only=True):
+    from_status: Status
+    to_status: Status
+
+
+class IssueClosed(IssueEvent, frozen=True, kw_only=True):
+    from_status: Status
+
+
+class IssueReopened(IssueEvent, frozen=True, kw_only=True):
+    from_status: Status
+
+
+class IssueCommented(IssueEvent, frozen=True, kw_only=True):
+    comment_id: CommentId
+    body: str
+
+
+class IssuePatternLinked(IssueEvent, frozen=True, kw_only=True):
+    pattern_id: PatternId
+
+
+class IssuePatternUnlinked(IssueEvent, frozen=True, kw_only=True):
+    pattern_id: PatternId
+
+
+AnyIssueEvent = (
+    IssueOpened
+    | IssueDetailsEdited
+    | IssueAssigned
+    | IssueStatusChanged
+    | IssueClosed
+    | IssueReopened
+    | IssueCommented
+    | IssuePatternLinked
+    | IssuePatternUnlinked
+)
+ISSUE_EVENT_TYPES: tuple[type[IssueEvent], ...] = (
+    IssueOpened, IssueDetailsEdited, IssueAssigned, IssueStatusChanged, IssueClosed,
+    IssueReopened, IssueCommented, IssuePatternLinked, IssuePatternUnlinked,
+)

@@ -1,0 +1,76 @@
+-- The `issues` read model: list/detail rows, the activity feed and comments. Applied with search_path set.
+
+CREATE TABLE IF NOT EXISTS issues (
+    workspace_id       text NOT NULL,
+    id                 text NOT NULL,
+    version            int NOT NULL,
+    title              text NOT NULL,
+    body               text,
+    status             text NOT NULL,
+    stage              text NOT NULL,
+    severity           text NOT NULL,
+    severity_rank      smallint NOT NULL,
+    source             text NOT NULL,
+    external_id        text,
+    team               text,
+    assignee_id        text,
+    external_url       text,
+    metadata           jsonb NOT NULL DEFAULT '{}',
+    pattern_id         text,
+    risk_score         int NOT NULL DEFAULT 0,
+    analysis           jsonb,
+    source_created_at  timestamptz,
+    created_at         timestamptz NOT NULL,
+    updated_at         timestamptz NOT NULL,
+    resolved_at        timestamptz,
+    comment_count      int NOT NULL DEFAULT 0,
+    search             tsvector GENERATED ALWAYS AS (
+        setweight(to_tsvector('english', title), 'A') || setweight(to_tsvector('english', coalesce(body, '')), 'B')
+    ) STORED,
+    PRIMARY KEY (workspace_id, id)
+);
+CREATE INDEX IF NOT EXISTS issues_by_created ON issues (workspace_id, created_at, id);
+CREATE INDEX IF NOT EXISTS issues_by_status_severity ON issues (workspace_id, status, severity, created_at, id);
+CREATE INDEX IF NOT EXISTS issues_by_updated ON issues (workspace_id, updated_at, id);
+CREATE INDEX IF NOT EXISTS issues_by_risk ON issues (workspace_id, risk_score, id);
+CREATE INDEX IF NOT EXISTS issues_by_severity ON issues (workspace_id, severity_rank, id);
+CREATE INDEX IF NOT EXISTS issues_by_pattern ON issues (workspace_id, pattern_id) WHERE pattern_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS issues_search ON issues USING gin (search);
+
+CREATE TABLE IF NOT EXISTS issue_activity (
+    workspace_id  text NOT NULL,
+    issue_id      text NOT NULL,
+    version       int NOT NULL,
+    position      bigint NOT NULL,
+    id            uuid NOT NULL,
+    type          text NOT NULL,
+    actor         jsonb NOT NULL,
+    occurred_at   timestamptz NOT NULL,
+    data          jsonb NOT NULL,
+    PRIMARY KEY (workspace_id, issue_id, version)
+);
+
+CREATE TABLE IF NOT EXISTS issue_comments (
+    workspace_id  text NOT NULL,
+    id            text NOT NULL,
+    issue_id      text NOT NULL,
+    author        jsonb NOT NULL,
+    body          text NOT NULL,
+    created_at    timestamptz NOT NULL,
+    PRIMARY KEY (workspace_id, id)
+);
+CREATE INDEX IF NOT EXISTS issue_comments_by_issue ON issue_comments (workspace_id, issue_id, created_at, id);
+
+DO $$
+DECLARE t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['issues', 'issue_activity', 'issue_comments'] LOOP
+        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
+        EXECUTE format('DROP POLICY IF EXISTS tenant_read ON %I', t);
+        EXECUTE format('CREATE POLICY tenant_read ON %I FOR SELECT TO causeloop_reader '
+                       'USING (workspace_id = current_setting(''causeloop.workspace_id'', true))', t);
+        EXECUTE format('DROP POLICY IF EXISTS projector_write ON %I', t);
+        EXECUTE format('CREATE POLICY projector_write ON %I TO causeloop_writer USING (true) WITH CHECK (true)', t);
+    END LOOP;
+END $$;

@@ -12,7 +12,7 @@ import msgspec
 
 from domain.errors import InvalidTransition, InvalidValue
 from domain.events import Meta, envelope
-from domain.ids import CommentId, PatternId, UserId
+from domain.ids import CommentId, PatternId, UserId, WorkspaceId
 from domain.issues.events import (
     AnyIssueEvent,
     IssueAssigned,
@@ -35,6 +35,7 @@ TITLE_MAX = 300
 
 class Issue(msgspec.Struct, frozen=True, kw_only=True):
     id: UUID
+    workspace_id: WorkspaceId
     version: int
     status: Status
     title: str
@@ -59,7 +60,7 @@ class IssueEdit(msgspec.Struct, frozen=True, kw_only=True):
 
 def evolve(issue: Issue | None, event: AnyIssueEvent) -> Issue:
     if isinstance(event, IssueOpened):
-        return Issue(id=event.originator_id, version=event.originator_version, status=Status.OPEN,
+        return Issue(id=event.originator_id, workspace_id=event.workspace_id, version=event.originator_version, status=Status.OPEN,
                      title=event.title, severity=event.severity, assignee_id=event.assignee_id, pattern_id=None)
     assert issue is not None, "an issue stream starts with IssueOpened"
     issue = msgspec.structs.replace(issue, version=event.originator_version)

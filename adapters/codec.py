@@ -11,7 +11,7 @@ import msgspec
 
 from adapters.ids import event_id
 from domain.events import Actor, DomainEvent
-from domain.ids import render
+from domain.ids import parse, render
 from domain.issues.events import ISSUE_EVENT_TYPES, AnyIssueEvent
 
 AnyEvent = AnyIssueEvent
@@ -72,14 +72,16 @@ class PublicEvent(msgspec.Struct, kw_only=True):
     occurred_at: datetime
     actor: Actor
     correlation_id: str | None
-    data: dict[str, Any]
+    causation_id: str | None = None
+    data: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 _ENVELOPE_FIELDS = set(DomainEvent.__struct_fields__)
 
 
 def to_public(event: DomainEvent, position: int) -> PublicEvent:
-    data = {name: value for name, value in msgspec.structs.asdict(event).items() if name not in _ENVELOPE_FIELDS}
+    data = {name: value for name, value in msgspec.structs.asdict(event).items()
+            if name not in _ENVELOPE_FIELDS and value is not msgspec.UNSET}
     return PublicEvent(
         id=event_id(event.originator_id, event.originator_version),
         type=type(event).__name__,
@@ -91,6 +93,7 @@ def to_public(event: DomainEvent, position: int) -> PublicEvent:
         occurred_at=event.occurred_at,
         actor=event.actor,
         correlation_id=event.correlation_id,
+        causation_id=event.causation_id,
         data=msgspec.to_builtins(data),
     )
 
@@ -102,3 +105,35 @@ def encode_public(event: DomainEvent, position: int) -> bytes:
 def subject_for(prefix: str, event: DomainEvent) -> str:
     """`<prefix>.<workspace_id>.<category>.<EventType>`, e.g. causeloop.ws_01J….issue.IssueOpened."""
     return f"{prefix}.{event.workspace_id}.{type(event).category}.{type(event).__name__}"
+
+
+_public_decoder = msgspec.json.Decoder(PublicEvent)
+
+
+class MalformedEvent(ValueError):
+    """A bus message that is not a Causeloop event payload."""
+
+
+def from_public(payload: bytes) -> tuple[int, AnyEvent]:
+    """(position, domain event) back from the bus payload, upcasting older schema versions."""
+    try:
+        public = _public_decoder.decode(payload)
+    except msgspec.DecodeError as exc:
+        raise MalformedEvent(str(exc)) from exc
+    cls = EVENT_TYPES.get(public.type)
+    if cls is None:
+        raise UnknownEventType(f"unknown event type {public.type!r}")
+    stream_id = parse(STREAM_PREFIX[cls.category], public.stream_id)
+    if stream_id is None:
+        raise MalformedEvent(f"bad stream id {public.stream_id!r}")
+    raw: RawEvent = {**public.data, "type": public.type, "schema_version": public.schema_version}
+    raw = upcast(public.type, public.schema_version, cls.schema_version, raw)
+    raw.update(originator_id=str(stream_id), originator_version=public.stream_version,
+               occurred_at=public.occurred_at.isoformat(), workspace_id=public.workspace_id,
+               actor=msgspec.to_builtins(public.actor), correlation_id=public.correlation_id,
+               causation_id=public.causation_id)
+    try:
+        event: AnyEvent = msgspec.convert(raw, AnyEvent)
+    except msgspec.ValidationError as exc:
+        raise MalformedEvent(str(exc)) from exc
+    return public.position, event

@@ -72,7 +72,7 @@ def evolve(issue: Issue | None, event: AnyIssueEvent) -> Issue:
         case IssueAssigned():
             return msgspec.structs.replace(issue, assignee_id=event.assignee_id)
         case IssueStatusChanged():
-            resolved_at = event.occurred_at if event.to_status is Status.RESOLVED else None
+            resolved_at = event.occurred_at if event.to_status == Status.RESOLVED else None
             return msgspec.structs.replace(issue, status=event.to_status, resolved_at=resolved_at)
         case IssueClosed():
             return msgspec.structs.replace(issue, status=Status.CLOSED, resolved_at=issue.resolved_at or event.occurred_at)
@@ -114,7 +114,7 @@ def open_issue(*, issue_id: UUID, meta: Meta, title: str, body: str | None = Non
 
 def edit_issue(issue: Issue, edit: IssueEdit, meta: Meta) -> list[IssueEvent]:
     """A closed issue is read-only until reopened; setting a field to its current value records nothing."""
-    if issue.status is Status.CLOSED and _changes_anything(edit, issue):
+    if issue.status == Status.CLOSED and _changes_anything(edit, issue):
         raise InvalidTransition("a closed issue changes only through reopen", status=issue.status.value)
     events: list[IssueEvent] = []
     details = _details(issue, edit, meta)
@@ -130,7 +130,7 @@ def edit_issue(issue: Issue, edit: IssueEdit, meta: Meta) -> list[IssueEvent]:
 
 
 def _changes_anything(edit: IssueEdit, issue: Issue) -> bool:
-    status_change = edit.status is not msgspec.UNSET and edit.status is not issue.status
+    status_change = edit.status is not msgspec.UNSET and edit.status != issue.status
     other = any(getattr(edit, name) is not msgspec.UNSET for name in IssueEdit.__struct_fields__ if name != "status")
     return status_change or other
 
@@ -152,12 +152,12 @@ _DETAIL_FIELDS = ("title", "body", "severity", "team", "external_url", "metadata
 
 def change_status(issue: Issue, to_status: Status, meta: Meta) -> list[IssueEvent]:
     """Any status may follow any other, except that a closed issue leaves `closed` only through reopen."""
-    if to_status is issue.status:
+    if to_status == issue.status:
         return []
-    if issue.status is Status.CLOSED:
+    if issue.status == Status.CLOSED:
         raise InvalidTransition("a closed issue changes only through reopen", status=issue.status.value)
     env = envelope(meta, issue.id, issue.version + 1)
-    if to_status is Status.CLOSED:
+    if to_status == Status.CLOSED:
         return [IssueClosed(**env, from_status=issue.status)]
     return [IssueStatusChanged(**env, from_status=issue.status, to_status=to_status)]
 
@@ -169,7 +169,7 @@ def close_issue(issue: Issue, meta: Meta) -> list[IssueEvent]:
 
 def reopen_issue(issue: Issue, meta: Meta) -> list[IssueEvent]:
     """Reopening puts the issue back to `open`; an open issue stays as it is."""
-    if issue.status is Status.OPEN:
+    if issue.status == Status.OPEN:
         return []
     return [IssueReopened(**envelope(meta, issue.id, issue.version + 1), from_status=issue.status)]
 

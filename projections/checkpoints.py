@@ -1,0 +1,35 @@
+"""Projection checkpoints: the last event-store position each read model has committed."""
+
+from __future__ import annotations
+
+from psycopg import AsyncConnection
+
+
+def channel(schema: str) -> str:
+    """LISTEN/NOTIFY channel on which checkpoint advances are announced (one per deployment schema)."""
+    return f"{schema}_checkpoints"
+
+
+async def lock(conn: AsyncConnection[dict[str, object]], name: str) -> tuple[int, int]:
+    """(position, stream_seq), locked for this transaction: one writer per read model at a time."""
+    await conn.execute("INSERT INTO projection_checkpoints (name) VALUES (%s) ON CONFLICT DO NOTHING", (name,))
+    cur = await conn.execute(
+        "SELECT position, stream_seq FROM projection_checkpoints WHERE name = %s FOR UPDATE", (name,))
+    row = await cur.fetchone()
+    assert row is not None
+    return int(str(row["position"])), int(str(row["stream_seq"]))
+
+
+async def advance(conn: AsyncConnection[dict[str, object]], schema: str, name: str, position: int,
+                  stream_seq: int) -> None:
+    """Move forward (never back) and announce it when the transaction commits."""
+    await conn.execute(
+        "UPDATE projection_checkpoints SET position = GREATEST(position, %s), stream_seq = GREATEST(stream_seq, %s),"
+        " updated_at = now() WHERE name = %s", (position, stream_seq, name))
+    await conn.execute("SELECT pg_notify(%s, %s)", (channel(schema), f"{name}:{position}"))
+
+
+async def position(conn: AsyncConnection[dict[str, object]], name: str) -> int:
+    cur = await conn.execute("SELECT position FROM projection_checkpoints WHERE name = %s", (name,))
+    row = await cur.fetchone()
+    return 0 if row is None else int(str(row["position"]))

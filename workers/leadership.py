@@ -1,0 +1,45 @@
+"""Leader election with a Postgres session advisory lock: whoever holds the session holds the role."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import psycopg
+
+from adapters.postgres import AsyncConn, connect
+from adapters.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def acquire(settings: Settings, role: str, stopping: asyncio.Event, retry_s: float = 1.0) -> AsyncConn | None:
+    """Block until this process leads `role` (returns the lock-holding connection) or `stopping` is set.
+
+    The lock dies with the connection, so a standby takes over as soon as the leader's session ends.
+    """
+    key = f"{settings.database_schema}:{role}"
+    while not stopping.is_set():
+        try:
+            conn = await connect(settings, autocommit=True)
+        except psycopg.OperationalError as exc:
+            log.warning("cannot reach Postgres for %s leadership: %s", role, exc)
+        else:
+            cur = await conn.execute("SELECT pg_try_advisory_lock(hashtext(%s)) AS ok", (key,))
+            row = await cur.fetchone()
+            if row is not None and row["ok"]:
+                log.info("leading %s", role)
+                return conn
+            await conn.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), retry_s)
+    return None
+
+
+async def still_leading(conn: AsyncConn) -> bool:
+    try:
+        await conn.execute("SELECT 1")
+    except psycopg.Error:
+        return False
+    return not conn.closed

@@ -1,0 +1,99 @@
+"""The relay: publishes the event store's log, in order, to JetStream; its checkpoint moves only after PubAck."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+
+from nats.js import JetStreamContext
+
+from adapters import codec
+from adapters.event_store import EVENTS_TABLE, EventStore
+from adapters.nats import connect as nats_connect
+from adapters.nats import ensure_stream, headers_for
+from adapters.postgres import AsyncConn
+from adapters.settings import Settings
+from workers import leadership
+
+log = logging.getLogger(__name__)
+
+RELAY_NAME = "relay"
+PAGE = 1000
+IDLE_WAIT_S = 0.5
+
+
+async def read_checkpoint(conn: AsyncConn) -> int:
+    await conn.execute("INSERT INTO relay_checkpoint (name) VALUES (%s) ON CONFLICT DO NOTHING", (RELAY_NAME,))
+    cur = await conn.execute("SELECT position FROM relay_checkpoint WHERE name = %s", (RELAY_NAME,))
+    row = await cur.fetchone()
+    return 0 if row is None else int(str(row["position"]))
+
+
+async def write_checkpoint(conn: AsyncConn, position: int) -> None:
+    await conn.execute("UPDATE relay_checkpoint SET position = %s, updated_at = now() WHERE name = %s",
+                       (position, RELAY_NAME))
+
+
+async def publish(js: JetStreamContext, settings: Settings, page: Sequence[tuple[int, bytes]]) -> None:
+    """Pipelined publishes; returns only once every one is acknowledged (or raises)."""
+    acks = []
+    for position, state in page:
+        event = codec.decode(state)
+        acks.append(await js.publish_async(codec.subject_for(settings.subject_prefix, event),
+                                           codec.encode_public(event, position),
+                                           headers=headers_for(event, position)))
+    await asyncio.gather(*acks)
+
+
+async def relay_once(js: JetStreamContext, settings: Settings, store: EventStore, conn: AsyncConn) -> int:
+    """Publish one page after the checkpoint; returns how many events went out."""
+    position = await read_checkpoint(conn)
+    page = await asyncio.to_thread(store.read_raw, position, PAGE)
+    if not page:
+        return 0
+    await publish(js, settings, page)
+    await write_checkpoint(conn, page[-1][0])
+    return len(page)
+
+
+async def run_relay(settings: Settings, stopping: asyncio.Event) -> None:
+    """Stand by until elected, then relay until `stopping`; a lost lock session ends the term."""
+    while not stopping.is_set():
+        conn = await leadership.acquire(settings, RELAY_NAME, stopping)
+        if conn is None:
+            return
+        try:
+            await _lead(settings, stopping, conn)
+        except Exception:
+            log.exception("relay failed; re-electing")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), 1.0)
+        finally:
+            await conn.close()
+
+
+async def _lead(settings: Settings, stopping: asyncio.Event, conn: AsyncConn) -> None:
+    store = EventStore(settings, pool_size=2)
+    nc = await nats_connect(settings, name="causeloop-relay")
+    try:
+        js = nc.jetstream()
+        await ensure_stream(js, settings)
+        await conn.execute(f'LISTEN "{EVENTS_TABLE}"')
+        while not stopping.is_set():
+            if await relay_once(js, settings, store, conn):
+                continue
+            if not await leadership.still_leading(conn):
+                log.warning("relay lost its leadership session")
+                return
+            await _wait_for_events(conn, stopping)
+    finally:
+        await nc.drain()
+        store.close()
+
+
+async def _wait_for_events(conn: AsyncConn, stopping: asyncio.Event) -> None:
+    """Woken by the event store's NOTIFY; the timeout is only a safety net."""
+    async for _ in conn.notifies(timeout=IDLE_WAIT_S, stop_after=1):
+        break

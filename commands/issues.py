@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import cast
 from uuid import UUID
 
 import msgspec
@@ -18,7 +19,7 @@ from domain.errors import DomainError
 from domain.events import Actor, Meta
 from domain.ids import CommentId, IssueId, PatternId, UserId, WorkspaceId, parse, render
 from domain.issues import issue as decide
-from domain.issues.events import IssueEvent, Metadata, Severity, Status
+from domain.issues.events import AnyIssueEvent, IssueEvent, Metadata, Severity, Status
 from domain.issues.issue import Issue, IssueEdit
 
 MAX_ATTEMPTS = 3
@@ -51,6 +52,7 @@ class Accepted(msgspec.Struct, frozen=True, kw_only=True):
     position: int
     created: bool = False
     comment_id: CommentId | None = None
+    stream: tuple[AnyIssueEvent, ...] = ()
 
 
 class BulkOp(StrEnum):
@@ -87,7 +89,7 @@ class IssueCommands:
             return self._accept(stream_id, [event], created=True)
         stream_id = keyed_uuid(caller.workspace_id, "issue-source", cmd.source, cmd.external_id)
         for _ in range(MAX_ATTEMPTS):
-            current = self._load(stream_id)
+            current, history = self._load_stream(stream_id)
             meta = self._meta(caller)
             if current is None:
                 events: Sequence[IssueEvent] = [decide.open_issue(issue_id=stream_id, meta=meta,
@@ -96,7 +98,7 @@ class IssueCommands:
                 self._check_workspace(current, caller)
                 events = decide.edit_issue(current, _edit_from(cmd), meta)
             try:
-                return self._accept(stream_id, events, created=current is None, current=current)
+                return self._accept(stream_id, events, created=current is None, current=current, history=history)
             except ConcurrencyConflict:
                 continue
         raise ConcurrencyConflict("issue changed concurrently; retry")
@@ -131,7 +133,7 @@ class IssueCommands:
         submitted: list[tuple[str, UUID, Sequence[IssueEvent], Future[list[int]]] | BulkOutcome] = []
         for issue_id in issue_ids:
             try:
-                current = self._load_for(issue_id, caller)
+                current, _ = self._load_for(issue_id, caller)
                 events = decision(current, self._meta(caller))
             except (NotFound, DomainError) as exc:
                 submitted.append(BulkOutcome(id=issue_id, error=exc))
@@ -143,7 +145,7 @@ class IssueCommands:
                 caller: Caller, decision: Decision) -> BulkOutcome:
         try:
             positions = future.result()
-            version = events[-1].originator_version if events else self._load_for(issue_id, caller).version
+            version = events[-1].originator_version if events else self._load_for(issue_id, caller)[0].version
             return BulkOutcome(id=issue_id, accepted=Accepted(
                 issue_id=IssueId(render("iss", stream_id)), version=version, position=max(positions, default=0)))
         except ConcurrencyConflict:
@@ -152,34 +154,37 @@ class IssueCommands:
             except (NotFound, DomainError, ConcurrencyConflict) as exc:
                 return BulkOutcome(id=issue_id, error=exc)
 
-    def _load_for(self, issue_id: str, caller: Caller) -> Issue:
+    def _load_for(self, issue_id: str, caller: Caller) -> tuple[Issue, list[AnyIssueEvent]]:
         stream_id = parse("iss", issue_id)
-        current = None if stream_id is None else self._load(stream_id)
+        current, history = (None, []) if stream_id is None else self._load_stream(stream_id)
         if current is None or current.workspace_id != caller.workspace_id:
             raise NotFound("issue", issue_id)
-        return current
+        return current, history
 
     def _run(self, issue_id: str, caller: Caller, expected_version: int | None, decision: Decision) -> Accepted:
         for _ in range(MAX_ATTEMPTS):
-            current = self._load_for(issue_id, caller)
+            current, history = self._load_for(issue_id, caller)
             if expected_version is not None and expected_version != current.version:
                 raise StaleVersion(expected_version, current.version)
             try:
-                return self._accept(current.id, decision(current, self._meta(caller)), current=current)
+                return self._accept(current.id, decision(current, self._meta(caller)), current=current,
+                                    history=history)
             except ConcurrencyConflict:
                 if expected_version is not None:
                     raise StaleVersion(expected_version, current.version + 1) from None
         raise ConcurrencyConflict("issue changed concurrently; retry")
 
-    def _load(self, stream_id: UUID) -> Issue | None:
-        return decide.project_issue(None, self._store.load(stream_id))
+    def _load_stream(self, stream_id: UUID) -> tuple[Issue | None, list[AnyIssueEvent]]:
+        events = self._store.load(stream_id)
+        return decide.project_issue(None, events), events
 
     def _accept(self, stream_id: UUID, events: Sequence[IssueEvent], *, created: bool = False,
-                current: Issue | None = None) -> Accepted:
+                current: Issue | None = None, history: Sequence[AnyIssueEvent] = ()) -> Accepted:
         positions = self._committer.append(events)
         version = events[-1].originator_version if events else (current.version if current else 0)
         return Accepted(issue_id=IssueId(render("iss", stream_id)), version=version,
-                        position=max(positions, default=0), created=created)
+                        position=max(positions, default=0), created=created,
+                        stream=(*history, *cast(Sequence[AnyIssueEvent], events)))
 
     def _meta(self, caller: Caller) -> Meta:
         return Meta(workspace_id=caller.workspace_id, actor=caller.actor, now=self._clock(),

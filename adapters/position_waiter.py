@@ -1,0 +1,86 @@
+"""Read-your-writes: wait until a projection's checkpoint reaches a position, woken by LISTEN/NOTIFY."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+
+import psycopg
+
+from adapters.postgres import AsyncConn, connect
+from adapters.settings import Settings
+from projections import checkpoints
+
+log = logging.getLogger(__name__)
+
+
+class PositionWaiter:
+    """One LISTEN connection per process; callers park on futures instead of polling."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._known: dict[str, int] = defaultdict(int)
+        self._waiters: dict[str, list[tuple[int, asyncio.Future[None]]]] = defaultdict(list)
+        self._task: asyncio.Task[None] | None = None
+        self._listening = asyncio.Event()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._listen(), name="position-waiter")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def wait(self, name: str, position: int, timeout: float) -> bool:
+        """True once projection `name` has committed `position` (at once if it already has)."""
+        if position <= self._known[name]:
+            return True
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (position, future)
+        self._waiters[name].append(entry)
+        try:
+            if not self._listening.is_set():
+                await self._refresh(name)  # no live LISTEN: read the checkpoint once (after registering)
+            await asyncio.wait_for(asyncio.shield(future), timeout)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            with contextlib.suppress(ValueError):
+                self._waiters[name].remove(entry)
+
+    def _advance(self, name: str, position: int) -> None:
+        if position <= self._known[name]:
+            return
+        self._known[name] = position
+        for reached, future in self._waiters[name]:
+            if reached <= position and not future.done():
+                future.set_result(None)
+
+    async def _refresh(self, name: str) -> None:
+        conn = await connect(self._settings, autocommit=True)
+        try:
+            self._advance(name, await checkpoints.position(conn, name))
+        finally:
+            await conn.close()
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                conn: AsyncConn = await connect(self._settings, autocommit=True)
+                async with conn:
+                    await conn.execute(f'LISTEN "{checkpoints.channel(self._settings.database_schema)}"')
+                    self._listening.set()
+                    for name in list(self._waiters):
+                        await self._refresh(name)
+                    async for notify in conn.notifies():
+                        name, _, position = notify.payload.rpartition(":")
+                        self._advance(name, int(position))
+            except psycopg.Error as exc:
+                self._listening.clear()
+                log.warning("position listener lost its connection: %s", exc)
+                await asyncio.sleep(0.5)

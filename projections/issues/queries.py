@@ -1,0 +1,169 @@
+"""Queries over the `issues` read model (run inside a tenant transaction: RLS narrows to one workspace)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from psycopg import AsyncConnection, sql
+
+from projections.issues.projector import from_row
+from projections.issues.view import IssueView
+
+Conn = AsyncConnection[dict[str, Any]]
+TOTAL_EXACT_UP_TO = 10_000
+
+SORT_COLUMNS = {"created_at": "created_at", "updated_at": "updated_at", "risk_score": "risk_score",
+                "severity": "severity_rank"}
+
+
+class IssueFilters(msgspec.Struct, frozen=True, kw_only=True):
+    status: list[str] | None = None
+    severity: list[str] | None = None
+    pattern_id: str | None = None
+    q: str | None = None
+    source: str | None = None
+    team: str | None = None
+    stage: list[str] | None = None
+    assignee_id: str | None = None
+    risk_min: int | None = None
+    risk_max: int | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+class Keyset(msgspec.Struct, frozen=True):
+    """Where the previous page ended: the sort value and id of its last row."""
+
+    value: Any
+    id: str
+
+
+class Activity(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    type: str
+    version: int
+    position: int
+    actor: dict[str, Any]
+    occurred_at: datetime
+    data: dict[str, Any]
+
+
+class Comment(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    issue_id: str
+    author: dict[str, Any]
+    body: str
+    created_at: datetime
+
+
+def _where(workspace_id: str, f: IssueFilters) -> tuple[sql.Composed, list[Any]]:
+    clauses: list[sql.Composable] = [sql.SQL("workspace_id = %s")]
+    params: list[Any] = [workspace_id]
+    for column, values in (("status", f.status), ("severity", f.severity), ("stage", f.stage)):
+        if values:
+            clauses.append(sql.SQL("{} = ANY(%s)").format(sql.Identifier(column)))
+            params.append(values)
+    for column, value in (("pattern_id", f.pattern_id), ("source", f.source), ("team", f.team),
+                          ("assignee_id", f.assignee_id)):
+        if value is not None:
+            clauses.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
+            params.append(value)
+    bounds: tuple[tuple[str, object], ...] = (
+        ("risk_score >= %s", f.risk_min), ("risk_score <= %s", f.risk_max),
+        ("created_at > %s", f.created_after), ("created_at < %s", f.created_before))
+    for text, bound in bounds:
+        if bound is not None:
+            clauses.append(sql.SQL(text))
+            params.append(bound)
+    if f.q:
+        clauses.append(sql.SQL("search @@ websearch_to_tsquery('english', %s)"))
+        params.append(f.q)
+    return sql.SQL(" AND ").join(clauses), params
+
+
+async def list_issues(conn: Conn, workspace_id: str, filters: IssueFilters, *, sort: str, descending: bool,
+                      limit: int, after: Keyset | None) -> tuple[list[IssueView], list[Keyset], int]:
+    """A page of issues, the keyset of each row (for the next cursor), and the total across pages.
+
+    `sort="rank"` orders by full-text relevance to `filters.q`. Keyset pagination (sort value, id) keeps
+    pages stable while new issues arrive, unlike OFFSET.
+    """
+    where, params = _where(workspace_id, filters)
+    key: sql.Composable
+    if sort == "rank":
+        key = sql.SQL("ts_rank_cd(search, websearch_to_tsquery('english', %s))::float8")
+        key_params: list[Any] = [filters.q]
+    else:
+        key = sql.Identifier(SORT_COLUMNS[sort])
+        key_params = []
+    page_where, page_params = where, list(params)
+    if after is not None:
+        op = sql.SQL("<") if descending else sql.SQL(">")
+        page_where = sql.SQL("{} AND ({}, id) {} (%s, %s)").format(where, key, op)
+        page_params += [*key_params, after.value, after.id]
+    direction = sql.SQL("DESC" if descending else "ASC")
+    query = sql.SQL("SELECT *, {key} AS sort_key FROM issues WHERE {where} ORDER BY {key} {d}, id {d} LIMIT %s").format(
+        key=key, where=page_where, d=direction)
+    cur = await conn.execute(query, [*key_params, *page_params, *key_params, limit])
+    rows = await cur.fetchall()
+    views = [from_row(row) for row in rows]
+    keys = [Keyset(_json_value(row["sort_key"]), str(row["id"])) for row in rows]
+    return views, keys, await _total(conn, where, params)
+
+
+async def _total(conn: Conn, where: sql.Composable, params: list[Any]) -> int:
+    """Exact up to 10,000 matches; above that the planner's estimate (as the public docs allow)."""
+    capped = sql.SQL("SELECT count(*) AS n FROM (SELECT 1 FROM issues WHERE {} LIMIT %s) capped").format(where)
+    cur = await conn.execute(capped, [*params, TOTAL_EXACT_UP_TO + 1])
+    row = await cur.fetchone()
+    count = int(row["n"]) if row else 0
+    if count <= TOTAL_EXACT_UP_TO:
+        return count
+    cur = await conn.execute(sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM issues WHERE {}").format(where), params)
+    plan = await cur.fetchone()
+    estimate = int(plan["QUERY PLAN"][0]["Plan"]["Plan Rows"]) if plan else count
+    return max(estimate, count)
+
+
+def _json_value(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+async def get_issue(conn: Conn, workspace_id: str, issue_id: str) -> IssueView | None:
+    cur = await conn.execute("SELECT * FROM issues WHERE workspace_id = %s AND id = %s", (workspace_id, issue_id))
+    row = await cur.fetchone()
+    return None if row is None else from_row(row)
+
+
+async def list_activity(conn: Conn, workspace_id: str, issue_id: str, *, limit: int,
+                        before_version: int | None) -> list[Activity]:
+    """The issue's history, newest first."""
+    cur = await conn.execute(
+        "SELECT id::text AS id, type, version, position, actor, occurred_at, data FROM issue_activity"
+        " WHERE workspace_id = %s AND issue_id = %s AND version < %s ORDER BY version DESC LIMIT %s",
+        (workspace_id, issue_id, before_version if before_version is not None else 2**31 - 1, limit))
+    return [msgspec.convert(row, Activity) for row in await cur.fetchall()]
+
+
+async def count_activity(conn: Conn, workspace_id: str, issue_id: str) -> int:
+    cur = await conn.execute("SELECT count(*) AS n FROM issue_activity WHERE workspace_id = %s AND issue_id = %s",
+                             (workspace_id, issue_id))
+    row = await cur.fetchone()
+    return int(row["n"]) if row else 0
+
+
+async def list_comments(conn: Conn, workspace_id: str, issue_id: str, *, limit: int,
+                        after: Keyset | None) -> tuple[list[Comment], int]:
+    """Oldest first, so a conversation reads top to bottom."""
+    after_clause = "AND (created_at, id) > (%s, %s)" if after else ""
+    params: list[Any] = [workspace_id, issue_id, *([after.value, after.id] if after else []), limit]
+    cur = await conn.execute(
+        f"SELECT id, issue_id, author, body, created_at FROM issue_comments WHERE workspace_id = %s"
+        f" AND issue_id = %s {after_clause} ORDER BY created_at, id LIMIT %s", params)
+    comments = [msgspec.convert(row, Comment) for row in await cur.fetchall()]
+    cur = await conn.execute("SELECT count(*) AS n FROM issue_comments WHERE workspace_id = %s AND issue_id = %s",
+                             (workspace_id, issue_id))
+    row = await cur.fetchone()
+    return comments, int(row["n"]) if row else 0

@@ -1,0 +1,39 @@
+"""One instance of every stored event type, as the golden file records it."""
+
+from __future__ import annotations
+
+from domain.events import envelope
+from domain.issues.events import (
+    IssueAssigned,
+    IssueClosed,
+    IssueCommented,
+    IssueDetailsEdited,
+    IssueOpened,
+    IssuePatternLinked,
+    IssuePatternUnlinked,
+    IssueReopened,
+    IssueStatusChanged,
+    Severity,
+    Status,
+)
+from tests.builders import ISSUE, T0, meta
+
+
+def samples() -> list[object]:
+    def env(version: int):  # type: ignore[no-untyped-def]
+        return envelope(meta(T0), ISSUE, version)
+
+    return [
+        IssueOpened(**env(1), title="Payment gateway timeout", body="p99 > 5s", severity=Severity.HIGH, source="jira",
+                    external_id="JIRA-1042", team="payments", assignee_id="usr_01KV1PX3NR96XJRGD48NNHH431",
+                    external_url="https://jira.example.com/JIRA-1042", metadata={"region": "eu"},
+                    source_created_at=T0),
+        IssueDetailsEdited(**env(2), title="Gateway timeout", body=None),
+        IssueAssigned(**env(3), assignee_id=None),
+        IssueStatusChanged(**env(4), from_status=Status.OPEN, to_status=Status.IN_PROGRESS),
+        IssueClosed(**env(5), from_status=Status.IN_PROGRESS),
+        IssueReopened(**env(6), from_status=Status.CLOSED),
+        IssueCommented(**env(7), comment_id="cmt_01KV1PX3NR96XJRGD48NNHH431", body="seen again"),
+        IssuePatternLinked(**env(8), pattern_id="pat_01KV1PX3NR96XJRGD48NNHH431"),
+        IssuePatternUnlinked(**env(9), pattern_id="pat_01KV1PX3NR96XJRGD48NNHH431"),
+    ]

@@ -1,0 +1,77 @@
+"""The stored form of events never changes under us; older versions upcast; the bus payload round-trips."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from adapters import codec
+from domain.events import DomainEvent
+from tests.adapters.golden_events import samples
+
+GOLDEN = Path(__file__).parent.parent / "golden" / "stored_events_v1.jsonl"
+
+
+def test_every_stored_v1_event_in_the_golden_file_still_decodes_to_the_same_event() -> None:
+    lines = GOLDEN.read_bytes().splitlines()
+
+    assert [codec.decode(line) for line in lines] == samples()
+
+
+def test_encoding_today_produces_the_golden_bytes() -> None:
+    assert [codec.encode(event) for event in samples()] == GOLDEN.read_bytes().splitlines()  # type: ignore[arg-type]
+
+
+def test_the_golden_file_covers_every_registered_event_type() -> None:
+    stored_types = {msgspec.json.decode(line)["type"] for line in GOLDEN.read_bytes().splitlines()}
+
+    assert stored_types == set(codec.EVENT_TYPES)
+
+
+def test_an_older_schema_version_is_upcast_step_by_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Renamed(DomainEvent, frozen=True, kw_only=True):
+        category = "issue"
+        schema_version = 3
+        headline: str
+        priority: int
+
+    def v1_to_v2(raw: dict[str, Any]) -> dict[str, Any]:
+        raw["headline"] = raw.pop("title")
+        return raw
+
+    def v2_to_v3(raw: dict[str, Any]) -> dict[str, Any]:
+        return {**raw, "priority": 3}
+
+    monkeypatch.setitem(codec.EVENT_TYPES, "Renamed", Renamed)
+    monkeypatch.setitem(codec.UPCASTERS, ("Renamed", 1), v1_to_v2)
+    monkeypatch.setitem(codec.UPCASTERS, ("Renamed", 2), v2_to_v3)
+    stored_v1 = {"type": "Renamed", "schema_version": 1, "title": "old"}
+
+    raw = codec.upcast("Renamed", 1, Renamed.schema_version, stored_v1)
+
+    assert raw == {"type": "Renamed", "schema_version": 3, "headline": "old", "priority": 3}
+
+
+def test_an_unknown_event_type_is_an_error_not_a_skip() -> None:
+    with pytest.raises(codec.UnknownEventType):
+        codec.decode(b'{"schema_version":1,"type":"NoSuchEvent"}')
+
+
+@pytest.mark.parametrize("event", samples(), ids=lambda e: type(e).__name__)
+def test_the_bus_payload_decodes_back_to_the_stored_event(event: DomainEvent) -> None:
+    position, decoded = codec.from_public(codec.encode_public(event, 42))
+
+    assert position == 42
+    assert decoded == event
+
+
+def test_the_bus_payload_has_the_documented_fields() -> None:
+    payload = msgspec.json.decode(codec.encode_public(samples()[0], 7))
+
+    assert set(payload) >= {"id", "type", "schema_version", "workspace_id", "stream_id", "stream_version",
+                            "position", "occurred_at", "actor", "data"}
+    assert payload["stream_id"].startswith("iss_") and payload["position"] == 7
+    assert payload["data"]["title"] == "Payment gateway timeout"

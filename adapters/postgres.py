@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -105,14 +106,10 @@ def _apply(conn: psycopg.Connection[tuple[object, ...]], name: str, sql: str) ->
 
 def _ensure_roles(conn: psycopg.Connection[tuple[object, ...]]) -> None:
     for role in (READER_ROLE, WRITER_ROLE):
-        try:
+        with contextlib.suppress(psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation):
             conn.execute(f"CREATE ROLE {role} NOLOGIN NOBYPASSRLS")
-        except (psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation):
-            pass
-        try:
+        with contextlib.suppress(psycopg.errors.Error):  # already a member, or a superuser who needs no grant
             conn.execute(f"GRANT {role} TO CURRENT_USER")
-        except psycopg.errors.Error:
-            pass  # already a member, or a superuser who needs no grant
 
 
 def grant_roles(conn: psycopg.Connection[tuple[object, ...]], schema: str) -> None:

@@ -175,7 +175,7 @@ class IssueCommands:
         raise ConcurrencyConflict("issue changed concurrently; retry")
 
     def _load_stream(self, stream_id: UUID) -> tuple[Issue | None, list[AnyIssueEvent]]:
-        events = self._store.load(stream_id)
+        events = cast(list[AnyIssueEvent], [e for e in self._store.load(stream_id) if isinstance(e, IssueEvent)])
         return decide.project_issue(None, events), events
 
     def _accept(self, stream_id: UUID, events: Sequence[IssueEvent], *, created: bool = False,

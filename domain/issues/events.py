@@ -57,10 +57,10 @@ class IssueDetailsEdited(IssueEvent, frozen=True, kw_only=True):
     """Only the fields that changed are present."""
 
     title: str | msgspec.UnsetType = msgspec.UNSET
-    body: str | None | msgspec.UnsetType = msgspec.UNSET
+    body: str | msgspec.UnsetType | None = msgspec.UNSET
     severity: Severity | msgspec.UnsetType = msgspec.UNSET
-    team: str | None | msgspec.UnsetType = msgspec.UNSET
-    external_url: str | None | msgspec.UnsetType = msgspec.UNSET
+    team: str | msgspec.UnsetType | None = msgspec.UNSET
+    external_url: str | msgspec.UnsetType | None = msgspec.UNSET
     metadata: Metadata | msgspec.UnsetType = msgspec.UNSET
 
 

@@ -60,8 +60,9 @@ class IssueEdit(msgspec.Struct, frozen=True, kw_only=True):
 
 def evolve(issue: Issue | None, event: AnyIssueEvent) -> Issue:
     if isinstance(event, IssueOpened):
-        return Issue(id=event.originator_id, workspace_id=event.workspace_id, version=event.originator_version, status=Status.OPEN,
-                     title=event.title, severity=event.severity, assignee_id=event.assignee_id, pattern_id=None)
+        return Issue(id=event.originator_id, workspace_id=event.workspace_id, version=event.originator_version,
+                     status=Status.OPEN, title=event.title, severity=event.severity, assignee_id=event.assignee_id,
+                     pattern_id=None)
     assert issue is not None, "an issue stream starts with IssueOpened"
     issue = msgspec.structs.replace(issue, version=event.originator_version)
     match event:
@@ -75,7 +76,8 @@ def evolve(issue: Issue | None, event: AnyIssueEvent) -> Issue:
             resolved_at = event.occurred_at if event.to_status == Status.RESOLVED else None
             return msgspec.structs.replace(issue, status=event.to_status, resolved_at=resolved_at)
         case IssueClosed():
-            return msgspec.structs.replace(issue, status=Status.CLOSED, resolved_at=issue.resolved_at or event.occurred_at)
+            resolved_at = issue.resolved_at or event.occurred_at
+            return msgspec.structs.replace(issue, status=Status.CLOSED, resolved_at=resolved_at)
         case IssueReopened():
             return msgspec.structs.replace(issue, status=Status.OPEN, resolved_at=None)
         case IssuePatternLinked():

@@ -1,0 +1,156 @@
+"""Operator commands: pipeline status, rebuilding a read model beside the live one, retrying parked messages."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from importlib import resources
+
+import msgspec
+import psycopg
+
+from adapters import codec
+from adapters.event_store import EventStore
+from adapters.postgres import WRITER_ROLE, AsyncConn, connect, grant_roles
+from adapters.settings import Settings
+from projections import checkpoints
+from projections.registry import PROJECTIONS, Projection
+from projections.status import PipelineStatus, pipeline_status
+
+PAGE = 5000
+
+
+def projections_status(settings: Settings) -> str:
+    status = asyncio.run(_status(settings))
+    lines = [f"event store head: {status.head}", f"relay: position {status.relay_position}, "
+             f"lag {status.relay_lag_events} events",
+             f"{'projection':<12} {'durable':<18} {'position':>10} {'lag':>8} {'lag_s':>8} {'parked':>7}"]
+    lines += [f"{p.name:<12} {p.durable:<18} {p.position:>10} {p.lag_events:>8} {p.lag_seconds:>8.2f} {p.parked:>7}"
+              for p in status.projections]
+    return "\n".join(lines)
+
+
+def relay_status(settings: Settings) -> str:
+    status = asyncio.run(_status(settings))
+    return f"head {status.head}, relay position {status.relay_position}, lag {status.relay_lag_events} events"
+
+
+async def _status(settings: Settings) -> PipelineStatus:
+    conn = await connect(settings, autocommit=True)
+    async with conn:
+        return await pipeline_status(conn)
+
+
+def rebuild(settings: Settings, name: str) -> str:
+    """Replay the event store into fresh tables beside the live ones, then swap them in atomically."""
+    if name not in PROJECTIONS:
+        raise SystemExit(f"unknown projection {name!r}; known: {', '.join(PROJECTIONS)}")
+    started = time.perf_counter()
+    events, position = asyncio.run(rebuild_projection(settings, PROJECTIONS[name]))
+    elapsed = time.perf_counter() - started
+    return (f"rebuilt {name}: {events} events up to position {position} in {elapsed:.1f}s "
+            f"({events / elapsed if elapsed else 0:,.0f} events/s)")
+
+
+def shadow_schema(settings: Settings, projection: Projection) -> str:
+    return f"{settings.database_schema}__rb_{projection.name}"[:63]
+
+
+async def rebuild_projection(settings: Settings, projection: Projection) -> tuple[int, int]:
+    """Resumable: progress is a checkpoint of its own, so a crashed rebuild continues where it stopped."""
+    shadow = shadow_schema(settings, projection)
+    _create_shadow(settings, projection, shadow)
+    progress_name = f"{projection.name}__rebuild"
+    store = EventStore(settings, pool_size=2)
+    conn = await connect(settings)
+    applied = 0
+    try:
+        while True:
+            async with conn.transaction():
+                position, _ = await checkpoints.lock(conn, progress_name)
+                count, position = await _apply_page(conn, store, projection, shadow, position, settings)
+                await checkpoints.advance(conn, settings.database_schema, progress_name, position, 0)
+            applied += count
+            if count == 0:
+                break
+        async with conn.transaction():
+            applied += await _switch(conn, store, projection, shadow, settings, progress_name)
+        return applied, await checkpoints.position(conn, projection.name)
+    finally:
+        await conn.close()
+        store.close()
+
+
+async def _apply_page(conn: AsyncConn, store: EventStore, projection: Projection, shadow: str, position: int,
+                      settings: Settings) -> tuple[int, int]:
+    """Fold the next page of stored events into the shadow tables; returns (events read, new position)."""
+    page = await asyncio.to_thread(store.read_raw, position, PAGE)
+    if not page:
+        return 0, position
+    batch = [(pos, event) for pos, event in ((pos, codec.decode(state)) for pos, state in page)
+             if type(event).category in projection.categories]
+    await conn.execute(f'SET LOCAL search_path TO "{shadow}"')
+    await conn.execute(f"SET LOCAL role {WRITER_ROLE}")
+    await projection.project(conn, batch)
+    await conn.execute("RESET role")
+    await conn.execute(f'SET LOCAL search_path TO "{settings.database_schema}"')
+    return len(page), page[-1][0]
+
+
+async def _switch(conn: AsyncConn, store: EventStore, projection: Projection, shadow: str, settings: Settings,
+                  progress_name: str) -> int:
+    """Under the live checkpoint's row lock (the live projector waits), catch up to the head and swap tables."""
+    live_position, _ = await checkpoints.lock(conn, projection.name)
+    position, _ = await checkpoints.lock(conn, progress_name)
+    applied = 0
+    while True:
+        count, position = await _apply_page(conn, store, projection, shadow, position, settings)
+        applied += count
+        if count == 0:
+            break
+    main = settings.database_schema
+    for table in projection.tables:
+        await conn.execute(f'DROP TABLE IF EXISTS "{main}"."{table}"')
+        await conn.execute(f'ALTER TABLE "{shadow}"."{table}" SET SCHEMA "{main}"')
+    await conn.execute("DELETE FROM projection_checkpoints WHERE name = %s", (progress_name,))
+    await checkpoints.advance(conn, main, projection.name, max(position, live_position), 0)
+    await conn.execute(f'DROP SCHEMA "{shadow}" CASCADE')
+    return applied
+
+
+def _create_shadow(settings: Settings, projection: Projection, shadow: str) -> None:
+    sql = resources.files(projection.schema_package).joinpath("schema.sql").read_text()
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{shadow}"')
+        conn.execute(f'SET search_path TO "{shadow}"')
+        conn.execute(sql.encode())
+        grant_roles(conn, shadow)
+
+
+def retry_parked(settings: Settings, name: str) -> str:
+    """Re-apply parked messages of `name` directly from their stored payload, in position order."""
+    return asyncio.run(_retry_parked(settings, name))
+
+
+async def _retry_parked(settings: Settings, name: str) -> str:
+    projection = PROJECTIONS[name]
+    conn = await connect(settings)
+    retried, failed = 0, 0
+    async with conn:
+        cur = await conn.execute("SELECT id, position, payload FROM dead_letters WHERE projection = %s"
+                                 " AND retried_at IS NULL ORDER BY position", (name,))
+        for row in await cur.fetchall():
+            try:
+                async with conn.transaction():
+                    payload = row["payload"]
+                    assert isinstance(payload, bytes | memoryview)
+                    position, event = codec.from_public(bytes(payload))
+                    await conn.execute(f"SET LOCAL role {WRITER_ROLE}")
+                    await projection.project(conn, [(position, event)])
+                    await conn.execute("RESET role")
+                    await conn.execute("UPDATE dead_letters SET retried_at = now() WHERE id = %s", (row["id"],))
+                retried += 1
+            except (codec.MalformedEvent, codec.UnknownEventType, psycopg.Error, msgspec.ValidationError):
+                failed += 1
+    return f"retried {retried} parked messages of {name}; {failed} still failing"
+

@@ -49,3 +49,5 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
     PRIMARY KEY (workspace_id, principal, key, path)
 );
 CREATE INDEX IF NOT EXISTS idempotency_keys_created_at ON idempotency_keys (created_at);
+-- Which request holds an in-flight key: only the holder may complete or release it, even after a takeover.
+ALTER TABLE idempotency_keys ADD COLUMN IF NOT EXISTS claim_id text;

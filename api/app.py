@@ -1,0 +1,33 @@
+"""The HTTP API's composition root: routes, conventions, lifespan."""
+
+from __future__ import annotations
+
+import logging
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.logging import LoggingConfig
+
+from adapters.settings import Settings
+from api.conventions import convention_config, openapi_json
+from api.health import health, metrics, ready
+from api.issues.routes import IssuesController
+from api.lifespan import lifespan
+
+
+def create_app(settings: Settings, *, configure_logging: bool = True) -> Litestar:
+    """One app per process; collaborators are opened in the lifespan, never at import time."""
+    logging_config = LoggingConfig(root={"level": settings.log_level, "handlers": ["queue_listener"]},
+                                   log_exceptions="never") if configure_logging else None
+    return Litestar(
+        route_handlers=[IssuesController, health, ready, metrics, openapi_json],
+        lifespan=[lifespan],
+        state=State({"settings": settings}),
+        logging_config=logging_config,
+        debug=False,
+        **convention_config(settings),
+    )
+
+
+def log_startup(settings: Settings) -> None:
+    logging.getLogger(__name__).info("causeloop API on :%s (schema %s)", settings.port, settings.database_schema)

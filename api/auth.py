@@ -1,0 +1,173 @@
+"""Bearer-token authentication for every /v1 route, and the scope each route declares.
+
+A /v1 route declares its access in one of three ways, checked when the app is built:
+`guards=[requires("issues:read")]` (a scope), `guards=[authenticated]` (any valid token, e.g. /v1/me),
+or `opt=PUBLIC` (no token at all, e.g. /v1/auth/exchange). Handlers get the caller as
+`principal: CurrentPrincipal` (the dependency) or `request.user`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from typing import Any, Final, TypeAlias, cast
+
+from litestar import Litestar, Request
+from litestar.connection import ASGIConnection
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.enums import ScopeType
+from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
+from litestar.middleware import ASGIMiddleware
+from litestar.openapi.spec import SecurityRequirement, SecurityScheme
+from litestar.routes import HTTPRoute
+from litestar.types import ASGIApp, HTTPScope, Receive, Scope, Send
+
+from adapters.settings import Settings
+from adapters.tokens import InvalidToken, Principal, verify_access_token
+from api.errors import ApiError
+from api.request_id import header_value
+from domain.identity.roles import ALL_SCOPES
+
+API_PREFIX = "/v1"
+BEARER_SCHEME_NAME = "BearerAuth"
+BEARER_SCHEME = SecurityScheme(type="http", scheme="bearer", bearer_format="JWT",
+                               description="Causeloop access token (HS256 JWT) from /v1/auth/exchange")
+BEARER_REQUIREMENT: SecurityRequirement = {BEARER_SCHEME_NAME: []}
+PUBLIC_OPT_KEY = "public"
+PUBLIC: Final[dict[str, Any]] = {PUBLIC_OPT_KEY: True}
+
+CurrentPrincipal: TypeAlias = NamedDependency[Principal]
+"""Handler parameter type for the caller: `principal: CurrentPrincipal` (Litestar 2.23+ wants named deps marked)."""
+
+PrincipalLoader = Callable[[Principal, State], Awaitable[Principal | None]]
+"""Re-checks a verified token against current state (membership, revocation); None means 401."""
+
+
+def unauthorized(message: str, *, invalid_token: bool) -> ApiError:
+    challenge = 'Bearer error="invalid_token"' if invalid_token else "Bearer"
+    return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": challenge})
+
+
+class ScopeGuard:
+    """A route guard: the caller's token must carry `scope` (or just be valid, when `scope` is None)."""
+
+    def __init__(self, scope: str | None) -> None:
+        if scope is not None and scope not in ALL_SCOPES:
+            raise ValueError(f"unknown scope {scope!r}; add it to domain.identity.roles first")
+        self.scope = scope
+
+    def __call__(self, connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        principal = connection.scope.get("user")
+        if not isinstance(principal, Principal):
+            raise unauthorized("Missing bearer token", invalid_token=False)
+        if self.scope is not None and self.scope not in principal.scopes:
+            raise ApiError(403, "forbidden", f"This token lacks the scope {self.scope}",
+                           {"required_scope": self.scope})
+
+    def __repr__(self) -> str:
+        return f"requires({self.scope!r})"
+
+
+def requires(scope: str) -> ScopeGuard:
+    """`guards=[requires("issues:write")]`: 403 `forbidden` unless the token carries the scope."""
+    return ScopeGuard(scope)
+
+
+authenticated: Final = ScopeGuard(None)
+"""`guards=[authenticated]`: any valid token, no particular scope (e.g. /v1/me)."""
+
+
+def is_public(handler: BaseRouteHandler) -> bool:
+    return bool(handler.opt.get(PUBLIC_OPT_KEY))
+
+
+def _scope_guards(handler: BaseRouteHandler) -> list[ScopeGuard]:
+    # The declared guards of every layer (app, router, controller, handler); resolve_guards() wraps them.
+    return [g for layer in handler.ownership_layers for g in layer.guards or () if isinstance(g, ScopeGuard)]
+
+
+def route_scope(handler: BaseRouteHandler) -> str | None:
+    """The scope(s) a route requires, space separated, or None (public or any-valid-token routes)."""
+    scopes = sorted({g.scope for g in _scope_guards(handler) if g.scope is not None})
+    return " ".join(scopes) or None
+
+
+def is_preflight(handler: HTTPRouteHandler) -> bool:
+    """Litestar's own OPTIONS handler (CORS preflight): open, like every framework's."""
+    return set(handler.http_methods) == {"OPTIONS"}
+
+
+def declares_access(handler: HTTPRouteHandler) -> bool:
+    """True when a route says who may call it: a scope, `authenticated`, or PUBLIC."""
+    return is_preflight(handler) or is_public(handler) or bool(_scope_guards(handler))
+
+
+def under_api_prefix(path: str) -> bool:
+    return path == API_PREFIX or path.startswith(API_PREFIX + "/")
+
+
+def http_handlers(app: Litestar) -> Iterator[tuple[str, HTTPRouteHandler]]:
+    """(path, handler) for every HTTP route handler of a built app."""
+    for route in app.routes:
+        if isinstance(route, HTTPRoute):
+            for handler in route.route_handlers:
+                yield route.path, handler
+
+
+def undeclared_routes(routes: Iterable[tuple[str, HTTPRouteHandler]]) -> list[str]:
+    """`METHOD /path` of every /v1 handler that declares neither a scope, `authenticated`, nor PUBLIC."""
+    return sorted(
+        f"{method} {path}"
+        for path, handler in routes if under_api_prefix(path) and not declares_access(handler)
+        for method in sorted(handler.http_methods)
+    )
+
+
+def bearer_token(scope: Scope) -> str | None:
+    header = header_value(scope, b"authorization")
+    if header is None:
+        return None
+    kind, _, token = header.strip().partition(" ")
+    if kind.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+def _exempt(scope: Scope) -> bool:
+    return not under_api_prefix(scope["path"]) or cast("HTTPScope", scope)["method"] == "OPTIONS"
+
+
+class AuthMiddleware(ASGIMiddleware):
+    """Verifies the bearer token on /v1 routes not marked PUBLIC (nor OPTIONS); sets `scope["user"]`."""
+
+    scopes = (ScopeType.HTTP,)
+    exclude_opt_key = PUBLIC_OPT_KEY
+    should_bypass_for_scope = staticmethod(_exempt)
+
+    def __init__(self, settings: Settings, loader: PrincipalLoader | None = None) -> None:
+        self.settings = settings
+        self.loader = loader
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        token = bearer_token(scope)
+        if token is None:
+            raise unauthorized("Missing bearer token", invalid_token=False)
+        try:
+            principal: Principal | None = verify_access_token(self.settings, token)
+        except InvalidToken:
+            raise unauthorized("Invalid or expired bearer token", invalid_token=True) from None
+        if principal is not None and self.loader is not None:
+            principal = await self.loader(principal, scope["litestar_app"].state)
+        if principal is None:
+            raise unauthorized("The token was revoked or its membership ended", invalid_token=True)
+        scope["user"] = principal
+        scope["auth"] = token
+        await next_app(scope, receive, send)
+
+
+def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+    """Dependency `principal`: the verified caller (401 on a route that has none, e.g. a PUBLIC one)."""
+    principal = request.scope.get("user")
+    if not isinstance(principal, Principal):
+        raise unauthorized("Missing bearer token", invalid_token=False)
+    return principal

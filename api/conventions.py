@@ -1,0 +1,170 @@
+"""The API conventions every route gets from app-level configuration: one plugin, one kwargs dict.
+
+`Litestar(route_handlers=[...], lifespan=[...], **convention_config(settings))` installs, in this order
+around every routed request: rate limit → bearer auth (/v1, unless PUBLIC) → JSON content type →
+idempotency → the route (its guards check scopes). Hooks stamp `X-Request-Id` and `X-RateLimit-*` on
+every response, 404/405 included, and one exception handler writes the error envelope.
+
+App state: `app.state.infra_pool` (a psycopg AsyncConnectionPool with search_path = the schema) serves the
+rate-limit and idempotency tables. The plugin's lifespan runs after the app's own lifespans: if one of them
+put `infra_pool` in `app.state`, that pool is used (autocommit or not: every use is one committed block) and
+left for its owner to close; otherwise the plugin opens a small autocommit pool and closes it on shutdown.
+Dependency: `principal: CurrentPrincipal` in any handler of a non-public /v1 route (or `request.user`).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, Request, get
+from litestar.config.app import AppConfig
+from litestar.di import Provide
+from litestar.exceptions import ImproperlyConfiguredException
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi import OpenAPIConfig, ResponseSpec
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components
+from litestar.plugins import InitPlugin, ReceiveRoutePlugin
+from litestar.routes import BaseRoute, HTTPRoute
+from psycopg_pool import AsyncConnectionPool
+
+from adapters.postgres import AsyncConn, connect_kwargs, conninfo
+from adapters.settings import Settings
+from api.auth import (
+    BEARER_REQUIREMENT,
+    BEARER_SCHEME,
+    BEARER_SCHEME_NAME,
+    AuthMiddleware,
+    PrincipalLoader,
+    declares_access,
+    is_preflight,
+    is_public,
+    provide_principal,
+    route_scope,
+    under_api_prefix,
+)
+from api.content_type import JsonContentTypeMiddleware
+from api.errors import ErrorEnvelope, exception_handlers
+from api.idempotency import IdempotencyMiddleware
+from api.rate_limit import (
+    INFRA_POOL,
+    RateLimitedEnvelope,
+    RateLimiter,
+    RateLimitMiddleware,
+    stamp_rate_limit_headers,
+)
+from api.request_id import stamp_request_id
+
+INFRA_POOL_MAX_SIZE = 4
+
+
+def _error_responses(handler: HTTPRouteHandler) -> dict[int, ResponseSpec]:
+    def spec(description: str) -> ResponseSpec:
+        return ResponseSpec(data_container=ErrorEnvelope, description=description, generate_examples=False)
+
+    responses = {400: spec("validation_error: details name the offending field(s)")}
+    if not is_public(handler):
+        responses[401] = spec("unauthorized: missing, invalid or expired bearer token")
+    if route_scope(handler) is not None:
+        responses[403] = spec(f"forbidden: the token lacks the scope {route_scope(handler)}")
+    responses[429] = ResponseSpec(data_container=RateLimitedEnvelope, generate_examples=False,
+                                  description="rate_limited: see Retry-After")
+    return responses
+
+
+class ApiConventions(InitPlugin, ReceiveRoutePlugin):
+    """Installs middleware, hooks, error handlers, the `principal` dependency, the infra pool, OpenAPI security."""
+
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time,
+                 principal_loader: PrincipalLoader | None = None,
+                 enforce_declared_access: bool = True) -> None:
+        self.settings = settings
+        self.rate_limiter = RateLimiter(settings.rate_limit_per_minute, clock)
+        self.principal_loader = principal_loader
+        self.enforce_declared_access = enforce_declared_access
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        app_config.middleware[:0] = [
+            RateLimitMiddleware(self.rate_limiter),
+            AuthMiddleware(self.settings, self.principal_loader),
+            JsonContentTypeMiddleware(),
+            IdempotencyMiddleware(),
+        ]
+        app_config.before_send[:0] = [stamp_request_id, stamp_rate_limit_headers]
+        app_config.after_exception.insert(0, self.rate_limiter.count_unrouted)
+        app_config.exception_handlers = {**exception_handlers(), **app_config.exception_handlers}
+        app_config.dependencies.setdefault("principal", Provide(provide_principal, sync_to_thread=False))
+        app_config.lifespan.append(self.infra_pool_lifespan)
+        if app_config.openapi_config is not None:
+            app_config.openapi_config = with_bearer_scheme(app_config.openapi_config)
+        return app_config
+
+    def receive_route(self, route: BaseRoute) -> None:
+        if not isinstance(route, HTTPRoute) or not under_api_prefix(route.path):
+            return
+        for handler in route.route_handlers:
+            if is_preflight(handler):
+                continue
+            if self.enforce_declared_access and not declares_access(handler):
+                raise ImproperlyConfiguredException(
+                    f"{sorted(handler.http_methods)} {route.path} declares no access: add "
+                    "guards=[requires(scope)], guards=[authenticated] or opt=PUBLIC")
+            if not is_public(handler) and BEARER_REQUIREMENT not in (handler.security or []):
+                handler.security = [*(handler.security or []), BEARER_REQUIREMENT]
+            handler.responses = {**_error_responses(handler), **(handler.responses or {})}
+
+    @asynccontextmanager
+    async def infra_pool_lifespan(self, app: Litestar) -> AsyncIterator[None]:
+        if app.state.get(INFRA_POOL) is not None:
+            yield
+            return
+        pool: AsyncConnectionPool[AsyncConn] = AsyncConnectionPool(
+            conninfo(self.settings), min_size=1, max_size=INFRA_POOL_MAX_SIZE, name="causeloop-infra",
+            kwargs={**connect_kwargs(self.settings), "autocommit": True}, open=False,
+        )
+        # Not waiting: with Postgres down the app still starts, and the rate limit fails open.
+        await pool.open(wait=False)
+        app.state[INFRA_POOL] = pool
+        try:
+            yield
+        finally:
+            del app.state[INFRA_POOL]
+            await pool.close()
+
+
+def with_bearer_scheme(config: OpenAPIConfig) -> OpenAPIConfig:
+    """A copy of `config` whose components also define the `BearerAuth` http bearer (JWT) scheme."""
+    existing = config.components if isinstance(config.components, list) else [config.components]
+    ours = Components(security_schemes={BEARER_SCHEME_NAME: BEARER_SCHEME})
+    # A shallow copy, not dataclasses.replace: replace() re-passes OpenAPIConfig's deprecated fields and warns.
+    copied = copy.copy(config)
+    copied.components = [*existing, ours]
+    return copied
+
+
+def openapi_config(*, title: str = "Causeloop API", version: str = "1.0.0") -> OpenAPIConfig:
+    """The explorer at /docs (JSON at /docs/openapi.json); register `openapi_json` for the root /openapi.json."""
+    return OpenAPIConfig(title=title, version=version, path="/docs",
+                         render_plugins=[SwaggerRenderPlugin(path="/")])
+
+
+@get("/openapi.json", include_in_schema=False, sync_to_thread=False)
+def openapi_json(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """The OpenAPI document at the root, as api.md A lists it."""
+    return request.app.openapi_schema.to_schema()
+
+
+def convention_config(settings: Settings, **plugin_options: Any) -> dict[str, Any]:
+    """Keyword arguments for `Litestar(...)`; `plugin_options` go to ApiConventions (clock, principal_loader).
+
+    `request_max_body_size` is a constructor argument because Litestar ignores it when a plugin sets it.
+    """
+    return {
+        "plugins": [ApiConventions(settings, **plugin_options)],
+        "openapi_config": openapi_config(),
+        "request_max_body_size": settings.max_body_bytes,
+    }

@@ -1,0 +1,46 @@
+"""Dependencies handed to route handlers: collaborators live on app.state, built once in the lifespan."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from litestar.datastructures import State
+from psycopg_pool import AsyncConnectionPool
+
+from adapters.position_waiter import PositionWaiter
+from adapters.postgres import AsyncConn
+from adapters.settings import Settings
+from adapters.tokens import Principal
+from api.request_id import request_id
+from commands.issues import Caller, IssueCommands
+from domain.events import Actor, ActorKind
+from domain.ids import WorkspaceId
+
+
+def provide_settings(state: State) -> Settings:
+    settings: Settings = state.settings
+    return settings
+
+
+def provide_read_pool(state: State) -> AsyncConnectionPool[AsyncConn]:
+    pool: AsyncConnectionPool[AsyncConn] = state.read_pool
+    return pool
+
+
+def provide_issue_commands(state: State) -> IssueCommands:
+    commands: IssueCommands = state.issue_commands
+    return commands
+
+
+def provide_waiter(state: State) -> PositionWaiter:
+    waiter: PositionWaiter = state.position_waiter
+    return waiter
+
+
+def provide_caller(request: Request[Any, Any, Any]) -> Caller:
+    """The verified principal as the write side sees it: workspace, actor and the request id as correlation."""
+    principal: Principal = request.user
+    kind = ActorKind.SERVICE_ACCOUNT if principal.subject.startswith("sa_") else ActorKind.USER
+    return Caller(workspace_id=WorkspaceId(principal.workspace_id), actor=Actor(kind=kind, id=principal.subject),
+                  correlation_id=request_id(request.scope))

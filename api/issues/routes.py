@@ -1,0 +1,310 @@
+"""The Issues resource: commands go to the event store, reads come from the `issues` projection."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
+
+import msgspec
+from litestar import Controller, Request, Response, get, patch, post
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from psycopg_pool import AsyncConnectionPool
+
+from adapters.position_waiter import PositionWaiter
+from adapters.postgres import AsyncConn, tenant_transaction
+from adapters.settings import Settings
+from api.auth import requires
+from api.conditional import etag_for, expected_version
+from api.deps import provide_caller, provide_issue_commands, provide_read_pool, provide_waiter
+from api.errors import ApiError, not_found, validation_error
+from api.issues import schemas
+from api.pagination import Cursor, Limit, Page, SortParam, decode_cursor, page_of
+from commands.errors import NotFound
+from commands.issues import Accepted, BulkOp, Caller, IssueCommands, OpenIssue
+from domain.ids import PatternId, canonical
+from domain.issues.events import Stage, Status
+from domain.issues.issue import IssueEdit
+from projections.issues import queries
+from projections.issues.projector import NAME as ISSUES_PROJECTION
+from projections.issues.view import IssueView, fold
+
+T = TypeVar("T")
+SORTS = {"created_at", "updated_at", "risk_score", "severity"}
+Commands = NamedDependency[IssueCommands]
+ReadPool = NamedDependency[AsyncConnectionPool[AsyncConn]]
+Waiter = NamedDependency[PositionWaiter]
+Who = NamedDependency[Caller]
+IssueIdPath = FromPath[str]
+
+
+async def run_command(state: State, command: Callable[[], T]) -> T:
+    """Commands block on the event store; they run on the command pool so the event loop stays free."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(state.command_executor, command)
+
+
+async def settle(waiter: Waiter, settings: Settings, accepted: Accepted) -> dict[str, str]:
+    """Read-your-writes: hold the 2xx until the projection serving the next GET has the write."""
+    caught_up = await waiter.wait(ISSUES_PROJECTION, accepted.position, settings.read_your_writes_timeout_s)
+    headers = {"ETag": etag_for(accepted.version), "X-Causeloop-Position": str(accepted.position)}
+    if not caught_up:
+        headers["X-Causeloop-Consistency"] = "pending"
+    return headers
+
+
+def issue_ref(issue_id: str) -> str:
+    """Malformed ids and ids of another type are simply not found (never a 500)."""
+    public = canonical("iss", issue_id)
+    if public is None:
+        raise not_found("issue", issue_id)
+    return public
+
+
+def view_of(accepted: Accepted) -> IssueView:
+    view = fold(None, list(accepted.stream))
+    assert view is not None
+    return view
+
+
+def _split(value: str | None) -> list[str] | None:
+    return [part.strip() for part in value.split(",") if part.strip()] if value else None
+
+
+def _severities(value: str | None) -> list[str] | None:
+    parts = _split(value)
+    if parts is None:
+        return None
+    try:
+        return [schemas.SeverityInput(part).canonical().value for part in parts]
+    except ValueError:
+        raise ApiError(400, "validation_error", "severity must be one of critical, high, medium, low, p1–p4",
+                       {"field": "severity", "reason": "unknown severity"}) from None
+
+
+def _enum_list(field: str, value: str | None, allowed: set[str]) -> list[str] | None:
+    parts = _split(value)
+    if parts is not None and not set(parts) <= allowed:
+        raise ApiError(400, "validation_error", f"{field} must be one of {', '.join(sorted(allowed))}",
+                       {"field": field, "reason": "unknown value"})
+    return parts
+
+
+class IssuesController(Controller):
+    path = "/v1/issues"
+    tags = ("Issues",)
+    dependencies = {  # noqa: RUF012  (Litestar reads this class attribute)
+        "commands": Provide(provide_issue_commands, sync_to_thread=False),
+        "read_pool": Provide(provide_read_pool, sync_to_thread=False),
+        "waiter": Provide(provide_waiter, sync_to_thread=False),
+        "caller": Provide(provide_caller, sync_to_thread=False),
+    }
+
+    @post("/", guards=[requires("issues:write")], status_code=201)
+    async def open_issue(self, state: State, data: JSONBody[schemas.OpenIssueRequest], commands: Commands,
+                         caller: Who, waiter: Waiter) -> Response[IssueView]:
+        """Open an issue (same source + external_id updates the existing one: 200)."""
+        command = OpenIssue(**{**msgspec.structs.asdict(data), "severity": data.severity.canonical()})
+        accepted = await run_command(state, lambda: commands.open_issue(command, caller))
+        headers = await settle(waiter, state.settings, accepted)
+        headers["Location"] = f"/v1/issues/{accepted.issue_id}"
+        return Response(view_of(accepted), status_code=201 if accepted.created else 200, headers=headers)
+
+    @get("/", guards=[requires("issues:read")])
+    async def list_issues(
+        self, request: Request[Any, Any, Any], read_pool: ReadPool, caller: Who,
+        limit: Limit = 25, cursor: Cursor = None, sort: SortParam = None,
+        status: FromQuery[str | None] = None, severity: FromQuery[str | None] = None,
+        pattern_id: FromQuery[str | None] = None,
+        q: Annotated[str | None, QueryParameter(max_length=200, description="Ranked full-text search")] = None,
+        source: FromQuery[str | None] = None, team: FromQuery[str | None] = None,
+        stage: FromQuery[str | None] = None, assignee_id: FromQuery[str | None] = None,
+        risk_min: Annotated[int | None, QueryParameter(ge=0, le=100)] = None,
+        risk_max: Annotated[int | None, QueryParameter(ge=0, le=100)] = None,
+        created_after: FromQuery[datetime | None] = None, created_before: FromQuery[datetime | None] = None,
+    ) -> Page[IssueView]:
+        """List issues: filters, sort (default -created_at; relevance when q is given), cursor pagination."""
+        if risk_min is not None and risk_max is not None and risk_max < risk_min:
+            raise ApiError(400, "validation_error", "risk_max must be ≥ risk_min",
+                           {"field": "risk_max", "reason": "must be greater than or equal to risk_min"})
+        field, descending = _sort(sort, q)
+        filters = queries.IssueFilters(
+            status=_enum_list("status", status, {s.value for s in Status}), severity=_severities(severity),
+            stage=_enum_list("stage", stage, {s.value for s in Stage}), pattern_id=pattern_id, q=q or None,
+            source=source, team=team, assignee_id=assignee_id, risk_min=risk_min, risk_max=risk_max,
+            created_after=created_after, created_before=created_before)
+        sort_token = f"{'-' if descending else ''}{field}"
+        key = state_key(request)
+        after = None
+        if cursor:
+            payload = decode_cursor(key, cursor, sort_token)
+            after = queries.Keyset(payload["v"], str(payload["i"]))
+        async with tenant_transaction(read_pool, caller.workspace_id) as conn:
+            views, keys, total = await queries.list_issues(
+                conn, caller.workspace_id, filters, sort=field, descending=descending, limit=limit + 1, after=after)
+        key_of = {view.id: keyset for view, keyset in zip(views, keys, strict=True)}
+        return page_of(views, limit=limit, total=total, key=key, sort=sort_token,
+                       position=lambda view: {"v": key_of[view.id].value, "i": view.id})
+
+    @get("/{issue_id:str}", guards=[requires("issues:read")])
+    async def get_issue(self, issue_id: IssueIdPath, read_pool: ReadPool,
+                        caller: Who) -> Response[IssueView]:
+        """Retrieve one issue, with its version as ETag."""
+        public_id = issue_ref(issue_id)
+        async with tenant_transaction(read_pool, caller.workspace_id) as conn:
+            view = await queries.get_issue(conn, caller.workspace_id, public_id)
+        if view is None:
+            raise not_found("issue", issue_id)
+        return Response(view, headers={"ETag": etag_for(view.version)})
+
+    @patch("/{issue_id:str}", guards=[requires("issues:write")])
+    async def update_issue(self, state: State, request: Request[Any, Any, Any], issue_id: IssueIdPath,
+                           data: JSONBody[schemas.UpdateIssueRequest], commands: Commands, caller: Who,
+                           waiter: Waiter) -> Response[IssueView]:
+        """Update fields and/or status; If-Match with a stale ETag is 412."""
+        fields = msgspec.structs.asdict(data)
+        if data.severity is not msgspec.UNSET:
+            fields["severity"] = data.severity.canonical()
+        edit = IssueEdit(**fields)
+        return await self._command(state, request, waiter, lambda expected: commands.edit_issue(
+            issue_ref(issue_id), edit, caller, expected))
+
+    @post("/{issue_id:str}/close", guards=[requires("issues:write")], status_code=200)
+    async def close_issue(self, state: State, request: Request[Any, Any, Any], issue_id: IssueIdPath,
+                          commands: Commands, caller: Who, waiter: Waiter) -> Response[IssueView]:
+        """Close an issue (closing a closed issue is a no-op)."""
+        return await self._command(state, request, waiter, lambda expected: commands.close_issue(
+            issue_ref(issue_id), caller, expected))
+
+    @post("/{issue_id:str}/reopen", guards=[requires("issues:write")], status_code=200)
+    async def reopen_issue(self, state: State, request: Request[Any, Any, Any], issue_id: IssueIdPath,
+                           commands: Commands, caller: Who, waiter: Waiter) -> Response[IssueView]:
+        """Reopen an issue: back to `open`, `resolved_at` cleared."""
+        return await self._command(state, request, waiter, lambda expected: commands.reopen_issue(
+            issue_ref(issue_id), caller, expected))
+
+    @post("/{issue_id:str}/link-pattern", guards=[requires("issues:write")], status_code=200)
+    async def link_pattern(self, state: State, request: Request[Any, Any, Any], issue_id: IssueIdPath,
+                           data: JSONBody[schemas.LinkPatternRequest], commands: Commands, caller: Who,
+                           waiter: Waiter) -> Response[IssueView]:
+        """Link the issue to a pattern (stage becomes pattern_found)."""
+        pattern_id = PatternId(canonical("pat", data.pattern_id) or data.pattern_id)
+        return await self._command(state, request, waiter, lambda expected: commands.link_pattern(
+            issue_ref(issue_id), pattern_id, caller, expected))
+
+    @post("/{issue_id:str}/unlink-pattern", guards=[requires("issues:write")], status_code=200)
+    async def unlink_pattern(self, state: State, request: Request[Any, Any, Any], issue_id: IssueIdPath,
+                             commands: Commands, caller: Who, waiter: Waiter) -> Response[IssueView]:
+        """Remove the issue's pattern link."""
+        return await self._command(state, request, waiter, lambda expected: commands.unlink_pattern(
+            issue_ref(issue_id), caller, expected))
+
+    async def _command(self, state: State, request: Request[Any, Any, Any], waiter: Waiter,
+                       command: Callable[[int | None], Accepted]) -> Response[IssueView]:
+        expected = expected_version(request)
+        accepted = await run_command(state, lambda: command(expected))
+        headers = await settle(waiter, state.settings, accepted)
+        return Response(view_of(accepted), headers=headers)
+
+    @get("/{issue_id:str}/activity", guards=[requires("issues:read")])
+    async def activity(self, request: Request[Any, Any, Any], issue_id: IssueIdPath,
+                       read_pool: ReadPool, caller: Who, limit: Limit = 25,
+                       cursor: Cursor = None) -> Page[queries.Activity]:
+        """The issue's history, newest first: one entry per event in its stream."""
+        public_id = issue_ref(issue_id)
+        key = state_key(request)
+        before = int(str(decode_cursor(key, cursor, "-version")["v"])) if cursor else None
+        async with tenant_transaction(read_pool, caller.workspace_id) as conn:
+            if await queries.get_issue(conn, caller.workspace_id, public_id) is None:
+                raise not_found("issue", issue_id)
+            entries = await queries.list_activity(conn, caller.workspace_id, public_id, limit=limit + 1,
+                                                  before_version=before)
+            total = await queries.count_activity(conn, caller.workspace_id, public_id)
+        return page_of(entries, limit=limit, total=total, key=key, sort="-version",
+                       position=lambda entry: {"v": entry.version})
+
+    @post("/{issue_id:str}/comments", guards=[requires("issues:write")], status_code=201)
+    async def add_comment(self, state: State, issue_id: IssueIdPath, data: JSONBody[schemas.CommentRequest],
+                          commands: Commands, caller: Who, waiter: Waiter) -> Response[queries.Comment]:
+        """Comment on an issue (closed issues still take comments)."""
+        accepted = await run_command(state, lambda: commands.comment_on_issue(issue_ref(issue_id), data.body, caller))
+        headers = await settle(waiter, state.settings, accepted)
+        comment = accepted.stream[-1]
+        body = queries.Comment(id=str(accepted.comment_id), issue_id=accepted.issue_id,
+                               author=msgspec.to_builtins(comment.actor), body=data.body,
+                               created_at=comment.occurred_at)
+        return Response(body, status_code=201, headers=headers)
+
+    @get("/{issue_id:str}/comments", guards=[requires("issues:read")])
+    async def list_comments(self, request: Request[Any, Any, Any], issue_id: IssueIdPath,
+                            read_pool: ReadPool, caller: Who, limit: Limit = 25,
+                            cursor: Cursor = None) -> Page[queries.Comment]:
+        """Comments on an issue, oldest first."""
+        public_id = issue_ref(issue_id)
+        key = state_key(request)
+        after = None
+        if cursor:
+            payload = decode_cursor(key, cursor, "created_at")
+            after = queries.Keyset(datetime.fromisoformat(str(payload["v"])), str(payload["i"]))
+        async with tenant_transaction(read_pool, caller.workspace_id) as conn:
+            if await queries.get_issue(conn, caller.workspace_id, public_id) is None:
+                raise not_found("issue", issue_id)
+            comments, total = await queries.list_comments(conn, caller.workspace_id, public_id, limit=limit + 1,
+                                                          after=after)
+        return page_of(comments, limit=limit, total=total, key=key, sort="created_at",
+                       position=lambda comment: {"v": comment.created_at.isoformat(), "i": comment.id})
+
+    @post("/bulk", guards=[requires("issues:write")], status_code=200)
+    async def bulk(self, state: State, data: JSONBody[schemas.BulkRequest], commands: Commands, caller: Who,
+                   waiter: Waiter) -> Response[schemas.BulkResponse]:
+        """Apply one operation to up to 100 issues; each id succeeds or fails on its own."""
+        value = _bulk_value(data)
+        outcomes = await run_command(state, lambda: commands.bulk(data.ids, BulkOp(data.op.value), value, caller))
+        results = [_bulk_result(outcome.id, outcome.accepted, outcome.error) for outcome in outcomes]
+        position = max((o.accepted.position for o in outcomes if o.accepted), default=0)
+        await waiter.wait(ISSUES_PROJECTION, position, state.settings.read_your_writes_timeout_s)
+        return Response(schemas.BulkResponse(results=results), headers={"X-Causeloop-Position": str(position)})
+
+
+def state_key(request: Request[Any, Any, Any]) -> str:
+    settings: Settings = request.app.state.settings
+    return settings.signing_key_for_cursors
+
+
+def _sort(sort: str | None, q: str | None) -> tuple[str, bool]:
+    if sort is None:
+        return ("rank", True) if q else ("created_at", True)
+    field = sort.removeprefix("-")
+    if field not in SORTS:
+        raise ApiError(400, "validation_error", f"sort must be one of {', '.join(sorted(SORTS))} (prefix - for "
+                       "descending)", {"field": "sort", "reason": "unknown sort field"})
+    return field, sort.startswith("-")
+
+
+def _bulk_value(data: schemas.BulkRequest) -> str | None:
+    """The op's value in canonical form; a value that does not fit the op is a 400 naming `value`."""
+    value = data.value
+    match data.op:
+        case schemas.BulkOperation.SET_STATUS:
+            result, ok = value, value in {s.value for s in Status}
+        case schemas.BulkOperation.ASSIGN:
+            result = canonical("usr", value) if value else None
+            ok = value is None or result is not None
+        case schemas.BulkOperation.SET_TEAM:
+            result, ok = value, value is None or 0 < len(value) <= 120
+        case schemas.BulkOperation.LINK_PATTERN:
+            result = canonical("pat", value) if value else None
+            ok = result is not None
+    if not ok:
+        raise validation_error("value", f"not a valid value for op {data.op.value}")
+    return result
+
+
+def _bulk_result(issue_id: IssueIdPath, accepted: Accepted | None, error: Exception | None) -> schemas.BulkResult:
+    if accepted is not None:
+        return schemas.BulkResult(id=issue_id, ok=True, version=accepted.version)
+    code = "not_found" if isinstance(error, NotFound) else getattr(error, "code", "conflict")
+    return schemas.BulkResult(id=issue_id, ok=False, error=schemas.BulkError(code=code, message=str(error)))

@@ -1,0 +1,59 @@
+"""What the API process holds open while it serves: pools, the event store, group commit, NATS, the waiter."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+
+from litestar import Litestar
+
+from adapters.event_store import EventStore
+from adapters.nats import connect as nats_connect
+from adapters.position_waiter import PositionWaiter
+from adapters.postgres import create_pool
+from adapters.settings import Settings
+from commands.group_commit import GroupCommitter
+from commands.issues import IssueCommands
+
+log = logging.getLogger(__name__)
+
+COMMAND_THREADS = 64
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: Litestar) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    store = EventStore(settings, pool_size=settings.db_pool_size)
+    committer = GroupCommitter(store, max_batch=settings.group_commit_max_batch)
+    read_pool = create_pool(settings, min_size=2, name="api-read")
+    infra_pool = create_pool(settings, min_size=1, max_size=4, name="api-infra")
+    waiter = PositionWaiter(settings)
+    executor = ThreadPoolExecutor(max_workers=COMMAND_THREADS, thread_name_prefix="command")
+    await read_pool.open()
+    await infra_pool.open()
+    await waiter.start()
+    app.state.update(store=store, issue_commands=IssueCommands(store, committer), read_pool=read_pool,
+                     infra_pool=infra_pool, position_waiter=waiter, command_executor=executor,
+                     nats=await _nats_or_none(settings))
+    try:
+        yield
+    finally:
+        if app.state.nats is not None:
+            await app.state.nats.close()
+        await waiter.stop()
+        executor.shutdown(wait=True)
+        committer.close()
+        store.close()
+        await read_pool.close()
+        await infra_pool.close()
+
+
+async def _nats_or_none(settings: Settings) -> object | None:
+    """The API never publishes (the relay does); it connects only so /ready can report NATS reachability."""
+    try:
+        return await nats_connect(settings, name="causeloop-api")
+    except Exception as exc:
+        log.warning("NATS unreachable at startup: %s", exc)
+        return None

@@ -1,0 +1,162 @@
+"""Per-client-IP rate limit: a fixed 60 s window counted in Postgres, so every API process shares it.
+
+Each request costs one autocommit upsert on the infra pool (`app.state.infra_pool`). Routed requests
+are counted by `RateLimitMiddleware` before anything else runs; requests that fail routing (404/405)
+never reach route middleware, so the `after_exception` hook counts those and the error handler turns
+them into 429s. A `before_send` hook stamps the X-RateLimit-* headers on every response.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+
+import msgspec
+from litestar.datastructures import MutableScopeHeaders
+from litestar.enums import ScopeType
+from litestar.middleware import ASGIMiddleware
+from litestar.response.base import ASGIResponse
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from psycopg_pool import AsyncConnectionPool
+
+from adapters.postgres import AsyncConn
+from api.request_id import header_value
+
+log = logging.getLogger("causeloop.api.rate_limit")
+
+INFRA_POOL = "infra_pool"
+WINDOW_SECONDS = 60
+TOO_MANY_REQUESTS_BODY = b'{"error":{"code":"rate_limited","message":"Too many requests"}}'
+_STATE_KEY = "causeloop.rate_limit"
+_OUTAGE_BACKOFF_S = 5.0
+_POOL_TIMEOUT_S = 1.0
+
+_COUNT = """
+INSERT INTO rate_limit_windows (client_key, window_start, hits) VALUES (%s, %s, 1)
+ON CONFLICT (client_key, window_start) DO UPDATE SET hits = rate_limit_windows.hits + 1
+RETURNING hits
+"""
+_PURGE = "DELETE FROM rate_limit_windows WHERE window_start < %s"
+
+
+class RateLimitedError(msgspec.Struct):
+    code: str
+    message: str
+
+
+class RateLimitedEnvelope(msgspec.Struct):
+    """The documented 429 body, for the OpenAPI schema; the bytes sent are TOO_MANY_REQUESTS_BODY."""
+
+    error: RateLimitedError
+
+
+class Decision(msgspec.Struct, frozen=True):
+    limit: int
+    remaining: int
+    retry_after: int
+    exceeded: bool
+
+
+def client_key(scope: Scope) -> str:
+    """The first X-Forwarded-For value (as documented; trustworthy only behind a proxy that sets it), else the peer.
+    """
+    forwarded = header_value(scope, b"x-forwarded-for")
+    if forwarded and (first := forwarded.split(",")[0].strip()):
+        return first[:64]
+    client = scope.get("client")
+    return client[0] if client else "unknown"
+
+
+def infra_pool(scope: Scope) -> AsyncConnectionPool[AsyncConn] | None:
+    pool: AsyncConnectionPool[AsyncConn] | None = scope["litestar_app"].state.get(INFRA_POOL)
+    return pool
+
+
+class RateLimiter:
+    """Counts each request once, records the decision in the scope, and fails open when Postgres is away."""
+
+    def __init__(self, limit: int, clock: Callable[[], float]) -> None:
+        self.limit = limit
+        self.clock = clock
+        self._purged_window = -1
+        self._skip_db_until = 0.0
+        self._warned_no_pool = False
+
+    async def hit(self, scope: Scope) -> Decision:
+        state = scope.setdefault("state", {})
+        if isinstance(decided := state.get(_STATE_KEY), Decision):
+            return decided
+        now = self.clock()
+        window = int(now // WINDOW_SECONDS) * WINDOW_SECONDS
+        hits = await self._count(scope, client_key(scope), window, now)
+        retry_after = max(1, math.ceil(window + WINDOW_SECONDS - now))
+        if hits is None:
+            decision = Decision(self.limit, self.limit, retry_after, exceeded=False)
+        else:
+            remaining = max(0, self.limit - hits)
+            decision = Decision(self.limit, remaining, retry_after, exceeded=hits > self.limit)
+        state[_STATE_KEY] = decision
+        return decision
+
+    async def _count(self, scope: Scope, key: str, window: int, now: float) -> int | None:
+        pool = infra_pool(scope)
+        if pool is None:
+            if not self._warned_no_pool:
+                self._warned_no_pool = True
+                log.warning("app.state.%s is missing (lifespan not run?): requests are not rate limited", INFRA_POOL)
+            return None
+        if now < self._skip_db_until:
+            return None
+        try:
+            async with pool.connection(timeout=_POOL_TIMEOUT_S) as conn:
+                row = await (await conn.execute(_COUNT, (key, window))).fetchone()
+                if window != self._purged_window:
+                    self._purged_window = window
+                    await conn.execute(_PURGE, (window - WINDOW_SECONDS,))
+        except Exception:
+            # Failing open: an outage of the counter store must not take the API down with it.
+            self._skip_db_until = now + _OUTAGE_BACKOFF_S
+            log.warning("rate limit store unavailable; allowing requests for %.0f s", _OUTAGE_BACKOFF_S,
+                        exc_info=True)
+            return None
+        hits = row["hits"] if row is not None else None
+        return hits if isinstance(hits, int) else None
+
+    async def count_unrouted(self, exc: BaseException, scope: Scope) -> None:
+        """`after_exception` hook: requests that failed routing are counted here; routed ones already were."""
+        if scope["type"] == ScopeType.HTTP:
+            await self.hit(scope)
+
+
+def decision_of(scope: Scope) -> Decision | None:
+    decision = scope.get("state", {}).get(_STATE_KEY)
+    return decision if isinstance(decision, Decision) else None
+
+
+def rejection(decision: Decision) -> ASGIResponse:
+    """The documented 429: exact body (no trace_id), Retry-After until the window ends."""
+    return ASGIResponse(body=TOO_MANY_REQUESTS_BODY, status_code=429, media_type="application/json",
+                        headers={"Retry-After": str(decision.retry_after)})
+
+
+async def stamp_rate_limit_headers(message: Message, scope: Scope) -> None:
+    """`before_send` hook: X-RateLimit-Limit and -Remaining on every response that was counted."""
+    if message["type"] == "http.response.start" and (decision := decision_of(scope)) is not None:
+        headers = MutableScopeHeaders.from_message(message)
+        headers["X-RateLimit-Limit"] = str(decision.limit)
+        headers["X-RateLimit-Remaining"] = str(decision.remaining)
+
+
+class RateLimitMiddleware(ASGIMiddleware):
+    scopes = (ScopeType.HTTP,)
+
+    def __init__(self, limiter: RateLimiter) -> None:
+        self.limiter = limiter
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        decision = await self.limiter.hit(scope)
+        if decision.exceeded:
+            await rejection(decision)(scope, receive, send)
+            return
+        await next_app(scope, receive, send)

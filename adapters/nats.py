@@ -64,6 +64,6 @@ def headers_for(event: DomainEvent, position: int) -> dict[str, str]:
 async def fetch_batch(sub: JetStreamContext.PullSubscription, size: int, timeout: float) -> list[Msg]:
     try:
         messages: list[Msg] = await sub.fetch(size, timeout=timeout)
-    except NatsTimeout:
+    except (NatsTimeout, TimeoutError):  # nats-py raises either, depending on where the wait ended
         return []
     return messages

@@ -1,0 +1,350 @@
+"""The Issues resource through the public API, on real Postgres and NATS with the relay and projector running."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from domain.identity.roles import Role
+from tests.e2e.conftest import Tenant
+
+pytestmark = [pytest.mark.postgres, pytest.mark.nats]
+Client = AsyncTestClient  # type: ignore[type-arg]
+
+
+async def open_issue(api: Client, tenant: Tenant, **fields: Any) -> dict[str, Any]:
+    response = await api.post("/v1/issues", json={"title": "Payment gateway timeout", **fields},
+                              headers=tenant.headers())
+    assert response.status_code in (200, 201), response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_a_created_issue_is_returned_with_its_location_and_version(api: Client, tenant: Tenant) -> None:
+    response = await api.post("/v1/issues", json={"title": "Checkout 502", "severity": "p1", "team": "payments"},
+                              headers=tenant.headers())
+
+    body = response.json()
+    assert response.status_code == 201
+    assert response.headers["location"] == f"/v1/issues/{body['id']}"
+    assert response.headers["etag"] == '"1"'
+    assert body["id"].startswith("iss_") and len(body["id"]) == 30
+    assert (body["severity"], body["status"], body["stage"], body["source"]) == ("critical", "open", "new", "manual")
+    assert body["version"] == 1 and body["resolved_at"] is None
+
+
+async def test_the_next_get_after_a_create_sees_it_without_waiting(api: Client, tenant: Tenant) -> None:
+    created = await open_issue(api, tenant)
+
+    response = await api.get(f"/v1/issues/{created['id']}", headers=tenant.headers())
+    listed = await api.get("/v1/issues", headers=tenant.headers())
+
+    assert response.status_code == 200 and response.json() == created
+    assert [issue["id"] for issue in listed.json()["data"]] == [created["id"]]
+
+
+async def test_same_source_and_external_id_updates_the_existing_issue(api: Client, tenant: Tenant) -> None:
+    first = await open_issue(api, tenant, source="jira", external_id="JIRA-1042")
+
+    again = await api.post("/v1/issues", json={"title": "Gateway timeout (edited)", "source": "jira",
+                                               "external_id": "JIRA-1042"}, headers=tenant.headers())
+
+    assert again.status_code == 200
+    assert again.json()["id"] == first["id"] and again.json()["title"] == "Gateway timeout (edited)"
+    listed = await api.get("/v1/issues", headers=tenant.headers())
+    assert listed.json()["page"]["total"] == 1
+
+
+async def test_patch_changes_fields_and_bumps_the_etag(api: Client, tenant: Tenant) -> None:
+    issue = await open_issue(api, tenant)
+
+    response = await api.patch(f"/v1/issues/{issue['id']}", json={"title": "Renamed", "severity": "low",
+                                                                   "status": "in_progress"},
+                               headers={**tenant.headers(), "If-Match": '"1"'})
+
+    assert response.status_code == 200
+    assert (response.json()["title"], response.json()["severity"], response.json()["status"]) == (
+        "Renamed", "low", "in_progress")
+    assert response.headers["etag"] == '"3"'
+
+
+async def test_a_stale_if_match_is_412_and_changes_nothing(api: Client, tenant: Tenant) -> None:
+    issue = await open_issue(api, tenant)
+    await api.patch(f"/v1/issues/{issue['id']}", json={"title": "First"}, headers=tenant.headers())
+
+    response = await api.patch(f"/v1/issues/{issue['id']}", json={"title": "Second"},
+                               headers={**tenant.headers(), "If-Match": '"1"'})
+
+    assert response.status_code == 412
+    assert response.json()["error"]["code"] == "precondition_failed"
+    current = await api.get(f"/v1/issues/{issue['id']}", headers=tenant.headers())
+    assert current.json()["title"] == "First"
+
+
+async def test_close_then_reopen_sets_and_clears_resolved_at(api: Client, tenant: Tenant) -> None:
+    issue = await open_issue(api, tenant)
+
+    closed = await api.post(f"/v1/issues/{issue['id']}/close", headers=tenant.headers())
+    reopened = await api.post(f"/v1/issues/{issue['id']}/reopen", headers=tenant.headers())
+
+    assert closed.status_code == 200 and closed.json()["status"] == "closed"
+    assert closed.json()["resolved_at"] is not None
+    assert reopened.json()["status"] == "open" and reopened.json()["resolved_at"] is None
+
+
+async def test_a_closed_issue_refuses_other_transitions_with_422(api: Client, tenant: Tenant) -> None:
+    issue = await open_issue(api, tenant)
+    await api.post(f"/v1/issues/{issue['id']}/close", headers=tenant.headers())
+
+    response = await api.patch(f"/v1/issues/{issue['id']}", json={"status": "in_progress"},
+                               headers=tenant.headers())
+
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_transition"
+
+
+async def test_setting_the_current_status_again_is_a_200_no_op(api: Client, tenant: Tenant) -> None:
+    issue = await open_issue(api, tenant)
+
+    response = await api.patch(f"/v1/issues/{issue['id']}", json={"status": "open"}, headers=tenant.headers())
+
+    assert response.status_code == 200 and response.json()["version"] == 1
+
+
+async def test_activity_lists_the_issue_history_newest_first(api: Client, tenant: Tenant) -> None:
+    issue = await open_issue(api, tenant)
+    await api.post(f"/v1/issues/{issue['id']}/close", headers=tenant.headers())
+    await api.post(f"/v1/issues/{issue['id']}/reopen", headers=tenant.headers())
+
+    first = await api.get(f"/v1/issues/{issue['id']}/activity?limit=2", headers=tenant.headers())
+    rest = await api.get(f"/v1/issues/{issue['id']}/activity?limit=2&cursor={first.json()['page']['next_cursor']}",
+                         headers=tenant.headers())
+
+    assert [entry["type"] for entry in first.json()["data"]] == ["IssueReopened", "IssueClosed"]
+    assert [entry["type"] for entry in rest.json()["data"]] == ["IssueOpened"]
+    assert first.json()["page"]["total"] == 3 and rest.json()["page"]["has_more"] is False
+
+
+async def test_comments_are_added_and_listed_oldest_first(api: Client, tenant: Tenant) -> None:
+    issue = await open_issue(api, tenant)
+    for text in ("first", "second", "third"):
+        response = await api.post(f"/v1/issues/{issue['id']}/comments", json={"body": text},
+                                  headers=tenant.headers())
+        assert response.status_code == 201 and response.json()["id"].startswith("cmt_")
+
+    page = await api.get(f"/v1/issues/{issue['id']}/comments?limit=2", headers=tenant.headers())
+    rest = await api.get(f"/v1/issues/{issue['id']}/comments?cursor={page.json()['page']['next_cursor']}",
+                         headers=tenant.headers())
+
+    assert [c["body"] for c in page.json()["data"]] == ["first", "second"]
+    assert [c["body"] for c in rest.json()["data"]] == ["third"]
+    detail = await api.get(f"/v1/issues/{issue['id']}", headers=tenant.headers())
+    assert detail.json()["comment_count"] == 3
+
+
+async def test_bulk_applies_to_each_id_and_reports_each_outcome(api: Client, tenant: Tenant,
+                                                                other_tenant: Tenant) -> None:
+    mine = [await open_issue(api, tenant) for _ in range(2)]
+    theirs = await open_issue(api, other_tenant)
+
+    response = await api.post("/v1/issues/bulk", json={
+        "ids": [mine[0]["id"], mine[1]["id"], theirs["id"], "iss_nonsense"], "op": "set_status",
+        "value": "resolved"}, headers=tenant.headers())
+
+    results = {r["id"]: r for r in response.json()["results"]}
+    assert response.status_code == 200
+    assert results[mine[0]["id"]]["ok"] and results[mine[1]["id"]]["ok"]
+    assert results[theirs["id"]]["error"]["code"] == "not_found"
+    assert results["iss_nonsense"]["error"]["code"] == "not_found"
+    listed = await api.get("/v1/issues?status=resolved", headers=tenant.headers())
+    assert listed.json()["page"]["total"] == 2
+
+
+async def test_bulk_refuses_more_than_100_ids(api: Client, tenant: Tenant) -> None:
+    response = await api.post("/v1/issues/bulk", json={"ids": ["iss_x"] * 101, "op": "set_team", "value": "a"},
+                              headers=tenant.headers())
+
+    assert response.status_code == 400 and response.json()["error"]["code"] == "validation_error"
+
+
+async def test_filters_narrow_the_list(api: Client, tenant: Tenant) -> None:
+    high = await open_issue(api, tenant, severity="high", team="payments", source="pagerduty")
+    await open_issue(api, tenant, severity="low", team="search")
+    closed = await open_issue(api, tenant, severity="high")
+    await api.post(f"/v1/issues/{closed['id']}/close", headers=tenant.headers())
+
+    async def ids(query: str) -> list[str]:
+        response = await api.get(f"/v1/issues?{query}", headers=tenant.headers())
+        assert response.status_code == 200, response.text
+        return [issue["id"] for issue in response.json()["data"]]
+
+    assert await ids("status=open&severity=high") == [high["id"]]
+    assert await ids("severity=p2&status=closed") == [closed["id"]]
+    assert await ids("team=payments") == [high["id"]]
+    assert await ids("source=pagerduty") == [high["id"]]
+    assert await ids("stage=new&status=open&severity=low,high") != []
+    assert await ids(f"created_after={high['created_at'].replace('+00:00', 'Z')}&status=closed") == [closed["id"]]
+    assert await ids("risk_min=1") == []
+
+
+async def test_q_is_ranked_full_text_search(api: Client, tenant: Tenant) -> None:
+    await open_issue(api, tenant, title="Checkout page slow", body="the database timeout appears sometimes")
+    best = await open_issue(api, tenant, title="Database timeout on checkout", body="database database timeout")
+    await open_issue(api, tenant, title="Unrelated login bug")
+
+    response = await api.get("/v1/issues?q=database timeout", headers=tenant.headers())
+
+    titles = [issue["title"] for issue in response.json()["data"]]
+    assert titles[0] == best["title"] and len(titles) == 2
+
+
+async def test_sorting_and_pages_cover_every_issue_once_even_while_new_ones_arrive(api: Client,
+                                                                                     tenant: Tenant) -> None:
+    created = [await open_issue(api, tenant, title=f"issue {n}") for n in range(7)]
+    seen: list[str] = []
+    cursor = None
+    while True:
+        query = "sort=created_at&limit=3" + (f"&cursor={cursor}" if cursor else "")
+        page = (await api.get(f"/v1/issues?{query}", headers=tenant.headers())).json()
+        seen += [issue["id"] for issue in page["data"]]
+        if not seen[3:]:
+            await open_issue(api, tenant, title="arrived while paging")
+        cursor = page["page"]["next_cursor"]
+        if cursor is None:
+            break
+
+    assert seen[:7] == [issue["id"] for issue in created]
+    assert len(seen) == len(set(seen)) == 8
+
+
+async def test_sort_by_severity_descending(api: Client, tenant: Tenant) -> None:
+    for severity in ("low", "critical", "medium", "high"):
+        await open_issue(api, tenant, severity=severity)
+
+    response = await api.get("/v1/issues?sort=-severity", headers=tenant.headers())
+
+    assert [i["severity"] for i in response.json()["data"]] == ["critical", "high", "medium", "low"]
+
+
+async def test_a_tampered_cursor_is_400_malformed_cursor_token(api: Client, tenant: Tenant) -> None:
+    for _ in range(3):
+        await open_issue(api, tenant)
+    page = (await api.get("/v1/issues?limit=1", headers=tenant.headers())).json()
+    cursor = page["page"]["next_cursor"]
+    tampered = ("A" if cursor[0] != "A" else "B") + cursor[1:]
+
+    response = await api.get(f"/v1/issues?limit=1&cursor={tampered}", headers=tenant.headers())
+
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == "malformed cursor token"
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"title": ""}, "title"),
+    ({"title": "x" * 301}, "title"),
+    ({"title": "ok", "severity": "urgent"}, "severity"),
+    ({"title": "ok", "colour": "red"}, "colour"),
+    ({"title": 42}, "title"),
+    ({}, "title"),
+    ({"title": "ok", "assignee_id": "bob"}, "assignee_id"),
+])
+async def test_invalid_bodies_are_400_naming_the_field(api: Client, tenant: Tenant, body: dict[str, Any],
+                                                       field: str) -> None:
+    response = await api.post("/v1/issues", json=body, headers=tenant.headers())
+
+    error = response.json()["error"]
+    assert response.status_code == 400 and error["code"] == "validation_error"
+    assert field in str(error["details"])
+    assert error["trace_id"] == response.headers["x-request-id"]
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=101", "limit=abc", "status=weird", "sort=title",
+                                   "risk_min=-1", "risk_min=50&risk_max=10", "created_after=yesterday"])
+async def test_invalid_list_queries_are_400(api: Client, tenant: Tenant, query: str) -> None:
+    response = await api.get(f"/v1/issues?{query}", headers=tenant.headers())
+
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "validation_error"
+
+
+@pytest.mark.parametrize("issue_id", ["nope", "pat_01KV1PX3NR96XJRGD48NNHH431", "iss_01KV1PX3NR96XJRGD48NNHH431",
+                                      "iss_ZZZZZZZZZZZZZZZZZZZZZZZZZZ"])
+async def test_unknown_or_malformed_ids_are_404(api: Client, tenant: Tenant, issue_id: str) -> None:
+    for response in (await api.get(f"/v1/issues/{issue_id}", headers=tenant.headers()),
+                     await api.post(f"/v1/issues/{issue_id}/close", headers=tenant.headers()),
+                     await api.patch(f"/v1/issues/{issue_id}", json={"title": "x"}, headers=tenant.headers())):
+        assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+
+
+async def test_another_workspaces_issue_is_404_everywhere(api: Client, tenant: Tenant,
+                                                          other_tenant: Tenant) -> None:
+    theirs = await open_issue(api, other_tenant)
+
+    reads = [await api.get(f"/v1/issues/{theirs['id']}{suffix}", headers=tenant.headers())
+             for suffix in ("", "/activity", "/comments")]
+    writes = [await api.patch(f"/v1/issues/{theirs['id']}", json={"title": "mine"}, headers=tenant.headers()),
+              await api.post(f"/v1/issues/{theirs['id']}/close", headers=tenant.headers()),
+              await api.post(f"/v1/issues/{theirs['id']}/comments", json={"body": "hi"}, headers=tenant.headers())]
+    listed = await api.get("/v1/issues", headers=tenant.headers())
+
+    assert {r.status_code for r in reads + writes} == {404}
+    assert listed.json()["data"] == []
+
+
+async def test_reading_needs_issues_read_and_writing_issues_write(api: Client, tenant: Tenant) -> None:
+    viewer = tenant.headers(Role.VIEWER)
+    read_only = tenant.headers(Role.READ_ONLY)
+
+    assert (await api.get("/v1/issues", headers=viewer)).status_code == 200
+    assert (await api.post("/v1/issues", json={"title": "x"}, headers=viewer)).status_code == 403
+    assert (await api.get("/v1/issues", headers=read_only)).status_code == 403
+    assert (await api.get("/v1/issues")).status_code == 401
+
+
+async def test_a_narrowed_token_loses_the_scopes_it_did_not_ask_for(api: Client, tenant: Tenant) -> None:
+    headers = tenant.headers(Role.OWNER, frozenset({"issues:read"}))
+
+    assert (await api.get("/v1/issues", headers=headers)).status_code == 200
+    assert (await api.post("/v1/issues", json={"title": "x"}, headers=headers)).status_code == 403
+
+
+async def test_an_idempotent_retry_replays_the_first_response(api: Client, tenant: Tenant) -> None:
+    headers = {**tenant.headers(), "Idempotency-Key": "7b1c1d0e-create-once"}
+
+    first = await api.post("/v1/issues", json={"title": "Once"}, headers=headers)
+    second = await api.post("/v1/issues", json={"title": "Once"}, headers=headers)
+    changed = await api.post("/v1/issues", json={"title": "Twice"}, headers=headers)
+
+    assert second.headers.get("idempotency-replayed") == "true" and second.json() == first.json()
+    assert changed.status_code == 422 and changed.json()["error"]["code"] == "idempotency_key_reused"
+    assert (await api.get("/v1/issues", headers=tenant.headers())).json()["page"]["total"] == 1
+
+
+async def test_an_oversized_body_is_413(api: Client, tenant: Tenant) -> None:
+    response = await api.post("/v1/issues", content=b'{"title": "' + b"x" * 1_100_000 + b'"}',
+                              headers={**tenant.headers(), "Content-Type": "application/json"})
+
+    assert response.status_code == 413 and response.json()["error"]["code"] == "payload_too_large"
+
+
+async def test_bad_utf8_is_a_clean_400(api: Client, tenant: Tenant) -> None:
+    response = await api.post("/v1/issues", content=b'{"title": "\xff\xfe"}',
+                              headers={**tenant.headers(), "Content-Type": "application/json"})
+
+    assert response.status_code == 400 and response.json()["error"]["code"] == "validation_error"
+
+
+async def test_link_and_unlink_pattern_move_the_stage(api: Client, tenant: Tenant) -> None:
+    issue = await open_issue(api, tenant)
+    pattern_id = "pat_01KV1PX3NR96XJRGD48NNHH431"
+
+    linked = await api.post(f"/v1/issues/{issue['id']}/link-pattern", json={"pattern_id": pattern_id},
+                            headers=tenant.headers())
+    by_pattern = await api.get(f"/v1/issues?pattern_id={pattern_id}", headers=tenant.headers())
+    unlinked = await api.post(f"/v1/issues/{issue['id']}/unlink-pattern", headers=tenant.headers())
+
+    assert (linked.json()["pattern_id"], linked.json()["stage"]) == (pattern_id, "pattern_found")
+    assert [i["id"] for i in by_pattern.json()["data"]] == [issue["id"]]
+    assert unlinked.json()["pattern_id"] is None

@@ -11,12 +11,15 @@ import msgspec
 
 from adapters.ids import event_id
 from domain.events import Actor, DomainEvent
+from domain.identity.events import IDENTITY_EVENT_TYPES, AnyIdentityEvent
 from domain.ids import parse, render
 from domain.issues.events import ISSUE_EVENT_TYPES, AnyIssueEvent
 
-AnyEvent = AnyIssueEvent
-EVENT_TYPES: dict[str, type[DomainEvent]] = {cls.__name__: cls for cls in ISSUE_EVENT_TYPES}
-STREAM_PREFIX = {"issue": "iss"}
+AnyEvent = AnyIssueEvent | AnyIdentityEvent
+EVENT_TYPES: dict[str, type[DomainEvent]] = {
+    cls.__name__: cls for cls in (*ISSUE_EVENT_TYPES, *IDENTITY_EVENT_TYPES)
+}
+STREAM_PREFIX = {"issue": "iss", "workspace": "ws", "user": "usr"}
 
 RawEvent = dict[str, Any]
 Upcaster = Callable[[RawEvent], RawEvent]

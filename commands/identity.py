@@ -64,32 +64,32 @@ class IdentityCommands:
             return self._ensure_membership(cmd)
 
     def _ensure_membership(self, cmd: EnsureMembership) -> Membership:
-        workspace_id, user_id = workspace_stream(cmd.workspace_slug), user_stream(cmd.email)
-        membership = Membership(workspace_id=WorkspaceId(render("ws", workspace_id)),
-                                user_id=UserId(render("usr", user_id)))
+        workspace_uuid, user_uuid = workspace_stream(cmd.workspace_slug), user_stream(cmd.email)
+        membership = Membership(workspace_id=WorkspaceId(render("ws", workspace_uuid)),
+                                user_id=UserId(render("usr", user_uuid)))
         meta = Meta(workspace_id=membership.workspace_id, actor=self._actor, now=self._clock())
         events: list[DomainEvent] = []
-        if not self._user_exists(user_id):
-            events.append(users.register_user(user_id=user_id, email=cmd.email, meta=meta))
-        events += self._join(self._workspace(workspace_id), workspace_id, cmd, membership.user_id, meta)
+        if not self._user_exists(user_uuid):
+            events.append(users.register_user(user_id=user_uuid, email=cmd.email, meta=meta))
+        events += self._join(self._workspace(workspace_uuid), workspace_uuid, cmd, membership.user_id, meta)
         if events:
             self._store.append(events)
         return membership
 
-    def _join(self, workspace: Workspace | None, workspace_id: UUID, cmd: EnsureMembership, user_id: UserId,
+    def _join(self, workspace: Workspace | None, workspace_uuid: UUID, cmd: EnsureMembership, user_id: UserId,
               meta: Meta) -> list[DomainEvent]:
         if workspace is not None:
             return [*workspaces.add_member(workspace, user_id, cmd.role, meta)]
-        return [*workspaces.provision_workspace(workspace_id=workspace_id, slug=cmd.workspace_slug,
+        return [*workspaces.provision_workspace(workspace_id=workspace_uuid, slug=cmd.workspace_slug,
                                                 name=cmd.workspace_slug, organization=cmd.organization,
                                                 owner_user_id=user_id, meta=meta)]
 
-    def _user_exists(self, user_id: UUID) -> bool:
-        events = [e for e in self._store.load(user_id) if isinstance(e, UserRegistered)]
+    def _user_exists(self, user_uuid: UUID) -> bool:
+        events = [e for e in self._store.load(user_uuid) if isinstance(e, UserRegistered)]
         return users.project_user(None, events) is not None
 
-    def _workspace(self, workspace_id: UUID) -> Workspace | None:
-        stream = self._store.load(workspace_id)
+    def _workspace(self, workspace_uuid: UUID) -> Workspace | None:
+        stream = self._store.load(workspace_uuid)
         events = [e for e in stream if isinstance(e, WorkspaceProvisioned | MemberAdded)]
         return workspaces.project_workspace(None, events)
 

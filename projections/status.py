@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 from psycopg import AsyncConnection
 
+from adapters.codec import EVENT_TYPES
 from adapters.event_store import EVENTS_TABLE
 from projections.registry import PROJECTIONS
 
@@ -42,6 +43,8 @@ async def pipeline_status(conn: AsyncConnection[dict[str, Any]]) -> PipelineStat
 
 
 async def _projection(conn: AsyncConnection[dict[str, Any]], name: str, head: int) -> ProjectionStatus:
+    """Lag counts only the events this read model consumes: other categories never move its checkpoint."""
+    topics = [type_name for type_name, cls in EVENT_TYPES.items() if cls.category in PROJECTIONS[name].categories]
     cur = await conn.execute("SELECT position, updated_at FROM projection_checkpoints WHERE name = %s", (name,))
     row = await cur.fetchone()
     position = int(row["position"]) if row else 0
@@ -49,18 +52,23 @@ async def _projection(conn: AsyncConnection[dict[str, Any]], name: str, head: in
                              (name,))
     parked = int((await cur.fetchone() or {"n": 0})["n"])
     lag_seconds = 0.0
-    if position < head:
+    if position < head and topics:
         cur = await conn.execute(
             f"SELECT extract(epoch FROM now() - (convert_from(state, 'UTF8')::jsonb->>'occurred_at')::timestamptz)"
-            f" AS age FROM {EVENTS_TABLE} WHERE notification_id > %s ORDER BY notification_id LIMIT 1", (position,))
+            f" AS age FROM {EVENTS_TABLE} WHERE notification_id > %s AND topic = ANY(%s)"
+            " ORDER BY notification_id LIMIT 1", (position, topics))
         age = await cur.fetchone()
         lag_seconds = float(age["age"]) if age and age["age"] is not None else 0.0
     return ProjectionStatus(name=name, durable=PROJECTIONS[name].durable, position=position,
-                            lag_events=await _count_after(conn, position), lag_seconds=max(lag_seconds, 0.0),
+                            lag_events=await _count_after(conn, position, topics), lag_seconds=max(lag_seconds, 0.0),
                             parked=parked, updated_at=row["updated_at"] if row else None)
 
 
-async def _count_after(conn: AsyncConnection[dict[str, Any]], position: int) -> int:
+async def _count_after(conn: AsyncConnection[dict[str, Any]], position: int, topics: list[str] | None = None) -> int:
+    if topics is not None:
+        cur = await conn.execute(f"SELECT count(*) AS n FROM {EVENTS_TABLE} WHERE notification_id > %s"
+                                 " AND topic = ANY(%s)", (position, topics))
+        return int((await cur.fetchone() or {"n": 0})["n"])
     cur = await conn.execute(f"SELECT count(*) AS n FROM {EVENTS_TABLE} WHERE notification_id > %s", (position,))
     return int((await cur.fetchone() or {"n": 0})["n"])
 

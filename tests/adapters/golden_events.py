@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from domain.events import envelope
+from domain.identity.events import MemberAdded, UserRegistered, WorkspaceProvisioned
+from domain.identity.roles import Role
 from domain.issues.events import (
     IssueAssigned,
     IssueClosed,
@@ -17,6 +21,9 @@ from domain.issues.events import (
     Status,
 )
 from tests.builders import ISSUE, T0, meta
+
+WORKSPACE_STREAM = UUID("0b4f7f6e-5d1c-5a8e-9c3b-2f1e0d9c8b7a")
+USER_STREAM = UUID("6a1d2c3b-4e5f-5a6b-8c7d-9e0f1a2b3c4d")
 
 
 def samples() -> list[object]:
@@ -36,4 +43,11 @@ def samples() -> list[object]:
         IssueCommented(**env(7), comment_id="cmt_01KV1PX3NR96XJRGD48NNHH431", body="seen again"),
         IssuePatternLinked(**env(8), pattern_id="pat_01KV1PX3NR96XJRGD48NNHH431"),
         IssuePatternUnlinked(**env(9), pattern_id="pat_01KV1PX3NR96XJRGD48NNHH431"),
+        WorkspaceProvisioned(**envelope(meta(T0), WORKSPACE_STREAM, 1),
+                             organization_id="org_01KV1PX3NNV29S67D9NT816VBS", organization_slug="local",
+                             organization_name="Local development", slug="acme", name="Acme",
+                             owner_user_id="usr_01KV1PX3NR96XJRGD48NNHH431"),
+        MemberAdded(**envelope(meta(T0), WORKSPACE_STREAM, 2), user_id="usr_01KV1PX3NR96XJRGD48NNHH431",
+                    role=Role.OWNER),
+        UserRegistered(**envelope(meta(T0), USER_STREAM, 1), email="alice@example.com", name="alice"),
     ]

@@ -1,0 +1,205 @@
+"""The `causeloop` command: local development, one process per compose service, and operations."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from types import FrameType
+
+from adapters.postgres import migrate
+from adapters.settings import Settings, SettingsError, load_settings
+from cli import services
+from cli.embedded import EmbeddedServerError
+from cli.run import Worker, api_server, run
+from cli.token import UsageError, issue_dev_token, parse_role, parse_scopes
+from domain.errors import DomainError
+
+log = logging.getLogger("causeloop")
+
+Handler = Callable[[argparse.Namespace, Settings, Mapping[str, str]], int]
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    environ = os.environ if environ is None else environ
+    handler: Handler = args.handler
+    try:
+        return handler(args, load_settings(environ), environ)
+    except (SettingsError, UsageError, DomainError) as exc:
+        print(f"causeloop {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except (services.ServicesNotFound, services.AlreadyRunning, EmbeddedServerError) as exc:
+        print(f"causeloop {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="causeloop", description="Causeloop backend: run it, operate it.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, handler: Handler, help: str) -> argparse.ArgumentParser:
+        child = sub.add_parser(name, help=help, description=help)
+        child.set_defaults(handler=handler)
+        return child
+
+    command("up", _up, "run everything locally: embedded Postgres and NATS unless DATABASE_URL / NATS_URL")
+    command("migrate", _migrate, "create or update the database schema, then exit")
+    command("api", _api, "serve the HTTP API only (one compose service)")
+    relay = command("relay", _relay, "run the relay, event store -> NATS (or `relay status`)")
+    relay.add_argument("action", nargs="?", choices=["run", "status"], default="run")
+    projector = command("projector", _projector, "run one read model's projector")
+    projector.add_argument("name")
+    projections = command("projections", _projections, "read-model operations")
+    projections.add_argument("action", choices=["status", "rebuild", "retry"],
+                             help="status; rebuild NAME from the event store; retry NAME's parked messages")
+    projections.add_argument("name", nargs="?")
+    token = command("token", _token, "print a development access token (creates the user and workspace)")
+    token.add_argument("--email", required=True)
+    token.add_argument("--workspace", default="default", help="workspace slug; each slug is its own tenant")
+    token.add_argument("--role", default="owner")
+    token.add_argument("--scope", action="append", dest="scopes", metavar="SCOPE",
+                       help="narrow the token to these scopes (repeat, or separate with commas)")
+    test_services = command("test-services", _test_services,
+                            "start/stop embedded Postgres and NATS for the tests when none is reachable")
+    test_services.add_argument("action", choices=["start", "stop"])
+    return parser
+
+
+def _up(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:
+    from api import app
+    from projections.registry import PROJECTIONS
+    from workers.projector_runner import run_projector
+    from workers.relay import run_relay
+
+    _configure_logging(settings)
+    signal.signal(signal.SIGTERM, _interrupt)  # until the event loop takes over: unwind and stop the servers
+    with services.local_services(settings) as local:
+        migrate(local)
+        server = api_server(app.create_app(local), local)
+        workers: dict[str, Worker] = {"relay": functools.partial(run_relay, local)}
+        workers |= {f"projector {name}": functools.partial(run_projector, local, name)
+                    for name in PROJECTIONS}
+        print(_banner(settings, local), flush=True)
+        run(server, workers)
+    return 0
+
+
+def _migrate(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:
+    settings = services.resolve(settings)
+    migrate(settings)
+    print(f"migrated schema {settings.database_schema}")
+    return 0
+
+
+def _api(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:
+    from api import app
+
+    settings = services.resolve(settings, nats=True)
+    _configure_logging(settings)
+    run(api_server(app.create_app(settings), settings), {})
+    return 0
+
+
+def _relay(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:
+    from workers import operations
+    from workers.relay import run_relay
+
+    if args.action == "status":
+        print(operations.relay_status(services.resolve(settings)))
+        return 0
+    settings = services.resolve(settings, nats=True)
+    _configure_logging(settings)
+    run(None, {"relay": functools.partial(run_relay, settings)})
+    return 0
+
+
+def _projector(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:
+    from projections.registry import PROJECTIONS
+    from workers.projector_runner import run_projector
+
+    name = _projection_name(args.name, PROJECTIONS)
+    settings = services.resolve(settings, nats=True)
+    _configure_logging(settings)
+    run(None, {f"projector {name}": functools.partial(run_projector, settings, name)})
+    return 0
+
+
+def _projections(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:
+    from projections.registry import PROJECTIONS
+    from workers import operations
+
+    settings = services.resolve(settings)
+    if args.action == "status":
+        print(operations.projections_status(settings))
+    elif args.action == "rebuild":
+        print(operations.rebuild(settings, _projection_name(args.name, PROJECTIONS)))
+    else:
+        print(operations.retry_parked(settings, _projection_name(args.name, PROJECTIONS)))
+    return 0
+
+
+def _token(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:
+    role = parse_role(args.role)
+    print(issue_dev_token(settings, email=args.email, workspace_slug=args.workspace, role=role,
+                          scopes=parse_scopes(role, args.scopes)))
+    return 0
+
+
+def _test_services(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:
+    """Prints `export` lines for the shell to eval; everything else goes to stderr."""
+    if args.action == "start":
+        for line in services.start_test_services(settings, environ):
+            print(line)
+    else:
+        services.stop_test_services(settings)
+    return 0
+
+
+def _projection_name(name: str | None, known: Mapping[str, object]) -> str:
+    if name not in known:
+        raise UsageError(f"name one of the read models: {', '.join(sorted(known))}")
+    assert name is not None
+    return name
+
+
+def _banner(requested: Settings, local: Settings) -> str:
+    api = f"http://localhost:{local.port}"
+    cli = _cli_path()
+    postgres = "from DATABASE_URL" if requested.database_url else "embedded"
+    nats = "from NATS_URL" if requested.nats_url else f"embedded at {local.nats_url}"
+    token = f"{cli} token --email you@example.com"
+    return (
+        f"\nCauseloop API      {api}/v1\n"
+        f"  API explorer     {api}/docs\n"
+        f"  get a token      {token}\n"
+        f'  try it           curl -H "Authorization: Bearer $({token})" {api}/v1/issues\n'
+        f"  Postgres         {postgres}\n"
+        f"  NATS JetStream   {nats}\n"
+        f"  data folder      {services.data_dir(local)} (kept between runs)\n"
+        "  stop             Ctrl-C\n"
+    )
+
+
+def _cli_path() -> str:
+    """How to call this same command from the repo root: `.venv/bin/causeloop` when not on PATH."""
+    invoked = sys.argv[0]
+    if os.sep in invoked:
+        relative = os.path.relpath(invoked)
+        return relative if not relative.startswith("..") else invoked
+    return "causeloop"
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt

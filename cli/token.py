@@ -1,0 +1,56 @@
+"""`causeloop token`: a development access token for a local user in a local workspace."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from adapters.event_store import EventStore
+from adapters.settings import Settings
+from adapters.tokens import mint_access_token
+from cli import services
+from commands.identity import EnsureMembership, IdentityCommands
+from domain.events import Actor, ActorKind
+from domain.identity.roles import ALL_SCOPES, SCOPES_BY_ROLE, Role, scopes_for
+
+CLI_ACTOR = Actor(kind=ActorKind.SYSTEM, id="causeloop-cli")
+
+
+class UsageError(ValueError):
+    """Arguments the command cannot act on (exit code 2, as argparse uses)."""
+
+
+def parse_role(text: str) -> Role:
+    try:
+        return Role(text)
+    except ValueError:
+        raise UsageError(f"unknown role {text!r}; roles: {', '.join(Role)}") from None
+
+
+def parse_scopes(role: Role, requested: Sequence[str] | None) -> frozenset[str] | None:
+    """The scopes asked for (None: all of the role's). Never silently narrower than asked: unknown or
+    ungranted scopes are an error, so a token never fails later with a puzzling 403."""
+    if not requested:
+        return None
+    wanted = frozenset(scope for item in requested for scope in item.replace(",", " ").split())
+    unknown = sorted(wanted - ALL_SCOPES)
+    if unknown:
+        raise UsageError(f"unknown scope(s): {', '.join(unknown)}")
+    refused = sorted(wanted - SCOPES_BY_ROLE[role])
+    if refused:
+        raise UsageError(f"role {role} does not grant: {', '.join(refused)}")
+    return wanted
+
+
+def issue_dev_token(settings: Settings, *, email: str, workspace_slug: str, role: Role,
+                    scopes: frozenset[str] | None) -> str:
+    """Registers the user and provisions the workspace on first use; later calls reuse both."""
+    if settings.is_production:
+        raise UsageError("is for development only and is refused when ENVIRONMENT=production")
+    store = EventStore(services.resolve(settings), pool_size=1)
+    try:
+        membership = IdentityCommands(store, actor=CLI_ACTOR).ensure_membership(
+            EnsureMembership(email=email, workspace_slug=workspace_slug, role=role))
+    finally:
+        store.close()
+    return mint_access_token(settings, subject=membership.user_id, workspace_id=membership.workspace_id,
+                             role=role.value, scopes=scopes_for(role, scopes))

@@ -1,0 +1,62 @@
+"""A message the projection keeps failing on is parked with its error; the rest flows on; retry re-applies it."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+import psycopg
+import pytest
+
+from adapters.codec import AnyEvent
+from adapters.postgres import connect
+from adapters.settings import Settings
+from commands.issues import OpenIssue
+from domain.issues.events import IssueOpened
+from projections.issues import projector as issues_projector
+from projections.registry import PROJECTIONS
+from projections.status import pipeline_status
+from tests.workers.pipeline import caller, isolated, issue_commands, read_model, running, wait_for_projection
+from workers.operations import retry_parked
+
+pytestmark = [pytest.mark.postgres, pytest.mark.nats]
+
+
+async def refuse_poison(conn: psycopg.AsyncConnection[Any], batch: Sequence[tuple[int, AnyEvent]]) -> None:
+    if any(isinstance(event, IssueOpened) and event.title == "poison" for _, event in batch):
+        raise RuntimeError("cannot project this event")
+    await issues_projector.project(conn, batch)
+
+
+async def test_a_poison_event_is_parked_after_n_attempts_and_later_events_still_project(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    with isolated(msgspec.structs.replace(settings, projector_max_deliveries=3)) as s:
+        monkeypatch.setitem(PROJECTIONS, "issues", dataclasses.replace(PROJECTIONS["issues"], project=refuse_poison))
+        with issue_commands(s) as (_, commands):
+            before = commands.open_issue(OpenIssue(title="fine before"), caller())
+            poison = commands.open_issue(OpenIssue(title="poison"), caller())
+            after = commands.open_issue(OpenIssue(title="fine after"), caller())
+
+        async with running(s):
+            await wait_for_projection(s, after.position)
+
+        views = read_model(s)[0]
+        assert set(views) == {before.issue_id, after.issue_id}
+        conn = await connect(s, autocommit=True)
+        async with conn:
+            cur = await conn.execute("SELECT position, error, deliveries FROM dead_letters")
+            parked = await cur.fetchall()
+            status = await pipeline_status(conn)
+        assert [(row["position"], row["deliveries"]) for row in parked] == [(poison.position, 3)]
+        assert "cannot project this event" in str(parked[0]["error"])
+        assert status.projections[0].parked == 1
+
+        monkeypatch.setitem(PROJECTIONS, "issues", dataclasses.replace(PROJECTIONS["issues"],
+                                                                        project=issues_projector.project))
+        outcome = await asyncio.to_thread(retry_parked, s, "issues")
+
+        assert outcome.startswith("retried 1 ")
+        assert poison.issue_id in read_model(s)[0]

@@ -44,7 +44,7 @@ async def ensure_stream(js: JetStreamContext, settings: Settings) -> None:
     """One stream holds every event subject `<prefix>.>`; creating it twice is harmless."""
     config = StreamConfig(name=settings.nats_stream, subjects=[f"{settings.subject_prefix}.>"],
                           retention=RetentionPolicy.LIMITS, storage=StorageType.FILE,
-                          duplicate_window=DUPLICATE_WINDOW_S)
+                          duplicate_window=DUPLICATE_WINDOW_S, num_replicas=settings.nats_stream_replicas)
     try:
         await js.stream_info(settings.nats_stream)
     except NotFoundError:

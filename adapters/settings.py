@@ -20,6 +20,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_schema: str = "causeloop"
     nats_url: str = ""
     nats_stream: str = "CAUSELOOP_EVENTS"
+    nats_stream_replicas: int = 1
     subject_prefix: str = "causeloop"
     jwt_secret: str = DEFAULT_JWT_SECRET
     cursor_secret: str = ""
@@ -42,7 +43,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
 
 _INT_FIELDS = {
-    "port", "rate_limit_per_minute", "max_body_bytes", "projector_max_deliveries",
+    "port", "nats_stream_replicas", "rate_limit_per_minute", "max_body_bytes", "projector_max_deliveries",
     "group_commit_max_batch", "db_pool_size",
 }
 _FLOAT_FIELDS = {"read_your_writes_timeout_s"}

@@ -61,7 +61,22 @@ def headers_for(event: DomainEvent, position: int) -> dict[str, str]:
     }
 
 
+DRAIN_WAIT_S = 0.01
+
+
 async def fetch_batch(sub: JetStreamContext.PullSubscription, size: int, timeout: float) -> list[Msg]:
+    """Wait up to `timeout` for one message, then take what else is already there, up to `size`.
+
+    A single `fetch(size)` keeps collecting until the batch is full or the whole timeout has passed,
+    which under a steady trickle adds up to `timeout` of latency to every event.
+    """
+    first = await _fetch(sub, 1, timeout)
+    if not first or size == 1:
+        return first
+    return first + await _fetch(sub, size - 1, DRAIN_WAIT_S)
+
+
+async def _fetch(sub: JetStreamContext.PullSubscription, size: int, timeout: float) -> list[Msg]:
     try:
         messages: list[Msg] = await sub.fetch(size, timeout=timeout)
     except (NatsTimeout, TimeoutError):  # nats-py raises either, depending on where the wait ended

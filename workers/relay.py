@@ -7,13 +7,14 @@ import contextlib
 import logging
 from collections.abc import Sequence
 
+import psycopg
 from nats.js import JetStreamContext
 
 from adapters import codec
 from adapters.event_store import EVENTS_TABLE, EventStore
 from adapters.nats import connect as nats_connect
 from adapters.nats import ensure_stream, headers_for
-from adapters.postgres import AsyncConn
+from adapters.postgres import AsyncConn, connect
 from adapters.settings import Settings
 from workers import leadership
 
@@ -77,23 +78,38 @@ async def run_relay(settings: Settings, stopping: asyncio.Event) -> None:
 async def _lead(settings: Settings, stopping: asyncio.Event, conn: AsyncConn) -> None:
     store = EventStore(settings, pool_size=2)
     nc = await nats_connect(settings, name="causeloop-relay")
+    wake = asyncio.Event()
+    listener = asyncio.create_task(_listen(settings, wake))
     try:
         js = nc.jetstream()
         await ensure_stream(js, settings)
-        await conn.execute(f'LISTEN "{EVENTS_TABLE}"')
         while not stopping.is_set():
+            wake.clear()  # before reading: a commit after this point sets it again, so none is missed
             if await relay_once(js, settings, store, conn):
                 continue
             if not await leadership.still_leading(conn):
                 log.warning("relay lost its leadership session")
                 return
-            await _wait_for_events(conn, stopping)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), IDLE_WAIT_S)
     finally:
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
         await nc.drain()
         store.close()
 
 
-async def _wait_for_events(conn: AsyncConn, stopping: asyncio.Event) -> None:
-    """Woken by the event store's NOTIFY; the timeout is only a safety net."""
-    async for _ in conn.notifies(timeout=IDLE_WAIT_S, stop_after=1):
-        break
+async def _listen(settings: Settings, wake: asyncio.Event) -> None:
+    """A connection of its own that only waits for the event store's NOTIFY on each commit."""
+    while True:
+        try:
+            conn = await connect(settings, autocommit=True)
+            async with conn:
+                await conn.execute(f'LISTEN "{EVENTS_TABLE}"')
+                async for _ in conn.notifies():
+                    wake.set()
+        except psycopg.Error as exc:
+            log.warning("relay listener lost its connection: %s", exc)
+            wake.set()
+            await asyncio.sleep(IDLE_WAIT_S)

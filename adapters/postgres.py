@@ -8,9 +8,12 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
+import msgspec
 import psycopg
 from psycopg.rows import dict_row
+from psycopg.types.json import set_json_dumps
 from psycopg_pool import AsyncConnectionPool
 
 from adapters.event_store import EventStore
@@ -31,11 +34,16 @@ def connect_kwargs(settings: Settings) -> dict[str, object]:
     return {"options": f"-c search_path={settings.database_schema}", "row_factory": dict_row, "autocommit": False}
 
 
+async def configure(conn: psycopg.AsyncConnection[Any]) -> None:
+    """JSONB parameters are dumped by msgspec: several times faster than the json module on the projector path."""
+    set_json_dumps(msgspec.json.encode, conn)
+
+
 def create_pool(settings: Settings, *, min_size: int = 1, max_size: int | None = None,
                 name: str = "causeloop") -> AsyncConnectionPool[AsyncConn]:
     return AsyncConnectionPool(
         conninfo(settings), min_size=min_size, max_size=max_size or settings.db_pool_size,
-        kwargs=connect_kwargs(settings), open=False, name=name,
+        kwargs=connect_kwargs(settings), open=False, name=name, configure=configure,
     )
 
 
@@ -44,6 +52,7 @@ async def connect(settings: Settings, *, autocommit: bool = False) -> AsyncConn:
         conninfo(settings), options=f"-c search_path={settings.database_schema}",
         row_factory=dict_row, autocommit=autocommit,
     )
+    await configure(conn)
     return conn
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,7 +18,7 @@ from projections.issues.view import SEVERITY_RANK, IssueView, apply
 NAME = "issues"
 VERSION = 1
 CATEGORIES = frozenset({"issue"})
-TABLES = ("issues", "issue_activity", "issue_comments")
+TABLES = ("issues", "issue_activity", "issue_comments", "issue_counts")
 
 _COLUMNS = (
     "workspace_id", "id", "version", "title", "body", "status", "stage", "severity", "severity_rank", "source",
@@ -33,6 +34,10 @@ _UPSERT = (
 _INSERT_ACTIVITY = (
     "INSERT INTO issue_activity (workspace_id, issue_id, version, position, id, type, actor, occurred_at, data) "
     "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
+)
+_ADD_COUNTS = (
+    "INSERT INTO issue_counts (workspace_id, status, severity, stage, n) VALUES (%s, %s, %s, %s, %s) "
+    "ON CONFLICT (workspace_id, status, severity, stage) DO UPDATE SET n = issue_counts.n + excluded.n"
 )
 _INSERT_COMMENT = (
     "INSERT INTO issue_comments (workspace_id, id, issue_id, author, body, created_at) "
@@ -53,6 +58,7 @@ async def project(conn: Conn, batch: Sequence[tuple[int, AnyEvent]]) -> None:
         return
     views = await _load(conn, {(e.workspace_id, render("iss", e.originator_id)) for _, e in events})
     changed: dict[tuple[str, str], IssueView] = {}
+    counts: Counter[tuple[str, str, str, str]] = Counter()
     activity, comments = [], []
     for position, event in events:
         key = (event.workspace_id, render("iss", event.originator_id))
@@ -60,6 +66,9 @@ async def project(conn: Conn, batch: Sequence[tuple[int, AnyEvent]]) -> None:
         after = apply(before, event)
         if after is None or after is before:
             continue
+        if before is not None:
+            counts[_count_key(before)] -= 1
+        counts[_count_key(after)] += 1
         views[key] = changed[key] = after
         activity.append(_activity_row(key[1], position, event))
         if isinstance(event, IssueCommented):
@@ -72,20 +81,29 @@ async def project(conn: Conn, batch: Sequence[tuple[int, AnyEvent]]) -> None:
             await cur.executemany(_INSERT_ACTIVITY, activity)
         if comments:
             await cur.executemany(_INSERT_COMMENT, comments)
+        deltas = [(*key, n) for key, n in sorted(counts.items()) if n]
+        if deltas:
+            await cur.executemany(_ADD_COUNTS, deltas)
+
+
+def _count_key(view: IssueView) -> tuple[str, str, str, str]:
+    return view.workspace_id, view.status.value, view.severity.value, view.stage.value
+
+
+VIEW_COLUMNS = ", ".join(IssueView.__struct_fields__)
 
 
 async def _load(conn: Conn, keys: set[tuple[str, str]]) -> dict[tuple[str, str], IssueView]:
     workspaces, ids = zip(*keys, strict=True)
     cur = await conn.execute(
-        "SELECT * FROM issues WHERE (workspace_id, id) IN (SELECT * FROM unnest(%s::text[], %s::text[]))",
+        f"SELECT {VIEW_COLUMNS} FROM issues WHERE (workspace_id, id) IN (SELECT * FROM unnest(%s::text[], %s::text[]))",
         (list(workspaces), list(ids)))
     rows = await cur.fetchall()
     return {(str(row["workspace_id"]), str(row["id"])): from_row(row) for row in rows}
 
 
 def from_row(row: dict[str, Any]) -> IssueView:
-    fields = {name: row[name] for name in IssueView.__struct_fields__}
-    return msgspec.convert(fields, IssueView, from_attributes=False, strict=False)
+    return msgspec.convert(row, IssueView, strict=False)
 
 
 def _row(view: IssueView) -> tuple[object, ...]:

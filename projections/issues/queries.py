@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 from psycopg import AsyncConnection, sql
 
-from projections.issues.projector import from_row
+from projections.issues.projector import VIEW_COLUMNS, from_row
 from projections.issues.view import IssueView
 
 Conn = AsyncConnection[dict[str, Any]]
@@ -62,7 +62,10 @@ def _where(workspace_id: str, f: IssueFilters) -> tuple[sql.Composed, list[Any]]
     clauses: list[sql.Composable] = [sql.SQL("workspace_id = %s")]
     params: list[Any] = [workspace_id]
     for column, values in (("status", f.status), ("severity", f.severity), ("stage", f.stage)):
-        if values:
+        if values and len(values) == 1:  # `=` keeps the index's order usable; `= ANY` would force a sort
+            clauses.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
+            params.append(values[0])
+        elif values:
             clauses.append(sql.SQL("{} = ANY(%s)").format(sql.Identifier(column)))
             params.append(values)
     for column, value in (("pattern_id", f.pattern_id), ("source", f.source), ("team", f.team),
@@ -93,7 +96,7 @@ async def list_issues(conn: Conn, workspace_id: str, filters: IssueFilters, *, s
     where, params = _where(workspace_id, filters)
     key: sql.Composable
     if sort == "rank":
-        key = sql.SQL("ts_rank_cd(search, websearch_to_tsquery('english', %s))::float8")
+        key = sql.SQL("ts_rank(search, websearch_to_tsquery('english', %s))::float8")
         key_params: list[Any] = [filters.q]
     else:
         key = sql.Identifier(SORT_COLUMNS[sort])
@@ -104,13 +107,33 @@ async def list_issues(conn: Conn, workspace_id: str, filters: IssueFilters, *, s
         page_where = sql.SQL("{} AND ({}, id) {} (%s, %s)").format(where, key, op)
         page_params += [*key_params, after.value, after.id]
     direction = sql.SQL("DESC" if descending else "ASC")
-    query = sql.SQL("SELECT *, {key} AS sort_key FROM issues WHERE {where} ORDER BY {key} {d}, id {d} LIMIT %s").format(
-        key=key, where=page_where, d=direction)
+    query = sql.SQL("SELECT {columns}, {key} AS sort_key FROM issues WHERE {where} ORDER BY {key} {d}, id {d} "
+                    "LIMIT %s").format(columns=sql.SQL(VIEW_COLUMNS), key=key, where=page_where, d=direction)
     cur = await conn.execute(query, [*key_params, *page_params, *key_params, limit])
     rows = await cur.fetchall()
     views = [from_row(row) for row in rows]
     keys = [Keyset(_json_value(row["sort_key"]), str(row["id"])) for row in rows]
-    return views, keys, await _total(conn, where, params)
+    counted = await _counted_total(conn, workspace_id, filters)
+    return views, keys, counted if counted is not None else await _total(conn, where, params)
+
+
+_COUNTED = frozenset({"status", "severity", "stage"})
+
+
+async def _counted_total(conn: Conn, workspace_id: str, f: IssueFilters) -> int | None:
+    """The exact total from `issue_counts` when only status, severity and stage filter the list."""
+    used = {name for name in IssueFilters.__struct_fields__ if getattr(f, name) is not None}
+    if not used <= _COUNTED:
+        return None
+    clauses: list[sql.Composable] = [sql.SQL("workspace_id = %s")]
+    params: list[Any] = [workspace_id]
+    for column in sorted(used):
+        clauses.append(sql.SQL("{} = ANY(%s)").format(sql.Identifier(column)))
+        params.append(getattr(f, column))
+    cur = await conn.execute(sql.SQL("SELECT coalesce(sum(n), 0) AS n FROM issue_counts WHERE {}").format(
+        sql.SQL(" AND ").join(clauses)), params)
+    row = await cur.fetchone()
+    return int(row["n"]) if row else 0
 
 
 async def _total(conn: Conn, where: sql.Composable, params: list[Any]) -> int:
@@ -132,7 +155,8 @@ def _json_value(value: Any) -> Any:
 
 
 async def get_issue(conn: Conn, workspace_id: str, issue_id: str) -> IssueView | None:
-    cur = await conn.execute("SELECT * FROM issues WHERE workspace_id = %s AND id = %s", (workspace_id, issue_id))
+    cur = await conn.execute(f"SELECT {VIEW_COLUMNS} FROM issues WHERE workspace_id = %s AND id = %s",
+                             (workspace_id, issue_id))
     row = await cur.fetchone()
     return None if row is None else from_row(row)
 

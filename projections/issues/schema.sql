@@ -61,10 +61,20 @@ CREATE TABLE IF NOT EXISTS issue_comments (
 );
 CREATE INDEX IF NOT EXISTS issue_comments_by_issue ON issue_comments (workspace_id, issue_id, created_at, id);
 
+-- Totals for the hot filters (status, severity, stage): `page.total` without counting rows.
+CREATE TABLE IF NOT EXISTS issue_counts (
+    workspace_id  text NOT NULL,
+    status        text NOT NULL,
+    severity      text NOT NULL,
+    stage         text NOT NULL,
+    n             bigint NOT NULL,
+    PRIMARY KEY (workspace_id, status, severity, stage)
+);
+
 DO $$
 DECLARE t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['issues', 'issue_activity', 'issue_comments'] LOOP
+    FOREACH t IN ARRAY ARRAY['issues', 'issue_activity', 'issue_comments', 'issue_counts'] LOOP
         EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
         EXECUTE format('DROP POLICY IF EXISTS tenant_read ON %I', t);

@@ -124,7 +124,8 @@ def expected_views(settings: Settings) -> dict[str, IssueView]:
     return {view.id: view for view in views if view is not None}
 
 
-def read_model(settings: Settings) -> tuple[dict[str, IssueView], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+def read_model(settings: Settings) -> tuple[dict[str, IssueView], list[tuple[Any, ...]], list[tuple[Any, ...]],
+                                           dict[tuple[str, str, str, str], int]]:
     with psycopg.connect(settings.database_url, row_factory=dict_row,
                          options=f"-c search_path={settings.database_schema}") as conn:
         views = {str(row["id"]): from_row(row) for row in conn.execute("SELECT * FROM issues")}
@@ -132,7 +133,16 @@ def read_model(settings: Settings) -> tuple[dict[str, IssueView], list[tuple[Any
             "SELECT issue_id, version, position, type FROM issue_activity ORDER BY position")]
         comments = [tuple(row.values()) for row in conn.execute(
             "SELECT id, issue_id, body FROM issue_comments ORDER BY id")]
-    return views, activity, comments
+        counts = {(r["workspace_id"], r["status"], r["severity"], r["stage"]): int(r["n"]) for r in conn.execute(
+            "SELECT workspace_id, status, severity, stage, n FROM issue_counts WHERE n <> 0")}
+    return views, activity, comments, counts
+
+
+def expected_counts(views: dict[str, IssueView]) -> dict[tuple[str, str, str, str], int]:
+    totals: dict[tuple[str, str, str, str], int] = defaultdict(int)
+    for view in views.values():
+        totals[(view.workspace_id, view.status.value, view.severity.value, view.stage.value)] += 1
+    return dict(totals)
 
 
 def stored_positions(settings: Settings) -> list[int]:

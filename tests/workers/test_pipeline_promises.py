@@ -21,6 +21,7 @@ from projections.registry import PROJECTIONS
 from tests.builders import meta
 from tests.workers.pipeline import (
     caller,
+    expected_counts,
     expected_views,
     isolated,
     issue_commands,
@@ -108,8 +109,9 @@ async def test_every_event_reaches_the_read_model_once_through_relay_and_project
         async with running(s):
             await wait_for_projection(s, head)
 
-        views, activity, comments = read_model(s)
+        views, activity, comments, counts = read_model(s)
         assert views == expected_views(s)
+        assert counts == expected_counts(views)
         assert [row[2] for row in activity] == stored_positions(s)
         assert len(comments) == 15
 
@@ -128,8 +130,9 @@ async def test_a_relay_killed_between_puback_and_checkpoint_changes_nothing(sett
         async with running(s):
             await wait_for_projection(s, head)
 
-        views, activity, _ = read_model(s)
+        views, activity, _, counts = read_model(s)
         assert views == expected_views(s)
+        assert counts == expected_counts(views)
         assert [row[2] for row in activity] == stored_positions(s)
 
 
@@ -151,8 +154,9 @@ async def test_a_projector_killed_between_commit_and_ack_applies_each_event_once
             async with running(s, relay=False):
                 await wait_for_projection(s, head)
 
-        views, activity, _ = read_model(s)
+        views, activity, _, counts = read_model(s)
         assert views == expected_views(s)
+        assert counts == expected_counts(views)
         assert [row[2] for row in activity] == stored_positions(s)
 
 
@@ -167,8 +171,9 @@ async def test_every_event_delivered_three_times_leaves_the_read_model_as_one_de
         async with running(s, relay=False):
             await wait_for_projection(s, head)
 
-        views, activity, _ = read_model(s)
+        views, activity, _, counts = read_model(s)
         assert views == expected_views(s)
+        assert counts == expected_counts(views)
         assert [row[2] for row in activity] == stored_positions(s)
 
 

@@ -59,7 +59,8 @@ async def connect(settings: Settings, *, autocommit: bool = False) -> AsyncConn:
 @asynccontextmanager
 async def tenant_transaction(pool: AsyncConnectionPool[AsyncConn], workspace_id: str) -> AsyncIterator[AsyncConn]:
     """A transaction that sees only `workspace_id`'s rows: Row-Level Security as a non-BYPASSRLS role."""
-    async with pool.connection() as conn, conn.transaction():
+    async with pool.connection() as conn, conn.pipeline(), conn.transaction():
+        # Pipelined: BEGIN, this and the caller's first statements travel in one round trip.
         await conn.execute(
             "SELECT set_config('role', %s, true), set_config('causeloop.workspace_id', %s, true)",
             (READER_ROLE, workspace_id),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -24,6 +26,7 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     role: str
     scopes: frozenset[str]
     token_id: str
+    expires_at: int = 0
 
 
 class InvalidToken(Exception):
@@ -50,4 +53,31 @@ def verify_access_token(settings: Settings, token: str) -> Principal:
     if not all(isinstance(claims[name], str) for name in ("sub", "ws", "role", "scope", "jti")):
         raise InvalidToken("malformed claims")
     return Principal(subject=claims["sub"], workspace_id=claims["ws"], role=claims["role"],
-                     scopes=frozenset(claims["scope"].split()), token_id=claims["jti"])
+                     scopes=frozenset(claims["scope"].split()), token_id=claims["jti"], expires_at=int(claims["exp"]))
+
+
+class TokenVerifier:
+    """Verifies access tokens, remembering the recent ones: a client sends the same token on every request.
+
+    Only the signature check is cached; expiry is re-checked on every use, and revocation (a membership
+    check) happens after this, per request.
+    """
+
+    def __init__(self, settings: Settings, capacity: int = 10_000) -> None:
+        self._settings = settings
+        self._capacity = capacity
+        self._verified: OrderedDict[str, Principal] = OrderedDict()
+
+    def verify(self, token: str, now: float | None = None) -> Principal:
+        principal = self._verified.get(token)
+        if principal is None:
+            principal = verify_access_token(self._settings, token)
+            self._verified[token] = principal
+            if len(self._verified) > self._capacity:
+                self._verified.popitem(last=False)
+        else:
+            self._verified.move_to_end(token)
+        if principal.expires_at <= (now if now is not None else time.time()):
+            self._verified.pop(token, None)
+            raise InvalidToken("token expired")
+        return principal

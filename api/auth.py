@@ -23,7 +23,7 @@ from litestar.routes import HTTPRoute
 from litestar.types import ASGIApp, HTTPScope, Receive, Scope, Send
 
 from adapters.settings import Settings
-from adapters.tokens import InvalidToken, Principal, verify_access_token
+from adapters.tokens import InvalidToken, Principal, TokenVerifier
 from api.errors import ApiError
 from api.request_id import header_value
 from domain.identity.roles import ALL_SCOPES
@@ -147,13 +147,14 @@ class AuthMiddleware(ASGIMiddleware):
     def __init__(self, settings: Settings, loader: PrincipalLoader | None = None) -> None:
         self.settings = settings
         self.loader = loader
+        self.verifier = TokenVerifier(settings)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         token = bearer_token(scope)
         if token is None:
             raise unauthorized("Missing bearer token", invalid_token=False)
         try:
-            principal: Principal | None = verify_access_token(self.settings, token)
+            principal: Principal | None = self.verifier.verify(token)
         except InvalidToken:
             raise unauthorized("Invalid or expired bearer token", invalid_token=True) from None
         if principal is not None and self.loader is not None:

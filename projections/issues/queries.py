@@ -86,12 +86,22 @@ def _where(workspace_id: str, f: IssueFilters) -> tuple[sql.Composed, list[Any]]
     return sql.SQL(" AND ").join(clauses), params
 
 
+class _Key(msgspec.Struct):
+    id: str
+    sort_key: Any
+
+
+_page_decoder = msgspec.json.Decoder(list[IssueView])
+_keys_decoder = msgspec.json.Decoder(list[_Key])
+
+
 async def list_issues(conn: Conn, workspace_id: str, filters: IssueFilters, *, sort: str, descending: bool,
                       limit: int, after: Keyset | None) -> tuple[list[IssueView], list[Keyset], int]:
     """A page of issues, the keyset of each row (for the next cursor), and the total across pages.
 
     `sort="rank"` orders by full-text relevance to `filters.q`. Keyset pagination (sort value, id) keeps
-    pages stable while new issues arrive, unlike OFFSET.
+    pages stable while new issues arrive, unlike OFFSET. Postgres returns the page as one JSON array
+    that msgspec decodes straight into structs, and the page and its total go out in one round trip.
     """
     where, params = _where(workspace_id, filters)
     key: sql.Composable
@@ -107,51 +117,55 @@ async def list_issues(conn: Conn, workspace_id: str, filters: IssueFilters, *, s
         page_where = sql.SQL("{} AND ({}, id) {} (%s, %s)").format(where, key, op)
         page_params += [*key_params, after.value, after.id]
     direction = sql.SQL("DESC" if descending else "ASC")
-    query = sql.SQL("SELECT {columns}, {key} AS sort_key FROM issues WHERE {where} ORDER BY {key} {d}, id {d} "
-                    "LIMIT %s").format(columns=sql.SQL(VIEW_COLUMNS), key=key, where=page_where, d=direction)
-    cur = await conn.execute(query, [*key_params, *page_params, *key_params, limit])
-    rows = await cur.fetchall()
-    views = [from_row(row) for row in rows]
-    keys = [Keyset(_json_value(row["sort_key"]), str(row["id"])) for row in rows]
-    counted = await _counted_total(conn, workspace_id, filters)
-    return views, keys, counted if counted is not None else await _total(conn, where, params)
+    query = sql.SQL(
+        "SELECT coalesce(json_agg(page ORDER BY page.sort_key {d}, page.id {d}), '[]')::text AS page FROM ("
+        "SELECT {columns}, {key} AS sort_key FROM issues WHERE {where} ORDER BY {key} {d}, id {d} LIMIT %s) page"
+    ).format(columns=sql.SQL(VIEW_COLUMNS), key=key, where=page_where, d=direction)
+    total_query, total_params = _total_query(workspace_id, filters, where, params)
+    async with conn.pipeline():
+        page_cur = await conn.execute(query, [*key_params, *page_params, *key_params, limit])
+        total_cur = await conn.execute(total_query, total_params)
+        page_row = await page_cur.fetchone()
+        total_row = await total_cur.fetchone()
+    raw = str(page_row["page"]).encode() if page_row else b"[]"
+    views = _page_decoder.decode(raw)
+    keys = [Keyset(item.sort_key, item.id) for item in _keys_decoder.decode(raw)]
+    total = int(total_row["n"]) if total_row else 0
+    if total > TOTAL_EXACT_UP_TO and not _only_counted(filters):
+        total = await _estimate(conn, where, params, total)
+    return views, keys, total
 
 
 _COUNTED = frozenset({"status", "severity", "stage"})
 
 
-async def _counted_total(conn: Conn, workspace_id: str, f: IssueFilters) -> int | None:
-    """The exact total from `issue_counts` when only status, severity and stage filter the list."""
-    used = {name for name in IssueFilters.__struct_fields__ if getattr(f, name) is not None}
-    if not used <= _COUNTED:
-        return None
+def _only_counted(f: IssueFilters) -> bool:
+    return {name for name in IssueFilters.__struct_fields__ if getattr(f, name) is not None} <= _COUNTED
+
+
+def _total_query(workspace_id: str, f: IssueFilters, where: sql.Composed,
+                 params: list[Any]) -> tuple[sql.Composed, list[Any]]:
+    """Exact from `issue_counts` when only status, severity and stage filter; else a count capped at 10,001."""
+    if not _only_counted(f):
+        capped = sql.SQL("SELECT count(*) AS n FROM (SELECT 1 FROM issues WHERE {} LIMIT %s) capped").format(where)
+        return capped, [*params, TOTAL_EXACT_UP_TO + 1]
     clauses: list[sql.Composable] = [sql.SQL("workspace_id = %s")]
-    params: list[Any] = [workspace_id]
-    for column in sorted(used):
-        clauses.append(sql.SQL("{} = ANY(%s)").format(sql.Identifier(column)))
-        params.append(getattr(f, column))
-    cur = await conn.execute(sql.SQL("SELECT coalesce(sum(n), 0) AS n FROM issue_counts WHERE {}").format(
-        sql.SQL(" AND ").join(clauses)), params)
-    row = await cur.fetchone()
-    return int(row["n"]) if row else 0
+    counted_params: list[Any] = [workspace_id]
+    for column in ("status", "severity", "stage"):
+        if getattr(f, column) is not None:
+            clauses.append(sql.SQL("{} = ANY(%s)").format(sql.Identifier(column)))
+            counted_params.append(getattr(f, column))
+    query = sql.SQL("SELECT coalesce(sum(n), 0) AS n FROM issue_counts WHERE {}").format(
+        sql.SQL(" AND ").join(clauses))
+    return query, counted_params
 
 
-async def _total(conn: Conn, where: sql.Composable, params: list[Any]) -> int:
-    """Exact up to 10,000 matches; above that the planner's estimate (as the public docs allow)."""
-    capped = sql.SQL("SELECT count(*) AS n FROM (SELECT 1 FROM issues WHERE {} LIMIT %s) capped").format(where)
-    cur = await conn.execute(capped, [*params, TOTAL_EXACT_UP_TO + 1])
-    row = await cur.fetchone()
-    count = int(row["n"]) if row else 0
-    if count <= TOTAL_EXACT_UP_TO:
-        return count
+async def _estimate(conn: Conn, where: sql.Composable, params: list[Any], floor: int) -> int:
+    """Above 10,000 matches the planner's estimate stands in for the count (as the public docs allow)."""
     cur = await conn.execute(sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM issues WHERE {}").format(where), params)
     plan = await cur.fetchone()
-    estimate = int(plan["QUERY PLAN"][0]["Plan"]["Plan Rows"]) if plan else count
-    return max(estimate, count)
-
-
-def _json_value(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
+    estimate = int(plan["QUERY PLAN"][0]["Plan"]["Plan Rows"]) if plan else floor
+    return max(estimate, floor)
 
 
 async def get_issue(conn: Conn, workspace_id: str, issue_id: str) -> IssueView | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 
 from litestar import Litestar
 
@@ -19,8 +18,6 @@ from commands.issues import IssueCommands
 
 log = logging.getLogger(__name__)
 
-COMMAND_THREADS = 64
-
 
 @contextlib.asynccontextmanager
 async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -30,12 +27,11 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     read_pool = create_pool(settings, min_size=2, name="api-read")
     infra_pool = create_pool(settings, min_size=1, max_size=4, name="api-infra")
     waiter = PositionWaiter(settings)
-    executor = ThreadPoolExecutor(max_workers=COMMAND_THREADS, thread_name_prefix="command")
     await read_pool.open()
     await infra_pool.open()
     await waiter.start()
     app.state.update(store=store, issue_commands=IssueCommands(store, committer), read_pool=read_pool,
-                     infra_pool=infra_pool, position_waiter=waiter, command_executor=executor,
+                     infra_pool=infra_pool, position_waiter=waiter,
                      nats=await _nats_or_none(settings))
     try:
         yield
@@ -43,7 +39,6 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
         if app.state.nats is not None:
             await app.state.nats.close()
         await waiter.stop()
-        executor.shutdown(wait=True)
         committer.close()
         store.close()
         await read_pool.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime
@@ -81,15 +82,15 @@ class IssueCommands:
         self._committer = committer
         self._clock = clock
 
-    def open_issue(self, cmd: OpenIssue, caller: Caller) -> Accepted:
+    async def open_issue(self, cmd: OpenIssue, caller: Caller) -> Accepted:
         """Same source + external_id updates the existing issue instead of opening a second one."""
         if cmd.external_id is None:
             stream_id = new_uuid()
             event = decide.open_issue(issue_id=stream_id, meta=self._meta(caller), **msgspec.structs.asdict(cmd))
-            return self._accept(stream_id, [event], created=True)
+            return await self._accept(stream_id, [event], created=True)
         stream_id = keyed_uuid(caller.workspace_id, "issue-source", cmd.source, cmd.external_id)
         for _ in range(MAX_ATTEMPTS):
-            current, history = self._load_stream(stream_id)
+            current, history = await self._load_stream(stream_id)
             meta = self._meta(caller)
             if current is None:
                 events: Sequence[IssueEvent] = [decide.open_issue(issue_id=stream_id, meta=meta,
@@ -98,89 +99,94 @@ class IssueCommands:
                 self._check_workspace(current, caller)
                 events = decide.edit_issue(current, _edit_from(cmd), meta)
             try:
-                return self._accept(stream_id, events, created=current is None, current=current, history=history)
+                return await self._accept(stream_id, events, created=current is None, current=current,
+                                          history=history)
             except ConcurrencyConflict:
                 continue
         raise ConcurrencyConflict("issue changed concurrently; retry")
 
-    def edit_issue(self, issue_id: str, edit: IssueEdit, caller: Caller, expected_version: int | None = None
+    async def edit_issue(self, issue_id: str, edit: IssueEdit, caller: Caller, expected_version: int | None = None
                    ) -> Accepted:
-        return self._run(issue_id, caller, expected_version, lambda issue, meta: decide.edit_issue(issue, edit, meta))
+        return await self._run(issue_id, caller, expected_version,
+                               lambda issue, meta: decide.edit_issue(issue, edit, meta))
 
-    def close_issue(self, issue_id: str, caller: Caller, expected_version: int | None = None) -> Accepted:
-        return self._run(issue_id, caller, expected_version, decide.close_issue)
+    async def close_issue(self, issue_id: str, caller: Caller, expected_version: int | None = None) -> Accepted:
+        return await self._run(issue_id, caller, expected_version, decide.close_issue)
 
-    def reopen_issue(self, issue_id: str, caller: Caller, expected_version: int | None = None) -> Accepted:
-        return self._run(issue_id, caller, expected_version, decide.reopen_issue)
+    async def reopen_issue(self, issue_id: str, caller: Caller, expected_version: int | None = None) -> Accepted:
+        return await self._run(issue_id, caller, expected_version, decide.reopen_issue)
 
-    def link_pattern(self, issue_id: str, pattern_id: PatternId, caller: Caller,
+    async def link_pattern(self, issue_id: str, pattern_id: PatternId, caller: Caller,
                      expected_version: int | None = None) -> Accepted:
-        return self._run(issue_id, caller, expected_version,
+        return await self._run(issue_id, caller, expected_version,
                          lambda issue, meta: decide.link_pattern(issue, pattern_id, meta))
 
-    def unlink_pattern(self, issue_id: str, caller: Caller, expected_version: int | None = None) -> Accepted:
-        return self._run(issue_id, caller, expected_version, decide.unlink_pattern)
+    async def unlink_pattern(self, issue_id: str, caller: Caller, expected_version: int | None = None) -> Accepted:
+        return await self._run(issue_id, caller, expected_version, decide.unlink_pattern)
 
-    def comment_on_issue(self, issue_id: str, body: str, caller: Caller) -> Accepted:
+    async def comment_on_issue(self, issue_id: str, body: str, caller: Caller) -> Accepted:
         comment_id = CommentId(new_id("cmt"))
-        accepted = self._run(issue_id, caller, None, lambda issue, meta: [
+        accepted = await self._run(issue_id, caller, None, lambda issue, meta: [
             decide.comment_on_issue(issue, comment_id=comment_id, body=body, meta=meta)])
         return msgspec.structs.replace(accepted, comment_id=comment_id)
 
-    def bulk(self, issue_ids: Sequence[str], op: BulkOp, value: str | None, caller: Caller) -> list[BulkOutcome]:
+    async def bulk(self, issue_ids: Sequence[str], op: BulkOp, value: str | None,
+                   caller: Caller) -> list[BulkOutcome]:
         """Each id succeeds or fails on its own; the successful ones share one transaction."""
         decision = _bulk_decision(op, value)
         submitted: list[tuple[str, UUID, Sequence[IssueEvent], Future[list[int]]] | BulkOutcome] = []
         for issue_id in issue_ids:
             try:
-                current, _ = self._load_for(issue_id, caller)
+                current, _ = await self._load_for(issue_id, caller)
                 events = decision(current, self._meta(caller))
             except (NotFound, DomainError) as exc:
                 submitted.append(BulkOutcome(id=issue_id, error=exc))
                 continue
             submitted.append((issue_id, current.id, events, self._committer.submit(events)))
-        return [item if isinstance(item, BulkOutcome) else self._settle(*item, caller, decision) for item in submitted]
+        return [item if isinstance(item, BulkOutcome) else await self._settle(*item, caller, decision)
+                for item in submitted]
 
-    def _settle(self, issue_id: str, stream_id: UUID, events: Sequence[IssueEvent], future: Future[list[int]],
+    async def _settle(self, issue_id: str, stream_id: UUID, events: Sequence[IssueEvent], future: Future[list[int]],
                 caller: Caller, decision: Decision) -> BulkOutcome:
         try:
-            positions = future.result()
-            version = events[-1].originator_version if events else self._load_for(issue_id, caller)[0].version
+            positions = await asyncio.wrap_future(future)
+            version = events[-1].originator_version if events else (await self._load_for(issue_id, caller))[0].version
             return BulkOutcome(id=issue_id, accepted=Accepted(
                 issue_id=IssueId(render("iss", stream_id)), version=version, position=max(positions, default=0)))
         except ConcurrencyConflict:
             try:
-                return BulkOutcome(id=issue_id, accepted=self._run(issue_id, caller, None, decision))
+                return BulkOutcome(id=issue_id, accepted=await self._run(issue_id, caller, None, decision))
             except (NotFound, DomainError, ConcurrencyConflict) as exc:
                 return BulkOutcome(id=issue_id, error=exc)
 
-    def _load_for(self, issue_id: str, caller: Caller) -> tuple[Issue, list[AnyIssueEvent]]:
+    async def _load_for(self, issue_id: str, caller: Caller) -> tuple[Issue, list[AnyIssueEvent]]:
         stream_id = parse("iss", issue_id)
-        current, history = (None, []) if stream_id is None else self._load_stream(stream_id)
+        current, history = (None, []) if stream_id is None else await self._load_stream(stream_id)
         if current is None or current.workspace_id != caller.workspace_id:
             raise NotFound("issue", issue_id)
         return current, history
 
-    def _run(self, issue_id: str, caller: Caller, expected_version: int | None, decision: Decision) -> Accepted:
+    async def _run(self, issue_id: str, caller: Caller, expected_version: int | None, decision: Decision) -> Accepted:
         for _ in range(MAX_ATTEMPTS):
-            current, history = self._load_for(issue_id, caller)
+            current, history = await self._load_for(issue_id, caller)
             if expected_version is not None and expected_version != current.version:
                 raise StaleVersion(expected_version, current.version)
             try:
-                return self._accept(current.id, decision(current, self._meta(caller)), current=current,
+                return await self._accept(current.id, decision(current, self._meta(caller)), current=current,
                                     history=history)
             except ConcurrencyConflict:
                 if expected_version is not None:
                     raise StaleVersion(expected_version, current.version + 1) from None
         raise ConcurrencyConflict("issue changed concurrently; retry")
 
-    def _load_stream(self, stream_id: UUID) -> tuple[Issue | None, list[AnyIssueEvent]]:
-        events = cast(list[AnyIssueEvent], [e for e in self._store.load(stream_id) if isinstance(e, IssueEvent)])
+    async def _load_stream(self, stream_id: UUID) -> tuple[Issue | None, list[AnyIssueEvent]]:
+        stored = await asyncio.to_thread(self._store.load, stream_id)
+        events = cast(list[AnyIssueEvent], [e for e in stored if isinstance(e, IssueEvent)])
         return decide.project_issue(None, events), events
 
-    def _accept(self, stream_id: UUID, events: Sequence[IssueEvent], *, created: bool = False,
+    async def _accept(self, stream_id: UUID, events: Sequence[IssueEvent], *, created: bool = False,
                 current: Issue | None = None, history: Sequence[AnyIssueEvent] = ()) -> Accepted:
-        positions = self._committer.append(events)
+        positions = await asyncio.wrap_future(self._committer.submit(events))
         version = events[-1].originator_version if events else (current.version if current else 0)
         return Accepted(issue_id=IssueId(render("iss", stream_id)), version=version,
                         position=max(positions, default=0), created=created,

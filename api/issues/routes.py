@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
@@ -39,12 +38,6 @@ ReadPool = NamedDependency[AsyncConnectionPool[AsyncConn]]
 Waiter = NamedDependency[PositionWaiter]
 Who = NamedDependency[Caller]
 IssueIdPath = FromPath[str]
-
-
-async def run_command(state: State, command: Callable[[], T]) -> T:
-    """Commands block on the event store; they run on the command pool so the event loop stays free."""
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(state.command_executor, command)
 
 
 async def settle(waiter: Waiter, settings: Settings, accepted: Accepted) -> dict[str, str]:
@@ -108,7 +101,7 @@ class IssuesController(Controller):
                          caller: Who, waiter: Waiter) -> Response[IssueView]:
         """Open an issue (same source + external_id updates the existing one: 200)."""
         command = OpenIssue(**{**msgspec.structs.asdict(data), "severity": data.severity.canonical()})
-        accepted = await run_command(state, lambda: commands.open_issue(command, caller))
+        accepted = await commands.open_issue(command, caller)
         headers = await settle(waiter, state.settings, accepted)
         headers["Location"] = f"/v1/issues/{accepted.issue_id}"
         return Response(view_of(accepted), status_code=201 if accepted.created else 200, headers=headers)
@@ -203,9 +196,9 @@ class IssuesController(Controller):
             issue_ref(issue_id), caller, expected))
 
     async def _command(self, state: State, request: Request[Any, Any, Any], waiter: Waiter,
-                       command: Callable[[int | None], Accepted]) -> Response[IssueView]:
+                       command: Callable[[int | None], Awaitable[Accepted]]) -> Response[IssueView]:
         expected = expected_version(request)
-        accepted = await run_command(state, lambda: command(expected))
+        accepted = await command(expected)
         headers = await settle(waiter, state.settings, accepted)
         return Response(view_of(accepted), headers=headers)
 
@@ -230,7 +223,7 @@ class IssuesController(Controller):
     async def add_comment(self, state: State, issue_id: IssueIdPath, data: JSONBody[schemas.CommentRequest],
                           commands: Commands, caller: Who, waiter: Waiter) -> Response[queries.Comment]:
         """Comment on an issue (closed issues still take comments)."""
-        accepted = await run_command(state, lambda: commands.comment_on_issue(issue_ref(issue_id), data.body, caller))
+        accepted = await commands.comment_on_issue(issue_ref(issue_id), data.body, caller)
         headers = await settle(waiter, state.settings, accepted)
         comment = accepted.stream[-1]
         body = queries.Comment(id=str(accepted.comment_id), issue_id=accepted.issue_id,
@@ -262,7 +255,7 @@ class IssuesController(Controller):
                    waiter: Waiter) -> Response[schemas.BulkResponse]:
         """Apply one operation to up to 100 issues; each id succeeds or fails on its own."""
         value = _bulk_value(data)
-        outcomes = await run_command(state, lambda: commands.bulk(data.ids, BulkOp(data.op.value), value, caller))
+        outcomes = await commands.bulk(data.ids, BulkOp(data.op.value), value, caller)
         results = [_bulk_result(outcome.id, outcome.accepted, outcome.error) for outcome in outcomes]
         position = max((o.accepted.position for o in outcomes if o.accepted), default=0)
         await waiter.wait(ISSUES_PROJECTION, position, state.settings.read_your_writes_timeout_s)

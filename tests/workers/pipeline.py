@@ -77,13 +77,17 @@ def issue_commands(settings: Settings) -> Iterator[tuple[EventStore, IssueComman
 def write_history(settings: Settings, issues: int = 30, workspace_id: str = "ws_01KV1PX3NQ3B497SHK7JTNT525") -> int:
     """Opens, edits, comments and closes issues; returns the head position."""
     who = caller(workspace_id)
-    with issue_commands(settings) as (store, commands):
+
+    async def write(commands: IssueCommands) -> None:
         for i in range(issues):
-            accepted = commands.open_issue(OpenIssue(title=f"Disk full on node {i}", body="df shows 100%"), who)
+            accepted = await commands.open_issue(OpenIssue(title=f"Disk full on node {i}", body="df shows 100%"), who)
             if i % 2 == 0:
-                commands.comment_on_issue(accepted.issue_id, f"seen again {i}", who)
+                await commands.comment_on_issue(accepted.issue_id, f"seen again {i}", who)
             if i % 3 == 0:
-                commands.close_issue(accepted.issue_id, who)
+                await commands.close_issue(accepted.issue_id, who)
+
+    with issue_commands(settings) as (store, commands):
+        asyncio.run(write(commands))  # write_history runs on a thread of its own (asyncio.to_thread)
         return store.head()
 
 

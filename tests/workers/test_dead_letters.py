@@ -36,9 +36,9 @@ async def test_a_poison_event_is_parked_after_n_attempts_and_later_events_still_
     with isolated(msgspec.structs.replace(settings, projector_max_deliveries=3)) as s:
         monkeypatch.setitem(PROJECTIONS, "issues", dataclasses.replace(PROJECTIONS["issues"], project=refuse_poison))
         with issue_commands(s) as (_, commands):
-            before = commands.open_issue(OpenIssue(title="fine before"), caller())
-            poison = commands.open_issue(OpenIssue(title="poison"), caller())
-            after = commands.open_issue(OpenIssue(title="fine after"), caller())
+            before = await commands.open_issue(OpenIssue(title="fine before"), caller())
+            poison = await commands.open_issue(OpenIssue(title="poison"), caller())
+            after = await commands.open_issue(OpenIssue(title="fine after"), caller())
 
         async with running(s):
             await wait_for_projection(s, after.position)

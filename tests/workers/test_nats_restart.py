@@ -23,14 +23,14 @@ async def test_events_written_while_nats_was_down_are_projected_after_it_returns
     try:
         with isolated(msgspec.structs.replace(settings, nats_url=url)) as s:
             with issue_commands(s) as (_, commands):
-                first = commands.open_issue(OpenIssue(title="before the outage"), caller())
+                first = await commands.open_issue(OpenIssue(title="before the outage"), caller())
                 async with running(s):
                     await wait_for_projection(s, first.position)
 
                     await asyncio.to_thread(stop_nats, tmp_path)
-                    during = commands.open_issue(OpenIssue(title="during the outage"), caller())
+                    during = await commands.open_issue(OpenIssue(title="during the outage"), caller())
                     await asyncio.to_thread(start_nats, tmp_path, port=port)
-                    after = commands.open_issue(OpenIssue(title="after the outage"), caller())
+                    after = await commands.open_issue(OpenIssue(title="after the outage"), caller())
                     await wait_for_projection(s, after.position, timeout=60)
 
             assert {first.issue_id, during.issue_id, after.issue_id} <= set(read_model(s)[0])

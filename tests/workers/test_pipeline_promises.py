@@ -188,7 +188,7 @@ async def test_a_rebuild_from_zero_equals_the_live_read_model(settings: Settings
             rebuilt = read_model(s)
 
             with issue_commands(s) as (_, commands):
-                accepted = await asyncio.to_thread(commands.open_issue, OpenIssue(title="after rebuild"), caller())
+                accepted = await commands.open_issue(OpenIssue(title="after rebuild"), caller())
             await wait_for_projection(s, accepted.position)
 
         assert rebuilt == live

@@ -40,10 +40,10 @@ async def configure(conn: psycopg.AsyncConnection[Any]) -> None:
 
 
 def create_pool(settings: Settings, *, min_size: int = 1, max_size: int | None = None,
-                name: str = "causeloop") -> AsyncConnectionPool[AsyncConn]:
+                name: str = "causeloop", autocommit: bool = False) -> AsyncConnectionPool[AsyncConn]:
     return AsyncConnectionPool(
         conninfo(settings), min_size=min_size, max_size=max_size or settings.db_pool_size,
-        kwargs=connect_kwargs(settings), open=False, name=name, configure=configure,
+        kwargs={**connect_kwargs(settings), "autocommit": autocommit}, open=False, name=name, configure=configure,
     )
 
 

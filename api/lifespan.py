@@ -25,7 +25,8 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     store = EventStore(settings, pool_size=settings.db_pool_size)
     committer = GroupCommitter(store, max_batch=settings.group_commit_max_batch)
     read_pool = create_pool(settings, min_size=2, name="api-read")
-    infra_pool = create_pool(settings, min_size=1, max_size=4, name="api-infra")
+    # Autocommit: the rate limiter's upsert on a hot row must not hold its lock across an await.
+    infra_pool = create_pool(settings, min_size=1, max_size=4, name="api-infra", autocommit=True)
     waiter = PositionWaiter(settings)
     await read_pool.open()
     await infra_pool.open()

@@ -13,6 +13,7 @@ from projections.issues.view import IssueView
 
 Conn = AsyncConnection[dict[str, Any]]
 TOTAL_EXACT_UP_TO = 10_000
+QUALIFIED_COLUMNS = ", ".join(f"issues.{name}" for name in VIEW_COLUMNS.split(", "))
 
 SORT_COLUMNS = {"created_at": "created_at", "updated_at": "updated_at", "risk_score": "risk_score",
                 "severity": "severity_rank"}
@@ -80,10 +81,14 @@ def _where(workspace_id: str, f: IssueFilters) -> tuple[sql.Composed, list[Any]]
         if bound is not None:
             clauses.append(sql.SQL(text))
             params.append(bound)
-    if f.q:
-        clauses.append(sql.SQL("search @@ websearch_to_tsquery('english', %s)"))
-        params.append(f.q)
     return sql.SQL(" AND ").join(clauses), params
+
+
+def _source(f: IssueFilters) -> tuple[sql.Composable, list[Any]]:
+    """The rows to filter: all issues, or those matching `q` (joined with their rank as `m.match_rank`)."""
+    if not f.q:
+        return sql.SQL("issues"), []
+    return sql.SQL("issues JOIN issue_search(%s) AS m ON m.match_id = issues.id"), [f.q]
 
 
 class _Key(msgspec.Struct):
@@ -104,26 +109,22 @@ async def list_issues(conn: Conn, workspace_id: str, filters: IssueFilters, *, s
     that msgspec decodes straight into structs, and the page and its total go out in one round trip.
     """
     where, params = _where(workspace_id, filters)
-    key: sql.Composable
-    if sort == "rank":
-        key = sql.SQL("ts_rank(search, websearch_to_tsquery('english', %s))::float8")
-        key_params: list[Any] = [filters.q]
-    else:
-        key = sql.Identifier(SORT_COLUMNS[sort])
-        key_params = []
+    source, source_params = _source(filters)
+    key: sql.Composable = sql.SQL("m.match_rank") if sort == "rank" else sql.Identifier(SORT_COLUMNS[sort])
     page_where, page_params = where, list(params)
     if after is not None:
         op = sql.SQL("<") if descending else sql.SQL(">")
-        page_where = sql.SQL("{} AND ({}, id) {} (%s, %s)").format(where, key, op)
-        page_params += [*key_params, after.value, after.id]
+        page_where = sql.SQL("{} AND ({}, issues.id) {} (%s, %s)").format(where, key, op)
+        page_params += [after.value, after.id]
     direction = sql.SQL("DESC" if descending else "ASC")
     query = sql.SQL(
         "SELECT coalesce(json_agg(page ORDER BY page.sort_key {d}, page.id {d}), '[]')::text AS page FROM ("
-        "SELECT {columns}, {key} AS sort_key FROM issues WHERE {where} ORDER BY {key} {d}, id {d} LIMIT %s) page"
-    ).format(columns=sql.SQL(VIEW_COLUMNS), key=key, where=page_where, d=direction)
-    total_query, total_params = _total_query(workspace_id, filters, where, params)
+        "SELECT {columns}, {key} AS sort_key FROM {source} WHERE {where} ORDER BY {key} {d}, issues.id {d} "
+        "LIMIT %s) page"
+    ).format(columns=sql.SQL(QUALIFIED_COLUMNS), key=key, source=source, where=page_where, d=direction)
+    total_query, total_params = _total_query(workspace_id, filters, source, [*source_params, *params], where)
     async with conn.pipeline():
-        page_cur = await conn.execute(query, [*key_params, *page_params, *key_params, limit])
+        page_cur = await conn.execute(query, [*source_params, *page_params, limit])
         total_cur = await conn.execute(total_query, total_params)
         page_row = await page_cur.fetchone()
         total_row = await total_cur.fetchone()
@@ -132,7 +133,7 @@ async def list_issues(conn: Conn, workspace_id: str, filters: IssueFilters, *, s
     keys = [Keyset(item.sort_key, item.id) for item in _keys_decoder.decode(raw)]
     total = int(total_row["n"]) if total_row else 0
     if total > TOTAL_EXACT_UP_TO and not _only_counted(filters):
-        total = await _estimate(conn, where, params, total)
+        total = await _estimate(conn, source, where, [*source_params, *params], total)
     return views, keys, total
 
 
@@ -143,11 +144,12 @@ def _only_counted(f: IssueFilters) -> bool:
     return {name for name in IssueFilters.__struct_fields__ if getattr(f, name) is not None} <= _COUNTED
 
 
-def _total_query(workspace_id: str, f: IssueFilters, where: sql.Composed,
-                 params: list[Any]) -> tuple[sql.Composed, list[Any]]:
+def _total_query(workspace_id: str, f: IssueFilters, source: sql.Composable, params: list[Any],
+                 where: sql.Composed) -> tuple[sql.Composed, list[Any]]:
     """Exact from `issue_counts` when only status, severity and stage filter; else a count capped at 10,001."""
     if not _only_counted(f):
-        capped = sql.SQL("SELECT count(*) AS n FROM (SELECT 1 FROM issues WHERE {} LIMIT %s) capped").format(where)
+        capped = sql.SQL("SELECT count(*) AS n FROM (SELECT 1 FROM {} WHERE {} LIMIT %s) capped").format(
+            source, where)
         return capped, [*params, TOTAL_EXACT_UP_TO + 1]
     clauses: list[sql.Composable] = [sql.SQL("workspace_id = %s")]
     counted_params: list[Any] = [workspace_id]
@@ -160,9 +162,10 @@ def _total_query(workspace_id: str, f: IssueFilters, where: sql.Composed,
     return query, counted_params
 
 
-async def _estimate(conn: Conn, where: sql.Composable, params: list[Any], floor: int) -> int:
+async def _estimate(conn: Conn, source: sql.Composable, where: sql.Composable, params: list[Any],
+                    floor: int) -> int:
     """Above 10,000 matches the planner's estimate stands in for the count (as the public docs allow)."""
-    cur = await conn.execute(sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM issues WHERE {}").format(where), params)
+    cur = await conn.execute(sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM {} WHERE {}").format(source, where), params)
     plan = await cur.fetchone()
     estimate = int(plan["QUERY PLAN"][0]["Plan"]["Plan Rows"]) if plan else floor
     return max(estimate, floor)

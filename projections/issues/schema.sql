@@ -84,3 +84,17 @@ BEGIN
         EXECUTE format('CREATE POLICY projector_write ON %I TO causeloop_writer USING (true) WITH CHECK (true)', t);
     END LOOP;
 END $$;
+
+-- Full-text matches for the current workspace. `@@` is not LEAKPROOF, so under the reader's RLS policy the
+-- planner may not use the GIN index; this function runs as causeloop_writer (policy USING (true)), where
+-- it can, and matches only inside the workspace set for the transaction: the same guard as the policy.
+CREATE OR REPLACE FUNCTION issue_search(q text)
+RETURNS TABLE (match_id text, match_rank float8)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
+    SELECT i.id, ts_rank(i.search, query)::float8
+    FROM issues i, websearch_to_tsquery('english', q) AS query
+    WHERE i.workspace_id = current_setting('causeloop.workspace_id', true) AND i.search @@ query
+$$;
+ALTER FUNCTION issue_search(text) OWNER TO causeloop_writer;
+REVOKE ALL ON FUNCTION issue_search(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION issue_search(text) TO causeloop_reader;

@@ -210,9 +210,12 @@ async def test_a_query_without_a_workspace_filter_sees_only_its_own_workspace(se
             visible = [row["workspace_id"] for row in await cur.fetchall()]
             cur = await conn.execute("SELECT count(*) AS n FROM issue_activity")
             activity = (await cur.fetchone() or {})["n"]
+            cur = await conn.execute("SELECT count(*) AS n FROM issue_search('disk')")  # runs as the writer role
+            searched = (await cur.fetchone() or {})["n"]
 
         assert visible == ["ws_01KV1PX3NQ3B497SHK7JTNT999"]
         assert activity == 4  # issue 0: opened, commented, closed; issue 1: opened
+        assert searched == 2  # the search function, too, sees only the transaction's workspace
 
 
 async def _wait_relayed(s: Settings, head: int) -> None:

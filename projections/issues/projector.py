@@ -9,7 +9,9 @@ from typing import Any
 import msgspec
 from psycopg import AsyncConnection
 
-from adapters.codec import AnyEvent, to_public
+from adapters.codec import AnyEvent
+from adapters.ids import event_id
+from domain.events import DomainEvent
 from domain.ids import render
 from domain.issues.events import IssueCommented, IssueEvent
 from projections.issues.view import SEVERITY_RANK, IssueView, apply
@@ -41,12 +43,18 @@ _COUNT_COLUMNS = (("workspace_id", "text"), ("status", "text"), ("severity", "te
                   ("n", "bigint"))
 
 
+# The activity `data` is the event's JSON (one msgspec encode) less its envelope, removed in SQL.
+_ENVELOPE_KEYS = ", ".join(f"'{key}'" for key in ("type", *DomainEvent.__struct_fields__))
+_SELECT_AS = {"data": f"data::jsonb - ARRAY[{_ENVELOPE_KEYS}]"}
+
+
 def _bulk_insert(table: str, columns: tuple[tuple[str, str], ...], conflict: str) -> str:
     names = ", ".join(name for name, _ in columns)
     # Binary parameters (%b): psycopg's text-format array dumper escapes every element with regexes.
     # jsonb travels as text[] and is cast per element.
     arrays = ", ".join(f"%b::{'text' if kind == 'jsonb' else kind}[]" for _, kind in columns)
-    selects = ", ".join(f"{name}::jsonb" if kind == "jsonb" else name for name, kind in columns)
+    selects = ", ".join(_SELECT_AS.get(name, f"{name}::jsonb") if kind == "jsonb" else name
+                        for name, kind in columns)
     return f"INSERT INTO {table} ({names}) SELECT {selects} FROM unnest({arrays}) AS u({names}) {conflict}"
 
 
@@ -132,6 +140,6 @@ def _row(view: IssueView) -> tuple[object, ...]:
 
 
 def _activity_row(issue_id: str, position: int, event: IssueEvent) -> tuple[object, ...]:
-    public = to_public(event, position)
-    return (event.workspace_id, issue_id, event.originator_version, position, public.id, public.type,
-            _json.encode(event.actor).decode(), event.occurred_at, _json.encode(public.data).decode())
+    return (event.workspace_id, issue_id, event.originator_version, position,
+            event_id(event.originator_id, event.originator_version), type(event).__name__,
+            _json.encode(event.actor).decode(), event.occurred_at, _json.encode(event).decode())

@@ -125,6 +125,10 @@ async def test_activity_lists_the_issue_history_newest_first(api: Client, tenant
     assert [entry["type"] for entry in first.json()["data"]] == ["IssueReopened", "IssueClosed"]
     assert [entry["type"] for entry in rest.json()["data"]] == ["IssueOpened"]
     assert first.json()["page"]["total"] == 3 and rest.json()["page"]["has_more"] is False
+    assert first.json()["data"][0]["data"] == {"from_status": "closed"}
+    opened = rest.json()["data"][0]["data"]
+    assert opened["title"] == issue["title"] and opened["severity"] == "medium"
+    assert not {"type", "originator_id", "workspace_id", "actor", "occurred_at"} & set(opened)
 
 
 async def test_comments_are_added_and_listed_oldest_first(api: Client, tenant: Tenant) -> None:

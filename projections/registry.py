@@ -11,7 +11,19 @@ from psycopg import AsyncConnection
 from adapters.codec import AnyEvent
 from projections.issues import projector as issues
 
-ProjectFn = Callable[[AsyncConnection[dict[str, Any]], Sequence[tuple[int, AnyEvent]]], Awaitable[None]]
+Conn = AsyncConnection[dict[str, Any]]
+Batch = Sequence[tuple[int, AnyEvent]]
+ProjectFn = Callable[[Conn, Batch], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Stages:
+    """`project` split in three, so a rebuild can prepare one page while Postgres writes the previous one."""
+
+    keys_of: Callable[[Batch], set[Any]]
+    load: Callable[[Conn, set[Any]], Awaitable[dict[Any, Any]]]
+    prepare: Callable[[dict[Any, Any], Batch], Any]
+    write: Callable[[Conn, Any], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -22,6 +34,7 @@ class Projection:
     tables: tuple[str, ...]
     schema_package: str
     project: ProjectFn
+    stages: Stages | None = None
 
     @property
     def durable(self) -> str:
@@ -30,5 +43,7 @@ class Projection:
 
 PROJECTIONS: dict[str, Projection] = {
     issues.NAME: Projection(name=issues.NAME, version=issues.VERSION, categories=issues.CATEGORIES,
-                            tables=issues.TABLES, schema_package="projections.issues", project=issues.project),
+                            tables=issues.TABLES, schema_package="projections.issues", project=issues.project,
+                            stages=Stages(keys_of=issues.keys_of, load=issues.load, prepare=issues.prepare,
+                                          write=issues.write)),
 }

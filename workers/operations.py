@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from importlib import resources
+from typing import Any
 
 import msgspec
 import psycopg
@@ -14,7 +15,7 @@ from adapters.event_store import EventStore
 from adapters.postgres import WRITER_ROLE, AsyncConn, connect, grant_roles
 from adapters.settings import Settings
 from projections import checkpoints
-from projections.registry import PROJECTIONS, Projection
+from projections.registry import PROJECTIONS, Projection, Stages
 from projections.status import PipelineStatus, pipeline_status
 
 PAGE = 5000
@@ -59,12 +60,20 @@ def shadow_schema(settings: Settings, projection: Projection) -> str:
 async def rebuild_projection(settings: Settings, projection: Projection) -> tuple[int, int]:
     """Resumable: progress is a checkpoint of its own, so a crashed rebuild continues where it stopped."""
     shadow = shadow_schema(settings, projection)
-    _create_shadow(settings, projection, shadow)
     progress_name = f"{projection.name}__rebuild"
-    store = EventStore(settings, pool_size=2)
     conn = await connect(settings)
+    lock = await conn.execute("SELECT pg_try_advisory_lock(hashtext(%s)) AS ok", (f"{shadow}:rebuild",))
+    if not (await lock.fetchone() or {}).get("ok"):
+        await conn.close()
+        raise SystemExit(f"a rebuild of {projection.name} is already running")
+    await conn.commit()
+    _create_shadow(settings, projection, shadow)
+    store = EventStore(settings, pool_size=2)
     applied = 0
     try:
+        if projection.stages is not None:
+            applied += await _overlapped_pages(settings, store, projection, projection.stages, shadow, conn,
+                                               progress_name)
         while True:
             async with conn.transaction():
                 position, _ = await checkpoints.lock(conn, progress_name)
@@ -80,6 +89,56 @@ async def rebuild_projection(settings: Settings, projection: Projection) -> tupl
     finally:
         await conn.close()
         store.close()
+
+
+async def _overlapped_pages(settings: Settings, store: EventStore, projection: Projection, stages: Stages,
+                            shadow: str, conn: AsyncConn, progress_name: str) -> int:
+    """Prepare page N+1 (on a thread) while Postgres writes page N; returns the events read.
+
+    The rows a page needs come from the previous page's prepared rows when it touched them (its write
+    may still be in flight), else from the shadow tables, where every older page is already committed.
+    """
+    reader = await connect(msgspec.structs.replace(settings, database_schema=shadow), autocommit=True)
+    await reader.execute(f"SET role {WRITER_ROLE}")
+    cur = await conn.execute("SELECT position FROM projection_checkpoints WHERE name = %s", (progress_name,))
+    row = await cur.fetchone()
+    await conn.commit()
+    position = int(str(row["position"])) if row else 0
+    cache: dict[Any, Any] = {}
+    pending: asyncio.Task[None] | None = None
+    applied = 0
+    try:
+        while page := await asyncio.to_thread(store.read_raw, position, PAGE):
+            batch = [(pos, event) for pos, event in ((pos, codec.decode(state)) for pos, state in page)
+                     if type(event).category in projection.categories]
+            keys = stages.keys_of(batch)
+            missing = keys - cache.keys()
+            views = {**(await stages.load(reader, missing) if missing else {}),
+                     **{key: cache[key] for key in keys & cache.keys()}}
+            prepared = await asyncio.to_thread(stages.prepare, views, batch)
+            if pending is not None:
+                await pending
+            cache, position = prepared.views, page[-1][0]
+            pending = asyncio.create_task(_write_page(conn, stages, prepared, shadow, settings, progress_name,
+                                                      position))
+            applied += len(page)
+        if pending is not None:
+            await pending
+    finally:
+        await reader.close()
+    return applied
+
+
+async def _write_page(conn: AsyncConn, stages: Stages, prepared: Any, shadow: str, settings: Settings,
+                      progress_name: str, position: int) -> None:
+    async with conn.transaction():
+        await conn.execute(f'SET LOCAL search_path TO "{shadow}"')
+        await conn.execute(f"SET LOCAL role {WRITER_ROLE}")
+        await stages.write(conn, prepared)
+        await conn.execute("RESET role")
+        await conn.execute(f'SET LOCAL search_path TO "{settings.database_schema}"')
+        await checkpoints.lock(conn, progress_name)
+        await checkpoints.advance(conn, settings.database_schema, progress_name, position, 0)
 
 
 async def _apply_page(conn: AsyncConn, store: EventStore, projection: Projection, shadow: str, position: int,

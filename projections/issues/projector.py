@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
 import msgspec
 from psycopg import AsyncConnection
@@ -74,18 +75,42 @@ def handles(event: AnyEvent) -> bool:
     return isinstance(event, IssueEvent)
 
 
+Key = tuple[str, str]
+Views = dict[Key, IssueView]
+
+
+class Prepared(msgspec.Struct, frozen=True):
+    """A batch folded in memory: the rows after it, and the statements (with their array parameters) to write."""
+
+    views: Views
+    statements: list[tuple[str, list[list[object]]]]
+
+
+def keys_of(batch: Sequence[tuple[int, AnyEvent]]) -> set[Key]:
+    return {(event.workspace_id, render("iss", event.originator_id)) for _, event in batch
+            if isinstance(event, IssueEvent)}
+
+
 async def project(conn: Conn, batch: Sequence[tuple[int, AnyEvent]]) -> None:
     """Apply `batch` (in position order, already past the checkpoint) inside the caller's transaction."""
-    events = [(position, event) for position, event in batch if isinstance(event, IssueEvent)]
-    if not events:
-        return
-    keys = {event.originator_id: (event.workspace_id, render("iss", event.originator_id)) for _, event in events}
-    views = await _load(conn, set(keys.values()))
-    changed: dict[tuple[str, str], IssueView] = {}
+    keys = keys_of(batch)
+    if keys:
+        await write(conn, prepare(await load(conn, keys), batch))
+
+
+def prepare(views: Views, batch: Sequence[tuple[int, AnyEvent]]) -> Prepared:
+    """Pure: fold `batch` into copies of `views` (the rows before it) and build the bulk statements."""
+    views = dict(views)
+    changed: Views = {}
     counts: Counter[tuple[str, str, str, str]] = Counter()
     activity, comments = [], []
-    for position, event in events:
-        key = keys[event.originator_id]
+    ids: dict[UUID, str] = {}
+    for position, event in batch:
+        if not isinstance(event, IssueEvent):
+            continue
+        issue_id = ids.get(event.originator_id) or ids.setdefault(event.originator_id,
+                                                                   render("iss", event.originator_id))
+        key = (event.workspace_id, issue_id)
         before = views.get(key)
         after = apply(before, event)
         if after is None or after is before:
@@ -94,16 +119,23 @@ async def project(conn: Conn, batch: Sequence[tuple[int, AnyEvent]]) -> None:
             counts[_count_key(before)] -= 1
         counts[_count_key(after)] += 1
         views[key] = changed[key] = after
-        activity.append(_activity_row(key[1], position, event))
+        activity.append(_activity_row(issue_id, position, event))
         if isinstance(event, IssueCommented):
-            comments.append((event.workspace_id, event.comment_id, key[1], _json.encode(event.actor).decode(),
+            comments.append((event.workspace_id, event.comment_id, issue_id, _json.encode(event.actor).decode(),
                              event.body, event.occurred_at))
     deltas = [(*key, n) for key, n in sorted(counts.items()) if n]
+    statements = [(statement, [list(column) for column in zip(*rows, strict=True)])
+                  for statement, rows in ((_UPSERT, [_row(view) for view in changed.values()]),
+                                          (_INSERT_ACTIVITY, activity), (_INSERT_COMMENT, comments),
+                                          (_ADD_COUNTS, deltas)) if rows]
+    return Prepared(views={key: views[key] for key in changed}, statements=statements)
+
+
+async def write(conn: Conn, prepared: Prepared) -> None:
+    """Send every statement of the batch in one pipeline."""
     async with conn.pipeline():
-        for statement, rows in ((_UPSERT, [_row(view) for view in changed.values()]),
-                                (_INSERT_ACTIVITY, activity), (_INSERT_COMMENT, comments), (_ADD_COUNTS, deltas)):
-            if rows:
-                await conn.execute(statement, [list(column) for column in zip(*rows, strict=True)])
+        for statement, arrays in prepared.statements:
+            await conn.execute(statement, arrays)
 
 
 def _count_key(view: IssueView) -> tuple[str, str, str, str]:
@@ -113,7 +145,7 @@ def _count_key(view: IssueView) -> tuple[str, str, str, str]:
 VIEW_COLUMNS = ", ".join(IssueView.__struct_fields__)
 
 
-async def _load(conn: Conn, keys: set[tuple[str, str]]) -> dict[tuple[str, str], IssueView]:
+async def load(conn: Conn, keys: set[Key]) -> Views:
     """The current rows of a batch's issues: one primary-key index scan with both columns as `= ANY`."""
     workspaces = sorted({workspace for workspace, _ in keys})
     ids = sorted({issue_id for _, issue_id in keys})

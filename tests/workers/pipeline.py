@@ -171,3 +171,11 @@ async def publish_raw(settings: Settings, copies: int) -> None:
     finally:
         await nc.close()
         store.close()
+
+
+def assert_read_model_matches_the_event_store(settings: Settings) -> None:
+    """Every row, count and activity entry is what folding the event store once gives: nothing lost, nothing twice."""
+    views, activity, _, counts = read_model(settings)
+    assert views == expected_views(settings)
+    assert counts == expected_counts(views)
+    assert [row[2] for row in activity] == stored_positions(settings)

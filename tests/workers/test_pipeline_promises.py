@@ -20,6 +20,7 @@ from domain.issues.issue import open_issue
 from projections.registry import PROJECTIONS
 from tests.builders import meta
 from tests.workers.pipeline import (
+    assert_read_model_matches_the_event_store,
     caller,
     expected_counts,
     expected_views,
@@ -130,10 +131,7 @@ async def test_a_relay_killed_between_puback_and_checkpoint_changes_nothing(sett
         async with running(s):
             await wait_for_projection(s, head)
 
-        views, activity, _, counts = read_model(s)
-        assert views == expected_views(s)
-        assert counts == expected_counts(views)
-        assert [row[2] for row in activity] == stored_positions(s)
+        assert_read_model_matches_the_event_store(s)
 
 
 async def test_a_projector_killed_between_commit_and_ack_applies_each_event_once(settings: Settings) -> None:
@@ -154,10 +152,7 @@ async def test_a_projector_killed_between_commit_and_ack_applies_each_event_once
             async with running(s, relay=False):
                 await wait_for_projection(s, head)
 
-        views, activity, _, counts = read_model(s)
-        assert views == expected_views(s)
-        assert counts == expected_counts(views)
-        assert [row[2] for row in activity] == stored_positions(s)
+        assert_read_model_matches_the_event_store(s)
 
 
 async def test_every_event_delivered_three_times_leaves_the_read_model_as_one_delivery_would(
@@ -171,10 +166,7 @@ async def test_every_event_delivered_three_times_leaves_the_read_model_as_one_de
         async with running(s, relay=False):
             await wait_for_projection(s, head)
 
-        views, activity, _, counts = read_model(s)
-        assert views == expected_views(s)
-        assert counts == expected_counts(views)
-        assert [row[2] for row in activity] == stored_positions(s)
+        assert_read_model_matches_the_event_store(s)
 
 
 async def test_a_rebuild_from_zero_equals_the_live_read_model(settings: Settings) -> None:

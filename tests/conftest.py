@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
+import nats
 import psycopg
 import pytest
 
@@ -41,6 +45,19 @@ def settings() -> Iterator[Settings]:
     yield settings
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{settings.database_schema}" CASCADE')
+    with ThreadPoolExecutor(1) as pool:  # the session may end inside a running event loop
+        pool.submit(asyncio.run, delete_stream(settings)).result()
+
+
+async def delete_stream(settings: Settings) -> None:
+    """The run's JetStream stream goes with its schema, so runs never pile up on a shared server."""
+    try:
+        client = await nats.connect(settings.nats_url, connect_timeout=2, max_reconnect_attempts=0)
+    except Exception:
+        return
+    with contextlib.suppress(Exception):
+        await client.jetstream().delete_stream(settings.nats_stream)
+    await client.close()
 
 
 def new_workspace_id() -> str:

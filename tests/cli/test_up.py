@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import selectors
 import signal
@@ -10,14 +11,17 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import msgspec
 import psycopg
 import pytest
 
 from adapters.settings import Settings
 from cli.embedded import free_port
+from tests.conftest import delete_stream
 
 pytestmark = [pytest.mark.postgres, pytest.mark.nats]
 
@@ -42,6 +46,8 @@ def up_environ(settings: Settings, tmp_path: Path) -> Iterator[dict[str, str]]:
     yield environ
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{environ["DATABASE_SCHEMA"]}" CASCADE')
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, delete_stream(msgspec.structs.replace(settings, nats_stream=environ["NATS_STREAM"])))
 
 
 def wait_for_line(process: subprocess.Popen[str], text: str, timeout: float) -> str:

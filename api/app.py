@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.logging import LoggingConfig
@@ -28,6 +26,3 @@ def create_app(settings: Settings, *, configure_logging: bool = True) -> Litesta
         **convention_config(settings),
     )
 
-
-def log_startup(settings: Settings) -> None:
-    logging.getLogger(__name__).info("causeloop API on :%s (schema %s)", settings.port, settings.database_schema)

@@ -10,17 +10,11 @@ from psycopg_pool import AsyncConnectionPool
 
 from adapters.position_waiter import PositionWaiter
 from adapters.postgres import AsyncConn
-from adapters.settings import Settings
 from adapters.tokens import Principal
 from api.request_id import request_id
 from commands.issues import Caller, IssueCommands
 from domain.events import Actor, ActorKind
 from domain.ids import WorkspaceId
-
-
-def provide_settings(state: State) -> Settings:
-    settings: Settings = state.settings
-    return settings
 
 
 def provide_read_pool(state: State) -> AsyncConnectionPool[AsyncConn]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, patch, post
@@ -19,9 +19,9 @@ from adapters.settings import Settings
 from api.auth import requires
 from api.conditional import etag_for, expected_version
 from api.deps import provide_caller, provide_issue_commands, provide_read_pool, provide_waiter
-from api.errors import ApiError, not_found, validation_error
+from api.errors import not_found, validation_error
 from api.issues import schemas
-from api.pagination import Cursor, Limit, Page, SortParam, decode_cursor, page_of
+from api.pagination import Cursor, Limit, Page, SortParam, decode_cursor, page_of, parse_sort, sort_spec
 from commands.errors import NotFound
 from commands.issues import Accepted, BulkOp, Caller, IssueCommands, OpenIssue
 from domain.ids import PatternId, canonical
@@ -31,7 +31,6 @@ from projections.issues import queries
 from projections.issues.projector import NAME as ISSUES_PROJECTION
 from projections.issues.view import IssueView, fold
 
-T = TypeVar("T")
 SORTS = {"created_at", "updated_at", "risk_score", "severity"}
 Commands = NamedDependency[IssueCommands]
 ReadPool = NamedDependency[AsyncConnectionPool[AsyncConn]]
@@ -74,15 +73,13 @@ def _severities(value: str | None) -> list[str] | None:
     try:
         return [schemas.SeverityInput(part).canonical().value for part in parts]
     except ValueError:
-        raise ApiError(400, "validation_error", "severity must be one of critical, high, medium, low, p1–p4",
-                       {"field": "severity", "reason": "unknown severity"}) from None
+        raise validation_error("severity", "must be one of critical, high, medium, low, p1–p4") from None
 
 
 def _enum_list(field: str, value: str | None, allowed: set[str]) -> list[str] | None:
     parts = _split(value)
     if parts is not None and not set(parts) <= allowed:
-        raise ApiError(400, "validation_error", f"{field} must be one of {', '.join(sorted(allowed))}",
-                       {"field": field, "reason": "unknown value"})
+        raise validation_error(field, f"must be one of {', '.join(sorted(allowed))}")
     return parts
 
 
@@ -121,15 +118,14 @@ class IssuesController(Controller):
     ) -> Page[IssueView]:
         """List issues: filters, sort (default -created_at; relevance when q is given), cursor pagination."""
         if risk_min is not None and risk_max is not None and risk_max < risk_min:
-            raise ApiError(400, "validation_error", "risk_max must be ≥ risk_min",
-                           {"field": "risk_max", "reason": "must be greater than or equal to risk_min"})
+            raise validation_error("risk_max", "must be greater than or equal to risk_min")
         field, descending = _sort(sort, q)
         filters = queries.IssueFilters(
             status=_enum_list("status", status, {s.value for s in Status}), severity=_severities(severity),
             stage=_enum_list("stage", stage, {s.value for s in Stage}), pattern_id=pattern_id, q=q or None,
             source=source, team=team, assignee_id=assignee_id, risk_min=risk_min, risk_max=risk_max,
             created_after=created_after, created_before=created_before)
-        sort_token = f"{'-' if descending else ''}{field}"
+        sort_token = sort_spec(field, descending)
         key = state_key(request)
         after = None
         if cursor:
@@ -268,13 +264,10 @@ def state_key(request: Request[Any, Any, Any]) -> str:
 
 
 def _sort(sort: str | None, q: str | None) -> tuple[str, bool]:
-    if sort is None:
-        return ("rank", True) if q else ("created_at", True)
-    field = sort.removeprefix("-")
-    if field not in SORTS:
-        raise ApiError(400, "validation_error", f"sort must be one of {', '.join(sorted(SORTS))} (prefix - for "
-                       "descending)", {"field": "sort", "reason": "unknown sort field"})
-    return field, sort.startswith("-")
+    """Relevance first when searching and no sort is asked for; otherwise the shared sort parser."""
+    if sort is None and q:
+        return "rank", True
+    return parse_sort(sort, SORTS, "-created_at")
 
 
 def _bulk_value(data: schemas.BulkRequest) -> str | None:
@@ -296,7 +289,7 @@ def _bulk_value(data: schemas.BulkRequest) -> str | None:
     return result
 
 
-def _bulk_result(issue_id: IssueIdPath, accepted: Accepted | None, error: Exception | None) -> schemas.BulkResult:
+def _bulk_result(issue_id: str, accepted: Accepted | None, error: Exception | None) -> schemas.BulkResult:
     if accepted is not None:
         return schemas.BulkResult(id=issue_id, ok=True, version=accepted.version)
     code = "not_found" if isinstance(error, NotFound) else getattr(error, "code", "conflict")

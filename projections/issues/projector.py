@@ -71,10 +71,6 @@ _json = msgspec.json.Encoder()
 Conn = AsyncConnection[dict[str, Any]]
 
 
-def handles(event: AnyEvent) -> bool:
-    return isinstance(event, IssueEvent)
-
-
 Key = tuple[str, str]
 Views = dict[Key, IssueView]
 

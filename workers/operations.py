@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any
 
@@ -100,17 +102,16 @@ async def _overlapped_pages(settings: Settings, store: EventStore, projection: P
     """
     reader = await connect(msgspec.structs.replace(settings, database_schema=shadow), autocommit=True)
     await reader.execute(f"SET role {WRITER_ROLE}")
-    cur = await conn.execute("SELECT position FROM projection_checkpoints WHERE name = %s", (progress_name,))
-    row = await cur.fetchone()
+    position = await checkpoints.position(conn, progress_name)
     await conn.commit()
-    position = int(str(row["position"])) if row else 0
     cache: dict[Any, Any] = {}
     pending: asyncio.Task[None] | None = None
     applied = 0
     try:
-        while page := await asyncio.to_thread(store.read_raw, position, PAGE):
-            batch = [(pos, event) for pos, event in ((pos, codec.decode(state)) for pos, state in page)
-                     if type(event).category in projection.categories]
+        while True:
+            read, last, batch = await _read_page(store, projection, position)
+            if not read:
+                break
             keys = stages.keys_of(batch)
             missing = keys - cache.keys()
             views = {**(await stages.load(reader, missing) if missing else {}),
@@ -118,10 +119,10 @@ async def _overlapped_pages(settings: Settings, store: EventStore, projection: P
             prepared = await asyncio.to_thread(stages.prepare, views, batch)
             if pending is not None:
                 await pending
-            cache, position = prepared.views, page[-1][0]
+            cache, position = prepared.views, last
             pending = asyncio.create_task(_write_page(conn, stages, prepared, shadow, settings, progress_name,
                                                       position))
-            applied += len(page)
+            applied += read
         if pending is not None:
             await pending
     finally:
@@ -132,11 +133,8 @@ async def _overlapped_pages(settings: Settings, store: EventStore, projection: P
 async def _write_page(conn: AsyncConn, stages: Stages, prepared: Any, shadow: str, settings: Settings,
                       progress_name: str, position: int) -> None:
     async with conn.transaction():
-        await conn.execute(f'SET LOCAL search_path TO "{shadow}"')
-        await conn.execute(f"SET LOCAL role {WRITER_ROLE}")
-        await stages.write(conn, prepared)
-        await conn.execute("RESET role")
-        await conn.execute(f'SET LOCAL search_path TO "{settings.database_schema}"')
+        async with _writing_into(conn, shadow, settings):
+            await stages.write(conn, prepared)
         await checkpoints.lock(conn, progress_name)
         await checkpoints.advance(conn, settings.database_schema, progress_name, position, 0)
 
@@ -144,17 +142,32 @@ async def _write_page(conn: AsyncConn, stages: Stages, prepared: Any, shadow: st
 async def _apply_page(conn: AsyncConn, store: EventStore, projection: Projection, shadow: str, position: int,
                       settings: Settings) -> tuple[int, int]:
     """Fold the next page of stored events into the shadow tables; returns (events read, new position)."""
+    read, last, batch = await _read_page(store, projection, position)
+    if read:
+        async with _writing_into(conn, shadow, settings):
+            await projection.project(conn, batch)
+    return read, last
+
+
+async def _read_page(store: EventStore, projection: Projection,
+                     position: int) -> tuple[int, int, list[tuple[int, codec.AnyEvent]]]:
+    """(events read, last position, the ones this projection consumes) of the next page after `position`."""
     page = await asyncio.to_thread(store.read_raw, position, PAGE)
     if not page:
-        return 0, position
+        return 0, position, []
     batch = [(pos, event) for pos, event in ((pos, codec.decode(state)) for pos, state in page)
              if type(event).category in projection.categories]
+    return len(page), page[-1][0], batch
+
+
+@asynccontextmanager
+async def _writing_into(conn: AsyncConn, shadow: str, settings: Settings) -> AsyncIterator[None]:
+    """Inside the caller's transaction: write the shadow tables as the projector role, then switch back."""
     await conn.execute(f'SET LOCAL search_path TO "{shadow}"')
     await conn.execute(f"SET LOCAL role {WRITER_ROLE}")
-    await projection.project(conn, batch)
+    yield
     await conn.execute("RESET role")
     await conn.execute(f'SET LOCAL search_path TO "{settings.database_schema}"')
-    return len(page), page[-1][0]
 
 
 async def _switch(conn: AsyncConn, store: EventStore, projection: Projection, shadow: str, settings: Settings,

@@ -29,7 +29,12 @@ async def advance(conn: AsyncConnection[dict[str, object]], schema: str, name: s
     await conn.execute("SELECT pg_notify(%s, %s)", (channel(schema), f"{name}:{position}"))
 
 
-async def position(conn: AsyncConnection[dict[str, object]], name: str) -> int:
-    cur = await conn.execute("SELECT position FROM projection_checkpoints WHERE name = %s", (name,))
+async def read(conn: AsyncConnection[dict[str, object]], name: str) -> tuple[int, int]:
+    """(position, stream_seq) without locking; (0, 0) before the first advance."""
+    cur = await conn.execute("SELECT position, stream_seq FROM projection_checkpoints WHERE name = %s", (name,))
     row = await cur.fetchone()
-    return 0 if row is None else int(str(row["position"]))
+    return (0, 0) if row is None else (int(str(row["position"])), int(str(row["stream_seq"])))
+
+
+async def position(conn: AsyncConnection[dict[str, object]], name: str) -> int:
+    return (await read(conn, name))[0]

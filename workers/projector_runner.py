@@ -59,7 +59,8 @@ class ProjectorRunner:
 
     async def subscribe(self) -> JetStreamContext.PullSubscription:
         async with self.pool.connection() as conn:
-            _, stream_seq = await _read(conn, self.projection.name)
+            _, stream_seq = await checkpoints.read(conn, self.projection.name)
+            await conn.rollback()
         info = await self.js.stream_info(self.settings.nats_stream)
         if stream_seq > info.state.last_seq:
             stream_seq = 0  # the stream was re-created: replay it all, positions filter what we already have
@@ -175,13 +176,6 @@ def _decode(msg: Msg) -> Decoded:
         fallback = int(headers.get("Causeloop-Position", "0") or 0)
         return Decoded(msg=msg, stream_seq=stream_seq, position=fallback, event=None, error=repr(exc))
     return Decoded(msg=msg, stream_seq=stream_seq, position=position, event=event)
-
-
-async def _read(conn: AsyncConn, name: str) -> tuple[int, int]:
-    cur = await conn.execute("SELECT position, stream_seq FROM projection_checkpoints WHERE name = %s", (name,))
-    row = await cur.fetchone()
-    await conn.rollback()
-    return (0, 0) if row is None else (int(str(row["position"])), int(str(row["stream_seq"])))
 
 
 async def run_projector(settings: Settings, name: str, stopping: asyncio.Event) -> None:

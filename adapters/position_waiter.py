@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections import defaultdict
 
-import psycopg
-
-from adapters.postgres import AsyncConn, connect
+from adapters.postgres import connect, listen_forever
 from adapters.settings import Settings
 from projections import checkpoints
-
-log = logging.getLogger(__name__)
 
 
 class PositionWaiter:
@@ -69,18 +64,14 @@ class PositionWaiter:
             await conn.close()
 
     async def _listen(self) -> None:
-        while True:
-            try:
-                conn: AsyncConn = await connect(self._settings, autocommit=True)
-                async with conn:
-                    await conn.execute(f'LISTEN "{checkpoints.channel(self._settings.database_schema)}"')
-                    self._listening.set()
-                    for name in list(self._waiters):
-                        await self._refresh(name)
-                    async for notify in conn.notifies():
-                        name, _, position = notify.payload.rpartition(":")
-                        self._advance(name, int(position))
-            except psycopg.Error as exc:
-                self._listening.clear()
-                log.warning("position listener lost its connection: %s", exc)
-                await asyncio.sleep(0.5)
+        await listen_forever(self._settings, checkpoints.channel(self._settings.database_schema), self._notified,
+                             on_listening=self._listening_again, on_lost=self._listening.clear)
+
+    def _notified(self, payload: str) -> None:
+        name, _, position = payload.rpartition(":")
+        self._advance(name, int(position))
+
+    async def _listening_again(self) -> None:
+        self._listening.set()
+        for name in list(self._waiters):
+            await self._refresh(name)

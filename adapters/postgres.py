@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
-from collections.abc import AsyncIterator, Iterable
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -18,6 +20,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from adapters.event_store import EventStore
 from adapters.settings import Settings
+
+log = logging.getLogger(__name__)
 
 READER_ROLE = "causeloop_reader"
 WRITER_ROLE = "causeloop_writer"
@@ -54,6 +58,30 @@ async def connect(settings: Settings, *, autocommit: bool = False) -> AsyncConn:
     )
     await configure(conn)
     return conn
+
+
+async def listen_forever(settings: Settings, channel: str, on_notify: Callable[[str], None], *,
+                         on_listening: Callable[[], Awaitable[None]] | None = None,
+                         on_lost: Callable[[], None] | None = None, retry_s: float = 0.5) -> None:
+    """LISTEN on a connection of its own, calling `on_notify(payload)` per NOTIFY; reconnects until cancelled.
+
+    `on_listening` runs each time the LISTEN is in place (to catch up on what a gap may have hidden),
+    `on_lost` each time the connection drops.
+    """
+    while True:
+        try:
+            conn = await connect(settings, autocommit=True)
+            async with conn:
+                await conn.execute(f'LISTEN "{channel}"')
+                if on_listening is not None:
+                    await on_listening()
+                async for notify in conn.notifies():
+                    on_notify(notify.payload)
+        except psycopg.Error as exc:
+            log.warning("listener on %s lost its connection: %s", channel, exc)
+            if on_lost is not None:
+                on_lost()
+            await asyncio.sleep(retry_s)
 
 
 @asynccontextmanager

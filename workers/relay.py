@@ -7,14 +7,13 @@ import contextlib
 import logging
 from collections.abc import Sequence
 
-import psycopg
 from nats.js import JetStreamContext
 
 from adapters import codec
 from adapters.event_store import EVENTS_TABLE, EventStore
 from adapters.nats import connect as nats_connect
 from adapters.nats import ensure_stream, headers_for
-from adapters.postgres import AsyncConn, connect
+from adapters.postgres import AsyncConn, listen_forever
 from adapters.settings import Settings
 from workers import leadership
 
@@ -79,7 +78,8 @@ async def _lead(settings: Settings, stopping: asyncio.Event, conn: AsyncConn) ->
     store = EventStore(settings, pool_size=2)
     nc = await nats_connect(settings, name="causeloop-relay")
     wake = asyncio.Event()
-    listener = asyncio.create_task(_listen(settings, wake))
+    # The event store NOTIFYs on each commit; on a lost listener the relay polls (wakes) rather than stalls.
+    listener = asyncio.create_task(listen_forever(settings, EVENTS_TABLE, lambda _: wake.set(), on_lost=wake.set))
     try:
         js = nc.jetstream()
         await ensure_stream(js, settings)
@@ -98,18 +98,3 @@ async def _lead(settings: Settings, stopping: asyncio.Event, conn: AsyncConn) ->
             await listener
         await nc.drain()
         store.close()
-
-
-async def _listen(settings: Settings, wake: asyncio.Event) -> None:
-    """A connection of its own that only waits for the event store's NOTIFY on each commit."""
-    while True:
-        try:
-            conn = await connect(settings, autocommit=True)
-            async with conn:
-                await conn.execute(f'LISTEN "{EVENTS_TABLE}"')
-                async for _ in conn.notifies():
-                    wake.set()
-        except psycopg.Error as exc:
-            log.warning("relay listener lost its connection: %s", exc)
-            wake.set()
-            await asyncio.sleep(IDLE_WAIT_S)

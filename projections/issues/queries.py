@@ -122,7 +122,7 @@ async def list_issues(conn: Conn, workspace_id: str, filters: IssueFilters, *, s
         "SELECT {columns}, {key} AS sort_key FROM {source} WHERE {where} ORDER BY {key} {d}, issues.id {d} "
         "LIMIT %s) page"
     ).format(columns=sql.SQL(QUALIFIED_COLUMNS), key=key, source=source, where=page_where, d=direction)
-    total_query, total_params = _total_query(workspace_id, filters, source, [*source_params, *params], where)
+    total_query, total_params = _total_query(filters, source, [*source_params, *params], where)
     async with conn.pipeline():
         page_cur = await conn.execute(query, [*source_params, *page_params, limit])
         total_cur = await conn.execute(total_query, total_params)
@@ -144,22 +144,16 @@ def _only_counted(f: IssueFilters) -> bool:
     return {name for name in IssueFilters.__struct_fields__ if getattr(f, name) is not None} <= _COUNTED
 
 
-def _total_query(workspace_id: str, f: IssueFilters, source: sql.Composable, params: list[Any],
+def _total_query(f: IssueFilters, source: sql.Composable, params: list[Any],
                  where: sql.Composed) -> tuple[sql.Composed, list[Any]]:
-    """Exact from `issue_counts` when only status, severity and stage filter; else a count capped at 10,001."""
-    if not _only_counted(f):
-        capped = sql.SQL("SELECT count(*) AS n FROM (SELECT 1 FROM {} WHERE {} LIMIT %s) capped").format(
-            source, where)
-        return capped, [*params, TOTAL_EXACT_UP_TO + 1]
-    clauses: list[sql.Composable] = [sql.SQL("workspace_id = %s")]
-    counted_params: list[Any] = [workspace_id]
-    for column in ("status", "severity", "stage"):
-        if getattr(f, column) is not None:
-            clauses.append(sql.SQL("{} = ANY(%s)").format(sql.Identifier(column)))
-            counted_params.append(getattr(f, column))
-    query = sql.SQL("SELECT coalesce(sum(n), 0) AS n FROM issue_counts WHERE {}").format(
-        sql.SQL(" AND ").join(clauses))
-    return query, counted_params
+    """Exact from `issue_counts` when only status, severity and stage filter; else a count capped at 10,001.
+
+    The same WHERE serves both: `issue_counts` has the workspace_id, status, severity and stage columns.
+    """
+    if _only_counted(f):
+        return sql.SQL("SELECT coalesce(sum(n), 0) AS n FROM issue_counts WHERE {}").format(where), params
+    capped = sql.SQL("SELECT count(*) AS n FROM (SELECT 1 FROM {} WHERE {} LIMIT %s) capped").format(source, where)
+    return capped, [*params, TOTAL_EXACT_UP_TO + 1]
 
 
 async def _estimate(conn: Conn, source: sql.Composable, where: sql.Composable, params: list[Any],

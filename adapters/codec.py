@@ -77,6 +77,7 @@ class PublicEvent(msgspec.Struct, kw_only=True):
     correlation_id: str | None
     causation_id: str | None = None
     data: dict[str, Any] = msgspec.field(default_factory=dict)
+    client_ip: str | None = None
 
 
 _ENVELOPE_FIELDS = set(DomainEvent.__struct_fields__)
@@ -98,6 +99,7 @@ def to_public(event: DomainEvent, position: int) -> PublicEvent:
         correlation_id=event.correlation_id,
         causation_id=event.causation_id,
         data=msgspec.to_builtins(data),
+        client_ip=event.client_ip,
     )
 
 
@@ -134,7 +136,7 @@ def from_public(payload: bytes) -> tuple[int, AnyEvent]:
     raw.update(originator_id=str(stream_id), originator_version=public.stream_version,
                occurred_at=public.occurred_at.isoformat(), workspace_id=public.workspace_id,
                actor=msgspec.to_builtins(public.actor), correlation_id=public.correlation_id,
-               causation_id=public.causation_id)
+               causation_id=public.causation_id, client_ip=public.client_ip)
     try:
         event: AnyEvent = msgspec.convert(raw, AnyEvent)
     except msgspec.ValidationError as exc:

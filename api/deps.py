@@ -11,8 +11,10 @@ from psycopg_pool import AsyncConnectionPool
 from adapters.position_waiter import PositionWaiter
 from adapters.postgres import AsyncConn
 from adapters.tokens import Principal
+from api.rate_limit import client_key
 from api.request_id import request_id
-from commands.issues import Caller, IssueCommands
+from commands.caller import Caller
+from commands.issues import IssueCommands
 from domain.events import Actor, ActorKind
 from domain.ids import WorkspaceId
 
@@ -33,8 +35,8 @@ def provide_waiter(state: State) -> PositionWaiter:
 
 
 def provide_caller(request: Request[Any, Any, Any]) -> Caller:
-    """The verified principal as the write side sees it: workspace, actor and the request id as correlation."""
+    """The verified principal as the write side sees it: workspace, actor, the request id as correlation, the IP."""
     principal: Principal = request.user
     kind = ActorKind.SERVICE_ACCOUNT if principal.subject.startswith("sa_") else ActorKind.USER
     return Caller(workspace_id=WorkspaceId(principal.workspace_id), actor=Actor(kind=kind, id=principal.subject),
-                  correlation_id=request_id(request.scope))
+                  correlation_id=request_id(request.scope), client_ip=client_key(request.scope))

@@ -14,22 +14,17 @@ import msgspec
 
 from adapters.event_store import EventStore
 from adapters.ids import keyed_uuid, new_id, new_uuid
+from commands.caller import Caller
 from commands.errors import NotFound, StaleVersion
 from commands.group_commit import ConcurrencyConflict, GroupCommitter
 from domain.errors import DomainError
-from domain.events import Actor, Meta
-from domain.ids import CommentId, IssueId, PatternId, UserId, WorkspaceId, parse, render
+from domain.events import Meta
+from domain.ids import CommentId, IssueId, PatternId, UserId, parse, render
 from domain.issues import issue as decide
 from domain.issues.events import AnyIssueEvent, IssueEvent, Metadata, Severity, Status
 from domain.issues.issue import Issue, IssueEdit
 
 MAX_ATTEMPTS = 3
-
-
-class Caller(msgspec.Struct, frozen=True, kw_only=True):
-    workspace_id: WorkspaceId
-    actor: Actor
-    correlation_id: str | None = None
 
 
 class OpenIssue(msgspec.Struct, frozen=True, kw_only=True):
@@ -193,8 +188,7 @@ class IssueCommands:
                         stream=(*history, *cast(Sequence[AnyIssueEvent], events)))
 
     def _meta(self, caller: Caller) -> Meta:
-        return Meta(workspace_id=caller.workspace_id, actor=caller.actor, now=self._clock(),
-                    correlation_id=caller.correlation_id)
+        return caller.meta(self._clock())
 
     @staticmethod
     def _check_workspace(issue: Issue, caller: Caller) -> None:

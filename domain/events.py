@@ -31,6 +31,7 @@ class Meta(msgspec.Struct, frozen=True, kw_only=True):
     now: datetime
     correlation_id: str | None = None
     causation_id: str | None = None
+    client_ip: str | None = None
 
 
 class DomainEvent(msgspec.Struct, frozen=True, kw_only=True, tag=True):
@@ -46,6 +47,8 @@ class DomainEvent(msgspec.Struct, frozen=True, kw_only=True, tag=True):
     actor: Actor
     correlation_id: str | None = None
     causation_id: str | None = None
+    client_ip: str | None = None
+    """The requester's address, for the audit log; None for system work and for events stored before it existed."""
 
 
 class Envelope(TypedDict):
@@ -56,6 +59,7 @@ class Envelope(TypedDict):
     actor: Actor
     correlation_id: str | None
     causation_id: str | None
+    client_ip: str | None
 
 
 def envelope(meta: Meta, stream_id: UUID, version: int) -> Envelope:
@@ -68,4 +72,5 @@ def envelope(meta: Meta, stream_id: UUID, version: int) -> Envelope:
         "actor": meta.actor,
         "correlation_id": meta.correlation_id,
         "causation_id": meta.causation_id,
+        "client_ip": meta.client_ip,
     }

@@ -22,8 +22,9 @@ from api.deps import provide_caller, provide_issue_commands, provide_read_pool, 
 from api.errors import not_found, validation_error
 from api.issues import schemas
 from api.pagination import Cursor, Limit, Page, SortParam, decode_cursor, page_of, parse_sort, sort_spec
+from commands.caller import Caller
 from commands.errors import NotFound
-from commands.issues import Accepted, BulkOp, Caller, IssueCommands, OpenIssue
+from commands.issues import Accepted, BulkOp, IssueCommands, OpenIssue
 from domain.ids import PatternId, canonical
 from domain.issues.events import Stage, Status
 from domain.issues.issue import IssueEdit

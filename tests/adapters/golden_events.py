@@ -1,8 +1,10 @@
-"""One instance of every stored event type, as the golden file records it."""
+"""One instance of every stored event type, as the golden files record it."""
 
 from __future__ import annotations
 
 from uuid import UUID
+
+import msgspec
 
 from domain.events import envelope
 from domain.identity.events import MemberAdded, UserRegistered, WorkspaceProvisioned
@@ -28,7 +30,7 @@ USER_STREAM = UUID("6a1d2c3b-4e5f-5a6b-8c7d-9e0f1a2b3c4d")
 
 def samples() -> list[object]:
     def env(version: int):  # type: ignore[no-untyped-def]
-        return envelope(meta(T0), ISSUE, version)
+        return envelope(msgspec.structs.replace(meta(T0), client_ip="203.0.113.7"), ISSUE, version)
 
     return [
         IssueOpened(**env(1), title="Payment gateway timeout", body="p99 > 5s", severity=Severity.HIGH, source="jira",

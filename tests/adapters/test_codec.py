@@ -12,13 +12,23 @@ from adapters import codec
 from domain.events import DomainEvent
 from tests.adapters.golden_events import samples
 
-GOLDEN = Path(__file__).parent.parent / "golden" / "stored_events_v1.jsonl"
+GOLDEN = Path(__file__).parent.parent / "golden" / "stored_events_current.jsonl"
+"""Today's stored form of every event type: new event types append a line here, existing lines never change."""
+GOLDEN_BEFORE_CLIENT_IP = Path(__file__).parent.parent / "golden" / "stored_events_v1.jsonl"
+"""Events as stored before the envelope gained `client_ip`: frozen, they must decode forever."""
 
 
-def test_every_stored_v1_event_in_the_golden_file_still_decodes_to_the_same_event() -> None:
+def test_every_stored_event_in_the_golden_file_still_decodes_to_the_same_event() -> None:
     lines = GOLDEN.read_bytes().splitlines()
 
     assert [codec.decode(line) for line in lines] == samples()
+
+
+def test_events_stored_before_client_ip_existed_decode_with_no_client_ip() -> None:
+    lines = GOLDEN_BEFORE_CLIENT_IP.read_bytes().splitlines()
+    expected = [msgspec.structs.replace(event, client_ip=None) for event in samples()[:len(lines)]]  # type: ignore[type-var]
+
+    assert [codec.decode(line) for line in lines] == expected
 
 
 def test_encoding_today_produces_the_golden_bytes() -> None:

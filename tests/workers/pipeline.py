@@ -20,8 +20,9 @@ from adapters.event_store import EventStore
 from adapters.position_waiter import PositionWaiter
 from adapters.postgres import migrate
 from adapters.settings import Settings
+from commands.caller import Caller
 from commands.group_commit import GroupCommitter
-from commands.issues import Caller, IssueCommands, OpenIssue
+from commands.issues import IssueCommands, OpenIssue
 from domain.events import Actor, ActorKind
 from domain.ids import WorkspaceId
 from projections.issues.projector import from_row

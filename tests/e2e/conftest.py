@@ -14,12 +14,13 @@ from adapters.settings import Settings
 from adapters.tokens import mint_access_token
 from api.app import create_app
 from domain.identity.roles import Role, scopes_for
+from projections.registry import PROJECTIONS
 from workers.projector_runner import run_projector
 from workers.relay import run_relay
 
 
 class Workers:
-    """Relay + issues projector in their own event loop (the test client blocks the test's loop)."""
+    """Relay + every registered projector in their own event loop (the test client blocks the test's loop)."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -31,7 +32,7 @@ class Workers:
         self._stopping = asyncio.Event()
         self._ready.set()
         await asyncio.gather(run_relay(self._settings, self._stopping),
-                             run_projector(self._settings, "issues", self._stopping))
+                             *(run_projector(self._settings, name, self._stopping) for name in PROJECTIONS))
 
     def start(self) -> None:
         self._thread.start()

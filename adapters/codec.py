@@ -20,6 +20,7 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
     cls.__name__: cls for cls in (*ISSUE_EVENT_TYPES, *IDENTITY_EVENT_TYPES)
 }
 STREAM_PREFIX = {"issue": "iss", "workspace": "ws", "user": "usr"}
+STREAM_PREFIX |= {"invitation": "inv", "organization": "org"}
 
 RawEvent = dict[str, Any]
 Upcaster = Callable[[RawEvent], RawEvent]

@@ -14,10 +14,10 @@ from httpx import Response
 from adapters.event_store import EventStore
 from adapters.settings import Settings
 from adapters.tokens import mint_access_token
+from commands.members import membership_id
 from commands.provisioning import Provision, Provisioned, ProvisioningCommands
 from domain.identity.roles import ROLE_RANK, SCOPES_BY_ROLE, Role, scopes_for
 from tests.e2e.conftest import Tenant
-from commands.members import membership_id
 from tests.e2e.members_helpers import Client, Member, owner_headers
 
 pytestmark = [pytest.mark.postgres, pytest.mark.nats]

@@ -168,3 +168,13 @@ async def test_members_of_another_workspace_are_not_found(api: Client, tenant: T
 
     assert [r.status_code for r in answers] == [404] * 4
     assert (await api.get("/v1/issues", headers=stranger.headers)).status_code == 200
+
+
+async def test_openapi_documents_the_identity_error_codes(api: Client) -> None:
+    paths = (await api.get("/openapi.json")).json()["paths"]
+
+    assert "last_admin" in paths["/v1/members/{member_id}"]["delete"]["responses"]["422"]["description"]
+    assert "seat_limit" in paths["/v1/invitations"]["post"]["responses"]["422"]["description"]
+    assert "invitation_expired" in paths["/v1/invitations/accept"]["post"]["responses"]["422"]["description"]
+    assert paths["/v1/members"]["get"]["security"] == [{"BearerAuth": []}]
+    assert {"/v1/roles", "/v1/users/me", "/v1/invitations/{invitation_id}/resend"} <= set(paths)

@@ -34,7 +34,7 @@ from domain.identity.events import WorkspaceEvent as WorkspaceEventBase
 from domain.identity.invitation import Invitation
 from domain.identity.roles import Role
 from domain.identity.user import ProfileEdit, User
-from domain.identity.workspace import Workspace
+from domain.identity.workspace import MemberStatus, Workspace
 from domain.ids import UserId, WorkspaceId, canonical, parse, render
 
 MAX_ATTEMPTS = 3
@@ -109,6 +109,22 @@ class MemberCommands:
         self._clock = clock
 
     # ---- members -------------------------------------------------------------------------------------------
+
+    async def update(self, member_id: str, role: Role | None, status: MemberStatus | None, actor_role: Role,
+                     caller: Caller) -> Changed:
+        """A role change and a status change decided together on one state and appended together: all or nothing."""
+        def decide(workspace: Workspace, user: UserId, meta: Meta) -> list[DomainEvent]:
+            events: list[DomainEvent] = []
+            if role is not None:
+                events += workspaces.change_member_role(workspace, user, role, actor_role, meta)
+                workspace = workspaces.project_workspace(workspace, cast(list[AnyWorkspaceEvent], events)) or workspace
+            if status is MemberStatus.SUSPENDED:
+                events += workspaces.suspend_member(workspace, user, actor_role, meta)
+            elif status is MemberStatus.ACTIVE:
+                events += workspaces.reactivate_member(workspace, user, actor_role, meta)
+            return events
+
+        return await self._on_member(member_id, caller, decide)
 
     async def change_role(self, member_id: str, role: Role, actor_role: Role, caller: Caller) -> Changed:
         return await self._on_member(member_id, caller, lambda ws, user, meta: workspaces.change_member_role(

@@ -168,14 +168,10 @@ class MembersController(Controller):
         if data.status is not msgspec.UNSET and "members:admin" not in principal.scopes:
             raise ApiError(403, "forbidden", "Changing a member's status needs the scope members:admin",
                            {"required_scope": "members:admin"})
-        mine = actor_role(principal)
-        position = 0
-        if data.role is not msgspec.UNSET:
-            position = (await commands.change_role(member_id, data.role, mine, caller)).position
-        if data.status is schemas.MemberStatusInput.SUSPENDED:
-            position = (await commands.suspend(member_id, mine, caller)).position or position
-        elif data.status is schemas.MemberStatusInput.ACTIVE:
-            position = (await commands.reactivate(member_id, mine, caller)).position or position
+        changed = await commands.update(
+            member_id, None if data.role is msgspec.UNSET else data.role,
+            None if data.status is msgspec.UNSET else MemberStatus(data.status.value), actor_role(principal), caller)
+        position = changed.position
         headers = await settle(waiter, state.settings, position)
         return Response(await _member(read_pool, caller, member_id), headers=headers)
 

@@ -131,7 +131,7 @@ async def test_a_full_workspace_refuses_invitations_and_acceptances_with_seat_li
     assert [(r.status_code, r.json()["error"]["code"]) for r in (full, more)] == [(422, "seat_limit")] * 2
 
 
-async def test_reactivating_into_a_full_workspace_is_seat_limit(
+async def test_reactivating_into_a_full_workspace_is_seat_limit_and_changes_nothing(
         api: Client, settings: Settings, identity_store: EventStore, other_tenant: Tenant) -> None:
     _, owner = provision(settings, identity_store, seats=2)
     a, b = (Member(other_tenant, Role.VIEWER, f"{n}@{other_tenant.slug}.example.test") for n in "ab")
@@ -144,9 +144,12 @@ async def test_reactivating_into_a_full_workspace_is_seat_limit(
     assert (await api.post("/v1/invitations/accept", json={"token": sent_b["token"]},
                            headers=b.headers)).status_code == 200
 
-    response = await api.patch(f"/v1/members/{joined['membership_id']}", json={"status": "active"}, headers=owner)
+    response = await api.patch(f"/v1/members/{joined['membership_id']}", json={"status": "active",
+                                                                                "role": "analyst"}, headers=owner)
+    member = (await api.get(f"/v1/members/{joined['membership_id']}", headers=owner)).json()
 
     assert (response.status_code, response.json()["error"]["code"]) == (422, "seat_limit")
+    assert (member["role"], member["status"]) == ("viewer", "suspended"), "all or nothing: the role did not change"
 
 
 # ---- the role matrix: one allowed and one denied call per role ---------------------------------------------------

@@ -45,6 +45,8 @@ IDEMPOTENT_METHODS = frozenset({"POST", "PATCH", "PUT"})
 KEY_TTL = timedelta(hours=24)
 ABANDONED_AFTER = timedelta(minutes=10)
 """An `in_flight` row older than this belongs to a crashed process and may be taken over."""
+SECRET_RESPONSE = "secret_response"
+"""Route `opt` key: the 2xx body carries a secret shown once (a token), so Idempotency-Key is ignored there."""
 MAX_KEY_LENGTH = 255
 REPLAYED_HEADERS = frozenset({"content-type", "location", "etag"})
 _CLAIM_ATTEMPTS = 3
@@ -182,6 +184,10 @@ class IdempotencyMiddleware(ASGIMiddleware):
         method = cast("HTTPScope", scope)["method"]
         raw_key = header_value(scope, b"idempotency-key")
         principal = scope.get("user")
+        handler = scope.get("route_handler")
+        if handler is not None and handler.opt.get(SECRET_RESPONSE):
+            await next_app(scope, receive, send)  # never store (or replay) a response that carries a secret
+            return
         if method not in IDEMPOTENT_METHODS or raw_key is None or not isinstance(principal, Principal):
             await next_app(scope, receive, send)
             return

@@ -23,6 +23,7 @@ from adapters.tokens import Principal
 from api.auth import CurrentPrincipal, authenticated, requires
 from api.deps import provide_caller, provide_read_pool, provide_waiter
 from api.errors import ApiError, ErrorEnvelope, not_found, validation_error
+from api.idempotency import SECRET_RESPONSE
 from api.members import schemas
 from api.pagination import Cursor, Limit, Page, SortParam, decode_cursor, page_of, parse_sort, sort_spec
 from commands.caller import Caller
@@ -202,7 +203,7 @@ class InvitationsController(Controller):
     tags = ("Users & Members",)
     dependencies = DEPENDENCIES
 
-    @post("/", guards=[requires("members:write")], status_code=201,
+    @post("/", guards=[requires("members:write")], status_code=201, opt={SECRET_RESPONSE: True},
           responses=errors(e403=ABOVE_OWN, e409="conflict: already a member, or an invitation is pending",
                            e422=SEAT_LIMIT))
     async def invite(self, state: State, data: JSONBody[schemas.InviteRequest], commands: Commands, caller: Who,
@@ -237,6 +238,7 @@ class InvitationsController(Controller):
         return invitation_view(await _invitation(read_pool, caller, invitation_id))
 
     @post("/{invitation_id:str}/resend", guards=[requires("members:write")], status_code=200,
+          opt={SECRET_RESPONSE: True},
           responses=errors(e404=NOT_FOUND, e422="invalid_transition: the invitation is accepted or revoked"))
     async def resend(self, state: State, invitation_id: IdPath, commands: Commands, caller: Who, waiter: Waiter,
                      read_pool: ReadPool) -> Response[schemas.InvitationSent]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 
 from adapters.event_store import EventStore
@@ -164,3 +165,20 @@ async def test_invitations_of_another_workspace_are_not_found(api: Client, tenan
 
     assert [r.status_code for r in answers] == [404] * 4
     assert (await api.get("/v1/invitations", headers=owner_headers(tenant))).json()["data"] == []
+
+
+async def test_an_idempotency_key_never_stores_or_replays_the_token(api: Client, tenant: Tenant,
+                                                                     settings: Settings) -> None:
+    headers = {**owner_headers(tenant), "Idempotency-Key": "invite-once"}
+    body = {"email": "jo@example.test", "role": "viewer"}
+
+    first = await api.post("/v1/invitations", json=body, headers=headers)
+    second = await api.post("/v1/invitations", json=body, headers=headers)
+
+    assert first.status_code == 201
+    assert (second.status_code, second.json()["error"]["code"]) == (409, "conflict")
+    assert "idempotency-replayed" not in second.headers
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        conn.execute(f'SET search_path TO "{settings.database_schema}"')
+        stored = conn.execute("SELECT count(*) FROM idempotency_keys WHERE key = 'invite-once'").fetchone()
+    assert stored == (0,)

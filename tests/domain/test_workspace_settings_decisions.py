@@ -1,0 +1,97 @@
+"""Workspace settings decisions: only changes are recorded, and the rules (slug, retention floor) hold."""
+
+from __future__ import annotations
+
+import uuid
+
+import msgspec
+import pytest
+
+from domain.errors import InvalidValue
+from domain.workspace_settings.events import (
+    AiSettingsUpdated,
+    OnboardingStep,
+    RetentionSettingsUpdated,
+    Theme,
+    WorkspaceProfileUpdated,
+)
+from domain.workspace_settings.settings import (
+    AiEdit,
+    ProfileEdit,
+    Provisioned,
+    RetentionBelowMinimum,
+    RetentionEdit,
+    SlugTaken,
+    WorkspaceSettings,
+    advance,
+    complete_onboarding_step,
+    current_step,
+    require_mfa,
+    update_ai,
+    update_profile,
+    update_retention,
+)
+from tests.builders import meta
+
+STREAM = uuid.UUID("3c9e1f2a-7b4d-5e6f-8a1b-2c3d4e5f6a7b")
+FRESH = WorkspaceSettings(id=STREAM)
+ACME = Provisioned(name="acme", slug="acme")
+
+
+def test_a_profile_edit_records_only_the_fields_that_change() -> None:
+    (event,) = update_profile(FRESH, ProfileEdit(name="  Acme Corp ", slug="acme", theme=Theme.DARK), ACME, meta())
+
+    assert isinstance(event, WorkspaceProfileUpdated)
+    assert (event.name, event.slug, event.theme, event.timezone) == ("Acme Corp", msgspec.UNSET, Theme.DARK,
+                                                                     msgspec.UNSET)
+    assert event.originator_id == STREAM and event.originator_version == 1
+
+
+def test_an_edit_to_the_current_values_records_nothing() -> None:
+    assert update_profile(FRESH, ProfileEdit(name="acme", timezone="UTC"), ACME, meta()) == []
+    assert update_ai(FRESH, AiEdit(alert_probability_threshold=0.70), meta()) == []
+    assert require_mfa(FRESH, False, meta()) == []
+
+
+@pytest.mark.parametrize("slug", ["-acme", "acme-", "Acme", "a" * 61, "ac me", ""])
+def test_a_slug_must_be_lowercase_alnum_and_inner_hyphens(slug: str) -> None:
+    with pytest.raises(InvalidValue) as raised:
+        update_profile(FRESH, ProfileEdit(slug=slug), ACME, meta())
+
+    assert raised.value.field == "slug"
+
+
+def test_a_slug_used_by_another_workspace_of_the_organization_is_refused() -> None:
+    with pytest.raises(SlugTaken):
+        update_profile(FRESH, ProfileEdit(slug="beta"), ACME, meta(), slug_taken=True)
+
+
+def test_audit_retention_below_365_days_is_refused_with_its_own_code() -> None:
+    with pytest.raises(RetentionBelowMinimum) as raised:
+        update_retention(FRESH, RetentionEdit(audit_days=364), meta())
+
+    assert raised.value.code == "retention_below_minimum" and raised.value.details["field"] == "audit_days"
+
+
+def test_retention_changes_fold_into_the_state() -> None:
+    events = update_retention(FRESH, RetentionEdit(issues_days=180, audit_days=365), meta())
+
+    assert [type(e) for e in events] == [RetentionSettingsUpdated]
+    assert advance(FRESH, events).retention.issues_days == 180
+
+
+def test_an_ai_threshold_outside_zero_to_one_is_invalid() -> None:
+    with pytest.raises(InvalidValue):
+        update_ai(FRESH, AiEdit(confidence_threshold=1.5), meta())
+    (event,) = update_ai(FRESH, AiEdit(confidence_threshold=0.5), meta())
+    assert isinstance(event, AiSettingsUpdated) and event.confidence_threshold == 0.5
+
+
+def test_the_current_onboarding_step_is_the_first_incomplete_one() -> None:
+    state = advance(FRESH, complete_onboarding_step(FRESH, OnboardingStep.CONNECT_SOURCE, meta()))
+    state = advance(state, complete_onboarding_step(state, OnboardingStep.REVIEW_INSIGHTS, meta()))
+
+    assert current_step(FRESH) == OnboardingStep.CONNECT_SOURCE
+    assert current_step(state) == OnboardingStep.INVITE_TEAM
+    assert complete_onboarding_step(state, OnboardingStep.REVIEW_INSIGHTS, meta()) == []
+    assert state.version == 2

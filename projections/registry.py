@@ -10,6 +10,7 @@ from psycopg import AsyncConnection
 
 from adapters.codec import AnyEvent
 from projections.issues import projector as issues
+from projections.workspace_settings import projector as workspace_settings
 
 Conn = AsyncConnection[dict[str, Any]]
 Batch = Sequence[tuple[int, AnyEvent]]
@@ -46,4 +47,8 @@ PROJECTIONS: dict[str, Projection] = {
                             tables=issues.TABLES, schema_package="projections.issues", project=issues.project,
                             stages=Stages(keys_of=issues.keys_of, load=issues.load, prepare=issues.prepare,
                                           write=issues.write)),
+    workspace_settings.NAME: Projection(
+        name=workspace_settings.NAME, version=workspace_settings.VERSION, categories=workspace_settings.CATEGORIES,
+        tables=workspace_settings.TABLES, schema_package="projections.workspace_settings",
+        project=workspace_settings.project),
 }

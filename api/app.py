@@ -11,6 +11,7 @@ from api.conventions import convention_config, openapi_json
 from api.health import health, metrics, ready
 from api.issues.routes import IssuesController
 from api.lifespan import lifespan
+from api.principals import load_principal
 from api.workspace_settings.routes import WorkspaceSettingsController
 
 
@@ -24,6 +25,6 @@ def create_app(settings: Settings, *, configure_logging: bool = True) -> Litesta
         state=State({"settings": settings}),
         logging_config=logging_config,
         debug=False,
-        **convention_config(settings),
+        **convention_config(settings, principal_loader=load_principal),
     )
 

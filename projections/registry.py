@@ -9,6 +9,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from adapters.codec import AnyEvent
+from projections.identity import projector as identity
 from projections.issues import projector as issues
 from projections.workspace_settings import projector as workspace_settings
 
@@ -47,6 +48,8 @@ PROJECTIONS: dict[str, Projection] = {
                             tables=issues.TABLES, schema_package="projections.issues", project=issues.project,
                             stages=Stages(keys_of=issues.keys_of, load=issues.load, prepare=issues.prepare,
                                           write=issues.write)),
+    identity.NAME: Projection(name=identity.NAME, version=identity.VERSION, categories=identity.CATEGORIES,
+                              tables=identity.TABLES, schema_package="projections.identity", project=identity.project),
     workspace_settings.NAME: Projection(
         name=workspace_settings.NAME, version=workspace_settings.VERSION, categories=workspace_settings.CATEGORIES,
         tables=workspace_settings.TABLES, schema_package="projections.workspace_settings",

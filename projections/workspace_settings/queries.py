@@ -77,7 +77,7 @@ async def onboarding_facts(conn: Conn, workspace_id: str) -> OnboardingFacts:
     cur = await conn.execute(
         "SELECT (SELECT greatest(count(*) - 1, 0) FROM memberships WHERE workspace_id = %(ws)s"
         "        AND status = 'active') AS members_invited,"
-        " (SELECT coalesce(sum(n), 0) FROM issue_counts WHERE workspace_id = %(ws)s) AS issues_ingested",
+        " (SELECT coalesce(sum(n), 0)::bigint FROM issue_counts WHERE workspace_id = %(ws)s) AS issues_ingested",
         {"ws": workspace_id})
     row = await cur.fetchone()
     return OnboardingFacts() if row is None else msgspec.convert(row, OnboardingFacts, strict=False)

@@ -252,3 +252,17 @@ def test_the_route_table_reports_the_any_of_scopes_of_the_retention_routes(setti
     assert scopes[("/v1/settings/data-retention", "PATCH")] == "workspace.compliance:write|workspace:admin"
     assert scopes[("/v1/settings/data-retention", "GET")] == "workspace.compliance:read|workspace:admin"
     assert scopes[("/v1/workspace", "GET")] is None and scopes[("/v1/workspace", "PATCH")] == "workspace:write"
+
+
+async def test_openapi_lists_the_settings_routes_with_bearer_auth_and_their_error_codes(api: Client) -> None:
+    schema = (await api.get("/openapi.json")).json()
+
+    paths = schema["paths"]
+    assert {"get", "patch"} <= set(paths["/v1/workspace"]) and {"get", "patch"} <= set(paths["/v1/settings/ai"])
+    assert {"get", "patch"} <= set(paths["/v1/settings/data-retention"]) and "get" in paths["/v1/onboarding"]
+    assert paths["/v1/settings/data-retention"]["patch"]["security"] == [{"BearerAuth": []}]
+    assert {"409", "412"} <= set(paths["/v1/workspace"]["patch"]["responses"])
+    assert "422" in paths["/v1/settings/data-retention"]["patch"]["responses"]
+    assert "404" in paths["/v1/onboarding/steps/{step}/complete"]["post"]["responses"]
+    ai = next(v for k, v in schema["components"]["schemas"].items() if k.endswith("AiSettingsResponse"))
+    assert "default 0.70" in ai["properties"]["alert_probability_threshold"]["description"]

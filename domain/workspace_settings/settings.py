@@ -39,6 +39,7 @@ PROOF_WINDOW_DAYS = (7, 365)
 RECURRENCE_WINDOW_DAYS = (1, 365)
 _SLUG = re.compile(SLUG_PATTERN)
 T = TypeVar("T")
+Number = TypeVar("Number", int, float)
 
 
 class Profile(msgspec.Struct, frozen=True, kw_only=True):
@@ -218,8 +219,8 @@ def update_profile(state: WorkspaceSettings, edit: ProfileEdit, provisioned: Pro
     return [event]
 
 
-def _in_range(field: str, value: T | msgspec.UnsetType, low: float, high: float) -> T | msgspec.UnsetType:
-    if value is not msgspec.UNSET and not low <= value <= high:  # type: ignore[operator]
+def _in_range(field: str, value: Number | msgspec.UnsetType, low: float, high: float) -> Number | msgspec.UnsetType:
+    if not isinstance(value, msgspec.UnsetType) and not low <= value <= high:
         raise InvalidValue(field, f"must be between {low:g} and {high:g}")
     return value
 

@@ -7,17 +7,15 @@ import logging
 from collections.abc import AsyncIterator
 
 from litestar import Litestar
-from psycopg_pool import AsyncConnectionPool
 
 from adapters.event_store import EventStore
 from adapters.nats import connect as nats_connect
 from adapters.position_waiter import PositionWaiter
-from adapters.postgres import AsyncConn, create_pool, tenant_transaction
+from adapters.postgres import create_pool
 from adapters.settings import Settings
 from commands.group_commit import GroupCommitter
 from commands.issues import IssueCommands
-from commands.workspace_settings import SlugCheck, WorkspaceSettingsCommands
-from projections.workspace_settings import queries as settings_queries
+from commands.workspace_settings import WorkspaceSettingsCommands
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +35,7 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     app.state.update(store=store, issue_commands=IssueCommands(store, committer), read_pool=read_pool,
                      infra_pool=infra_pool, position_waiter=waiter,
                      nats=await _nats_or_none(settings))
-    app.state.workspace_settings_commands = WorkspaceSettingsCommands(store, committer, _slug_check(read_pool))
+    app.state.workspace_settings_commands = WorkspaceSettingsCommands(store, committer)
     try:
         yield
     finally:
@@ -48,14 +46,6 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
         store.close()
         await read_pool.close()
         await infra_pool.close()
-
-
-def _slug_check(read_pool: AsyncConnectionPool[AsyncConn]) -> SlugCheck:
-    """The write side's uniqueness check for workspace slugs, answered by the read side."""
-    async def slug_taken(organization_id: str, slug: str, workspace_id: str) -> bool:
-        async with tenant_transaction(read_pool, workspace_id) as conn:
-            return await settings_queries.slug_taken(conn, organization_id, slug, workspace_id)
-    return slug_taken
 
 
 async def _nats_or_none(settings: Settings) -> object | None:

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import cast
+from uuid import UUID
 
 import msgspec
 
@@ -16,15 +17,18 @@ from commands.errors import NotFound, StaleVersion
 from commands.group_commit import ConcurrencyConflict, GroupCommitter
 from domain.events import Meta
 from domain.identity.events import WorkspaceProvisioned
-from domain.ids import parse
+from domain.ids import WorkspaceId, parse, render
 from domain.workspace_settings import settings as decide
-from domain.workspace_settings.events import AnySettingsEvent, OnboardingStep, SettingsEvent
+from domain.workspace_settings.events import (
+    AnySettingsEvent,
+    OnboardingStep,
+    SettingsEvent,
+    WorkspaceProfileUpdated,
+    WorkspaceSlugClaimed,
+)
 from domain.workspace_settings.settings import AiEdit, ProfileEdit, Provisioned, RetentionEdit, WorkspaceSettings
 
 MAX_ATTEMPTS = 3
-
-SlugCheck = Callable[[str, str, str], Awaitable[bool]]
-"""(organization_id, slug, workspace_id) → is the slug another workspace's of that organization?"""
 
 Decision = Callable[[WorkspaceSettings, Meta], Awaitable[Sequence[SettingsEvent]]]
 
@@ -41,22 +45,24 @@ def utc_now() -> datetime:
 
 
 class WorkspaceSettingsCommands:
-    def __init__(self, store: EventStore, committer: GroupCommitter, slug_taken: SlugCheck,
-                 clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(self, store: EventStore, committer: GroupCommitter, clock: Callable[[], datetime] = utc_now) -> None:
         self._store = store
         self._committer = committer
-        self._slug_taken = slug_taken
         self._clock = clock
 
     async def update_workspace(self, edit: ProfileEdit, mfa_required: bool | msgspec.UnsetType, caller: Caller,
                                expected_version: int | None = None) -> SettingsAccepted:
-        """Profile fields and the MFA requirement change together, in one append."""
+        """Profile fields, a new slug's claim and the MFA requirement are appended together, or not at all."""
         provisioned, organization_id = await self._provisioned(caller)
 
         async def decision(state: WorkspaceSettings, meta: Meta) -> Sequence[SettingsEvent]:
-            taken = edit.slug is not msgspec.UNSET and edit.slug != (state.profile.slug or provisioned.slug) and \
-                await self._slug_taken(organization_id, edit.slug, caller.workspace_id)
-            events = decide.update_profile(state, edit, provisioned, meta, slug_taken=taken)
+            events = decide.update_profile(state, edit, provisioned, meta)
+            slug = next((e.slug for e in events if isinstance(e, WorkspaceProfileUpdated)), msgspec.UNSET)
+            if slug is not msgspec.UNSET:
+                claim_stream = keyed_uuid("workspace-slug-claim", organization_id, slug)
+                events += decide.claim_slug(claim_stream=claim_stream, organization_id=organization_id, slug=slug,
+                                            owner=await self._slug_owner(claim_stream, organization_id, slug),
+                                            meta=meta)
             if mfa_required is not msgspec.UNSET:
                 events += decide.require_mfa(decide.advance(state, events), mfa_required, meta)
             return events
@@ -88,9 +94,7 @@ class WorkspaceSettingsCommands:
             try:
                 positions = await asyncio.wrap_future(self._committer.submit(events))
             except ConcurrencyConflict:
-                if expected_version is not None:
-                    raise StaleVersion(expected_version, state.version + 1) from None
-                continue
+                continue  # the settings stream moved (the If-Match check above then says 412) or a slug was claimed
             return SettingsAccepted(settings=decide.advance(state, events), position=max(positions, default=0))
         raise ConcurrencyConflict("workspace settings changed concurrently; retry")
 
@@ -99,6 +103,18 @@ class WorkspaceSettingsCommands:
         stored = await asyncio.to_thread(self._store.load, stream_id)
         events = cast(list[AnySettingsEvent], [e for e in stored if isinstance(e, SettingsEvent)])
         return decide.project_settings(stream_id, events)
+
+    async def _slug_owner(self, claim_stream: UUID, organization_id: str, slug: str) -> WorkspaceId | None:
+        """The workspace that claimed `slug` in the organization, else the one provisioned with it there."""
+        claimed = await asyncio.to_thread(self._store.load, claim_stream)
+        claim = next((e for e in claimed if isinstance(e, WorkspaceSlugClaimed)), None)
+        if claim is not None:
+            return claim.workspace_id
+        provisioned = await asyncio.to_thread(self._store.load, keyed_uuid("workspace-slug", slug))
+        first = next((e for e in provisioned if isinstance(e, WorkspaceProvisioned)), None)
+        if first is None or first.organization_id != organization_id:
+            return None
+        return WorkspaceId(render("ws", first.originator_id))
 
     async def _provisioned(self, caller: Caller) -> tuple[Provisioned, str]:
         """The workspace's provisioned name and slug, and its organization, from its `workspace` stream."""

@@ -70,11 +70,21 @@ class OnboardingStepCompleted(SettingsEvent, frozen=True, kw_only=True):
     step: OnboardingStep
 
 
+class WorkspaceSlugClaimed(SettingsEvent, frozen=True, kw_only=True):
+    """The first and only event of a claim stream keyed by (organization, slug): the event store's key makes
+    the slug the envelope's workspace's for good, so two workspaces can never win the same slug."""
+
+    organization_id: str
+    slug: str
+
+
 AnySettingsEvent = (
     WorkspaceProfileUpdated | AiSettingsUpdated | RetentionSettingsUpdated | MfaRequirementChanged
     | OnboardingStepCompleted
 )
+"""The events of a workspace's settings stream (what the settings fold reads)."""
+AnySettingsCategoryEvent = AnySettingsEvent | WorkspaceSlugClaimed
 SETTINGS_EVENT_TYPES: tuple[type[SettingsEvent], ...] = (
     WorkspaceProfileUpdated, AiSettingsUpdated, RetentionSettingsUpdated, MfaRequirementChanged,
-    OnboardingStepCompleted,
+    OnboardingStepCompleted, WorkspaceSlugClaimed,
 )

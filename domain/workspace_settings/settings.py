@@ -17,6 +17,7 @@ import msgspec
 
 from domain.errors import DomainError, InvalidValue
 from domain.events import Meta, envelope
+from domain.ids import WorkspaceId
 from domain.workspace_settings.events import (
     AiSettingsUpdated,
     AnySettingsEvent,
@@ -27,6 +28,7 @@ from domain.workspace_settings.events import (
     SettingsEvent,
     Theme,
     WorkspaceProfileUpdated,
+    WorkspaceSlugClaimed,
 )
 
 NAME_MIN, NAME_MAX = 2, 100
@@ -196,9 +198,9 @@ def _clean_optional(field: str, value: str | None | msgspec.UnsetType, limit: in
     return value or None
 
 
-def update_profile(state: WorkspaceSettings, edit: ProfileEdit, provisioned: Provisioned, meta: Meta, *,
-                   slug_taken: bool = False) -> list[SettingsEvent]:
-    """A slug is unique within the organization; setting a field to its current value records nothing."""
+def update_profile(state: WorkspaceSettings, edit: ProfileEdit, provisioned: Provisioned,
+                   meta: Meta) -> list[SettingsEvent]:
+    """Setting a field to its current value records nothing (a new slug must also be claimed: `claim_slug`)."""
     name = msgspec.UNSET if edit.name is msgspec.UNSET else clean_name(edit.name)
     slug = msgspec.UNSET if edit.slug is msgspec.UNSET else clean_slug(edit.slug)
     current = state.profile
@@ -212,11 +214,18 @@ def update_profile(state: WorkspaceSettings, edit: ProfileEdit, provisioned: Pro
         timezone=_unless_same(edit.timezone, current.timezone),
         theme=_unless_same(edit.theme, current.theme),
     )
-    if not _changed(event):
+    return [event] if _changed(event) else []
+
+
+def claim_slug(*, claim_stream: UUID, owner: WorkspaceId | None, organization_id: str, slug: str,
+               meta: Meta) -> list[SettingsEvent]:
+    """A slug belongs to the first workspace of the organization that holds it (provisioned with it or renamed
+    to it), for good: others are refused, and its owner may take it back without a new claim."""
+    if owner == meta.workspace_id:
         return []
-    if event.slug is not msgspec.UNSET and slug_taken:
-        raise SlugTaken(event.slug)
-    return [event]
+    if owner is not None:
+        raise SlugTaken(slug)
+    return [WorkspaceSlugClaimed(**envelope(meta, claim_stream, 1), organization_id=organization_id, slug=slug)]
 
 
 def _in_range(field: str, value: Number | msgspec.UnsetType, low: float, high: float) -> Number | msgspec.UnsetType:
@@ -284,5 +293,9 @@ def complete_onboarding_step(state: WorkspaceSettings, step: OnboardingStep, met
 
 
 def advance(state: WorkspaceSettings, events: Iterable[SettingsEvent]) -> WorkspaceSettings:
-    """`state` after events just decided: a second decision in the same command numbers after the first's."""
-    return functools.reduce(evolve, cast(Iterable[AnySettingsEvent], events), state)
+    """`state` after events just decided: a second decision in the same command numbers after the first's.
+
+    Slug claims belong to streams of their own and leave the settings as they are.
+    """
+    own = [event for event in events if not isinstance(event, WorkspaceSlugClaimed)]
+    return functools.reduce(evolve, cast(list[AnySettingsEvent], own), state)

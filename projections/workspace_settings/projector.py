@@ -11,7 +11,7 @@ from psycopg import AsyncConnection
 
 from adapters.codec import AnyEvent
 from adapters.ids import keyed_uuid
-from domain.workspace_settings.events import SettingsEvent
+from domain.workspace_settings.events import SettingsEvent, WorkspaceSlugClaimed
 from domain.workspace_settings.settings import WorkspaceSettings, current_step, evolve
 
 NAME = "workspace_settings"
@@ -60,7 +60,9 @@ async def load(conn: Conn, workspace_ids: Sequence[str]) -> dict[str, WorkspaceS
 
 async def project(conn: Conn, batch: Sequence[tuple[int, AnyEvent]]) -> None:
     """Fold `batch` into each workspace's settings; events at or below a row's version are repeats."""
-    events = [event for _, event in batch if isinstance(event, SettingsEvent)]
+    # Slug claims live in streams of their own (keyed by organization and slug), outside the settings fold.
+    events = [event for _, event in batch
+              if isinstance(event, SettingsEvent) and not isinstance(event, WorkspaceSlugClaimed)]
     if not events:
         return
     states = await load(conn, sorted({event.workspace_id for event in events}))

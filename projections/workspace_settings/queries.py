@@ -65,13 +65,6 @@ async def workspace_record(conn: Conn, workspace_id: str) -> WorkspaceRecord | N
     return None if row is None else msgspec.convert(row, WorkspaceRecord, strict=False)
 
 
-async def slug_taken(conn: Conn, organization_id: str, slug: str, workspace_id: str) -> bool:
-    """Whether another workspace of the organization has `slug` now (across tenants, yes/no only)."""
-    cur = await conn.execute("SELECT workspace_slug_taken(%s, %s, %s) AS taken", (organization_id, slug, workspace_id))
-    row = await cur.fetchone()
-    return bool(row and row["taken"])
-
-
 async def onboarding_facts(conn: Conn, workspace_id: str) -> OnboardingFacts:
     """Members besides the first (the owner who was provisioned with it) and issues ingested so far."""
     cur = await conn.execute(

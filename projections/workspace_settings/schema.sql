@@ -31,22 +31,3 @@ BEGIN
         EXECUTE format('CREATE POLICY projector_write ON %I TO causeloop_writer USING (true) WITH CHECK (true)', t);
     END LOOP;
 END $$;
-
--- Is `slug` taken by another workspace of the organization: its current slug, or the slug it was
--- provisioned with (that one keys the workspace's stream, so it stays reserved after a rename)? Slugs live
--- in the identity projection's global `workspaces` table and, once renamed, in other tenants'
--- `workspace_settings` rows, which the reader's RLS hides: this runs as causeloop_writer and answers only
--- yes or no.
--- plpgsql, so the function can be created before the identity tables exist.
-CREATE OR REPLACE FUNCTION workspace_slug_taken(p_organization_id text, p_slug text, p_workspace_id text)
-RETURNS boolean
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
-BEGIN
-    RETURN EXISTS (
-        SELECT 1 FROM workspaces w LEFT JOIN workspace_settings s ON s.workspace_id = w.id
-        WHERE w.organization_id = p_organization_id AND w.id <> p_workspace_id
-          AND (w.slug = p_slug OR s.profile ->> 'slug' = p_slug));
-END $$;
-ALTER FUNCTION workspace_slug_taken(text, text, text) OWNER TO causeloop_writer;
-REVOKE ALL ON FUNCTION workspace_slug_taken(text, text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION workspace_slug_taken(text, text, text) TO causeloop_reader;

@@ -8,12 +8,14 @@ import msgspec
 import pytest
 
 from domain.errors import InvalidValue
+from domain.ids import WorkspaceId
 from domain.workspace_settings.events import (
     AiSettingsUpdated,
     OnboardingStep,
     RetentionSettingsUpdated,
     Theme,
     WorkspaceProfileUpdated,
+    WorkspaceSlugClaimed,
 )
 from domain.workspace_settings.settings import (
     AiEdit,
@@ -24,6 +26,7 @@ from domain.workspace_settings.settings import (
     SlugTaken,
     WorkspaceSettings,
     advance,
+    claim_slug,
     complete_onboarding_step,
     current_step,
     require_mfa,
@@ -34,6 +37,7 @@ from domain.workspace_settings.settings import (
 from tests.builders import meta
 
 STREAM = uuid.UUID("3c9e1f2a-7b4d-5e6f-8a1b-2c3d4e5f6a7b")
+CLAIM = uuid.UUID("8d2e4f6a-1b3c-5d7e-9f0a-2b4c6d8e0f1a")
 FRESH = WorkspaceSettings(id=STREAM)
 ACME = Provisioned(name="acme", slug="acme")
 
@@ -61,9 +65,19 @@ def test_a_slug_must_be_lowercase_alnum_and_inner_hyphens(slug: str) -> None:
     assert raised.value.field == "slug"
 
 
-def test_a_slug_used_by_another_workspace_of_the_organization_is_refused() -> None:
+def test_a_slug_held_by_another_workspace_of_the_organization_is_refused() -> None:
     with pytest.raises(SlugTaken):
-        update_profile(FRESH, ProfileEdit(slug="beta"), ACME, meta(), slug_taken=True)
+        claim_slug(claim_stream=CLAIM, owner=WorkspaceId("ws_01KV1PX3NQ3B497SHK7JTNT999"), organization_id="org_1",
+                   slug="beta", meta=meta())
+
+
+def test_a_free_slug_is_claimed_once_and_its_owner_takes_it_back_without_a_new_claim() -> None:
+    (claim,) = claim_slug(claim_stream=CLAIM, owner=None, organization_id="org_1", slug="beta", meta=meta())
+
+    assert isinstance(claim, WorkspaceSlugClaimed)
+    assert (claim.originator_id, claim.originator_version, claim.slug) == (CLAIM, 1, "beta")
+    assert claim_slug(claim_stream=CLAIM, owner=claim.workspace_id, organization_id="org_1", slug="beta",
+                      meta=meta()) == []
 
 
 def test_audit_retention_below_365_days_is_refused_with_its_own_code() -> None:
@@ -95,3 +109,14 @@ def test_the_current_onboarding_step_is_the_first_incomplete_one() -> None:
     assert current_step(state) == OnboardingStep.INVITE_TEAM
     assert complete_onboarding_step(state, OnboardingStep.REVIEW_INSIGHTS, meta()) == []
     assert state.version == 2
+
+
+def test_a_slug_claim_leaves_the_settings_stream_numbering_alone() -> None:
+    events = update_profile(FRESH, ProfileEdit(slug="beta"), ACME, meta())
+    events += claim_slug(claim_stream=CLAIM, owner=None, organization_id="org_1", slug="beta", meta=meta())
+
+    state = advance(FRESH, events)
+    (mfa,) = require_mfa(state, True, meta())
+
+    assert (state.version, state.profile.slug) == (1, "beta")
+    assert mfa.originator_version == 2

@@ -76,20 +76,32 @@ async def test_an_invalid_workspace_field_is_a_400_naming_it(api: Client, tenant
     assert response.json()["error"]["details"]["field"] == field
 
 
-async def test_a_slug_another_workspace_of_the_organization_uses_or_was_provisioned_with_is_a_409(
+async def test_a_slug_another_workspace_of_the_organization_holds_or_ever_held_is_a_409(
         api: Client, tenant: Tenant, other_tenant: Tenant) -> None:
     renamed = await patch(api, "/v1/workspace", other_tenant, {"slug": f"{other_tenant.slug}-renamed"})
+    renamed_back = await patch(api, "/v1/workspace", other_tenant, {"slug": other_tenant.slug})
 
-    taken_now = await patch(api, "/v1/workspace", tenant, {"slug": f"{other_tenant.slug}-renamed"})
+    once_held = await patch(api, "/v1/workspace", tenant, {"slug": f"{other_tenant.slug}-renamed"})
     provisioned = await patch(api, "/v1/workspace", tenant, {"slug": other_tenant.slug})
     free = await patch(api, "/v1/workspace", tenant, {"slug": f"{tenant.slug}-new"})
     back = await patch(api, "/v1/workspace", tenant, {"slug": tenant.slug})
 
     assert renamed.status_code == 200 and renamed.json()["slug"] == f"{other_tenant.slug}-renamed"
-    assert taken_now.status_code == 409 and taken_now.json()["error"]["code"] == "conflict"
-    assert provisioned.status_code == 409, "a provisioned slug keys its workspace's stream: it stays reserved"
+    assert renamed_back.status_code == 200 and renamed_back.json()["slug"] == other_tenant.slug
+    assert once_held.status_code == 409 and once_held.json()["error"]["code"] == "conflict"
+    assert once_held.json()["error"]["details"] == {"field": "slug"}
+    assert provisioned.status_code == 409
     assert free.status_code == 200 and free.json()["slug"] == f"{tenant.slug}-new"
     assert back.status_code == 200 and back.json()["slug"] == tenant.slug
+
+
+async def test_two_workspaces_racing_for_one_slug_cannot_both_win(api: Client, tenant: Tenant,
+                                                                  other_tenant: Tenant) -> None:
+    slug = f"{tenant.slug}-contested"
+
+    results = await asyncio.gather(*(patch(api, "/v1/workspace", t, {"slug": slug}) for t in (tenant, other_tenant)))
+
+    assert sorted(r.status_code for r in results) == [200, 409]
 
 
 async def test_a_viewer_reads_the_workspace_but_cannot_change_it(api: Client, tenant: Tenant) -> None:

@@ -1,7 +1,8 @@
 """Bearer-token authentication for every /v1 route, and the scope each route declares.
 
 A /v1 route declares its access in one of three ways, checked when the app is built:
-`guards=[requires("issues:read")]` (a scope), `guards=[authenticated]` (any valid token, e.g. /v1/me),
+`guards=[requires("issues:read")]` (a scope), `guards=[requires_any("a", "b")]` (one of several scopes),
+`guards=[authenticated]` (any valid token, e.g. /v1/me),
 or `opt=PUBLIC` (no token at all, e.g. /v1/auth/exchange). Handlers get the caller as
 `principal: CurrentPrincipal` (the dependency) or `request.user`.
 """

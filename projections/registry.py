@@ -9,6 +9,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from adapters.codec import AnyEvent
+from projections.audit import projector as audit
 from projections.issues import projector as issues
 
 Conn = AsyncConnection[dict[str, Any]]
@@ -46,4 +47,8 @@ PROJECTIONS: dict[str, Projection] = {
                             tables=issues.TABLES, schema_package="projections.issues", project=issues.project,
                             stages=Stages(keys_of=issues.keys_of, load=issues.load, prepare=issues.prepare,
                                           write=issues.write)),
+    audit.NAME: Projection(name=audit.NAME, version=audit.VERSION, categories=audit.CATEGORIES,
+                           tables=audit.TABLES, schema_package="projections.audit", project=audit.project,
+                           stages=Stages(keys_of=audit.keys_of, load=audit.load, prepare=audit.prepare,
+                                         write=audit.write)),
 }

@@ -77,8 +77,11 @@ class ProjectorRunner:
         return await self.js.pull_subscribe_bind(self.projection.durable, stream=self.settings.nats_stream)
 
     def _filter(self) -> str:
-        (category,) = self.projection.categories  # one filter subject: works on every nats-server version
-        return f"{self.settings.subject_prefix}.*.{category}.>"
+        """One filter subject (works on every nats-server version): the category, or all of them when several."""
+        if len(self.projection.categories) == 1:
+            (category,) = self.projection.categories
+            return f"{self.settings.subject_prefix}.*.{category}.>"
+        return f"{self.settings.subject_prefix}.>"
 
     async def run(self, stopping: asyncio.Event) -> None:
         sub = await self.subscribe()
@@ -144,7 +147,8 @@ class ProjectorRunner:
                     continue
                 if item.event is None:
                     raise ValueError(item.error or "undecodable message")
-                fresh.append((item.position, item.event))
+                if type(item.event).category in self.projection.categories:  # a wide filter brings others too
+                    fresh.append((item.position, item.event))
                 position = item.position
             await self.projection.project(conn, fresh)
             await checkpoints.advance(conn, self.settings.database_schema, self.projection.name, position,

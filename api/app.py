@@ -12,6 +12,7 @@ from api.conventions import convention_config, openapi_json
 from api.health import health, metrics, ready
 from api.issues.routes import IssuesController
 from api.lifespan import lifespan
+from api.principals import load_principal
 
 
 def create_app(settings: Settings, *, configure_logging: bool = True) -> Litestar:
@@ -24,6 +25,6 @@ def create_app(settings: Settings, *, configure_logging: bool = True) -> Litesta
         state=State({"settings": settings}),
         logging_config=logging_config,
         debug=False,
-        **convention_config(settings),
+        **convention_config(settings, principal_loader=load_principal),
     )
 

@@ -77,7 +77,8 @@ class ProjectorRunner:
         return await self.js.pull_subscribe_bind(self.projection.durable, stream=self.settings.nats_stream)
 
     def _filter(self) -> str:
-        """One filter subject (works on every nats-server version): the category, or all of them when several."""
+        """One filter subject (nats-server 2.9 has no filter_subjects): the projection's one category, or every
+        subject when it reads several — `project` skips the events it does not read, the checkpoint still moves."""
         if len(self.projection.categories) == 1:
             (category,) = self.projection.categories
             return f"{self.settings.subject_prefix}.*.{category}.>"
@@ -147,8 +148,7 @@ class ProjectorRunner:
                     continue
                 if item.event is None:
                     raise ValueError(item.error or "undecodable message")
-                if type(item.event).category in self.projection.categories:  # a wide filter brings others too
-                    fresh.append((item.position, item.event))
+                fresh.append((item.position, item.event))
                 position = item.position
             await self.projection.project(conn, fresh)
             await checkpoints.advance(conn, self.settings.database_schema, self.projection.name, position,

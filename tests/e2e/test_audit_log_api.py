@@ -11,6 +11,7 @@ import psycopg
 import pytest
 from litestar.testing import AsyncTestClient
 
+from adapters.event_store import EVENTS_TABLE
 from adapters.position_waiter import PositionWaiter
 from adapters.postgres import READER_ROLE, WRITER_ROLE
 from adapters.settings import Settings
@@ -127,7 +128,7 @@ async def test_csv_export_streams_every_matching_entry_with_formula_cells_defuse
                              headers={**admin(tenant), "Accept": "text/csv"})
 
     assert response.status_code == 200
-    assert response.headers["content-type"] == "text/csv; charset=utf-8"
+    assert response.headers["content-type"] == "text/csv; charset=utf-8", response.text[:300]
     assert response.headers["content-disposition"].startswith("attachment")
     rows = list(csv.DictReader(io.StringIO(response.text)))
     assert [row["action"] for row in rows] == ["issue.closed", "issue.created"]  # all of them, not one page
@@ -213,3 +214,43 @@ async def test_verify_proves_the_chain_and_finds_a_tampered_entry(
     assert intact == {"ok": True, "entries": len(everything), "first_seq": 1, "last_seq": everything[0]["seq"],
                       "head_hash": everything[0]["hash"], "broken_at": None}
     assert broken["ok"] is False and broken["broken_at"] == edited["seq"]
+
+
+def _user_name(settings: Settings, user_id: str) -> str:
+    with psycopg.connect(settings.database_url, options=f"-c search_path={settings.database_schema}") as conn:
+        row = conn.execute("SELECT name FROM users WHERE id = %s", (user_id,)).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+async def test_the_actor_name_comes_from_the_users_read_model_and_is_searchable(
+        api: Client, settings: Settings, tenant: Tenant, audited: PositionWaiter) -> None:
+    await command(api, audited, "POST", "/v1/issues", tenant, {"title": "x"})
+    name = _user_name(settings, tenant.user_id)
+
+    created = await entries(api, tenant, action="issue.created")
+    by_name = await entries(api, tenant, q=name, category="create", action="issue.")
+    provisioned = await entries(api, tenant, action="workspace.created")
+
+    assert created[0]["actor"] == {"kind": "user", "id": tenant.user_id, "name": name}
+    assert [e["id"] for e in by_name] == [created[0]["id"]]
+    assert provisioned[0]["actor"] == {"kind": "system", "id": "e2e-tests", "name": None}
+
+
+async def caught_up(settings: Settings, audited: PositionWaiter) -> None:
+    """Wait until the audit projection has every event stored so far (it reads them all)."""
+    with psycopg.connect(settings.database_url, options=f"-c search_path={settings.database_schema}") as conn:
+        row = conn.execute(f"SELECT coalesce(max(notification_id), 0) FROM {EVENTS_TABLE}").fetchone()
+    assert row is not None and await audited.wait("audit", int(row[0]), 10.0)
+
+
+async def test_identity_events_are_audited_too(
+        api: Client, settings: Settings, tenant: Tenant, audited: PositionWaiter) -> None:
+    tenant.member_headers(Role.VIEWER)
+    await caught_up(settings, audited)
+
+    added = await entries(api, tenant, action="member.added")
+
+    assert {(e["category"], e["target"]["type"]) for e in added} == {("create", "member")}
+    assert tenant.user_id in {e["target"]["id"] for e in added} and len(added) == 2
+    assert {e["metadata"]["role"] for e in added} == {"owner", "viewer"}

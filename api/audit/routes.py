@@ -76,7 +76,9 @@ class AuditLogController(Controller):
         "caller": Provide(provide_caller, sync_to_thread=False),
     }
 
-    @get("/", guards=[requires("audit:read")])
+    @get("/", guards=[requires("audit:read")], description=(
+        "Newest first, cursor-paginated. With `Accept: text/csv` the answer is `text/csv; charset=utf-8` "
+        "(`Content-Disposition: attachment`): a header row and every matching entry (limit and cursor ignored)."))
     async def list_entries(
         self, request: Request[Any, Any, Any], read_pool: ReadPool, caller: Who,
         limit: Limit = 25, cursor: Cursor = None, q: Q = None, from_: From = None, to: To = None,
@@ -95,7 +97,8 @@ class AuditLogController(Controller):
         return page_of([schemas.entry_of(row) for row in rows], limit=limit, total=total, key=key, sort=SORT,
                        position=lambda entry: {"v": entry.seq})
 
-    @get("/verify", guards=[requires("audit:read")])
+    @get("/verify", guards=[requires("audit:read")], description=(
+        "hash = sha256_hex(prev_hash + canonical JSON of the entry), from 64 zeros; see the README's audit section."))
     async def verify(self, read_pool: ReadPool, caller: Who) -> schemas.ChainVerdict:
         """Recompute the workspace's hash chain: ok, or the first seq where it breaks."""
         async with tenant_transaction(read_pool, caller.workspace_id) as conn:

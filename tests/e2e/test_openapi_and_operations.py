@@ -27,7 +27,9 @@ def test_every_v1_route_declares_a_scope(settings: Settings) -> None:
               if path.startswith("/v1") and not is_preflight(handler)]
 
     assert undeclared_routes(routes) == []
-    assert all(route_scope(handler) in {"issues:read", "issues:write"} for _, handler in routes)
+    assert all(route_scope(handler) in {"issues:read", "issues:write"} for path, handler in routes
+               if path.startswith("/v1/issues"))
+    assert {route_scope(handler) for path, handler in routes if path.startswith("/v1/audit-log")} == {"audit:read"}
 
 
 async def test_openapi_lists_every_issue_route_with_bearer_auth_and_error_envelopes(

@@ -15,6 +15,7 @@ from adapters.event_store import EVENTS_TABLE
 from adapters.position_waiter import PositionWaiter
 from adapters.postgres import READER_ROLE, WRITER_ROLE
 from adapters.settings import Settings
+from api.audit import routes as audit_routes
 from domain.identity.roles import Role
 from tests.e2e.conftest import Tenant
 
@@ -119,8 +120,9 @@ async def test_pages_run_newest_first_without_overlap(api: Client, tenant: Tenan
     assert second.json()["page"] == {"next_cursor": None, "has_more": False, "total": 6}
 
 
-async def test_csv_export_streams_every_matching_entry_with_formula_cells_defused(
-        api: Client, tenant: Tenant, audited: PositionWaiter) -> None:
+async def test_csv_export_streams_every_matching_entry_page_after_page(
+        api: Client, tenant: Tenant, audited: PositionWaiter, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(audit_routes, "EXPORT_PAGE", 1)  # two entries: the export must read three pages
     issue = await command(api, audited, "POST", "/v1/issues", tenant, {"title": "=HYPERLINK(\"http://x\")"})
     await command(api, audited, "POST", f"/v1/issues/{issue['id']}/close", tenant)
 

@@ -31,6 +31,7 @@ _VERB_CATEGORY: dict[str, str] = {
 }
 _SECRET_WORDS = ("hash", "secret", "ciphertext", "password", "private_key")
 _ENVELOPE = frozenset(DomainEvent.__struct_fields__)
+_VERSION_SUFFIX = re.compile(r"(?<=[a-z])V[0-9]+$")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 
@@ -112,13 +113,18 @@ def snake(name: str) -> str:
     return _CAMEL.sub("_", name).lower()
 
 
+def base_name(type_name: str) -> str:
+    """A breaking change gets a new type (`IssueOpenedV2`, see the style guide): it means what `IssueOpened` did."""
+    return _VERSION_SUFFIX.sub("", type_name)
+
+
 def derive(type_name: str, category: str) -> tuple[str, str]:
     """(action, audit category) for an event type without an override.
 
     The action is the event category, then the rest of the type name (the category's own words dropped
     when the name starts with them): `ServiceAccountCreated` in `service_account` → `service_account.created`.
     """
-    words = snake(type_name)
+    words = snake(base_name(type_name))
     rest = words[len(category) + 1:] if words.startswith(category + "_") else words
     verb = words.rsplit("_", 1)[-1]
     if words.startswith("session") or "login" in words or "logged_in" in words:
@@ -163,7 +169,7 @@ def stream_ref(event: DomainEvent) -> str:
 
 def describe(event: DomainEvent) -> Described:
     """The audit-log reading of `event`: explicit for well-known types, derived for any other."""
-    name, category = type(event).__name__, type(event).category
+    name, category = base_name(type(event).__name__), type(event).category
     data = event_data(event)
     metadata: dict[str, Any] = scrub(data)
     rule = OVERRIDES.get(name)

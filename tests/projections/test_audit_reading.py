@@ -82,7 +82,8 @@ def test_derived_categories_follow_the_final_verb() -> None:
              ("TeamDeleted", "team"): ("team.deleted", "delete"),
              ("ConnectorEdited", "connector"): ("connector.edited", "update"),
              ("TotpEnrolled", "mfa"): ("mfa.totp_enrolled", "create"),
-             ("PatternDetected", "pattern"): ("pattern.detected", "other")}
+             ("PatternDetected", "pattern"): ("pattern.detected", "other"),
+             ("ConnectorAddedV2", "connector"): ("connector.added", "create")}
 
     assert {key: derive(*key) for key in cases} == cases
 

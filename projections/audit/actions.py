@@ -103,6 +103,7 @@ OVERRIDES: Mapping[str, Rule] = {
     "RetentionSettingsUpdated": _rule(_SETTINGS, "update", "workspace", section="retention"),
     "MfaRequirementChanged": _rule(_SETTINGS, "update", "workspace", section="mfa"),
     "OnboardingStepCompleted": _rule("workspace.onboarding_step_completed", "update", "workspace"),
+    "WorkspaceSlugClaimed": _rule("workspace.slug_claimed", "update", "workspace"),
 }
 # Targets that are the workspace itself, whatever stream the event lives in.
 _WORKSPACE_TARGETS = frozenset({"workspace"})

@@ -37,9 +37,9 @@ def admin(tenant: Tenant) -> dict[str, str]:
 
 
 async def command(api: Client, audited: PositionWaiter, method: str, url: str, tenant: Tenant,
-                  body: dict[str, Any] | None = None, ip: str = IP) -> dict[str, Any]:
-    """Send a command as the tenant's analyst from `ip`, then wait until the audit projection has it."""
-    response = await api.request(method, url, json=body, headers={**tenant.headers(), "X-Forwarded-For": ip})
+                  body: dict[str, Any] | None = None, ip: str = IP, role: Role = Role.ANALYST) -> dict[str, Any]:
+    """Send a command as the tenant's owner narrowed to `role`, from `ip`; wait until the audit projection has it."""
+    response = await api.request(method, url, json=body, headers={**tenant.headers(role), "X-Forwarded-For": ip})
     assert response.status_code in (200, 201), response.text
     assert await audited.wait("audit", int(response.headers["x-causeloop-position"]), 10.0)
     result: dict[str, Any] = response.json()
@@ -256,3 +256,16 @@ async def test_identity_events_are_audited_too(
     assert {(e["category"], e["target"]["type"]) for e in added} == {("create", "member")}
     assert tenant.user_id in {e["target"]["id"] for e in added} and len(added) == 2
     assert {e["metadata"]["role"] for e in added} == {"owner", "viewer"}
+
+
+async def test_settings_changes_are_workspace_settings_updated_entries(
+        api: Client, tenant: Tenant, audited: PositionWaiter) -> None:
+    await command(api, audited, "PATCH", "/v1/settings/ai", tenant, {"auto_link": False, "proof_window_days": 45},
+                  role=Role.TENANT_ADMIN)
+
+    found = await entries(api, tenant, action="workspace.settings.updated")
+
+    assert len(found) == 1
+    assert (found[0]["category"], found[0]["target"], found[0]["ip"]) == (
+        "update", {"type": "workspace", "id": tenant.workspace_id}, IP)
+    assert found[0]["metadata"] == {"auto_link": False, "proof_window_days": 45, "section": "ai"}

@@ -160,3 +160,21 @@ def test_offboarding_an_unknown_slug_exits_1_and_twice_is_refused(
     assert out == {"organization_id": render("org", organization_stream(org)),
                    "workspace_ids": [render("ws", workspace_stream(org))]}
     assert "already offboarded" in capsys.readouterr().err
+
+
+def test_dev_tokens_respect_seats_and_offboarding(environ: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    org = slug()
+    provision(environ, capsys, "--org-name", "Tiny", "--org-slug", org, "--owner-email", f"o@{org}.example",
+              "--seats", "2")
+    assert main(["token", "--email", f"a@{org}.example", "--workspace", org, "--role", "viewer"], environ) == 0
+    capsys.readouterr()
+
+    full = main(["token", "--email", f"b@{org}.example", "--workspace", org, "--role", "viewer"], environ)
+    full_err = capsys.readouterr().err
+    main(["offboard", "--org-slug", org, "--wait-seconds", "0"], environ)
+    capsys.readouterr()
+    gone = main(["token", "--email", f"a@{org}.example", "--workspace", org, "--role", "viewer"], environ)
+
+    assert (full, gone) == (2, 2)
+    assert "seats are taken" in full_err
+    assert "offboarded" in capsys.readouterr().err

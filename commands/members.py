@@ -126,18 +126,6 @@ class MemberCommands:
 
         return await self._on_member(member_id, caller, decide)
 
-    async def change_role(self, member_id: str, role: Role, actor_role: Role, caller: Caller) -> Changed:
-        return await self._on_member(member_id, caller, lambda ws, user, meta: workspaces.change_member_role(
-            ws, user, role, actor_role, meta))
-
-    async def suspend(self, member_id: str, actor_role: Role, caller: Caller) -> Changed:
-        return await self._on_member(member_id, caller, lambda ws, user, meta: workspaces.suspend_member(
-            ws, user, actor_role, meta))
-
-    async def reactivate(self, member_id: str, actor_role: Role, caller: Caller) -> Changed:
-        return await self._on_member(member_id, caller, lambda ws, user, meta: workspaces.reactivate_member(
-            ws, user, actor_role, meta))
-
     async def remove(self, member_id: str, actor_role: Role, caller: Caller) -> Changed:
         return await self._on_member(member_id, caller, lambda ws, user, meta: workspaces.remove_member(
             ws, user, actor_role, meta))

@@ -172,8 +172,7 @@ class MembersController(Controller):
         changed = await commands.update(
             member_id, None if data.role is msgspec.UNSET else data.role,
             None if data.status is msgspec.UNSET else MemberStatus(data.status.value), actor_role(principal), caller)
-        position = changed.position
-        headers = await settle(waiter, state.settings, position)
+        headers = await settle(waiter, state.settings, changed.position)
         return Response(await _member(read_pool, caller, member_id), headers=headers)
 
     @delete("/{member_id:str}", guards=[requires("members:admin")], status_code=204,

@@ -10,6 +10,7 @@ from psycopg import AsyncConnection
 
 from adapters.codec import AnyEvent
 from projections.issues import projector as issues
+from projections.sessions import projector as sessions
 
 Conn = AsyncConnection[dict[str, Any]]
 Batch = Sequence[tuple[int, AnyEvent]]
@@ -46,4 +47,7 @@ PROJECTIONS: dict[str, Projection] = {
                             tables=issues.TABLES, schema_package="projections.issues", project=issues.project,
                             stages=Stages(keys_of=issues.keys_of, load=issues.load, prepare=issues.prepare,
                                           write=issues.write)),
+    sessions.NAME: Projection(name=sessions.NAME, version=sessions.VERSION, categories=sessions.CATEGORIES,
+                              tables=sessions.TABLES, schema_package="projections.sessions",
+                              project=sessions.project),
 }

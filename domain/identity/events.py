@@ -38,7 +38,14 @@ class UserRegistered(UserEvent, frozen=True, kw_only=True):
     name: str
 
 
+class UserExternalIdentityLinked(UserEvent, frozen=True, kw_only=True):
+    """The user signed in through Clerk for the first time (matched by email): later sign-ins match `sub`."""
+
+    clerk_user_id: str
+
+
 AnyWorkspaceEvent = WorkspaceProvisioned | MemberAdded
-AnyUserEvent = UserRegistered
-AnyIdentityEvent = WorkspaceProvisioned | MemberAdded | UserRegistered
-IDENTITY_EVENT_TYPES: tuple[type[DomainEvent], ...] = (WorkspaceProvisioned, MemberAdded, UserRegistered)
+AnyUserEvent = UserRegistered | UserExternalIdentityLinked
+AnyIdentityEvent = WorkspaceProvisioned | MemberAdded | UserRegistered | UserExternalIdentityLinked
+IDENTITY_EVENT_TYPES: tuple[type[DomainEvent], ...] = (WorkspaceProvisioned, MemberAdded, UserRegistered,
+                                                       UserExternalIdentityLinked)

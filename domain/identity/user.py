@@ -9,9 +9,9 @@ from uuid import UUID
 
 import msgspec
 
-from domain.errors import InvalidValue
+from domain.errors import DomainError, InvalidValue
 from domain.events import Meta, envelope
-from domain.identity.events import AnyUserEvent, UserRegistered
+from domain.identity.events import AnyUserEvent, UserExternalIdentityLinked, UserRegistered
 
 EMAIL_MAX = 254
 
@@ -21,6 +21,11 @@ class User(msgspec.Struct, frozen=True, kw_only=True):
     version: int
     email: str
     name: str
+    clerk_user_id: str | None = None
+
+
+class ExternalIdentityConflict(DomainError):
+    code = "external_identity_conflict"
 
 
 def evolve(user: User | None, event: AnyUserEvent) -> User:
@@ -28,6 +33,9 @@ def evolve(user: User | None, event: AnyUserEvent) -> User:
         case UserRegistered():
             return User(id=event.originator_id, version=event.originator_version, email=event.email,
                         name=event.name)
+        case UserExternalIdentityLinked():
+            assert user is not None, "a user stream starts with UserRegistered"
+            return msgspec.structs.replace(user, version=event.originator_version, clerk_user_id=event.clerk_user_id)
         case _:
             assert_never(event)
 
@@ -52,3 +60,12 @@ def register_user(*, user_id: UUID, email: str, meta: Meta, name: str | None = N
     email = clean_email(email)
     display = (name or "").strip() or email.partition("@")[0]
     return UserRegistered(**envelope(meta, user_id, 1), email=email, name=display)
+
+
+def link_external_identity(user: User, clerk_user_id: str, meta: Meta) -> list[UserExternalIdentityLinked]:
+    """A user has at most one Clerk identity: linking the same one again records nothing, another one is refused."""
+    if user.clerk_user_id == clerk_user_id:
+        return []
+    if user.clerk_user_id is not None:
+        raise ExternalIdentityConflict("this user is already linked to another Clerk identity")
+    return [UserExternalIdentityLinked(**envelope(meta, user.id, user.version + 1), clerk_user_id=clerk_user_id)]

@@ -7,7 +7,7 @@ from uuid import UUID
 import msgspec
 
 from domain.events import envelope
-from domain.identity.events import MemberAdded, UserRegistered, WorkspaceProvisioned
+from domain.identity.events import MemberAdded, UserExternalIdentityLinked, UserRegistered, WorkspaceProvisioned
 from domain.identity.roles import Role
 from domain.issues.events import (
     IssueAssigned,
@@ -22,10 +22,16 @@ from domain.issues.events import (
     Severity,
     Status,
 )
+from domain.mfa.events import TotpActivated, TotpEnrolled, TotpRemoved
+from domain.sessions.events import SessionRefreshed, SessionRevoked, SessionStarted
 from tests.builders import ISSUE, T0, meta
 
 WORKSPACE_STREAM = UUID("0b4f7f6e-5d1c-5a8e-9c3b-2f1e0d9c8b7a")
 USER_STREAM = UUID("6a1d2c3b-4e5f-5a6b-8c7d-9e0f1a2b3c4d")
+SESSION_STREAM = UUID("019a3c5e-7f10-7a2b-9c3d-4e5f6a7b8c9d")
+MFA_STREAM = UUID("3c2b1a09-8f7e-5d6c-9b5a-4f3e2d1c0b9a")
+HASH_1 = "a" * 64
+HASH_2 = "b" * 64
 
 
 def samples() -> list[object]:
@@ -52,4 +58,13 @@ def samples() -> list[object]:
         MemberAdded(**envelope(meta(T0), WORKSPACE_STREAM, 2), user_id="usr_01KV1PX3NR96XJRGD48NNHH431",
                     role=Role.OWNER),
         UserRegistered(**envelope(meta(T0), USER_STREAM, 1), email="alice@example.com", name="alice"),
+        UserExternalIdentityLinked(**envelope(meta(T0), USER_STREAM, 2), clerk_user_id="user_2abcDEF"),
+        SessionStarted(**envelope(meta(T0), SESSION_STREAM, 1), user_id="usr_01KV1PX3NR96XJRGD48NNHH431",
+                       refresh_hash=HASH_1, mfa=True),
+        SessionRefreshed(**envelope(meta(T0), SESSION_STREAM, 2), previous_hash=HASH_1, refresh_hash=HASH_2),
+        SessionRevoked(**envelope(meta(T0), SESSION_STREAM, 3), reason="refresh_token_reuse"),
+        TotpEnrolled(**envelope(meta(T0), MFA_STREAM, 1), user_id="usr_01KV1PX3NR96XJRGD48NNHH431",
+                     secret_ciphertext="v1.bm9uY2UtYW5kLWNpcGhlcnRleHQ="),
+        TotpActivated(**envelope(meta(T0), MFA_STREAM, 2), user_id="usr_01KV1PX3NR96XJRGD48NNHH431"),
+        TotpRemoved(**envelope(meta(T0), MFA_STREAM, 3), user_id="usr_01KV1PX3NR96XJRGD48NNHH431"),
     ]

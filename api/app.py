@@ -11,6 +11,13 @@ from api.conventions import convention_config, openapi_json
 from api.health import health, metrics, ready
 from api.issues.routes import IssuesController
 from api.lifespan import lifespan
+from api.principals import load_principal
+from api.signin import mfa_routes
+from api.signin import routes as signin_routes
+from api.signin.lifespan import signin_lifespan
+
+SIGNIN_ROUTES = [signin_routes.exchange, signin_routes.refresh, mfa_routes.enrol_totp, mfa_routes.verify_totp,
+                 mfa_routes.remove_totp]
 
 
 def create_app(settings: Settings, *, configure_logging: bool = True) -> Litestar:
@@ -18,11 +25,12 @@ def create_app(settings: Settings, *, configure_logging: bool = True) -> Litesta
     logging_config = LoggingConfig(root={"level": settings.log_level, "handlers": ["queue_listener"]},
                                    log_exceptions="never") if configure_logging else None
     return Litestar(
-        route_handlers=[IssuesController, health, ready, metrics, openapi_json],
-        lifespan=[lifespan],
+        route_handlers=[IssuesController, health, ready, metrics, openapi_json,
+                        *SIGNIN_ROUTES],
+        lifespan=[lifespan, signin_lifespan],
         state=State({"settings": settings}),
         logging_config=logging_config,
         debug=False,
-        **convention_config(settings),
+        **convention_config(settings, principal_loader=load_principal),
     )
 

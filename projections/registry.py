@@ -9,6 +9,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from adapters.codec import AnyEvent
+from projections.identity import projector as identity
 from projections.issues import projector as issues
 from projections.sessions import projector as sessions
 
@@ -47,6 +48,8 @@ PROJECTIONS: dict[str, Projection] = {
                             tables=issues.TABLES, schema_package="projections.issues", project=issues.project,
                             stages=Stages(keys_of=issues.keys_of, load=issues.load, prepare=issues.prepare,
                                           write=issues.write)),
+    identity.NAME: Projection(name=identity.NAME, version=identity.VERSION, categories=identity.CATEGORIES,
+                              tables=identity.TABLES, schema_package="projections.identity", project=identity.project),
     sessions.NAME: Projection(name=sessions.NAME, version=sessions.VERSION, categories=sessions.CATEGORIES,
                               tables=sessions.TABLES, schema_package="projections.sessions",
                               project=sessions.project),

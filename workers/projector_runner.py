@@ -77,12 +77,12 @@ class ProjectorRunner:
         return await self.js.pull_subscribe_bind(self.projection.durable, stream=self.settings.nats_stream)
 
     def _filter(self) -> str:
-        # One filter subject: works on every nats-server version. A read model over several categories takes
-        # every event and its project() skips the ones it does not handle.
-        if len(self.projection.categories) != 1:
-            return f"{self.settings.subject_prefix}.>"
-        (category,) = self.projection.categories
-        return f"{self.settings.subject_prefix}.*.{category}.>"
+        """One filter subject (nats-server 2.9 has no filter_subjects): the projection's one category, or every
+        subject when it reads several — `project` skips the events it does not read, the checkpoint still moves."""
+        if len(self.projection.categories) == 1:
+            (category,) = self.projection.categories
+            return f"{self.settings.subject_prefix}.*.{category}.>"
+        return f"{self.settings.subject_prefix}.>"
 
     async def run(self, stopping: asyncio.Event) -> None:
         sub = await self.subscribe()

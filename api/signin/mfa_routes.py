@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Request, Response, delete, post
 from litestar.datastructures import State
@@ -98,7 +98,7 @@ async def verify_totp(request: Request[Any, Any, Any], state: State,
 
 @delete("/v1/me/mfa/totp", guards=[authenticated], status_code=204, tags=["MFA"])
 async def remove_totp(request: Request[Any, Any, Any], state: State,
-                      data: schemas.TotpRemoveRequest | None = Body(default=None)) -> Response[None]:
+                      data: Annotated[schemas.TotpRemoveRequest | None, Body()] = None) -> Response[None]:
     """Remove the TOTP factor: needs a current `code`, unless this token was minted with a second factor."""
     principal = _user(request)
     mfa: MfaCommands = state.mfa_commands

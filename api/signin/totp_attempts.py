@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import cast
 
 from psycopg_pool import AsyncConnectionPool
 
@@ -36,7 +37,7 @@ async def check_totp(pool: AsyncConnectionPool[AsyncConn], user_id: str, secret:
         cursor = await conn.execute(_LOCK, (user_id, int(at)))  # the upsert locks the user's row
         row = await cursor.fetchone()
         assert row is not None
-        window_start, failures, last_step = int(row["window_start"]), int(row["failures"]), int(row["last_step"])
+        window_start, failures, last_step = (cast(int, row[name]) for name in ("window_start", "failures", "last_step"))
         if at - window_start >= WINDOW_S:
             window_start, failures = int(at), 0
         if failures >= MAX_FAILURES:

@@ -16,7 +16,7 @@ from adapters.settings import Settings, SettingsError, load_settings
 from cli import services
 from cli.embedded import EmbeddedServerError
 from cli.run import Worker, api_server, run
-from cli.token import UsageError, issue_dev_token, parse_role, parse_scopes
+from cli.token import UsageError, issue_dev_clerk_token, issue_dev_token, parse_role, parse_scopes
 from domain.errors import DomainError
 
 log = logging.getLogger("causeloop")
@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--role", default="owner")
     token.add_argument("--scope", action="append", dest="scopes", metavar="SCOPE",
                        help="narrow the token to these scopes (repeat, or separate with commas)")
+    token.add_argument("--clerk", action="store_true",
+                       help="print a development Clerk session token for POST /v1/auth/exchange instead")
     test_services = command("test-services", _test_services,
                             "start/stop embedded Postgres and NATS for the tests when none is reachable")
     test_services.add_argument("action", choices=["start", "stop"])
@@ -147,6 +149,9 @@ def _projections(args: argparse.Namespace, settings: Settings, environ: Mapping[
 
 def _token(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:
     role = parse_role(args.role)
+    if args.clerk:
+        print(issue_dev_clerk_token(settings, email=args.email, workspace_slug=args.workspace, role=role))
+        return 0
     print(issue_dev_token(settings, email=args.email, workspace_slug=args.workspace, role=role,
                           scopes=parse_scopes(role, args.scopes)))
     return 0

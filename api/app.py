@@ -16,8 +16,8 @@ from api.signin import mfa_routes
 from api.signin import routes as signin_routes
 from api.signin.lifespan import signin_lifespan
 
-SIGNIN_ROUTES = [signin_routes.exchange, signin_routes.refresh, mfa_routes.enrol_totp, mfa_routes.verify_totp,
-                 mfa_routes.remove_totp]
+SIGNIN_ROUTES = [signin_routes.exchange, signin_routes.refresh, signin_routes.dev_jwks, mfa_routes.enrol_totp,
+                 mfa_routes.verify_totp, mfa_routes.remove_totp]
 
 
 def create_app(settings: Settings, *, configure_logging: bool = True) -> Litestar:

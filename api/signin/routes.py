@@ -8,14 +8,16 @@ factor, start a session (a refresh-token family) and mint an access token bound 
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
-from litestar import Request, Response, post
+from litestar import Request, Response, get, post
 from litestar.datastructures import State
 from litestar.params import JSONBody
 from psycopg_pool import AsyncConnectionPool
 
 from adapters.clerk import ClerkClaims, ClerkVerifier, InvalidSubjectToken, JwksUnavailable
+from adapters.dev_issuer import DevIssuer
 from adapters.postgres import AsyncConn, tenant_transaction
 from adapters.settings import Settings
 from adapters.tokens import USER_TOKEN_TTL, mint_access_token
@@ -161,3 +163,16 @@ async def refresh(request: Request[Any, Any, Any], state: State,
     body = _tokens(state.settings, member, ref.session_id, rotated.refresh_token, rotated.session.mfa)
     return Response(body, headers=headers)
 
+
+
+@get("/.well-known/causeloop-dev-jwks.json", sync_to_thread=True, tags=["Auth"])
+def dev_jwks(state: State) -> dict[str, Any]:
+    """The development issuer's public keys (the key set exchange verifies against when CLERK_JWKS_URL is unset).
+
+    404 in production and whenever CLERK_JWKS_URL is set: then Clerk's key set is the only one trusted.
+    """
+    settings: Settings = state.settings
+    if settings.is_production or settings.clerk_jwks_url:
+        raise ApiError(404, "not_found", "No development key set on this server")
+    document: dict[str, Any] = json.loads(DevIssuer(settings.data_dir).ensure_jwks().read_text())
+    return document

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import assert_never
 from uuid import UUID
 
@@ -16,6 +17,8 @@ from domain.ids import UserId, WorkspaceId
 from domain.sessions.events import AnySessionEvent, SessionEvent, SessionRefreshed, SessionRevoked, SessionStarted
 
 REFRESH_TOKEN_REUSE = "refresh_token_reuse"
+SESSION_LIFETIME = timedelta(days=30)
+"""A family refreshes for at most this long after sign-in; then the user signs in again."""
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
@@ -28,10 +31,15 @@ class Session(msgspec.Struct, frozen=True, kw_only=True):
     refresh_hash: str
     previous_hashes: frozenset[str]
     mfa: bool
+    started_at: datetime
 
 
 class SessionNotActive(DomainError):
     code = "session_revoked"
+
+
+class SessionExpired(DomainError):
+    code = "session_expired"
 
 
 class UnknownRefreshToken(DomainError):
@@ -43,7 +51,7 @@ def evolve(session: Session | None, event: AnySessionEvent) -> Session:
         case SessionStarted():
             return Session(id=event.originator_id, version=event.originator_version, workspace_id=event.workspace_id,
                            user_id=event.user_id, active=True, refresh_hash=event.refresh_hash,
-                           previous_hashes=frozenset(), mfa=event.mfa)
+                           previous_hashes=frozenset(), mfa=event.mfa, started_at=event.occurred_at)
         case SessionRefreshed():
             assert session is not None, "a session stream starts with SessionStarted"
             return msgspec.structs.replace(session, version=event.originator_version, refresh_hash=event.refresh_hash,
@@ -77,6 +85,8 @@ def rotate_refresh_token(session: Session, presented_hash: str, new_hash: str, m
     (someone else holds a copy), so the caller gets SessionRevoked back instead of SessionRefreshed."""
     if not session.active:
         raise SessionNotActive("the session was revoked")
+    if meta.now - session.started_at > SESSION_LIFETIME:
+        raise SessionExpired("the session is older than its lifetime; sign in again")
     at = envelope(meta, session.id, session.version + 1)
     if presented_hash == session.refresh_hash:
         return SessionRefreshed(**at, previous_hash=presented_hash, refresh_hash=_hash("refresh_hash", new_hash))

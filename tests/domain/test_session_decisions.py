@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
 
@@ -11,7 +12,9 @@ from domain.ids import UserId
 from domain.sessions.events import SessionRefreshed, SessionRevoked
 from domain.sessions.session import (
     REFRESH_TOKEN_REUSE,
+    SESSION_LIFETIME,
     Session,
+    SessionExpired,
     SessionNotActive,
     UnknownRefreshToken,
     evolve,
@@ -80,3 +83,10 @@ def test_revoking_twice_records_nothing_the_second_time() -> None:
 
 def test_the_session_remembers_whether_it_began_with_a_second_factor() -> None:
     assert started(mfa=True).mfa and not started(mfa=False).mfa
+
+
+def test_a_family_refreshes_for_thirty_days_then_the_user_signs_in_again() -> None:
+    with pytest.raises(SessionExpired):
+        rotate_refresh_token(started(), H1, H2, meta(T0 + SESSION_LIFETIME + timedelta(seconds=1)))
+
+    assert isinstance(rotate_refresh_token(started(), H1, H2, meta(T0 + SESSION_LIFETIME)), SessionRefreshed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import threading
 import time
@@ -18,6 +19,7 @@ from litestar.testing import AsyncTestClient
 
 from adapters.settings import Settings
 from api.app import create_app
+from tests.e2e.conftest import Tenant
 
 AUDIENCE = "causeloop-test"
 PARTY = "https://app.example.test"
@@ -90,3 +92,16 @@ async def client(settings: Settings, **changes: Any) -> AsyncIterator[AsyncTestC
     async with AsyncTestClient(create_app(msgspec.structs.replace(settings, **changes),
                                           configure_logging=False)) as api:
         yield api
+
+
+def sub_of(tenant: Tenant) -> str:
+    """A Clerk-like user id per tenant owner."""
+    return "user_" + hashlib.sha256(tenant.owner_email.encode()).hexdigest()[:20]
+
+
+async def exchange(api: AsyncTestClient, token: str, **body: Any) -> Any:  # type: ignore[type-arg]
+    return await api.post("/v1/auth/exchange", json={"subject_token": token, **body})
+
+
+def bearer(tokens: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens['access_token']}"}

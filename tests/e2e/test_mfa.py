@@ -19,8 +19,7 @@ from adapters.settings import Settings
 from api.signin import checks
 from commands.mfa import mfa_stream
 from tests.e2e.conftest import Tenant, Workers
-from tests.e2e.signin_support import AUDIENCE, PARTY, JwksServer, SigningKey, client
-from tests.e2e.test_signin import bearer, exchange, sub_of
+from tests.e2e.signin_support import AUDIENCE, PARTY, JwksServer, SigningKey, bearer, client, exchange, sub_of
 
 pytestmark = [pytest.mark.postgres, pytest.mark.nats]
 Client = AsyncTestClient  # type: ignore[type-arg]

@@ -19,7 +19,7 @@ from adapters.event_store import EventStore
 from adapters.settings import Settings
 from domain.ids import parse
 from tests.e2e.conftest import Tenant, Workers
-from tests.e2e.signin_support import AUDIENCE, PARTY, JwksServer, SigningKey, client
+from tests.e2e.signin_support import AUDIENCE, PARTY, JwksServer, SigningKey, bearer, client, exchange, sub_of
 
 pytestmark = [pytest.mark.postgres, pytest.mark.nats]
 Client = AsyncTestClient  # type: ignore[type-arg]
@@ -39,23 +39,11 @@ async def clerk_api(settings: Settings, workers: Workers, jwks: JwksServer, tmp_
         yield api
 
 
-def sub_of(tenant: Tenant) -> str:
-    return "user_" + hashlib.sha256(tenant.owner_email.encode()).hexdigest()[:20]
-
-
-async def exchange(api: Client, token: str, **body: Any) -> Any:
-    return await api.post("/v1/auth/exchange", json={"subject_token": token, **body})
-
-
 async def sign_in(api: Client, tenant: Tenant) -> dict[str, Any]:
     response = await exchange(api, KEY.token(sub=sub_of(tenant), email=tenant.owner_email))
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
-
-
-def bearer(tokens: dict[str, Any]) -> dict[str, str]:
-    return {"Authorization": f"Bearer {tokens['access_token']}"}
 
 
 async def test_exchange_returns_the_documented_token_response(clerk_api: Client, tenant: Tenant) -> None:
@@ -229,10 +217,17 @@ async def test_the_development_issuer_signs_tokens_the_same_verifier_accepts(
     issuer = DevIssuer(tmp_path)
 
     async with client(settings, clerk_jwks_url="", data_dir=str(tmp_path)) as api:
-        good = await exchange(api, issuer.mint(tenant.owner_email))
+        token = issuer.mint(tenant.owner_email)
+        good = await exchange(api, token)
         forged = await exchange(api, SigningKey("whatever").token(sub="user_dev_x", email=tenant.owner_email,
                                                                   aud=None, azp=None))
+        published = await api.get("/.well-known/causeloop-dev-jwks.json")
 
     assert good.status_code == 200, good.text
+    assert [key["kid"] for key in published.json()["keys"]] == [jwt.get_unverified_header(token)["kid"]]
     assert forged.status_code == 401, "no 'accept anything' mode in development"
     assert oct(issuer.key_path.stat().st_mode & 0o777) == "0o600"
+
+
+async def test_the_development_key_set_is_not_published_when_clerk_is_configured(clerk_api: Client) -> None:
+    assert (await clerk_api.get("/.well-known/causeloop-dev-jwks.json")).status_code == 404

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+import psycopg
 import pytest
 from cryptography.hazmat.primitives import serialization
 from litestar.testing import AsyncTestClient
@@ -20,6 +22,7 @@ from adapters.settings import Settings
 from domain.ids import parse
 from tests.e2e.conftest import Tenant, Workers
 from tests.e2e.signin_support import AUDIENCE, PARTY, JwksServer, SigningKey, bearer, client, exchange, sub_of
+from workers.operations import rebuild
 
 pytestmark = [pytest.mark.postgres, pytest.mark.nats]
 Client = AsyncTestClient  # type: ignore[type-arg]
@@ -231,3 +234,26 @@ async def test_the_development_issuer_signs_tokens_the_same_verifier_accepts(
 
 async def test_the_development_key_set_is_not_published_when_clerk_is_configured(clerk_api: Client) -> None:
     assert (await clerk_api.get("/.well-known/causeloop-dev-jwks.json")).status_code == 404
+
+
+def _sessions_of(settings: Settings, workspace_id: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        conn.execute(f'SET search_path TO "{settings.database_schema}"')
+        return conn.execute("SELECT id, user_id, status, refresh_hash, previous_hashes, mfa, created_at, refreshed_at,"
+                            " version FROM auth_sessions WHERE workspace_id = %s ORDER BY id",
+                            (workspace_id,)).fetchall()
+
+
+async def test_a_rebuilt_sessions_read_model_equals_the_live_one_and_refresh_still_finds_families(
+        clerk_api: Client, tenant: Tenant, settings: Settings) -> None:
+    first = await sign_in(clerk_api, tenant)
+    await clerk_api.post("/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    await clerk_api.post("/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})  # reuse: revoked
+    live = await sign_in(clerk_api, tenant)
+    before = _sessions_of(settings, tenant.workspace_id)
+
+    await asyncio.to_thread(rebuild, settings, "sessions")
+
+    assert _sessions_of(settings, tenant.workspace_id) == before and len(before) == 2
+    refreshed = await clerk_api.post("/v1/auth/refresh", json={"refresh_token": live["refresh_token"]})
+    assert refreshed.status_code == 200, refreshed.text

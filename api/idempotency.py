@@ -171,8 +171,15 @@ class _Recorder:
         return StoredResponse(status=self.status, headers=self.headers, body=b"".join(self.chunks))
 
 
+SECRET_RESPONSE_OPT_KEY = "secret_response"
+SECRET_RESPONSE: dict[str, Any] = {SECRET_RESPONSE_OPT_KEY: True}
+"""`opt=SECRET_RESPONSE` on a route whose 2xx reveals a secret once (a TOTP secret): its response is never stored
+for replay, so the secret never rests in plain text in `idempotency_keys`; an Idempotency-Key is ignored there."""
+
+
 class IdempotencyMiddleware(ASGIMiddleware):
     scopes = (ScopeType.HTTP,)
+    exclude_opt_key = SECRET_RESPONSE_OPT_KEY
 
     def __init__(self, purge_every: timedelta = timedelta(hours=1)) -> None:
         self.purge_every = purge_every.total_seconds()

@@ -15,6 +15,7 @@ from adapters.tokens import Principal
 from api.auth import authenticated
 from api.deps import provide_caller
 from api.errors import ApiError
+from api.idempotency import SECRET_RESPONSE
 from api.signin import schemas
 from api.signin.totp_attempts import check_totp, invalid_code
 from commands.mfa import MfaCommands
@@ -65,7 +66,7 @@ def _user(request: Request[Any, Any, Any]) -> Principal:
     return principal
 
 
-@post("/v1/me/mfa/totp", guards=[authenticated], status_code=201, tags=["MFA"])
+@post("/v1/me/mfa/totp", guards=[authenticated], status_code=201, tags=["MFA"], opt=SECRET_RESPONSE)
 async def enrol_totp(request: Request[Any, Any, Any], state: State) -> Response[schemas.TotpEnrolment]:
     """Start TOTP enrolment: the secret and otpauth URI are shown once; verify a code to activate."""
     principal = _user(request)

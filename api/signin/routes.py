@@ -40,6 +40,7 @@ from projections.sessions.projector import NAME as SESSIONS_PROJECTION
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 INVALID_GRANT = "subject_token is invalid or could not be verified"
+MEMBERSHIP_ENDED = "membership_ended"
 
 
 def _forbidden(message: str) -> ApiError:
@@ -150,16 +151,17 @@ async def refresh(request: Request[Any, Any, Any], state: State,
         raise _refresh_refused()
     commands: SignInCommands = state.signin_commands
     caller = _caller(request, ref.workspace_id, ref.user_id)
+    async with tenant_transaction(state.read_pool, ref.workspace_id) as conn:
+        member = await identity.membership(conn, ref.workspace_id, ref.user_id)
+    if member is None or member.status != "active":
+        await _settle(state, [(SESSIONS_PROJECTION, await commands.revoke(ref.session_id, MEMBERSHIP_ENDED, caller))])
+        raise _refresh_refused()
     try:
         rotated = await commands.rotate(ref.session_id, data.refresh_token, caller)
     except RefreshRejected as exc:
         await _settle(state, [(SESSIONS_PROJECTION, exc.position)])  # the revocation is effective at once
         raise _refresh_refused() from None
-    async with tenant_transaction(state.read_pool, ref.workspace_id) as conn:
-        member = await identity.membership(conn, ref.workspace_id, ref.user_id)
     headers = await _settle(state, [(SESSIONS_PROJECTION, rotated.position)])
-    if member is None or member.status != "active":
-        raise _refresh_refused()
     body = _tokens(state.settings, member, ref.session_id, rotated.refresh_token, rotated.session.mfa)
     return Response(body, headers=headers)
 

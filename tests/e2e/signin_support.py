@@ -88,7 +88,7 @@ class JwksServer:
 
 @asynccontextmanager
 async def client(settings: Settings, **changes: Any) -> AsyncIterator[AsyncTestClient]:  # type: ignore[type-arg]
-    changes.setdefault("db_pool_size", 3)  # the test Postgres is shared: keep each app small
+    changes.setdefault("db_pool_size", 2)  # the test Postgres is shared: keep each app small
     async with AsyncTestClient(create_app(msgspec.structs.replace(settings, **changes),
                                           configure_logging=False)) as api:
         yield api

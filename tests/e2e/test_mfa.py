@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import jwt
@@ -26,16 +25,18 @@ Client = AsyncTestClient  # type: ignore[type-arg]
 KEY = SigningKey("mfa-key")
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def jwks() -> Iterator[JwksServer]:
     with JwksServer(KEY) as server:
         yield server
 
 
-@pytest.fixture
-async def api(settings: Settings, workers: Workers, jwks: JwksServer, tmp_path: Path) -> AsyncIterator[Client]:
+@pytest.fixture(scope="module")
+async def api(settings: Settings, workers: Workers, jwks: JwksServer,
+              tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Client]:
+    """One app for the module: the test Postgres is shared, and every app holds its own pools."""
     async with client(settings, clerk_jwks_url=jwks.url, clerk_audience=AUDIENCE, clerk_authorized_parties=PARTY,
-                      data_dir=str(tmp_path)) as test_client:
+                      data_dir=str(tmp_path_factory.mktemp("mfa"))) as test_client:
         yield test_client
 
 
@@ -163,3 +164,14 @@ async def test_when_the_workspace_requires_mfa_tokens_without_it_reach_only_the_
     assert blocked.status_code == 403 and blocked.json()["error"]["code"] == "mfa_required"
     assert elsewhere.status_code == 200, "other workspaces are not affected"
     assert allowed.status_code == 200
+
+
+async def test_an_enrolment_response_is_never_stored_for_idempotent_replay(api: Client, tenant: Tenant) -> None:
+    headers = {**tenant.headers(), "Idempotency-Key": "enrol-once"}
+
+    first = await api.post("/v1/me/mfa/totp", headers=headers)
+    second = await api.post("/v1/me/mfa/totp", headers=headers)
+
+    assert first.status_code == second.status_code == 201
+    assert "idempotency-replayed" not in second.headers, "a replay would mean the secret rests in idempotency_keys"
+    assert first.json()["secret"] != second.json()["secret"]

@@ -29,16 +29,18 @@ Client = AsyncTestClient  # type: ignore[type-arg]
 KEY = SigningKey("key-1")
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def jwks() -> Iterator[JwksServer]:
     with JwksServer(KEY) as server:
         yield server
 
 
-@pytest.fixture
-async def clerk_api(settings: Settings, workers: Workers, jwks: JwksServer, tmp_path: Path) -> AsyncIterator[Client]:
+@pytest.fixture(scope="module")
+async def clerk_api(settings: Settings, workers: Workers, jwks: JwksServer,
+                    tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Client]:
+    """One app for the module: the test Postgres is shared, and every app holds its own pools."""
     async with client(settings, clerk_jwks_url=jwks.url, clerk_audience=AUDIENCE, clerk_authorized_parties=PARTY,
-                      data_dir=str(tmp_path), clerk_jwks_cooldown_s=0.0) as api:
+                      data_dir=str(tmp_path_factory.mktemp("clerk")), clerk_jwks_cooldown_s=0.0) as api:
         yield api
 
 
@@ -117,26 +119,29 @@ async def test_a_key_rotated_in_at_clerk_is_fetched_on_its_unknown_kid(
     await sign_in(clerk_api, tenant)
     fetched = jwks.fetches
     rotated = SigningKey("key-2")
-    jwks.keys = [rotated]
-
-    response = await exchange(clerk_api, rotated.token(sub=sub_of(tenant), email=tenant.owner_email))
+    jwks.keys = [KEY, rotated]  # Clerk publishes the next key beside the current one
+    try:
+        response = await exchange(clerk_api, rotated.token(sub=sub_of(tenant), email=tenant.owner_email))
+    finally:
+        jwks.keys = [KEY]
 
     assert response.status_code == 200, response.text
     assert jwks.fetches == fetched + 1
 
 
 async def test_unknown_kids_refetch_the_key_set_at_most_once_per_cooldown(
-        settings: Settings, workers: Workers, jwks: JwksServer, tenant: Tenant, tmp_path: Path) -> None:
-    async with client(settings, clerk_jwks_url=jwks.url, clerk_audience=AUDIENCE, clerk_authorized_parties=PARTY,
-                      data_dir=str(tmp_path), clerk_jwks_cooldown_s=300.0) as api:
-        await sign_in(api, tenant)
-        await sign_in(api, tenant)
-        stranger = SigningKey("unknown-kid")
-        for _ in range(3):
-            response = await exchange(api, stranger.token(sub=sub_of(tenant), email=tenant.owner_email))
-            assert response.status_code == 401
+        settings: Settings, workers: Workers, tenant: Tenant, tmp_path: Path) -> None:
+    with JwksServer(KEY) as jwks:
+        async with client(settings, clerk_jwks_url=jwks.url, clerk_audience=AUDIENCE, clerk_authorized_parties=PARTY,
+                          data_dir=str(tmp_path), clerk_jwks_cooldown_s=300.0) as api:
+            await sign_in(api, tenant)
+            await sign_in(api, tenant)
+            stranger = SigningKey("unknown-kid")
+            for _ in range(3):
+                response = await exchange(api, stranger.token(sub=sub_of(tenant), email=tenant.owner_email))
+                assert response.status_code == 401
 
-    assert jwks.fetches == 1, "the key set is cached, and unknown kids wait for the cooldown"
+        assert jwks.fetches == 1, "the key set is cached, and unknown kids wait for the cooldown"
 
 
 async def test_an_unknown_identity_is_403_and_never_created(clerk_api: Client, tenant: Tenant) -> None:
@@ -257,3 +262,17 @@ async def test_a_rebuilt_sessions_read_model_equals_the_live_one_and_refresh_sti
     assert _sessions_of(settings, tenant.workspace_id) == before and len(before) == 2
     refreshed = await clerk_api.post("/v1/auth/refresh", json={"refresh_token": live["refresh_token"]})
     assert refreshed.status_code == 200, refreshed.text
+
+
+async def test_a_refresh_after_the_membership_ended_is_401_and_revokes_the_family(
+        clerk_api: Client, tenant: Tenant, settings: Settings) -> None:
+    tokens = await sign_in(clerk_api, tenant)
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:  # stands in for MemberSuspended
+        conn.execute(f'SET search_path TO "{settings.database_schema}"')
+        conn.execute("UPDATE memberships SET status = 'suspended' WHERE workspace_id = %s AND user_id = %s",
+                     (tenant.workspace_id, tenant.user_id))
+
+    response = await clerk_api.post("/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+
+    assert response.status_code == 401
+    assert [row[2] for row in _sessions_of(settings, tenant.workspace_id)] == ["revoked"]

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from litestar.testing import AsyncTestClient
 from adapters.dev_issuer import DevIssuer
 from adapters.event_store import EventStore
 from adapters.settings import Settings
+from cli.main import main
 from domain.ids import parse
 from tests.e2e.conftest import Tenant, Workers
 from tests.e2e.signin_support import AUDIENCE, PARTY, JwksServer, SigningKey, bearer, client, exchange, sub_of
@@ -276,3 +278,30 @@ async def test_a_refresh_after_the_membership_ended_is_401_and_revokes_the_famil
 
     assert response.status_code == 401
     assert [row[2] for row in _sessions_of(settings, tenant.workspace_id)] == ["revoked"]
+
+
+async def test_a_token_from_causeloop_token_clerk_signs_in_through_the_exchange(
+        settings: Settings, workers: Workers, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    email, slug = f"shell-{uuid.uuid4().hex[:8]}@example.test", f"shell-{uuid.uuid4().hex[:8]}"
+    environ = {"DATABASE_URL": settings.database_url, "DATABASE_SCHEMA": settings.database_schema,
+               "JWT_SECRET": settings.jwt_secret, "DATA_DIR": str(tmp_path)}
+
+    assert main(["token", "--clerk", "--email", email, "--workspace", slug], environ) == 0
+    subject_token = capsys.readouterr().out.strip()
+    _wait_for_member(settings, email)
+    async with client(settings, clerk_jwks_url="", data_dir=str(tmp_path)) as api:
+        response = await exchange(api, subject_token)
+
+    assert response.status_code == 200, response.text
+    assert jwt.decode(response.json()["access_token"], options={"verify_signature": False})["role"] == "owner"
+
+
+def _wait_for_member(settings: Settings, email: str) -> None:
+    """The CLI does not wait for the identity projection; the API would (read-your-writes)."""
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        conn.execute(f'SET search_path TO "{settings.database_schema}"')
+        deadline = time.monotonic() + 10
+        while conn.execute("SELECT 1 FROM users u JOIN memberships m ON m.user_id = u.id WHERE u.email = %s",
+                           (email,)).fetchone() is None:
+            assert time.monotonic() < deadline, "the identity projection never had the member"
+            time.sleep(0.01)

@@ -166,7 +166,6 @@ async def refresh(request: Request[Any, Any, Any], state: State,
     return Response(body, headers=headers)
 
 
-
 @get("/.well-known/causeloop-dev-jwks.json", sync_to_thread=True, tags=["Auth"])
 def dev_jwks(state: State) -> dict[str, Any]:
     """The development issuer's public keys (the key set exchange verifies against when CLERK_JWKS_URL is unset).

@@ -15,6 +15,7 @@ from api.principals import load_principal
 from api.signin import mfa_routes
 from api.signin import routes as signin_routes
 from api.signin.lifespan import signin_lifespan
+from api.workspace_settings.routes import WorkspaceSettingsController
 
 SIGNIN_ROUTES = [signin_routes.exchange, signin_routes.refresh, signin_routes.dev_jwks, mfa_routes.enrol_totp,
                  mfa_routes.verify_totp, mfa_routes.remove_totp]
@@ -25,7 +26,7 @@ def create_app(settings: Settings, *, configure_logging: bool = True) -> Litesta
     logging_config = LoggingConfig(root={"level": settings.log_level, "handlers": ["queue_listener"]},
                                    log_exceptions="never") if configure_logging else None
     return Litestar(
-        route_handlers=[IssuesController, health, ready, metrics, openapi_json,
+        route_handlers=[IssuesController, WorkspaceSettingsController, health, ready, metrics, openapi_json,
                         *SIGNIN_ROUTES],
         lifespan=[lifespan, signin_lifespan],
         state=State({"settings": settings}),

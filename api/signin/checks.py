@@ -9,6 +9,7 @@ import msgspec
 from adapters.postgres import AsyncConn
 from adapters.tokens import Principal
 from projections.sessions import queries
+from projections.workspace_settings.queries import mfa_required
 
 MfaPolicy = Callable[[AsyncConn, str], Awaitable[bool]]
 """Whether a workspace requires MFA (the settings read model's `mfa_required(conn, workspace_id)`)."""
@@ -40,20 +41,8 @@ def mfa_requirement(policy: MfaPolicy) -> Callable[[Principal, AsyncConn], Await
     return check
 
 
-async def settings_mfa_required(conn: AsyncConn, workspace_id: str) -> bool:
-    """Stand-in until the `workspace_settings` read model is merged: its `mfa_required`, false while it is absent."""
-    cursor = await conn.execute("SELECT to_regclass('workspace_settings') IS NOT NULL AS present")
-    row = await cursor.fetchone()
-    if row is None or not row["present"]:
-        return False
-    cursor = await conn.execute("SELECT mfa_required FROM workspace_settings WHERE workspace_id = %s",
-                                (workspace_id,))
-    row = await cursor.fetchone()
-    return bool(row and row["mfa_required"])
-
-
-workspace_requires_mfa: MfaPolicy = settings_mfa_required
-"""Looked up per call, so the one policy can be swapped (tests; the settings read model's own query)."""
+workspace_requires_mfa: MfaPolicy = mfa_required
+"""The workspace setting, from the `workspace_settings` read model; looked up per call so tests may swap it."""
 
 
 async def _policy(conn: AsyncConn, workspace_id: str) -> bool:

@@ -13,10 +13,9 @@ from litestar.testing import AsyncTestClient
 
 from adapters import totp
 from adapters.event_store import EventStore
-from adapters.postgres import AsyncConn
 from adapters.settings import Settings
-from api.signin import checks
 from commands.mfa import mfa_stream
+from domain.identity.roles import Role
 from tests.e2e.conftest import Tenant, Workers
 from tests.e2e.signin_support import AUDIENCE, PARTY, JwksServer, SigningKey, bearer, client, exchange, sub_of
 
@@ -140,21 +139,13 @@ async def test_removing_totp_needs_a_code_or_a_token_with_mfa(api: Client, tenan
     assert again.status_code == 200, "without TOTP, sign-in needs no code"
 
 
-@pytest.fixture
-def workspace_requires_mfa(tenant: Tenant, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The workspace setting (owned by the settings read model) switched on for this tenant only."""
-
-    async def policy(conn: AsyncConn, workspace_id: str) -> bool:
-        return workspace_id == tenant.workspace_id
-
-    monkeypatch.setattr(checks, "workspace_requires_mfa", policy)
-
-
-@pytest.mark.usefixtures("workspace_requires_mfa")
 async def test_when_the_workspace_requires_mfa_tokens_without_it_reach_only_the_mfa_routes(
         api: Client, tenant: Tenant, other_tenant: Tenant) -> None:
     plain = (await signed_in(api, tenant)).json()
+    switched = await api.patch("/v1/workspace", json={"mfa_required": True}, headers=tenant.headers(Role.OWNER))
+    assert switched.status_code == 200, switched.text
 
+    me = await api.get("/v1/workspace", headers=bearer(plain))
     blocked = await api.get("/v1/issues", headers=bearer(plain))
     elsewhere = await api.get("/v1/issues", headers=other_tenant.headers())
     secret = await activate(api, bearer(plain))
@@ -162,6 +153,7 @@ async def test_when_the_workspace_requires_mfa_tokens_without_it_reach_only_the_
     allowed = await api.get("/v1/issues", headers=bearer(with_mfa))
 
     assert blocked.status_code == 403 and blocked.json()["error"]["code"] == "mfa_required"
+    assert me.status_code == 403, "workspace routes are not exempt"
     assert elsewhere.status_code == 200, "other workspaces are not affected"
     assert allowed.status_code == 200
 

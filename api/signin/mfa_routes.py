@@ -66,7 +66,9 @@ def _user(request: Request[Any, Any, Any]) -> Principal:
     return principal
 
 
-@post("/v1/me/mfa/totp", guards=[authenticated], status_code=201, tags=["MFA"], opt=SECRET_RESPONSE)
+@post("/v1/me/mfa/totp", guards=[authenticated], status_code=201, tags=["MFA"], opt=SECRET_RESPONSE,
+      responses=schemas.errors(e422="mfa_already_enrolled: remove the active factor first",
+                               e503="service_unavailable: CAUSELOOP_MASTER_KEY is not configured in production"))
 async def enrol_totp(request: Request[Any, Any, Any], state: State) -> Response[schemas.TotpEnrolment]:
     """Start TOTP enrolment: the secret and otpauth URI are shown once; verify a code to activate."""
     principal = _user(request)
@@ -83,7 +85,8 @@ async def enrol_totp(request: Request[Any, Any, Any], state: State) -> Response[
                     status_code=201, headers=headers)
 
 
-@post("/v1/me/mfa/totp/verify", guards=[authenticated], status_code=200, tags=["MFA"])
+@post("/v1/me/mfa/totp/verify", guards=[authenticated], status_code=200, tags=["MFA"],
+      responses=schemas.CODE_ERRORS)
 async def verify_totp(request: Request[Any, Any, Any], state: State,
                       data: JSONBody[schemas.TotpVerifyRequest]) -> Response[schemas.TotpStatus]:
     """Activate the pending TOTP factor with a current code (422 invalid_mfa_code when wrong; 429 after 5)."""
@@ -97,7 +100,9 @@ async def verify_totp(request: Request[Any, Any, Any], state: State,
     return Response(schemas.TotpStatus(status="active"), headers=await _settle(state, position))
 
 
-@delete("/v1/me/mfa/totp", guards=[authenticated], status_code=204, tags=["MFA"])
+@delete("/v1/me/mfa/totp", guards=[authenticated], status_code=204, tags=["MFA"],
+      responses={**schemas.CODE_ERRORS, **schemas.errors(
+          e403="mfa_required: removing an active factor needs a code or a token minted with MFA")})
 async def remove_totp(request: Request[Any, Any, Any], state: State,
                       data: Annotated[schemas.TotpRemoveRequest | None, Body()] = None) -> Response[None]:
     """Remove the TOTP factor: needs a current `code`, unless this token was minted with a second factor."""

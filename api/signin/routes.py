@@ -120,7 +120,8 @@ async def _settle(state: State, waits: list[tuple[str, int]]) -> dict[str, str]:
     return headers
 
 
-@post("/v1/auth/exchange", opt=PUBLIC, status_code=200, tags=["Auth"], security=[])
+@post("/v1/auth/exchange", opt=PUBLIC, status_code=200, tags=["Auth"], security=[],
+      responses=schemas.EXCHANGE_ERRORS)
 async def exchange(request: Request[Any, Any, Any], state: State,
                    data: JSONBody[schemas.ExchangeRequest]) -> Response[schemas.TokenResponse]:
     """Exchange a Clerk session token for a Causeloop access token (72 h) and a refresh token."""
@@ -139,7 +140,8 @@ async def exchange(request: Request[Any, Any, Any], state: State,
     return Response(_tokens(state.settings, member, started.session_id, started.refresh_token, mfa), headers=headers)
 
 
-@post("/v1/auth/refresh", opt=PUBLIC, status_code=200, tags=["Auth"], security=[])
+@post("/v1/auth/refresh", opt=PUBLIC, status_code=200, tags=["Auth"], security=[],
+      responses=schemas.REFRESH_ERRORS)
 async def refresh(request: Request[Any, Any, Any], state: State,
                   data: JSONBody[schemas.RefreshRequest]) -> Response[schemas.TokenResponse]:
     """Rotate a refresh token: new access and refresh tokens. Re-using a rotated one revokes its whole family."""

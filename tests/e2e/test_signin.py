@@ -305,3 +305,14 @@ def _wait_for_member(settings: Settings, email: str) -> None:
                            (email,)).fetchone() is None:
             assert time.monotonic() < deadline, "the identity projection never had the member"
             time.sleep(0.01)
+
+
+async def test_openapi_documents_the_sign_in_and_mfa_routes(clerk_api: Client) -> None:
+    paths = (await clerk_api.get("/openapi.json")).json()["paths"]
+
+    for path in ("/v1/auth/exchange", "/v1/auth/refresh"):
+        assert paths[path]["post"].get("security") in (None, []), "no bearer needed"
+        assert "401" in paths[path]["post"]["responses"]
+    assert "503" in paths["/v1/auth/exchange"]["post"]["responses"]
+    assert paths["/v1/me/mfa/totp"]["post"]["security"] == [{"BearerAuth": []}]
+    assert {"post"} <= set(paths["/v1/me/mfa/totp/verify"]) and "delete" in paths["/v1/me/mfa/totp"]

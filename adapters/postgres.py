@@ -109,7 +109,8 @@ def sql_files() -> list[tuple[str, str]]:
     files = [("adapters/001_core.sql", resources.files("adapters.sql").joinpath("001_core.sql").read_text())]
     for package in ("projections.issues", "projections.identity",
                     "projections.workspace_settings",
-                    "projections.audit"):
+                    "projections.audit",
+                    "projections.sessions"):
         text = resources.files(package).joinpath("schema.sql").read_text()
         files.append((f"{package.replace('.', '/')}/schema.sql", text))
     return files

@@ -45,8 +45,6 @@ IDEMPOTENT_METHODS = frozenset({"POST", "PATCH", "PUT"})
 KEY_TTL = timedelta(hours=24)
 ABANDONED_AFTER = timedelta(minutes=10)
 """An `in_flight` row older than this belongs to a crashed process and may be taken over."""
-SECRET_RESPONSE = "secret_response"
-"""Route `opt` key: the 2xx body carries a secret shown once (a token), so Idempotency-Key is ignored there."""
 MAX_KEY_LENGTH = 255
 REPLAYED_HEADERS = frozenset({"content-type", "location", "etag"})
 _CLAIM_ATTEMPTS = 3
@@ -173,8 +171,15 @@ class _Recorder:
         return StoredResponse(status=self.status, headers=self.headers, body=b"".join(self.chunks))
 
 
+SECRET_RESPONSE_OPT_KEY = "secret_response"
+SECRET_RESPONSE: dict[str, Any] = {SECRET_RESPONSE_OPT_KEY: True}
+"""`opt=SECRET_RESPONSE` on a route whose 2xx reveals a secret once (a TOTP secret): its response is never stored
+for replay, so the secret never rests in plain text in `idempotency_keys`; an Idempotency-Key is ignored there."""
+
+
 class IdempotencyMiddleware(ASGIMiddleware):
     scopes = (ScopeType.HTTP,)
+    exclude_opt_key = SECRET_RESPONSE_OPT_KEY
 
     def __init__(self, purge_every: timedelta = timedelta(hours=1)) -> None:
         self.purge_every = purge_every.total_seconds()
@@ -184,10 +189,6 @@ class IdempotencyMiddleware(ASGIMiddleware):
         method = cast("HTTPScope", scope)["method"]
         raw_key = header_value(scope, b"idempotency-key")
         principal = scope.get("user")
-        handler = scope.get("route_handler")
-        if handler is not None and handler.opt.get(SECRET_RESPONSE):
-            await next_app(scope, receive, send)  # never store (or replay) a response that carries a secret
-            return
         if method not in IDEMPOTENT_METHODS or raw_key is None or not isinstance(principal, Principal):
             await next_app(scope, receive, send)
             return

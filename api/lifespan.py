@@ -33,7 +33,8 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     await read_pool.open()
     await infra_pool.open()
     await waiter.start()
-    app.state.update(store=store, issue_commands=IssueCommands(store, committer), read_pool=read_pool,
+    app.state.update(store=store, committer=committer, issue_commands=IssueCommands(store, committer),
+                     read_pool=read_pool,
                      infra_pool=infra_pool, position_waiter=waiter,
                      nats=await _nats_or_none(settings))
     app.state.update(member_commands=MemberCommands(store, committer))

@@ -16,6 +16,7 @@ from litestar.datastructures import State
 
 from adapters.postgres import AsyncConn, tenant_transaction
 from adapters.tokens import Principal
+from api.signin import checks as signin_checks
 from domain.identity.roles import Role, scopes_for
 from projections.identity import queries
 
@@ -47,6 +48,7 @@ async def open_workspace(principal: Principal, conn: AsyncConn) -> Principal | N
 
 CHECKS: list[Check] = [open_workspace, current_membership]
 """In order; other contexts append theirs (sessions, MFA, service accounts)."""
+CHECKS += [signin_checks.active_session, signin_checks.required_mfa]
 
 
 async def load_principal(principal: Principal, state: State) -> Principal | None:

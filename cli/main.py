@@ -21,7 +21,7 @@ from adapters.settings import Settings, SettingsError, load_settings
 from cli import services
 from cli.embedded import EmbeddedServerError
 from cli.run import Worker, api_server, run
-from cli.token import UsageError, issue_dev_token, parse_role, parse_scopes
+from cli.token import UsageError, issue_dev_clerk_token, issue_dev_token, parse_role, parse_scopes
 from commands.provisioning import Provision, ProvisioningCommands
 from domain.errors import DomainError
 from domain.identity.events import Plan
@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--role", default="owner")
     token.add_argument("--scope", action="append", dest="scopes", metavar="SCOPE",
                        help="narrow the token to these scopes (repeat, or separate with commas)")
+    token.add_argument("--clerk", action="store_true",
+                       help="print a development Clerk session token for POST /v1/auth/exchange instead")
     provision = command("provision", _provision,
                         "operator: provision a client (organization + workspace + owner) in one transaction")
     provision.add_argument("--org-name", required=True)
@@ -168,6 +170,9 @@ def _projections(args: argparse.Namespace, settings: Settings, environ: Mapping[
 
 def _token(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:
     role = parse_role(args.role)
+    if args.clerk:
+        print(issue_dev_clerk_token(settings, email=args.email, workspace_slug=args.workspace, role=role))
+        return 0
     print(issue_dev_token(settings, email=args.email, workspace_slug=args.workspace, role=role,
                           scopes=parse_scopes(role, args.scopes)))
     return 0

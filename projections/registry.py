@@ -12,6 +12,7 @@ from adapters.codec import AnyEvent
 from projections.audit import projector as audit
 from projections.identity import projector as identity
 from projections.issues import projector as issues
+from projections.sessions import projector as sessions
 from projections.workspace_settings import projector as workspace_settings
 
 Conn = AsyncConnection[dict[str, Any]]
@@ -59,4 +60,7 @@ PROJECTIONS: dict[str, Projection] = {
                            tables=audit.TABLES, schema_package="projections.audit", project=audit.project,
                            stages=Stages(keys_of=audit.keys_of, load=audit.load, prepare=audit.prepare,
                                          write=audit.write)),
+    sessions.NAME: Projection(name=sessions.NAME, version=sessions.VERSION, categories=sessions.CATEGORIES,
+                              tables=sessions.TABLES, schema_package="projections.sessions",
+                              project=sessions.project),
 }

@@ -202,7 +202,7 @@ class InvitationsController(Controller):
     tags = ("Users & Members",)
     dependencies = DEPENDENCIES
 
-    @post("/", guards=[requires("members:write")], status_code=201, opt={SECRET_RESPONSE: True},
+    @post("/", guards=[requires("members:write")], status_code=201, opt=SECRET_RESPONSE,
           responses=errors(e403=ABOVE_OWN, e409="conflict: already a member, or an invitation is pending",
                            e422=SEAT_LIMIT))
     async def invite(self, state: State, data: JSONBody[schemas.InviteRequest], commands: Commands, caller: Who,
@@ -237,7 +237,7 @@ class InvitationsController(Controller):
         return invitation_view(await _invitation(read_pool, caller, invitation_id))
 
     @post("/{invitation_id:str}/resend", guards=[requires("members:write")], status_code=200,
-          opt={SECRET_RESPONSE: True},
+          opt=SECRET_RESPONSE,
           responses=errors(e404=NOT_FOUND, e422="invalid_transition: the invitation is accepted or revoked"))
     async def resend(self, state: State, invitation_id: IdPath, commands: Commands, caller: Who, waiter: Waiter,
                      read_pool: ReadPool) -> Response[schemas.InvitationSent]:

@@ -136,16 +136,22 @@ class OrganizationOffboarded(OrganizationEvent, frozen=True, kw_only=True):
     """The organization's status becomes `cancelled`; its workspaces record WorkspaceOffboarded alongside."""
 
 
+class UserExternalIdentityLinked(UserEvent, frozen=True, kw_only=True):
+    """The user signed in through Clerk for the first time (matched by email): later sign-ins match `sub`."""
+
+    clerk_user_id: str
+
+
 AnyWorkspaceEvent = (WorkspaceProvisioned | MemberAdded | MemberRoleChanged | MemberSuspended | MemberReactivated
                      | MemberRemoved | WorkspaceOffboarded)
-AnyUserEvent = UserRegistered | UserProfileUpdated
+AnyUserEvent = UserRegistered | UserProfileUpdated | UserExternalIdentityLinked
 AnyInvitationEvent = InvitationSent | InvitationResent | InvitationRevoked | InvitationAccepted
 AnyOrganizationEvent = OrganizationProvisioned | OrganizationOffboarded
 AnyIdentityEvent = AnyWorkspaceEvent | AnyUserEvent | AnyInvitationEvent | AnyOrganizationEvent
 IDENTITY_EVENT_TYPES: tuple[type[DomainEvent], ...] = (
     WorkspaceProvisioned, MemberAdded, UserRegistered,
     MemberRoleChanged, MemberSuspended, MemberReactivated, MemberRemoved, WorkspaceOffboarded,
-    UserProfileUpdated,
+    UserProfileUpdated, UserExternalIdentityLinked,
     InvitationSent, InvitationResent, InvitationRevoked, InvitationAccepted,
     OrganizationProvisioned, OrganizationOffboarded,
 )

@@ -10,9 +10,9 @@ from uuid import UUID
 
 import msgspec
 
-from domain.errors import InvalidValue
+from domain.errors import DomainError, InvalidValue
 from domain.events import Meta, envelope
-from domain.identity.events import AnyUserEvent, UserProfileUpdated, UserRegistered
+from domain.identity.events import AnyUserEvent, UserExternalIdentityLinked, UserProfileUpdated, UserRegistered
 
 EMAIL_MAX = 254
 NAME_MAX = 200
@@ -44,6 +44,7 @@ class User(msgspec.Struct, frozen=True, kw_only=True):
     avatar_url: str | None = None
     timezone: str | None = None
     locale: str | None = None
+    clerk_user_id: str | None = None
 
 
 class ProfileEdit(msgspec.Struct, frozen=True, kw_only=True):
@@ -53,6 +54,10 @@ class ProfileEdit(msgspec.Struct, frozen=True, kw_only=True):
     avatar_url: str | None | msgspec.UnsetType = msgspec.UNSET
     timezone: str | None | msgspec.UnsetType = msgspec.UNSET
     locale: str | None | msgspec.UnsetType = msgspec.UNSET
+
+
+class ExternalIdentityConflict(DomainError):
+    code = "external_identity_conflict"
 
 
 def evolve(user: User | None, event: AnyUserEvent) -> User:
@@ -65,6 +70,9 @@ def evolve(user: User | None, event: AnyUserEvent) -> User:
             return msgspec.structs.replace(user, version=event.originator_version, name=event.name,
                                            avatar_url=event.avatar_url, timezone=event.timezone,
                                            locale=event.locale)
+        case UserExternalIdentityLinked():
+            assert user is not None, "a user stream starts with UserRegistered"
+            return msgspec.structs.replace(user, version=event.originator_version, clerk_user_id=event.clerk_user_id)
         case _:
             assert_never(event)
 
@@ -137,3 +145,12 @@ def update_profile(user: User, edit: ProfileEdit, meta: Meta, *, timezones: froz
         return []
     return [UserProfileUpdated(**envelope(meta, user.id, user.version + 1), name=name, avatar_url=avatar_url,
                                timezone=timezone, locale=locale)]
+
+
+def link_external_identity(user: User, clerk_user_id: str, meta: Meta) -> list[UserExternalIdentityLinked]:
+    """A user has at most one Clerk identity: linking the same one again records nothing, another one is refused."""
+    if user.clerk_user_id == clerk_user_id:
+        return []
+    if user.clerk_user_id is not None:
+        raise ExternalIdentityConflict("this user is already linked to another Clerk identity")
+    return [UserExternalIdentityLinked(**envelope(meta, user.id, user.version + 1), clerk_user_id=clerk_user_id)]

@@ -14,7 +14,14 @@ from psycopg import AsyncConnection
 
 from adapters.codec import AnyEvent
 from adapters.ids import keyed_uuid
-from domain.identity.events import DEFAULT_PLAN, DEFAULT_SEATS, MemberAdded, UserRegistered, WorkspaceProvisioned
+from domain.identity.events import (
+    DEFAULT_PLAN,
+    DEFAULT_SEATS,
+    MemberAdded,
+    UserExternalIdentityLinked,
+    UserRegistered,
+    WorkspaceProvisioned,
+)
 from domain.ids import render
 from projections.identity.members import HANDLED as MEMBERS_HANDLED
 from projections.identity.members import apply_members
@@ -23,7 +30,7 @@ NAME = "identity"
 VERSION = 1
 CATEGORIES = frozenset({"workspace", "user", "invitation", "organization"})
 TABLES = ("users", "organizations", "workspaces", "memberships", "invitations")
-BaseEvent = WorkspaceProvisioned | MemberAdded | UserRegistered
+BaseEvent = WorkspaceProvisioned | MemberAdded | UserRegistered | UserExternalIdentityLinked
 
 Conn = AsyncConnection[dict[str, Any]]
 
@@ -36,7 +43,7 @@ def membership_id(workspace_id: str, user_id: str) -> str:
 async def project(conn: Conn, batch: Sequence[tuple[int, AnyEvent]]) -> None:
     """Apply `batch` (in position order, already past the checkpoint) inside the caller's transaction."""
     for _, event in batch:
-        if isinstance(event, WorkspaceProvisioned | MemberAdded | UserRegistered):
+        if isinstance(event, WorkspaceProvisioned | MemberAdded | UserRegistered | UserExternalIdentityLinked):
             await apply(conn, event)
         elif isinstance(event, MEMBERS_HANDLED):
             await apply_members(conn, event)
@@ -75,6 +82,11 @@ async def apply(conn: Conn, event: BaseEvent) -> None:
                 (workspace_id, membership_id(workspace_id, event.user_id), event.user_id, event.role,
                  event.occurred_at, event.occurred_at, event.originator_version))
             await _bump_workspace(conn, workspace_id, event.originator_version, event)
+        case UserExternalIdentityLinked():
+            await conn.execute("UPDATE users SET clerk_user_id = %s, updated_at = %s, version = %s"
+                               " WHERE id = %s AND version < %s",
+                               (event.clerk_user_id, event.occurred_at, event.originator_version,
+                                render("usr", event.originator_id), event.originator_version))
         case _:
             assert_never(event)
 

@@ -21,6 +21,7 @@ from domain.identity.events import (
     OrganizationOffboarded,
     OrganizationProvisioned,
     Plan,
+    UserExternalIdentityLinked,
     UserProfileUpdated,
     UserRegistered,
     WorkspaceOffboarded,
@@ -40,6 +41,8 @@ from domain.issues.events import (
     Severity,
     Status,
 )
+from domain.mfa.events import TotpActivated, TotpEnrolled, TotpRemoved
+from domain.sessions.events import SessionRefreshed, SessionRevoked, SessionStarted
 from domain.workspace_settings.events import (
     AiSettingsUpdated,
     MfaRequirementChanged,
@@ -56,6 +59,10 @@ WORKSPACE_STREAM = UUID("0b4f7f6e-5d1c-5a8e-9c3b-2f1e0d9c8b7a")
 USER_STREAM = UUID("6a1d2c3b-4e5f-5a6b-8c7d-9e0f1a2b3c4d")
 SETTINGS_STREAM = UUID("3c9e1f2a-7b4d-5e6f-8a1b-2c3d4e5f6a7b")
 SLUG_CLAIM_STREAM = UUID("8d2e4f6a-1b3c-5d7e-9f0a-2b4c6d8e0f1a")
+SESSION_STREAM = UUID("019a3c5e-7f10-7a2b-9c3d-4e5f6a7b8c9d")
+MFA_STREAM = UUID("3c2b1a09-8f7e-5d6c-9b5a-4f3e2d1c0b9a")
+HASH_1 = "a" * 64
+HASH_2 = "b" * 64
 INVITATION_STREAM = UUID("7c2e3d4f-5a6b-5c7d-8e9f-0a1b2c3d4e5f")
 ORGANIZATION_STREAM = UUID("8d3f4e5a-6b7c-5d8e-9f0a-1b2c3d4e5f60")
 BOB = "usr_01KV1PX3NR96XJRGD48NNHH432"
@@ -86,6 +93,15 @@ def samples() -> list[object]:
                     role=Role.OWNER),
         UserRegistered(**envelope(meta(T0), USER_STREAM, 1), email="alice@example.com", name="alice"),
         *settings_samples(),
+        UserExternalIdentityLinked(**envelope(meta(T0), USER_STREAM, 2), clerk_user_id="user_2abcDEF"),
+        SessionStarted(**envelope(meta(T0), SESSION_STREAM, 1), user_id="usr_01KV1PX3NR96XJRGD48NNHH431",
+                       refresh_hash=HASH_1, mfa=True),
+        SessionRefreshed(**envelope(meta(T0), SESSION_STREAM, 2), previous_hash=HASH_1, refresh_hash=HASH_2),
+        SessionRevoked(**envelope(meta(T0), SESSION_STREAM, 3), reason="refresh_token_reuse"),
+        TotpEnrolled(**envelope(meta(T0), MFA_STREAM, 1), user_id="usr_01KV1PX3NR96XJRGD48NNHH431",
+                     secret_ciphertext="v1.bm9uY2UtYW5kLWNpcGhlcnRleHQ="),
+        TotpActivated(**envelope(meta(T0), MFA_STREAM, 2), user_id="usr_01KV1PX3NR96XJRGD48NNHH431"),
+        TotpRemoved(**envelope(meta(T0), MFA_STREAM, 3), user_id="usr_01KV1PX3NR96XJRGD48NNHH431"),
         *_members_samples(),
     ]
 

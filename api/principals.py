@@ -14,9 +14,9 @@ from collections.abc import Callable
 
 import msgspec
 from litestar.datastructures import State
-from psycopg.rows import class_row
+from psycopg import sql
 
-from adapters.postgres import tenant_transaction
+from adapters.postgres import tenant_read_one
 from adapters.tokens import Principal
 from api.signin import checks as signin_checks
 from api.standing import Standing
@@ -27,11 +27,11 @@ _ROLES = {role.value: role for role in Role}
 
 _STANDING = """
 SELECT
-    (SELECT status FROM workspaces WHERE id = %(ws)s) AS workspace_status,
-    (SELECT role FROM memberships WHERE workspace_id = %(ws)s AND user_id = %(sub)s) AS member_role,
-    (SELECT status FROM memberships WHERE workspace_id = %(ws)s AND user_id = %(sub)s) AS member_status,
-    (SELECT status FROM auth_sessions WHERE workspace_id = %(ws)s AND id = %(sid)s) AS session_status,
-    coalesce((SELECT mfa_required FROM workspace_settings WHERE workspace_id = %(ws)s), false) AS mfa_required
+    (SELECT status FROM workspaces WHERE id = {ws}) AS workspace_status,
+    (SELECT role FROM memberships WHERE workspace_id = {ws} AND user_id = {sub}) AS member_role,
+    (SELECT status FROM memberships WHERE workspace_id = {ws} AND user_id = {sub}) AS member_status,
+    (SELECT status FROM auth_sessions WHERE workspace_id = {ws} AND id = {sid}) AS session_status,
+    coalesce((SELECT mfa_required FROM workspace_settings WHERE workspace_id = {ws}), false) AS mfa_required
 """
 
 
@@ -57,13 +57,12 @@ CHECKS: list[Check] = [open_workspace, current_membership, signin_checks.active_
 
 
 async def read_standing(state: State, principal: Principal) -> Standing:
-    async with tenant_transaction(state.read_pool, principal.workspace_id) as conn, \
-            conn.cursor(row_factory=class_row(Standing)) as cur:
-        await cur.execute(_STANDING, {"ws": principal.workspace_id, "sub": principal.subject,
-                                      "sid": principal.session_id})
-        standing = await cur.fetchone()
-    assert standing is not None  # a SELECT without FROM always yields its one row
-    return standing
+    """One round trip (values quoted by psycopg as literals: the statement travels with BEGIN and COMMIT)."""
+    query = sql.SQL(_STANDING).format(ws=sql.Literal(principal.workspace_id), sub=sql.Literal(principal.subject),
+                                      sid=sql.Literal(principal.session_id))
+    row = await tenant_read_one(state.read_pool, principal.workspace_id, query)
+    assert row is not None  # a SELECT without FROM always yields its one row
+    return msgspec.convert(row, Standing)
 
 
 async def load_principal(principal: Principal, state: State) -> Principal | None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg
 import pytest
@@ -101,8 +103,19 @@ async def test_an_expired_invitation_is_refused(api: Client, tenant: Tenant, oth
     response = await api.post("/v1/invitations/accept", json={"token": token}, headers=dana.headers)
 
     assert (response.status_code, response.json()["error"]["code"]) == (422, "invitation_expired")
-    listed = (await api.get(f"/v1/invitations/{render('inv', stream_id)}", headers=owner_headers(tenant))).json()
+    listed = await _eventually_found(api, f"/v1/invitations/{render('inv', stream_id)}", owner_headers(tenant))
     assert listed["expired"] is True
+
+
+async def _eventually_found(api: Client, path: str, headers: dict[str, str]) -> dict[str, Any]:
+    """The invitation was appended straight to the event store (no command waited for the projection)."""
+    for _ in range(500):
+        response = await api.get(path, headers=headers)
+        if response.status_code != 404:
+            found: dict[str, Any] = response.json()
+            return found
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{path} never appeared in the read model")
 
 
 async def test_resend_gives_a_new_token_and_the_original_still_works(

@@ -90,7 +90,8 @@ async def test_a_reader_sees_only_its_own_workspace_settings_and_the_defaults_el
                                  (READER_ROLE, TWO))
             cur = await reader.execute("SELECT count(*) AS n FROM workspace_settings")  # no WHERE on purpose
             visible = (await cur.fetchone() or {})["n"]
-            assert await queries.mfa_required(reader, ONE) is False  # RLS hides the other tenant's row
+            cur = await reader.execute("SELECT mfa_required FROM workspace_settings WHERE workspace_id = %s", (ONE,))
+            assert await cur.fetchone() is None  # RLS hides the other tenant's row, even asked for by id
 
     assert own == expected
     assert other == WorkspaceSettings(id=keyed_uuid("workspace-settings", TWO)) and other_onboarding is None

@@ -10,16 +10,19 @@ from uuid import UUID
 import msgspec
 
 from adapters.ids import event_id
+from domain.credentials.events import CREDENTIAL_EVENT_TYPES, AnyCredentialEvent
 from domain.events import Actor, DomainEvent
 from domain.identity.events import IDENTITY_EVENT_TYPES, AnyIdentityEvent
 from domain.ids import parse, render
 from domain.issues.events import ISSUE_EVENT_TYPES, AnyIssueEvent
 
-AnyEvent = AnyIssueEvent | AnyIdentityEvent
+AnyEvent = AnyIssueEvent | AnyIdentityEvent | AnyCredentialEvent
 EVENT_TYPES: dict[str, type[DomainEvent]] = {
-    cls.__name__: cls for cls in (*ISSUE_EVENT_TYPES, *IDENTITY_EVENT_TYPES)
+    cls.__name__: cls for cls in (*ISSUE_EVENT_TYPES, *IDENTITY_EVENT_TYPES,
+                                  *CREDENTIAL_EVENT_TYPES)
 }
-STREAM_PREFIX = {"issue": "iss", "workspace": "ws", "user": "usr"}
+STREAM_PREFIX = {"issue": "iss", "workspace": "ws", "user": "usr",
+                 "api_token": "tok", "service_account": "sa"}
 
 RawEvent = dict[str, Any]
 Upcaster = Callable[[RawEvent], RawEvent]

@@ -27,6 +27,8 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     scopes: frozenset[str]
     token_id: str
     expires_at: int = 0
+    kind: str = "access_token"
+    """How the caller authenticated: `access_token` (JWT), `personal_token` (clp_pat_), `service_account` (clp_sa_)."""
 
 
 class InvalidToken(Exception):

@@ -8,6 +8,10 @@ from litestar.logging import LoggingConfig
 
 from adapters.settings import Settings
 from api.conventions import convention_config, openapi_json
+from api.credentials.authn import resolve_api_token
+from api.credentials.scim_tokens import ScimTokensController
+from api.credentials.service_accounts import ServiceAccountsController
+from api.credentials.tokens import ApiTokensController
 from api.health import health, metrics, ready
 from api.issues.routes import IssuesController
 from api.lifespan import lifespan
@@ -18,11 +22,12 @@ def create_app(settings: Settings, *, configure_logging: bool = True) -> Litesta
     logging_config = LoggingConfig(root={"level": settings.log_level, "handlers": ["queue_listener"]},
                                    log_exceptions="never") if configure_logging else None
     return Litestar(
-        route_handlers=[IssuesController, health, ready, metrics, openapi_json],
+        route_handlers=[IssuesController, health, ready, metrics, openapi_json,
+                        ApiTokensController, ServiceAccountsController, ScimTokensController],
         lifespan=[lifespan],
         state=State({"settings": settings}),
         logging_config=logging_config,
         debug=False,
-        **convention_config(settings),
+        **convention_config(settings, token_resolver=resolve_api_token),
     )
 

@@ -13,6 +13,7 @@ from adapters.nats import connect as nats_connect
 from adapters.position_waiter import PositionWaiter
 from adapters.postgres import create_pool
 from adapters.settings import Settings
+from commands.credentials import CredentialCommands
 from commands.group_commit import GroupCommitter
 from commands.issues import IssueCommands
 
@@ -31,7 +32,8 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     await read_pool.open()
     await infra_pool.open()
     await waiter.start()
-    app.state.update(store=store, issue_commands=IssueCommands(store, committer), read_pool=read_pool,
+    app.state.update(store=store, issue_commands=IssueCommands(store, committer),
+                     credential_commands=CredentialCommands(store, committer), read_pool=read_pool,
                      infra_pool=infra_pool, position_waiter=waiter,
                      nats=await _nats_or_none(settings))
     try:

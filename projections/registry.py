@@ -9,6 +9,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from adapters.codec import AnyEvent
+from projections.credentials import projector as credentials
 from projections.issues import projector as issues
 
 Conn = AsyncConnection[dict[str, Any]]
@@ -46,4 +47,7 @@ PROJECTIONS: dict[str, Projection] = {
                             tables=issues.TABLES, schema_package="projections.issues", project=issues.project,
                             stages=Stages(keys_of=issues.keys_of, load=issues.load, prepare=issues.prepare,
                                           write=issues.write)),
+    credentials.NAME: Projection(name=credentials.NAME, version=credentials.VERSION,
+                                 categories=credentials.CATEGORIES, tables=credentials.TABLES,
+                                 schema_package="projections.credentials", project=credentials.project),
 }

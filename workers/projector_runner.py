@@ -77,7 +77,11 @@ class ProjectorRunner:
         return await self.js.pull_subscribe_bind(self.projection.durable, stream=self.settings.nats_stream)
 
     def _filter(self) -> str:
-        (category,) = self.projection.categories  # one filter subject: works on every nats-server version
+        """One filter subject (multi-filter consumers need nats-server 2.10): the projection's one category,
+        or every event when it reads several (its fold ignores the others)."""
+        if len(self.projection.categories) != 1:
+            return f"{self.settings.subject_prefix}.>"
+        (category,) = self.projection.categories
         return f"{self.settings.subject_prefix}.*.{category}.>"
 
     async def run(self, stopping: asyncio.Event) -> None:

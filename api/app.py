@@ -15,6 +15,7 @@ from api.credentials.tokens import ApiTokensController
 from api.health import health, metrics, ready
 from api.issues.routes import IssuesController
 from api.lifespan import lifespan
+from api.principals import load_principal
 
 
 def create_app(settings: Settings, *, configure_logging: bool = True) -> Litestar:
@@ -28,6 +29,6 @@ def create_app(settings: Settings, *, configure_logging: bool = True) -> Litesta
         state=State({"settings": settings}),
         logging_config=logging_config,
         debug=False,
-        **convention_config(settings, token_resolver=resolve_api_token),
+        **convention_config(settings, principal_loader=load_principal, token_resolver=resolve_api_token),
     )
 

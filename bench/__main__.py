@@ -2,7 +2,7 @@
 
 Scenarios (names for --only): baselines, post, get, search, lag, rebuild.
 The bench makes its own schema (bench_<random>), JetStream stream and subject prefix, runs `migrate`,
-starts the processes it measures (uvicorn with the API, `causeloop relay`, `causeloop projector issues`),
+starts the processes it measures (uvicorn with the API, `causeloop relay`, a `causeloop projector` per projection),
 and drops the schema and stream at the end. The table goes to stdout and bench/results/latest.md.
 """
 
@@ -32,6 +32,7 @@ from bench import scenarios as sc
 from bench.data import COMMON, Tenant, tenant, vocabulary, write_words
 from bench.harness import DEFAULT_DATABASE_URL, DEFAULT_NATS_URL, BenchEnv, bench_env
 from bench.load import which_client
+from projections.registry import PROJECTIONS
 
 SCENARIOS = ("baselines", "post", "get", "search", "lag", "rebuild")
 RESULTS = Path(__file__).with_name("results")
@@ -139,10 +140,11 @@ class Bench:
     # -- pipeline --------------------------------------------------------------------------------------------------
 
     def pipeline(self) -> None:
-        """Start the relay and the issues projector once, and wait until an event gets through them."""
+        """Start the relay and every projector (as `causeloop up` does) once; wait until an event gets through."""
         if not self.pipeline_started:
             self.env.start_relay()
-            self.env.start_projector()
+            for name in PROJECTIONS:
+                self.env.start_projector(name)
             self.pipeline_started = True
             took = sc.probe_pipeline(self.env, tenant(self.env.settings))
             self.say(f"relay + projector up (first event projected after {took:.1f} s)")

@@ -9,14 +9,20 @@ of the vocabulary (each matches ~0.8% of issues with the default sizes).
 from __future__ import annotations
 
 import random
+import time
+import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from adapters.ids import new_id, new_uuid
+import psycopg
+
+from adapters.event_store import EventStore
+from adapters.ids import new_uuid
 from adapters.settings import Settings
 from adapters.tokens import mint_access_token
+from commands.identity import EnsureMembership, IdentityCommands
 from domain.events import Actor, ActorKind, Meta
 from domain.identity.roles import Role, scopes_for
 from domain.ids import UserId, WorkspaceId
@@ -63,10 +69,30 @@ class Tenant:
 
 
 def tenant(settings: Settings) -> Tenant:
-    workspace_id, user_id = new_id("ws"), new_id("usr")
-    token = mint_access_token(settings, subject=user_id, workspace_id=workspace_id, role=Role.OWNER.value,
-                              scopes=scopes_for(Role.OWNER))
-    return Tenant(workspace_id=workspace_id, user_id=user_id, token=token)
+    """A real workspace and owner (events, then the `identity` projection), so the token passes the
+    per-request membership check; the relay and projectors must be running."""
+    slug = f"bench-{uuid.uuid4().hex[:10]}"
+    store = EventStore(settings, pool_size=1)
+    try:
+        membership = IdentityCommands(store, actor=Actor(kind=ActorKind.SYSTEM, id="bench")).ensure_membership(
+            EnsureMembership(email=f"owner@{slug}.example.test", workspace_slug=slug, role=Role.OWNER))
+    finally:
+        store.close()
+    _wait_for_membership(settings, membership.workspace_id, membership.user_id)
+    token = mint_access_token(settings, subject=membership.user_id, workspace_id=membership.workspace_id,
+                              role=Role.OWNER.value, scopes=scopes_for(Role.OWNER))
+    return Tenant(workspace_id=membership.workspace_id, user_id=membership.user_id, token=token)
+
+
+def _wait_for_membership(settings: Settings, workspace_id: str, user_id: str, timeout: float = 60) -> None:
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        conn.execute(f'SET search_path TO "{settings.database_schema}"')
+        deadline = time.monotonic() + timeout
+        while conn.execute("SELECT 1 FROM memberships WHERE workspace_id = %s AND user_id = %s",
+                           (workspace_id, user_id)).fetchone() is None:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the identity projection never had the bench tenant's membership")
+            time.sleep(0.05)
 
 
 def _weighted(weights: Mapping[str, int]) -> list[str]:

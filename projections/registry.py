@@ -10,6 +10,7 @@ from psycopg import AsyncConnection
 
 from adapters.codec import AnyEvent
 from projections.credentials import projector as credentials
+from projections.identity import projector as identity
 from projections.issues import projector as issues
 
 Conn = AsyncConnection[dict[str, Any]]
@@ -47,6 +48,8 @@ PROJECTIONS: dict[str, Projection] = {
                             tables=issues.TABLES, schema_package="projections.issues", project=issues.project,
                             stages=Stages(keys_of=issues.keys_of, load=issues.load, prepare=issues.prepare,
                                           write=issues.write)),
+    identity.NAME: Projection(name=identity.NAME, version=identity.VERSION, categories=identity.CATEGORIES,
+                              tables=identity.TABLES, schema_package="projections.identity", project=identity.project),
     credentials.NAME: Projection(name=credentials.NAME, version=credentials.VERSION,
                                  categories=credentials.CATEGORIES, tables=credentials.TABLES,
                                  schema_package="projections.credentials", project=credentials.project),

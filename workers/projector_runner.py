@@ -77,12 +77,12 @@ class ProjectorRunner:
         return await self.js.pull_subscribe_bind(self.projection.durable, stream=self.settings.nats_stream)
 
     def _filter(self) -> str:
-        """One filter subject (multi-filter consumers need nats-server 2.10): the projection's one category,
-        or every event when it reads several (its fold ignores the others)."""
-        if len(self.projection.categories) != 1:
-            return f"{self.settings.subject_prefix}.>"
-        (category,) = self.projection.categories
-        return f"{self.settings.subject_prefix}.*.{category}.>"
+        """One filter subject (nats-server 2.9 has no filter_subjects): the projection's one category, or every
+        subject when it reads several — `project` skips the events it does not read, the checkpoint still moves."""
+        if len(self.projection.categories) == 1:
+            (category,) = self.projection.categories
+            return f"{self.settings.subject_prefix}.*.{category}.>"
+        return f"{self.settings.subject_prefix}.>"
 
     async def run(self, stopping: asyncio.Event) -> None:
         sub = await self.subscribe()

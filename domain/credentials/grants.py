@@ -31,18 +31,21 @@ def catalogue() -> dict[str, list[str]]:
     return groups
 
 
-def can_grant(granter: Role, role: Role) -> bool:
-    """Nobody grants a role above their own: the granted role's scopes must all be the granter's too.
+def can_grant(held: frozenset[str], role: Role) -> bool:
+    """Nobody grants a role above their own: every scope of the granted role must be one the granter holds.
 
-    Scope inclusion also orders the side roles (an `analyst` cannot make a `security_admin`, whose
-    `audit:read` it lacks) where a single rank could not.
+    `held` is the granter's effective scopes (their current role's, narrowed by their token), so a narrowed
+    token cannot mint a wider identity either. Scope inclusion also orders the side roles (an `analyst`
+    cannot make a `security_admin`, whose `audit:read` it lacks) where a single rank could not.
     """
-    return SCOPES_BY_ROLE[role] <= SCOPES_BY_ROLE[granter]
+    return SCOPES_BY_ROLE[role] <= held
 
 
-def require_grantable(granter: Role, role: Role) -> None:
-    if not can_grant(granter, role):
-        raise Forbidden(f"a {granter.value} cannot grant the role {role.value}", field="role", role=role.value)
+def require_grantable(held: frozenset[str], role: Role) -> None:
+    if not can_grant(held, role):
+        missing = sorted(SCOPES_BY_ROLE[role] - held)
+        raise Forbidden(f"you cannot grant the role {role.value}: it has scopes you do not hold ({missing[0]})",
+                        field="role", role=role.value, scope=missing[0])
 
 
 def clean_scopes(requested: Iterable[str], held: frozenset[str]) -> tuple[str, ...]:

@@ -16,6 +16,7 @@ from api.health import health, metrics, ready
 from api.issues.routes import IssuesController
 from api.lifespan import lifespan
 from api.principals import load_principal
+from api.workspace_settings.routes import WorkspaceSettingsController
 
 
 def create_app(settings: Settings, *, configure_logging: bool = True) -> Litestar:
@@ -23,7 +24,7 @@ def create_app(settings: Settings, *, configure_logging: bool = True) -> Litesta
     logging_config = LoggingConfig(root={"level": settings.log_level, "handlers": ["queue_listener"]},
                                    log_exceptions="never") if configure_logging else None
     return Litestar(
-        route_handlers=[IssuesController, health, ready, metrics, openapi_json,
+        route_handlers=[IssuesController, WorkspaceSettingsController, health, ready, metrics, openapi_json,
                         ApiTokensController, ServiceAccountsController, ScimTokensController],
         lifespan=[lifespan],
         state=State({"settings": settings}),

@@ -31,12 +31,24 @@ from domain.issues.events import (
     Severity,
     Status,
 )
+from domain.workspace_settings.events import (
+    AiSettingsUpdated,
+    MfaRequirementChanged,
+    OnboardingStep,
+    OnboardingStepCompleted,
+    RetentionSettingsUpdated,
+    Theme,
+    WorkspaceProfileUpdated,
+    WorkspaceSlugClaimed,
+)
 from tests.builders import ISSUE, T0, meta
 
 WORKSPACE_STREAM = UUID("0b4f7f6e-5d1c-5a8e-9c3b-2f1e0d9c8b7a")
 USER_STREAM = UUID("6a1d2c3b-4e5f-5a6b-8c7d-9e0f1a2b3c4d")
 TOKEN_STREAM = UUID("3c2b1a09-8f7e-5d6c-9b5a-4f3e2d1c0b0a")
 SERVICE_ACCOUNT_STREAM = UUID("019a0c1e-0000-7000-8000-0000000000aa")
+SETTINGS_STREAM = UUID("3c9e1f2a-7b4d-5e6f-8a1b-2c3d4e5f6a7b")
+SLUG_CLAIM_STREAM = UUID("8d2e4f6a-1b3c-5d7e-9f0a-2b4c6d8e0f1a")
 
 
 def samples() -> list[object]:
@@ -63,7 +75,25 @@ def samples() -> list[object]:
         MemberAdded(**envelope(meta(T0), WORKSPACE_STREAM, 2), user_id="usr_01KV1PX3NR96XJRGD48NNHH431",
                     role=Role.OWNER),
         UserRegistered(**envelope(meta(T0), USER_STREAM, 1), email="alice@example.com", name="alice"),
+        *settings_samples(),
         *credential_samples(),
+    ]
+
+
+def settings_samples() -> list[object]:
+    def env(version: int):  # type: ignore[no-untyped-def]
+        return envelope(msgspec.structs.replace(meta(T0), client_ip="203.0.113.7"), SETTINGS_STREAM, version)
+
+    return [
+        WorkspaceProfileUpdated(**env(1), name="Acme Corp", slug="acme-corp", description=None, industry="FinTech",
+                                timezone="Europe/Berlin", theme=Theme.DARK),
+        AiSettingsUpdated(**env(2), auto_link=False, confidence_threshold=0.9, proof_window_days=14,
+                          recurrence_window_days=60, alert_probability_threshold=0.5),
+        RetentionSettingsUpdated(**env(3), issues_days=180, activity_days=90, audit_days=730, prompt_logs_days=30),
+        MfaRequirementChanged(**env(4), mfa_required=True),
+        OnboardingStepCompleted(**env(5), step=OnboardingStep.CONNECT_SOURCE),
+        WorkspaceSlugClaimed(**envelope(meta(T0), SLUG_CLAIM_STREAM, 1),
+                             organization_id="org_01KV1PX3NNV29S67D9NT816VBS", slug="acme-corp"),
     ]
 
 

@@ -259,3 +259,21 @@ def _stored_states(settings: Settings, workspace_id: str) -> list[bytes]:
         rows = conn.execute(f"SELECT state FROM {EVENTS_TABLE} WHERE position(%s::bytea in state) > 0",
                             (workspace_id.encode(),)).fetchall()
     return [bytes(row[0]) for row in rows]
+
+
+async def test_an_idempotency_key_never_stores_or_replays_a_secret(api: Client, tenant: Tenant,
+                                                                  settings: Settings) -> None:
+    headers = {**tenant.headers(), "Idempotency-Key": "create-once"}
+    first = await api.post("/v1/api-tokens", json={"name": "ci", "scopes": READ_WRITE}, headers=headers)
+    again = await api.post("/v1/api-tokens", json={"name": "ci", "scopes": READ_WRITE}, headers=headers)
+    rotated = await api.post(f"/v1/api-tokens/{first.json()['id']}/rotate",
+                             headers={**tenant.headers(), "Idempotency-Key": "rotate-once"})
+
+    assert first.status_code == 201 and "idempotency-replayed" not in again.headers
+    assert again.status_code == 409  # ran again: the name is taken, and no secret is shown twice
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        conn.execute(f'SET search_path TO "{settings.database_schema}"')
+        bodies = [bytes(row[0]) for row in conn.execute(
+            "SELECT body FROM idempotency_keys WHERE body IS NOT NULL").fetchall()]
+    assert all(secret.encode() not in body for body in bodies
+               for secret in (first.json()["secret"], rotated.json()["secret"]))

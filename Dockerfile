@@ -8,7 +8,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 COPY . .
-RUN pip install . && useradd --system --no-create-home causeloop
+RUN pip install . && useradd --system --no-create-home causeloop \
+    && mkdir -p /var/lib/causeloop && chown causeloop /var/lib/causeloop
+# DATA_DIR: the development sign-in issuer's key and the development master key; compose shares it between
+# the app containers through a volume, so every replica trusts the same key.
+ENV DATA_DIR=/var/lib/causeloop
 
 USER causeloop
 EXPOSE 4000

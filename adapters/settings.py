@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 
 import msgspec
@@ -32,6 +33,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     group_commit_max_batch: int = 500
     db_pool_size: int = 10
     log_level: str = "INFO"
+    clerk_jwks_url: str = ""
+    clerk_audience: str = ""
+    clerk_authorized_parties: str = ""
+    clerk_jwks_cooldown_s: float = 30.0
+    causeloop_master_key: str = ""
+    app_url: str = "http://localhost:3000"
+    """The web app's base URL; invitation `accept_url`s point at `<app_url>/invitations/accept?token=…`."""
 
     @property
     def is_production(self) -> bool:
@@ -41,12 +49,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def signing_key_for_cursors(self) -> str:
         return self.cursor_secret or self.jwt_secret
 
+    @property
+    def authorized_parties(self) -> frozenset[str]:
+        """CLERK_AUTHORIZED_PARTIES as a set; empty means the `azp` claim is not checked."""
+        return frozenset(part.strip() for part in self.clerk_authorized_parties.split(",") if part.strip())
+
 
 _INT_FIELDS = {
     "port", "nats_stream_replicas", "rate_limit_per_minute", "max_body_bytes", "projector_max_deliveries",
     "group_commit_max_batch", "db_pool_size",
 }
-_FLOAT_FIELDS = {"read_your_writes_timeout_s"}
+_FLOAT_FIELDS = {"read_your_writes_timeout_s", "clerk_jwks_cooldown_s"}
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
@@ -72,3 +85,12 @@ def _check(settings: Settings) -> None:
         raise SettingsError("JWT_SECRET must be changed from the default in production")
     if not settings.database_schema.replace("_", "").isalnum():
         raise SettingsError("DATABASE_SCHEMA must be letters, digits and underscores")
+    if settings.causeloop_master_key and not _is_key(settings.causeloop_master_key):
+        raise SettingsError("CAUSELOOP_MASTER_KEY must be 32 bytes, base64-encoded")
+
+
+def _is_key(text: str) -> bool:
+    try:
+        return len(base64.b64decode(text, validate=True)) == 32
+    except ValueError:
+        return False

@@ -27,8 +27,15 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     scopes: frozenset[str]
     token_id: str
     expires_at: int = 0
+    session_id: str | None = None
+    """The sign-in session (`ses_…`) an exchanged or refreshed token belongs to; None for other tokens."""
+    mfa: bool = False
+    """The token was minted after a second factor (claim `amr` holds "mfa")."""
+    needs_mfa: bool = False
+    """Set by the MFA check: the workspace requires MFA and this token has none (403 outside the MFA routes)."""
     kind: str = "access_token"
-    """How the caller authenticated: `access_token` (JWT), `personal_token` (clp_pat_), `service_account` (clp_sa_)."""
+    """How the caller authenticated: `access_token` (JWT), `personal` (clp_pat_), `service_account` (clp_sa_),
+    `scim` (clp_scim_, on /scim/v2 only)."""
 
 
 class InvalidToken(Exception):
@@ -36,13 +43,18 @@ class InvalidToken(Exception):
 
 
 def mint_access_token(settings: Settings, *, subject: str, workspace_id: str, role: str, scopes: frozenset[str],
-                      now: datetime | None = None, ttl: timedelta = USER_TOKEN_TTL) -> str:
+                      now: datetime | None = None, ttl: timedelta = USER_TOKEN_TTL, session_id: str | None = None,
+                      mfa: bool = False) -> str:
+    """`session_id` (claim `sid`) and `amr` (["pwd"] or ["pwd", "mfa"]) are set for tokens from a sign-in session."""
     issued = now or datetime.now(UTC)
-    claims = {
+    claims: dict[str, object] = {
         "iss": ISSUER, "aud": AUDIENCE, "sub": subject, "ws": workspace_id, "role": role,
         "scope": " ".join(sorted(scopes)), "jti": uuid.uuid4().hex,
         "iat": int(issued.timestamp()), "exp": int((issued + ttl).timestamp()),
     }
+    if session_id is not None:
+        claims["sid"] = session_id
+        claims["amr"] = ["pwd", "mfa"] if mfa else ["pwd"]
     return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
 
 
@@ -54,8 +66,12 @@ def verify_access_token(settings: Settings, token: str) -> Principal:
         raise InvalidToken(str(exc)) from exc
     if not all(isinstance(claims[name], str) for name in ("sub", "ws", "role", "scope", "jti")):
         raise InvalidToken("malformed claims")
+    session_id, amr = claims.get("sid"), claims.get("amr", [])
+    if (session_id is not None and not isinstance(session_id, str)) or not isinstance(amr, list):
+        raise InvalidToken("malformed claims")
     return Principal(subject=claims["sub"], workspace_id=claims["ws"], role=claims["role"],
-                     scopes=frozenset(claims["scope"].split()), token_id=claims["jti"], expires_at=int(claims["exp"]))
+                     scopes=frozenset(claims["scope"].split()), token_id=claims["jti"], expires_at=int(claims["exp"]),
+                     session_id=session_id, mfa="mfa" in amr)
 
 
 class TokenVerifier:

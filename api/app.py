@@ -16,8 +16,15 @@ from api.credentials.tokens import ApiTokensController
 from api.health import health, metrics, ready
 from api.issues.routes import IssuesController
 from api.lifespan import lifespan
+from api.members.routes import InvitationsController, MeController, MembersController, RolesController
 from api.principals import load_principal
+from api.signin import mfa_routes
+from api.signin import routes as signin_routes
+from api.signin.lifespan import signin_lifespan
 from api.workspace_settings.routes import WorkspaceSettingsController
+
+SIGNIN_ROUTES = [signin_routes.exchange, signin_routes.refresh, signin_routes.dev_jwks, mfa_routes.enrol_totp,
+                 mfa_routes.verify_totp, mfa_routes.remove_totp]
 
 
 def create_app(settings: Settings, *, configure_logging: bool = True) -> Litestar:
@@ -26,8 +33,9 @@ def create_app(settings: Settings, *, configure_logging: bool = True) -> Litesta
                                    log_exceptions="never") if configure_logging else None
     return Litestar(
         route_handlers=[IssuesController, WorkspaceSettingsController, AuditLogController, health, ready, metrics,
-                        openapi_json, ApiTokensController, ServiceAccountsController, ScimTokensController],
-        lifespan=[lifespan],
+                        openapi_json, *SIGNIN_ROUTES, MembersController, InvitationsController, RolesController,
+                        MeController, ApiTokensController, ServiceAccountsController, ScimTokensController],
+        lifespan=[lifespan, signin_lifespan],
         state=State({"settings": settings}),
         logging_config=logging_config,
         debug=False,

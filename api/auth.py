@@ -37,6 +37,8 @@ BEARER_SCHEME = SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"
 BEARER_REQUIREMENT: SecurityRequirement = {BEARER_SCHEME_NAME: []}
 PUBLIC_OPT_KEY = "public"
 PUBLIC: Final[dict[str, Any]] = {PUBLIC_OPT_KEY: True}
+MFA_EXEMPT_PATHS = ("/v1/me/mfa/", "/v1/users/me")
+"""Reachable without a second factor in a workspace that requires MFA: enrolling it, and who am I."""
 
 CurrentPrincipal: TypeAlias = NamedDependency[Principal]
 """Handler parameter type for the caller: `principal: CurrentPrincipal` (Litestar 2.23+ wants named deps marked)."""
@@ -208,6 +210,9 @@ class AuthMiddleware(ASGIMiddleware):
             principal = await self.loader(principal, state)
         if principal is None:
             raise unauthorized("The token was revoked or its membership ended", invalid_token=True)
+        if principal.needs_mfa and not scope["path"].startswith(MFA_EXEMPT_PATHS):
+            raise ApiError(403, "mfa_required", "This workspace requires MFA: sign in again with a TOTP code",
+                           {"factor": "totp"})
         scope["user"] = principal
         scope["auth"] = token
         await next_app(scope, receive, send)

@@ -5,8 +5,6 @@ stored (`done`) and replayed to later requests with `Idempotency-Replayed: true`
 handler; any other answer releases the key so a retry runs again. Same key with another body → 422
 `idempotency_key_reused`; same key while the first still runs → 409 `idempotency_in_progress`.
 It runs after AuthMiddleware and reads the Principal it set; without one (public routes) it stands aside.
-It also stands aside on routes marked `opt=RETURNS_SECRET` (a token shown once): storing their answer would
-keep the secret in Postgres and show it again on a replay.
 """
 
 from __future__ import annotations
@@ -49,9 +47,6 @@ ABANDONED_AFTER = timedelta(minutes=10)
 """An `in_flight` row older than this belongs to a crashed process and may be taken over."""
 MAX_KEY_LENGTH = 255
 REPLAYED_HEADERS = frozenset({"content-type", "location", "etag"})
-RETURNS_SECRET_OPT_KEY = "returns_secret"
-RETURNS_SECRET: dict[str, Any] = {RETURNS_SECRET_OPT_KEY: True}
-"""`@post(..., opt=RETURNS_SECRET)`: the answer holds a secret shown once, so it is never stored or replayed."""
 _CLAIM_ATTEMPTS = 3
 
 _CLAIM = """
@@ -176,8 +171,15 @@ class _Recorder:
         return StoredResponse(status=self.status, headers=self.headers, body=b"".join(self.chunks))
 
 
+SECRET_RESPONSE_OPT_KEY = "secret_response"
+SECRET_RESPONSE: dict[str, Any] = {SECRET_RESPONSE_OPT_KEY: True}
+"""`opt=SECRET_RESPONSE` on a route whose 2xx reveals a secret once (a TOTP secret): its response is never stored
+for replay, so the secret never rests in plain text in `idempotency_keys`; an Idempotency-Key is ignored there."""
+
+
 class IdempotencyMiddleware(ASGIMiddleware):
     scopes = (ScopeType.HTTP,)
+    exclude_opt_key = SECRET_RESPONSE_OPT_KEY
 
     def __init__(self, purge_every: timedelta = timedelta(hours=1)) -> None:
         self.purge_every = purge_every.total_seconds()
@@ -187,10 +189,7 @@ class IdempotencyMiddleware(ASGIMiddleware):
         method = cast("HTTPScope", scope)["method"]
         raw_key = header_value(scope, b"idempotency-key")
         principal = scope.get("user")
-        handler = scope.get("route_handler")
-        returns_secret = handler is not None and bool(handler.opt.get(RETURNS_SECRET_OPT_KEY))
-        if (method not in IDEMPOTENT_METHODS or raw_key is None or not isinstance(principal, Principal)
-                or returns_secret):
+        if method not in IDEMPOTENT_METHODS or raw_key is None or not isinstance(principal, Principal):
             await next_app(scope, receive, send)
             return
         if not 1 <= len(raw_key.strip()) <= MAX_KEY_LENGTH:

@@ -16,6 +16,7 @@ from adapters.settings import Settings
 from commands.credentials import CredentialCommands
 from commands.group_commit import GroupCommitter
 from commands.issues import IssueCommands
+from commands.members import MemberCommands
 from commands.workspace_settings import WorkspaceSettingsCommands
 
 log = logging.getLogger(__name__)
@@ -33,10 +34,11 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     await read_pool.open()
     await infra_pool.open()
     await waiter.start()
-    app.state.update(store=store, issue_commands=IssueCommands(store, committer),
+    app.state.update(store=store, committer=committer, issue_commands=IssueCommands(store, committer),
                      credential_commands=CredentialCommands(store, committer), read_pool=read_pool,
                      infra_pool=infra_pool, position_waiter=waiter,
                      nats=await _nats_or_none(settings))
+    app.state.update(member_commands=MemberCommands(store, committer))
     app.state.workspace_settings_commands = WorkspaceSettingsCommands(store, committer)
     try:
         yield

@@ -16,6 +16,7 @@ from litestar.datastructures import State
 
 from adapters.postgres import AsyncConn, tenant_transaction
 from adapters.tokens import Principal
+from api.signin import checks as signin_checks
 from domain.identity.roles import Role, scopes_for
 from projections.identity import queries
 
@@ -38,8 +39,16 @@ async def current_membership(principal: Principal, conn: AsyncConn) -> Principal
                                   scopes=principal.scopes & scopes_for(role))
 
 
-CHECKS: list[Check] = [current_membership]
+async def open_workspace(principal: Principal, conn: AsyncConn) -> Principal | None:
+    """An offboarded workspace answers no token at all (members', service accounts', any other kind)."""
+    cur = await conn.execute("SELECT status FROM workspaces WHERE id = %s", (principal.workspace_id,))
+    row = await cur.fetchone()
+    return None if row is not None and row["status"] != "active" else principal
+
+
+CHECKS: list[Check] = [open_workspace, current_membership]
 """In order; other contexts append theirs (sessions, MFA, service accounts)."""
+CHECKS += [signin_checks.active_session, signin_checks.required_mfa]
 
 
 async def load_principal(principal: Principal, state: State) -> Principal | None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from adapters.dev_issuer import DevIssuer
 from adapters.event_store import EventStore
 from adapters.settings import Settings
 from adapters.tokens import mint_access_token
 from cli import services
-from commands.identity import EnsureMembership, IdentityCommands
+from commands.identity import EnsureMembership, IdentityCommands, Membership
 from domain.events import Actor, ActorKind
 from domain.identity.roles import ALL_SCOPES, SCOPES_BY_ROLE, Role, scopes_for
 
@@ -41,16 +42,30 @@ def parse_scopes(role: Role, requested: Sequence[str] | None) -> frozenset[str] 
     return wanted
 
 
+def issue_dev_clerk_token(settings: Settings, *, email: str, workspace_slug: str, role: Role) -> str:
+    """A Clerk-style session token from the local development issuer (the user is registered and a member of
+    `workspace_slug` first, as for an access token, so the exchange finds them)."""
+    if settings.is_production:
+        raise UsageError("is for development only and is refused when ENVIRONMENT=production")
+    _ensure_membership(settings, email, workspace_slug, role)
+    party = min(settings.authorized_parties) if settings.authorized_parties else None
+    return DevIssuer(settings.data_dir).mint(email, audience=settings.clerk_audience, authorized_party=party)
+
+
+def _ensure_membership(settings: Settings, email: str, workspace_slug: str, role: Role) -> Membership:
+    store = EventStore(services.resolve(settings), pool_size=1)
+    try:
+        return IdentityCommands(store, actor=CLI_ACTOR).ensure_membership(
+            EnsureMembership(email=email, workspace_slug=workspace_slug, role=role))
+    finally:
+        store.close()
+
+
 def issue_dev_token(settings: Settings, *, email: str, workspace_slug: str, role: Role,
                     scopes: frozenset[str] | None) -> str:
     """Registers the user and provisions the workspace on first use; later calls reuse both."""
     if settings.is_production:
         raise UsageError("is for development only and is refused when ENVIRONMENT=production")
-    store = EventStore(services.resolve(settings), pool_size=1)
-    try:
-        membership = IdentityCommands(store, actor=CLI_ACTOR).ensure_membership(
-            EnsureMembership(email=email, workspace_slug=workspace_slug, role=role))
-    finally:
-        store.close()
+    membership = _ensure_membership(settings, email, workspace_slug, role)
     return mint_access_token(settings, subject=membership.user_id, workspace_id=membership.workspace_id,
                              role=role.value, scopes=scopes_for(role, scopes))

@@ -11,6 +11,7 @@ UserId = NewType("UserId", str)
 IssueId = NewType("IssueId", str)
 PatternId = NewType("PatternId", str)
 CommentId = NewType("CommentId", str)
+SessionId = NewType("SessionId", str)
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _DECODE = {c: i for i, c in enumerate(_ALPHABET)}

@@ -13,6 +13,7 @@ from projections.audit import projector as audit
 from projections.credentials import projector as credentials
 from projections.identity import projector as identity
 from projections.issues import projector as issues
+from projections.sessions import projector as sessions
 from projections.workspace_settings import projector as workspace_settings
 
 Conn = AsyncConnection[dict[str, Any]]
@@ -60,6 +61,9 @@ PROJECTIONS: dict[str, Projection] = {
                            tables=audit.TABLES, schema_package="projections.audit", project=audit.project,
                            stages=Stages(keys_of=audit.keys_of, load=audit.load, prepare=audit.prepare,
                                          write=audit.write)),
+    sessions.NAME: Projection(name=sessions.NAME, version=sessions.VERSION, categories=sessions.CATEGORIES,
+                              tables=sessions.TABLES, schema_package="projections.sessions",
+                              project=sessions.project),
     credentials.NAME: Projection(name=credentials.NAME, version=credentials.VERSION,
                                  categories=credentials.CATEGORIES, tables=credentials.TABLES,
                                  schema_package="projections.credentials", project=credentials.project),

@@ -22,8 +22,8 @@ from projections.credentials import queries
 from projections.credentials.queries import Authenticated
 
 V1_KINDS = frozenset({TokenKind.PERSONAL, TokenKind.SERVICE_ACCOUNT})
-PRINCIPAL_KIND = {TokenKind.PERSONAL: "personal_token", TokenKind.SERVICE_ACCOUNT: "service_account",
-                  TokenKind.SCIM: "scim_token"}
+PRINCIPAL_KIND = {kind: kind.value for kind in TokenKind}
+"""Principal.kind of an opaque token: `personal`, `service_account` or `scim` (the MFA check skips them all)."""
 
 
 async def lookup(pool: AsyncConnectionPool[AsyncConn], secret: str, allowed: frozenset[TokenKind]

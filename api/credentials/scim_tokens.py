@@ -15,7 +15,7 @@ from api.auth import CurrentPrincipal, requires
 from api.credentials import common
 from api.credentials.schemas import CreateScimTokenRequest, IssuedToken
 from api.deps import provide_caller, provide_read_pool
-from api.idempotency import RETURNS_SECRET
+from api.idempotency import SECRET_RESPONSE
 from api.pagination import Cursor, Limit, Page
 from commands.caller import Caller
 from commands.credentials import CredentialCommands, DuplicateName
@@ -39,7 +39,7 @@ class ScimTokensController(Controller):
         "caller": Provide(provide_caller, sync_to_thread=False),
     }
 
-    @post("/", status_code=201, opt=RETURNS_SECRET)
+    @post("/", status_code=201, opt=SECRET_RESPONSE)
     async def create(self, state: State, data: JSONBody[CreateScimTokenRequest], commands: Commands,
                      caller: Who) -> Response[IssuedToken]:
         """Create a SCIM token for the identity provider (secret `clp_scim_…`, shown once). It works only

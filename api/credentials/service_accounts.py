@@ -23,7 +23,7 @@ from api.credentials.schemas import (
 )
 from api.deps import provide_caller, provide_read_pool
 from api.errors import not_found
-from api.idempotency import RETURNS_SECRET
+from api.idempotency import SECRET_RESPONSE
 from api.pagination import Cursor, Limit, Page
 from commands.caller import Caller
 from commands.credentials import CredentialCommands, DuplicateName
@@ -103,7 +103,7 @@ class ServiceAccountsController(Controller):
         accepted = await commands.delete_service_account(caller, public_id, principal.scopes, token_ids)
         return Response(None, status_code=204, headers=await common.settle(state, accepted))
 
-    @post("/{account_id:str}/tokens", status_code=201, opt=RETURNS_SECRET)
+    @post("/{account_id:str}/tokens", status_code=201, opt=SECRET_RESPONSE)
     async def create_token(self, state: State, account_id: FromPath[str],
                            data: JSONBody[CreateServiceAccountTokenRequest], principal: CurrentPrincipal,
                            commands: Commands, caller: Who) -> Response[IssuedToken]:

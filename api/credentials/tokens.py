@@ -23,7 +23,7 @@ from api.credentials.schemas import (
 )
 from api.deps import provide_caller, provide_read_pool
 from api.errors import ApiError
-from api.idempotency import RETURNS_SECRET
+from api.idempotency import SECRET_RESPONSE
 from api.pagination import Cursor, Limit, Page
 from commands.caller import Caller
 from commands.credentials import CredentialCommands, DuplicateName
@@ -68,7 +68,7 @@ class ApiTokensController(Controller):
                                                 for s in scopes])
             for group, scopes in catalogue().items()])
 
-    @post("/", guards=[authenticated], status_code=201, opt=RETURNS_SECRET)
+    @post("/", guards=[authenticated], status_code=201, opt=SECRET_RESPONSE)
     async def create(self, state: State, data: JSONBody[CreateApiTokenRequest], principal: CurrentPrincipal,
                      commands: Commands, caller: Who) -> Response[IssuedToken]:
         """Create a personal API token. The secret (`clp_pat_…`) is in this response only; store it now.
@@ -106,7 +106,7 @@ class ApiTokensController(Controller):
                                                     after=common.after_of(request, cursor), limit=limit + 1)
         return common.keyset_page(request, rows, limit, total)
 
-    @post("/{token_id:str}/rotate", guards=[authenticated], status_code=200, opt=RETURNS_SECRET)
+    @post("/{token_id:str}/rotate", guards=[authenticated], status_code=200, opt=SECRET_RESPONSE)
     async def rotate(self, state: State, token_id: FromPath[str], principal: CurrentPrincipal, commands: Commands,
                      caller: Who, read_pool: ReadPool) -> Response[IssuedToken]:
         """Issue a new secret for one of the caller's tokens; the old secret stops working at once.

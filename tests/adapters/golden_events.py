@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from uuid import UUID
 
 import msgspec
@@ -16,7 +17,25 @@ from domain.credentials.events import (
     TokenKind,
 )
 from domain.events import envelope
-from domain.identity.events import MemberAdded, UserRegistered, WorkspaceProvisioned
+from domain.identity.events import (
+    InvitationAccepted,
+    InvitationResent,
+    InvitationRevoked,
+    InvitationSent,
+    MemberAdded,
+    MemberReactivated,
+    MemberRemoved,
+    MemberRoleChanged,
+    MemberSuspended,
+    OrganizationOffboarded,
+    OrganizationProvisioned,
+    Plan,
+    UserExternalIdentityLinked,
+    UserProfileUpdated,
+    UserRegistered,
+    WorkspaceOffboarded,
+    WorkspaceProvisioned,
+)
 from domain.identity.roles import Role
 from domain.issues.events import (
     IssueAssigned,
@@ -31,6 +50,8 @@ from domain.issues.events import (
     Severity,
     Status,
 )
+from domain.mfa.events import TotpActivated, TotpEnrolled, TotpRemoved
+from domain.sessions.events import SessionRefreshed, SessionRevoked, SessionStarted
 from domain.workspace_settings.events import (
     AiSettingsUpdated,
     MfaRequirementChanged,
@@ -49,6 +70,13 @@ TOKEN_STREAM = UUID("3c2b1a09-8f7e-5d6c-9b5a-4f3e2d1c0b0a")
 SERVICE_ACCOUNT_STREAM = UUID("019a0c1e-0000-7000-8000-0000000000aa")
 SETTINGS_STREAM = UUID("3c9e1f2a-7b4d-5e6f-8a1b-2c3d4e5f6a7b")
 SLUG_CLAIM_STREAM = UUID("8d2e4f6a-1b3c-5d7e-9f0a-2b4c6d8e0f1a")
+SESSION_STREAM = UUID("019a3c5e-7f10-7a2b-9c3d-4e5f6a7b8c9d")
+MFA_STREAM = UUID("3c2b1a09-8f7e-5d6c-9b5a-4f3e2d1c0b9a")
+HASH_1 = "a" * 64
+HASH_2 = "b" * 64
+INVITATION_STREAM = UUID("7c2e3d4f-5a6b-5c7d-8e9f-0a1b2c3d4e5f")
+ORGANIZATION_STREAM = UUID("8d3f4e5a-6b7c-5d8e-9f0a-1b2c3d4e5f60")
+BOB = "usr_01KV1PX3NR96XJRGD48NNHH432"
 
 
 def samples() -> list[object]:
@@ -76,6 +104,16 @@ def samples() -> list[object]:
                     role=Role.OWNER),
         UserRegistered(**envelope(meta(T0), USER_STREAM, 1), email="alice@example.com", name="alice"),
         *settings_samples(),
+        UserExternalIdentityLinked(**envelope(meta(T0), USER_STREAM, 2), clerk_user_id="user_2abcDEF"),
+        SessionStarted(**envelope(meta(T0), SESSION_STREAM, 1), user_id="usr_01KV1PX3NR96XJRGD48NNHH431",
+                       refresh_hash=HASH_1, mfa=True),
+        SessionRefreshed(**envelope(meta(T0), SESSION_STREAM, 2), previous_hash=HASH_1, refresh_hash=HASH_2),
+        SessionRevoked(**envelope(meta(T0), SESSION_STREAM, 3), reason="refresh_token_reuse"),
+        TotpEnrolled(**envelope(meta(T0), MFA_STREAM, 1), user_id="usr_01KV1PX3NR96XJRGD48NNHH431",
+                     secret_ciphertext="v1.bm9uY2UtYW5kLWNpcGhlcnRleHQ="),
+        TotpActivated(**envelope(meta(T0), MFA_STREAM, 2), user_id="usr_01KV1PX3NR96XJRGD48NNHH431"),
+        TotpRemoved(**envelope(meta(T0), MFA_STREAM, 3), user_id="usr_01KV1PX3NR96XJRGD48NNHH431"),
+        *_members_samples(),
         *credential_samples(),
     ]
 
@@ -94,6 +132,38 @@ def settings_samples() -> list[object]:
         OnboardingStepCompleted(**env(5), step=OnboardingStep.CONNECT_SOURCE),
         WorkspaceSlugClaimed(**envelope(meta(T0), SLUG_CLAIM_STREAM, 1),
                              organization_id="org_01KV1PX3NNV29S67D9NT816VBS", slug="acme-corp"),
+    ]
+
+
+def _members_samples() -> list[object]:
+    """Members, invitations, profile and operator provisioning (issue #3)."""
+    def ws(version: int):  # type: ignore[no-untyped-def]
+        return envelope(meta(T0), WORKSPACE_STREAM, version)
+
+    def inv(version: int):  # type: ignore[no-untyped-def]
+        return envelope(meta(T0), INVITATION_STREAM, version)
+
+    return [
+        WorkspaceProvisioned(**envelope(meta(T0), ORGANIZATION_STREAM, 1),
+                             organization_id="org_01KV1PX3NNV29S67D9NT816VBS", organization_slug="acme",
+                             organization_name="Acme Inc", slug="acme", name="Acme",
+                             owner_user_id="usr_01KV1PX3NR96XJRGD48NNHH431", plan=Plan.GROWTH, seats_total=25,
+                             timezone="Europe/Paris"),
+        MemberRoleChanged(**ws(3), user_id=BOB, from_role=Role.VIEWER, to_role=Role.ANALYST),
+        MemberSuspended(**ws(4), user_id=BOB),
+        MemberReactivated(**ws(5), user_id=BOB),
+        MemberRemoved(**ws(6), user_id=BOB, role=Role.ANALYST),
+        WorkspaceOffboarded(**ws(7)),
+        UserProfileUpdated(**envelope(meta(T0), USER_STREAM, 2), name="Alice Liddell",
+                           avatar_url="https://example.com/a.png", timezone="Europe/Paris", locale="en-GB"),
+        InvitationSent(**inv(1), email="bob@example.com", role=Role.ANALYST, token_hash="ab" * 32,
+                       expires_at=T0 + timedelta(days=7)),
+        InvitationResent(**inv(2), token_hash="cd" * 32, expires_at=T0 + timedelta(days=8)),
+        InvitationAccepted(**inv(3), user_id=BOB),
+        InvitationRevoked(**inv(4)),
+        OrganizationProvisioned(**envelope(meta(T0), ORGANIZATION_STREAM, 1), slug="acme", name="Acme Inc",
+                                plan=Plan.GROWTH, seats_total=25),
+        OrganizationOffboarded(**envelope(meta(T0), ORGANIZATION_STREAM, 2)),
     ]
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import uuid
 from pathlib import Path
 
+import jwt
 import pytest
 
 from adapters.event_store import EventStore
@@ -156,3 +158,30 @@ def test_the_installed_command_prints_only_the_token(environ: dict[str, str], se
     assert done.returncode == 0, done.stderr
     assert verify_access_token(settings, done.stdout.strip()).role == "owner"
     assert done.stdout.strip().count("\n") == 0
+
+
+def test_clerk_prints_a_development_session_token_signed_by_the_local_issuer(
+        environ: dict[str, str], capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    email = f"{unique('jo')}@example.com"
+
+    assert main(["token", "--clerk", "--email", email], environ) == 0
+    first = capsys.readouterr().out.strip()
+    assert main(["token", "--clerk", "--email", email.upper()], environ) == 0
+    second = capsys.readouterr().out.strip()
+
+    jwks = json.loads((tmp_path / "data" / "dev-clerk-jwks.json").read_text())
+    header = jwt.get_unverified_header(first)
+    key = next(jwt.PyJWK(k) for k in jwks["keys"] if k["kid"] == header["kid"])
+    claims = jwt.decode(first, key.key, algorithms=["RS256"], options={"require": ["exp", "iat", "sub", "iss"]})
+    assert header["alg"] == "RS256" and claims["email"] == email.lower()
+    assert claims["sub"] == jwt.decode(second, options={"verify_signature": False})["sub"], "stable per email"
+    assert claims["sub"].startswith("user_dev_")
+
+
+def test_clerk_is_refused_in_production(environ: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    production = {**environ, "ENVIRONMENT": "production", "JWT_SECRET": "a-production-secret-of-at-least-32-bytes"}
+
+    assert main(["token", "--clerk", "--email", "kim@example.com"], production) == 2
+
+    captured = capsys.readouterr()
+    assert captured.out == "" and "development only" in captured.err

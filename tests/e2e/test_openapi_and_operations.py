@@ -30,6 +30,7 @@ def test_every_v1_route_declares_a_scope(settings: Settings) -> None:
     assert undeclared_routes(routes) == []
     declared = {scope for _, handler in routes for scope in (route_scope(handler) or "").replace("|", " ").split()}
     assert declared <= ALL_SCOPES
+    assert {"issues:read", "issues:write", "members:read", "members:write", "members:admin"} <= declared
     assert {route_scope(handler) for path, handler in routes if path.startswith("/v1/audit-log")} == {"audit:read"}
 
 

@@ -245,15 +245,16 @@ async def test_settings_events_reach_nats_with_only_the_changed_fields(
     await nc.subscribe(f"{settings.subject_prefix}.{tenant.workspace_id}.settings.>", cb=received.put)
     await nc.flush()
 
-    await patch(api, "/v1/workspace", tenant, {"theme": "dark", "mfa_required": True})
+    # Retention first: once mfa_required is on, this token (minted without a second factor) gets 403.
     await patch(api, "/v1/settings/data-retention", tenant, {"audit_days": 400})
+    await patch(api, "/v1/workspace", tenant, {"theme": "dark", "mfa_required": True})
     messages = [await asyncio.wait_for(received.get(), 10) for _ in range(3)]
     await nc.close()
 
     payloads = [msgspec.json.decode(message.data) for message in messages]
-    assert [p["type"] for p in payloads] == ["WorkspaceProfileUpdated", "MfaRequirementChanged",
-                                             "RetentionSettingsUpdated"]
-    assert [p["data"] for p in payloads] == [{"theme": "dark"}, {"mfa_required": True}, {"audit_days": 400}]
+    assert [p["type"] for p in payloads] == ["RetentionSettingsUpdated", "WorkspaceProfileUpdated",
+                                             "MfaRequirementChanged"]
+    assert [p["data"] for p in payloads] == [{"audit_days": 400}, {"theme": "dark"}, {"mfa_required": True}]
     assert [p["stream_version"] for p in payloads] == [1, 2, 3]
     assert all(p["stream_id"].startswith("wss_") and p["workspace_id"] == tenant.workspace_id for p in payloads)
     assert payloads[0]["actor"] == {"kind": "user", "id": tenant.user_id}

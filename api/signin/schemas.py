@@ -1,0 +1,83 @@
+"""Request and response bodies of sign-in (docs-facts §3.2–3.3) and MFA (api.md B "Tokens")."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+from litestar.openapi import ResponseSpec
+
+from api.errors import ErrorEnvelope
+
+WorkspaceRef = Annotated[str, msgspec.Meta(pattern=r"^ws_[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}$")]
+TotpCode = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6}$", description="6-digit code from the authenticator app")]
+Jwt = Annotated[str, msgspec.Meta(min_length=1, max_length=8192)]
+RefreshToken = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+
+
+class Request(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Requests reject unknown fields, so a typo is a 400 rather than a silently ignored value."""
+
+
+class ExchangeRequest(Request, kw_only=True):
+    subject_token: Jwt
+    """A Clerk session JWT (RS256), or in development one printed by `causeloop token --clerk --email E`."""
+    workspace_id: WorkspaceRef | None = None
+    """The workspace to sign in to (must be an active membership); default: the user's first active one."""
+    mfa_code: TotpCode | None = None
+    """The current TOTP code: required when the user has an active TOTP factor, and it marks the token `mfa`."""
+
+
+class RefreshRequest(Request, kw_only=True):
+    refresh_token: RefreshToken
+
+
+class TokenResponse(msgspec.Struct, kw_only=True):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"]
+    expires_in: int
+    scope: str
+    workspace_id: str
+
+
+class TotpEnrolment(msgspec.Struct, kw_only=True):
+    """Shown once: the secret is stored encrypted and never returned again."""
+
+    secret: str
+    otpauth_uri: str
+    status: Literal["pending"]
+
+
+class TotpVerifyRequest(Request, kw_only=True):
+    code: TotpCode
+
+
+class TotpStatus(msgspec.Struct, kw_only=True):
+    status: Literal["active"]
+
+
+class TotpRemoveRequest(Request, kw_only=True):
+    code: TotpCode | None = None
+    """A current code; may be left out when the caller's token was minted with a second factor."""
+
+
+def errors(**by_status: str) -> dict[int, ResponseSpec]:
+    """Documented error responses beyond the conventions' 400/401/403/429 (keys like `e503`)."""
+    return {int(key[1:]): ResponseSpec(data_container=ErrorEnvelope, description=text, generate_examples=False)
+            for key, text in by_status.items()}
+
+
+EXCHANGE_ERRORS = errors(
+    e401="invalid_grant: subject_token is invalid or could not be verified",
+    e403="forbidden: unknown identity, or not an active member of the workspace; "
+         "mfa_required: the user has TOTP and sent no mfa_code",
+    e422="invalid_mfa_code: mfa_code is wrong or already used",
+    e503="service_unavailable: CLERK_JWKS_URL is not configured in production, or Clerk's keys cannot be fetched",
+)
+REFRESH_ERRORS = errors(e401="unauthorized: the refresh token is unknown, revoked, reused or its session expired")
+CODE_ERRORS = errors(
+    e404="not_found: no TOTP enrolment",
+    e422="invalid_mfa_code: the code is wrong or already used",
+    e503="service_unavailable: CAUSELOOP_MASTER_KEY is not configured in production",
+)

@@ -23,6 +23,7 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
 }
 STREAM_PREFIX = {"issue": "iss", "workspace": "ws", "user": "usr",
                  "api_token": "tok", "service_account": "sa"}
+STREAM_PREFIX |= {"invitation": "inv", "organization": "org"}
 
 RawEvent = dict[str, Any]
 Upcaster = Callable[[RawEvent], RawEvent]

@@ -32,6 +32,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     group_commit_max_batch: int = 500
     db_pool_size: int = 10
     log_level: str = "INFO"
+    app_url: str = "http://localhost:3000"
+    """The web app's base URL; invitation `accept_url`s point at `<app_url>/invitations/accept?token=…`."""
 
     @property
     def is_production(self) -> bool:

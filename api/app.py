@@ -15,6 +15,7 @@ from api.credentials.tokens import ApiTokensController
 from api.health import health, metrics, ready
 from api.issues.routes import IssuesController
 from api.lifespan import lifespan
+from api.members.routes import InvitationsController, MeController, MembersController, RolesController
 from api.principals import load_principal
 
 
@@ -24,7 +25,8 @@ def create_app(settings: Settings, *, configure_logging: bool = True) -> Litesta
                                    log_exceptions="never") if configure_logging else None
     return Litestar(
         route_handlers=[IssuesController, health, ready, metrics, openapi_json,
-                        ApiTokensController, ServiceAccountsController, ScimTokensController],
+                        ApiTokensController, ServiceAccountsController, ScimTokensController,
+                        MembersController, InvitationsController, RolesController, MeController],
         lifespan=[lifespan],
         state=State({"settings": settings}),
         logging_config=logging_config,

@@ -87,6 +87,8 @@ _MESSAGES_BY_STATUS = {
     401: "Missing or invalid bearer token", 403: "Not allowed", 404: "Resource not found",
     405: "Method not allowed", 413: "Request body too large",
 }
+_DOMAIN_STATUS = {"forbidden": 403, "not_found": 404, "conflict": 409}
+"""Domain rules whose documented answer is not 422 (e.g. granting above one's own role is 403 forbidden)."""
 _AT_PATH = re.compile(r"^(?P<reason>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 _NAMED_FIELD = re.compile(r"(?:missing required|contains unknown) field `(?P<name>[^`]+)`")
 
@@ -136,7 +138,7 @@ def _classify(exc: Exception) -> tuple[int, str, str, Details]:
         case Forbidden():
             return 403, exc.code, exc.message, dict(exc.details)
         case DomainError():
-            return 422, exc.code, exc.message, dict(exc.details)
+            return _DOMAIN_STATUS.get(exc.code, 422), exc.code, exc.message, dict(exc.details)
         case NotFound():
             return 404, "not_found", f"{exc.kind.capitalize()} {exc.public_id} not found", {"id": exc.public_id}
         case StaleVersion():

@@ -16,6 +16,7 @@ from adapters.settings import Settings
 from commands.credentials import CredentialCommands
 from commands.group_commit import GroupCommitter
 from commands.issues import IssueCommands
+from commands.members import MemberCommands
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
                      credential_commands=CredentialCommands(store, committer), read_pool=read_pool,
                      infra_pool=infra_pool, position_waiter=waiter,
                      nats=await _nats_or_none(settings))
+    app.state.update(member_commands=MemberCommands(store, committer))
     try:
         yield
     finally:

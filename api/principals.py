@@ -38,7 +38,14 @@ async def current_membership(principal: Principal, conn: AsyncConn) -> Principal
                                   scopes=principal.scopes & scopes_for(role))
 
 
-CHECKS: list[Check] = [current_membership]
+async def open_workspace(principal: Principal, conn: AsyncConn) -> Principal | None:
+    """An offboarded workspace answers no token at all (members', service accounts', any other kind)."""
+    cur = await conn.execute("SELECT status FROM workspaces WHERE id = %s", (principal.workspace_id,))
+    row = await cur.fetchone()
+    return None if row is not None and row["status"] != "active" else principal
+
+
+CHECKS: list[Check] = [open_workspace, current_membership]
 """In order; other contexts append theirs (sessions, MFA, service accounts)."""
 
 

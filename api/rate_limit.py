@@ -1,6 +1,12 @@
 """Per-client-IP rate limit: a fixed 60 s window counted in Postgres, so every API process shares it.
 
-Each request costs one autocommit upsert on the infra pool (`app.state.infra_pool`). Routed requests
+A process takes the window's hits from Postgres in leases (one autocommit upsert on the infra pool,
+`app.state.infra_pool`, adds the lease size and returns the window's total): the first request of a client
+in a window leases one hit and so learns the shared count; later leases are a sixteenth of what remains
+(at most 64), so a busy client costs one round trip per many requests, while near the limit every hit is
+counted exactly. Hits are numbered by their slot in the window, so `X-RateLimit-Remaining` counts down
+across processes. Hits leased but not used count as used (a process never hands them back), and once a
+client is over the limit this process refuses it until the window ends without asking Postgres. Routed requests
 are counted by `RateLimitMiddleware` before anything else runs; requests that fail routing (404/405)
 never reach route middleware, so the `after_exception` hook counts those and the error handler turns
 them into 429s. A `before_send` hook stamps the X-RateLimit-* headers on every response.
@@ -31,10 +37,14 @@ TOO_MANY_REQUESTS_BODY = b'{"error":{"code":"rate_limited","message":"Too many r
 _STATE_KEY = "causeloop.rate_limit"
 _OUTAGE_BACKOFF_S = 5.0
 _POOL_TIMEOUT_S = 1.0
+_MAX_LEASE = 64
+_LEASE_FRACTION = 16
+_MAX_LEASED_CLIENTS = 100_000
+"""Beyond this many clients in one window (spoofed X-Forwarded-For floods) new ones are counted one by one."""
 
 _COUNT = """
-INSERT INTO rate_limit_windows (client_key, window_start, hits) VALUES (%s, %s, 1)
-ON CONFLICT (client_key, window_start) DO UPDATE SET hits = rate_limit_windows.hits + 1
+INSERT INTO rate_limit_windows (client_key, window_start, hits) VALUES (%s, %s, %s)
+ON CONFLICT (client_key, window_start) DO UPDATE SET hits = rate_limit_windows.hits + excluded.hits
 RETURNING hits
 """
 _PURGE = "DELETE FROM rate_limit_windows WHERE window_start < %s"
@@ -73,6 +83,17 @@ def infra_pool(scope: Scope) -> AsyncConnectionPool[AsyncConn] | None:
     return pool
 
 
+class Lease:
+    """Window slots `next_slot`..`last_slot` of one client, held by this process (`last_slot` is the shared total
+    when they were leased)."""
+
+    __slots__ = ("last_slot", "next_slot")
+
+    def __init__(self, next_slot: int, last_slot: int) -> None:
+        self.next_slot = next_slot
+        self.last_slot = last_slot
+
+
 class RateLimiter:
     """Counts each request once, records the decision in the scope, and fails open when Postgres is away."""
 
@@ -82,6 +103,8 @@ class RateLimiter:
         self._purged_window = -1
         self._skip_db_until = 0.0
         self._warned_no_pool = False
+        self._lease_window = -1
+        self._leases: dict[str, Lease] = {}
 
     async def hit(self, scope: Scope) -> Decision:
         state = scope.setdefault("state", {})
@@ -89,17 +112,36 @@ class RateLimiter:
             return decided
         now = self.clock()
         window = int(now // WINDOW_SECONDS) * WINDOW_SECONDS
-        hits = await self._count(scope, client_key(scope), window, now)
+        slot = await self._slot(scope, client_key(scope), window, now)
         retry_after = max(1, math.ceil(window + WINDOW_SECONDS - now))
-        if hits is None:
+        if slot is None:
             decision = Decision(self.limit, self.limit, retry_after, exceeded=False)
         else:
-            remaining = max(0, self.limit - hits)
-            decision = Decision(self.limit, remaining, retry_after, exceeded=hits > self.limit)
+            remaining = max(0, self.limit - slot)
+            decision = Decision(self.limit, remaining, retry_after, exceeded=slot > self.limit)
         state[_STATE_KEY] = decision
         return decision
 
-    async def _count(self, scope: Scope, key: str, window: int, now: float) -> int | None:
+    async def _slot(self, scope: Scope, key: str, window: int, now: float) -> int | None:
+        """This hit's number in the client's window: from this process's lease, or from a new one."""
+        if window != self._lease_window:
+            self._lease_window, self._leases = window, {}
+        lease = self._leases.get(key)
+        if lease is not None:
+            if lease.next_slot <= lease.last_slot:
+                lease.next_slot += 1
+                return lease.next_slot - 1
+            if lease.last_slot >= self.limit:
+                return lease.last_slot + 1  # over the limit: the window's count only grows, no need to ask
+        size = 1 if lease is None else max(1, min(_MAX_LEASE, (self.limit - lease.last_slot) // _LEASE_FRACTION))
+        total = await self._count(scope, key, window, now, size)
+        if total is None:
+            return None
+        if window == self._lease_window and (key in self._leases or len(self._leases) < _MAX_LEASED_CLIENTS):
+            self._leases[key] = Lease(next_slot=total - size + 2, last_slot=total)
+        return total - size + 1
+
+    async def _count(self, scope: Scope, key: str, window: int, now: float, size: int) -> int | None:
         pool = infra_pool(scope)
         if pool is None:
             if not self._warned_no_pool:
@@ -110,7 +152,7 @@ class RateLimiter:
             return None
         try:
             async with pool.connection(timeout=_POOL_TIMEOUT_S) as conn:
-                row = await (await conn.execute(_COUNT, (key, window))).fetchone()
+                row = await (await conn.execute(_COUNT, (key, window, size))).fetchone()
                 if window != self._purged_window:
                     self._purged_window = window
                     await conn.execute(_PURGE, (window - WINDOW_SECONDS,))

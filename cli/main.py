@@ -8,16 +8,23 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
 
+import msgspec
+import psycopg
+
+from adapters.event_store import EventStore
 from adapters.postgres import migrate
 from adapters.settings import Settings, SettingsError, load_settings
 from cli import services
 from cli.embedded import EmbeddedServerError
 from cli.run import Worker, api_server, run
 from cli.token import UsageError, issue_dev_token, parse_role, parse_scopes
+from commands.provisioning import Provision, ProvisioningCommands
 from domain.errors import DomainError
+from domain.identity.events import Plan
 
 log = logging.getLogger("causeloop")
 
@@ -66,6 +73,20 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--role", default="owner")
     token.add_argument("--scope", action="append", dest="scopes", metavar="SCOPE",
                        help="narrow the token to these scopes (repeat, or separate with commas)")
+    provision = command("provision", _provision,
+                        "operator: provision a client (organization + workspace + owner) in one transaction")
+    provision.add_argument("--org-name", required=True)
+    provision.add_argument("--org-slug", required=True, help="globally unique; also the workspace's slug")
+    provision.add_argument("--owner-email", required=True, help="an existing user with this email is reused")
+    provision.add_argument("--owner-name", help="default: the email's local part")
+    provision.add_argument("--workspace-name", help="default: the organization's name")
+    provision.add_argument("--plan", default="free", choices=[p.value for p in Plan])
+    provision.add_argument("--timezone", default="UTC", help="IANA time zone of the workspace")
+    provision.add_argument("--seats", type=int, default=10, help="most active memberships (default 10)")
+    offboard = command("offboard", _offboard, "operator: offboard a client; every token of its workspace stops")
+    offboard.add_argument("--org-slug", required=True)
+    offboard.add_argument("--wait-seconds", type=float, default=10.0,
+                          help="wait this long for the API's read model to have it (tokens refused from then on)")
     test_services = command("test-services", _test_services,
                             "start/stop embedded Postgres and NATS for the tests when none is reachable")
     test_services.add_argument("action", choices=["start", "stop"])
@@ -150,6 +171,58 @@ def _token(args: argparse.Namespace, settings: Settings, environ: Mapping[str, s
     print(issue_dev_token(settings, email=args.email, workspace_slug=args.workspace, role=role,
                           scopes=parse_scopes(role, args.scopes)))
     return 0
+
+
+def _provision(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:
+    """Prints the new ids as one JSON object; a duplicate slug (or any refused value) exits 1 with the reason."""
+    cmd = Provision(org_name=args.org_name, org_slug=args.org_slug, owner_email=args.owner_email,
+                    owner_name=args.owner_name, workspace_name=args.workspace_name, plan=Plan(args.plan),
+                    timezone=args.timezone, seats=args.seats)
+    def run(commands: ProvisioningCommands) -> dict[str, object]:
+        done = commands.provision(cmd)
+        return {"organization_id": done.organization_id, "workspace_id": done.workspace_id,
+                "owner_user_id": done.owner_user_id, "membership_id": done.membership_id}
+
+    return _operate(args, settings, run)
+
+
+def _offboard(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:
+    def run(commands: ProvisioningCommands) -> dict[str, object]:
+        done = commands.offboard(args.org_slug)
+        if not wait_for_projection(services.resolve(settings), "identity", done.position, args.wait_seconds):
+            print(f"causeloop offboard: recorded, but the identity projection has not applied it within "
+                  f"{args.wait_seconds:g}s; tokens are refused once it has (is a projector running?)", file=sys.stderr)
+        return {"organization_id": done.organization_id, "workspace_ids": done.workspace_ids}
+
+    return _operate(args, settings, run)
+
+
+def _operate(args: argparse.Namespace, settings: Settings,
+             action: Callable[[ProvisioningCommands], dict[str, object]]) -> int:
+    store = EventStore(services.resolve(settings), pool_size=1)
+    try:
+        result = action(ProvisioningCommands(store))
+    except DomainError as exc:
+        print(f"causeloop {args.command}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    print(msgspec.json.encode(result).decode())
+    return 0
+
+
+def wait_for_projection(settings: Settings, name: str, position: int, timeout: float) -> bool:
+    """Poll the projection's checkpoint until it reaches `position` (the CLI has no LISTEN waiter)."""
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        while True:
+            row = conn.execute(f'SELECT position FROM "{settings.database_schema}".projection_checkpoints'
+                               " WHERE name = %s", (name,)).fetchone()
+            if row is not None and int(row[0]) >= position:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
 
 
 def _test_services(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:

@@ -18,7 +18,7 @@ from adapters.ids import keyed_uuid
 from domain.events import Actor, DomainEvent, Meta
 from domain.identity import user as users
 from domain.identity import workspace as workspaces
-from domain.identity.events import MemberAdded, UserRegistered, WorkspaceProvisioned
+from domain.identity.events import UserEvent, WorkspaceEvent
 from domain.identity.roles import Role
 from domain.identity.workspace import Organization, Workspace
 from domain.ids import OrganizationId, UserId, WorkspaceId, render
@@ -85,11 +85,11 @@ class IdentityCommands:
                                                 owner_user_id=user_id, meta=meta)]
 
     def _user_exists(self, user_uuid: UUID) -> bool:
-        events = [e for e in self._store.load(user_uuid) if isinstance(e, UserRegistered)]
+        events = [e for e in self._store.load(user_uuid) if isinstance(e, UserEvent)]
         return users.project_user(None, events) is not None
 
     def _workspace(self, workspace_uuid: UUID) -> Workspace | None:
         stream = self._store.load(workspace_uuid)
-        events = [e for e in stream if isinstance(e, WorkspaceProvisioned | MemberAdded)]
+        events = [e for e in stream if isinstance(e, WorkspaceEvent)]
         return workspaces.project_workspace(None, events)
 

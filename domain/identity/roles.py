@@ -46,3 +46,26 @@ def scopes_for(role: Role, requested: frozenset[str] | None = None) -> frozenset
     """A token's scopes: the role's, narrowed to `requested` when given (never widened)."""
     granted = SCOPES_BY_ROLE[role]
     return granted if requested is None else granted & requested
+
+
+ROLE_RANK: dict[Role, int] = {
+    Role.READ_ONLY: 0,
+    Role.VIEWER: 1,
+    Role.EXECUTIVE: 1,
+    Role.ANALYST: 2,
+    Role.SECURITY_ADMIN: 3,
+    Role.COMPLIANCE_ADMIN: 3,
+    Role.TENANT_ADMIN: 4,
+    Role.OWNER: 5,
+}
+"""Permission level, for "nobody grants a role above their own". Side roles share the level of their peers:
+executive sits with viewer (it reads less detail but writes reports); security_admin and compliance_admin sit
+between analyst and tenant_admin (viewer plus audit and their own admin scopes, but no member management)."""
+
+ADMIN_ROLES: frozenset[Role] = frozenset({Role.TENANT_ADMIN, Role.OWNER})
+"""Roles that count as a tenant admin for the `last_admin` rule (the owner administers the workspace too)."""
+
+
+def may_grant(actor: Role, role: Role) -> bool:
+    """An actor may give (or take away) a role only at or below their own level."""
+    return ROLE_RANK[role] <= ROLE_RANK[actor]

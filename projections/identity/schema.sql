@@ -72,3 +72,36 @@ $$;
 ALTER FUNCTION user_memberships(text) OWNER TO causeloop_writer;
 REVOKE ALL ON FUNCTION user_memberships(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION user_memberships(text) TO causeloop_reader;
+
+-- Members, invitations and operator provisioning (issue #3, members part).
+ALTER TABLE workspaces ADD COLUMN IF NOT EXISTS timezone text NOT NULL DEFAULT 'UTC';
+ALTER TABLE workspaces ADD COLUMN IF NOT EXISTS offboarded_at timestamptz;
+ALTER TABLE organizations ADD COLUMN IF NOT EXISTS offboarded_at timestamptz;
+CREATE INDEX IF NOT EXISTS workspaces_by_organization ON workspaces (organization_id);
+
+-- One row per invitation stream (one per workspace + email). token_hash/expires_at are the latest token's;
+-- earlier tokens of the same round stay valid on the write side (documented resend behaviour).
+CREATE TABLE IF NOT EXISTS invitations (
+    workspace_id      text NOT NULL,
+    id                text NOT NULL,
+    email             text NOT NULL,
+    role              text NOT NULL,
+    status            text NOT NULL,
+    expires_at        timestamptz NOT NULL,
+    token_hash        text NOT NULL,
+    invited_by        text NOT NULL,
+    accepted_user_id  text,
+    created_at        timestamptz NOT NULL,
+    updated_at        timestamptz NOT NULL,
+    version           int NOT NULL,
+    PRIMARY KEY (workspace_id, id)
+);
+CREATE INDEX IF NOT EXISTS invitations_by_created ON invitations (workspace_id, created_at DESC, id DESC);
+
+ALTER TABLE invitations ENABLE ROW LEVEL SECURITY;
+ALTER TABLE invitations FORCE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS tenant_read ON invitations;
+CREATE POLICY tenant_read ON invitations FOR SELECT TO causeloop_reader
+    USING (workspace_id = current_setting('causeloop.workspace_id', true));
+DROP POLICY IF EXISTS projector_write ON invitations;
+CREATE POLICY projector_write ON invitations TO causeloop_writer USING (true) WITH CHECK (true);

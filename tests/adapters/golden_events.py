@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from uuid import UUID
 
 import msgspec
@@ -16,7 +17,24 @@ from domain.credentials.events import (
     TokenKind,
 )
 from domain.events import envelope
-from domain.identity.events import MemberAdded, UserRegistered, WorkspaceProvisioned
+from domain.identity.events import (
+    InvitationAccepted,
+    InvitationResent,
+    InvitationRevoked,
+    InvitationSent,
+    MemberAdded,
+    MemberReactivated,
+    MemberRemoved,
+    MemberRoleChanged,
+    MemberSuspended,
+    OrganizationOffboarded,
+    OrganizationProvisioned,
+    Plan,
+    UserProfileUpdated,
+    UserRegistered,
+    WorkspaceOffboarded,
+    WorkspaceProvisioned,
+)
 from domain.identity.roles import Role
 from domain.issues.events import (
     IssueAssigned,
@@ -37,6 +55,9 @@ WORKSPACE_STREAM = UUID("0b4f7f6e-5d1c-5a8e-9c3b-2f1e0d9c8b7a")
 USER_STREAM = UUID("6a1d2c3b-4e5f-5a6b-8c7d-9e0f1a2b3c4d")
 TOKEN_STREAM = UUID("3c2b1a09-8f7e-5d6c-9b5a-4f3e2d1c0b0a")
 SERVICE_ACCOUNT_STREAM = UUID("019a0c1e-0000-7000-8000-0000000000aa")
+INVITATION_STREAM = UUID("7c2e3d4f-5a6b-5c7d-8e9f-0a1b2c3d4e5f")
+ORGANIZATION_STREAM = UUID("8d3f4e5a-6b7c-5d8e-9f0a-1b2c3d4e5f60")
+BOB = "usr_01KV1PX3NR96XJRGD48NNHH432"
 
 
 def samples() -> list[object]:
@@ -63,6 +84,7 @@ def samples() -> list[object]:
         MemberAdded(**envelope(meta(T0), WORKSPACE_STREAM, 2), user_id="usr_01KV1PX3NR96XJRGD48NNHH431",
                     role=Role.OWNER),
         UserRegistered(**envelope(meta(T0), USER_STREAM, 1), email="alice@example.com", name="alice"),
+        *_members_samples(),
         *credential_samples(),
     ]
 
@@ -79,4 +101,36 @@ def credential_samples() -> list[object]:
                               role=Role.ANALYST),
         ServiceAccountUpdated(**envelope(meta(T0), SERVICE_ACCOUNT_STREAM, 2), role=Role.VIEWER),
         ServiceAccountDeleted(**envelope(meta(T0), SERVICE_ACCOUNT_STREAM, 3)),
+    ]
+
+
+def _members_samples() -> list[object]:
+    """Members, invitations, profile and operator provisioning (issue #3)."""
+    def ws(version: int):  # type: ignore[no-untyped-def]
+        return envelope(meta(T0), WORKSPACE_STREAM, version)
+
+    def inv(version: int):  # type: ignore[no-untyped-def]
+        return envelope(meta(T0), INVITATION_STREAM, version)
+
+    return [
+        WorkspaceProvisioned(**envelope(meta(T0), ORGANIZATION_STREAM, 1),
+                             organization_id="org_01KV1PX3NNV29S67D9NT816VBS", organization_slug="acme",
+                             organization_name="Acme Inc", slug="acme", name="Acme",
+                             owner_user_id="usr_01KV1PX3NR96XJRGD48NNHH431", plan=Plan.GROWTH, seats_total=25,
+                             timezone="Europe/Paris"),
+        MemberRoleChanged(**ws(3), user_id=BOB, from_role=Role.VIEWER, to_role=Role.ANALYST),
+        MemberSuspended(**ws(4), user_id=BOB),
+        MemberReactivated(**ws(5), user_id=BOB),
+        MemberRemoved(**ws(6), user_id=BOB, role=Role.ANALYST),
+        WorkspaceOffboarded(**ws(7)),
+        UserProfileUpdated(**envelope(meta(T0), USER_STREAM, 2), name="Alice Liddell",
+                           avatar_url="https://example.com/a.png", timezone="Europe/Paris", locale="en-GB"),
+        InvitationSent(**inv(1), email="bob@example.com", role=Role.ANALYST, token_hash="ab" * 32,
+                       expires_at=T0 + timedelta(days=7)),
+        InvitationResent(**inv(2), token_hash="cd" * 32, expires_at=T0 + timedelta(days=8)),
+        InvitationAccepted(**inv(3), user_id=BOB),
+        InvitationRevoked(**inv(4)),
+        OrganizationProvisioned(**envelope(meta(T0), ORGANIZATION_STREAM, 1), slug="acme", name="Acme Inc",
+                                plan=Plan.GROWTH, seats_total=25),
+        OrganizationOffboarded(**envelope(meta(T0), ORGANIZATION_STREAM, 2)),
     ]

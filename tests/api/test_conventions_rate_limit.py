@@ -175,3 +175,31 @@ async def test_an_unreachable_store_fails_open(limited: Settings, clock: FakeClo
     assert [r.status_code for r in responses] == [200] * (LIMIT + 2)
     assert responses[-1].headers["x-ratelimit-remaining"] == str(LIMIT)
     assert any("rate limit store unavailable" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_busy_client_is_counted_in_leases_with_remaining_still_counting_down(
+        settings: Settings, clock: FakeClock, ip: dict[str, str]) -> None:
+    generous = msgspec.structs.replace(settings, rate_limit_per_minute=1000)
+    async with AsyncTestClient(app=limited_app(generous, clock)) as client:
+        remaining = [int((await client.get("/health", headers=ip)).headers["x-ratelimit-remaining"])
+                     for _ in range(20)]
+    with psycopg.connect(settings.database_url, autocommit=True,
+                         options=f"-c search_path={settings.database_schema}") as conn:
+        row = conn.execute("SELECT hits FROM rate_limit_windows WHERE client_key = %s AND window_start = %s",
+                           (ip["X-Forwarded-For"].split(",")[0], WINDOW_START)).fetchone()
+
+    assert remaining == list(range(999, 979, -1))
+    assert row is not None and row[0] > 20  # leased ahead: fewer round trips than requests
+
+
+async def test_a_client_over_the_limit_is_refused_without_asking_postgres_again(
+        client: AsyncTestClient[Litestar], limited: Settings, ip: dict[str, str]) -> None:
+    for _ in range(LIMIT + 1):
+        await client.get("/health", headers=ip)
+    with psycopg.connect(limited.database_url, autocommit=True,
+                         options=f"-c search_path={limited.database_schema}") as conn:
+        conn.execute("DELETE FROM rate_limit_windows WHERE client_key = %s", (ip["X-Forwarded-For"].split(",")[0],))
+
+    again = await client.get("/health", headers=ip)
+
+    assert again.status_code == 429

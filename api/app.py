@@ -17,6 +17,7 @@ from api.issues.routes import IssuesController
 from api.lifespan import lifespan
 from api.members.routes import InvitationsController, MeController, MembersController, RolesController
 from api.principals import load_principal
+from api.scim.routes import ScimController
 
 
 def create_app(settings: Settings, *, configure_logging: bool = True) -> Litestar:
@@ -25,7 +26,7 @@ def create_app(settings: Settings, *, configure_logging: bool = True) -> Litesta
                                    log_exceptions="never") if configure_logging else None
     return Litestar(
         route_handlers=[IssuesController, health, ready, metrics, openapi_json,
-                        ApiTokensController, ServiceAccountsController, ScimTokensController,
+                        ApiTokensController, ServiceAccountsController, ScimTokensController, ScimController,
                         MembersController, InvitationsController, RolesController, MeController],
         lifespan=[lifespan],
         state=State({"settings": settings}),

@@ -15,13 +15,16 @@ from domain.events import Actor, DomainEvent
 from domain.identity.events import IDENTITY_EVENT_TYPES, AnyIdentityEvent
 from domain.ids import parse, render
 from domain.issues.events import ISSUE_EVENT_TYPES, AnyIssueEvent
+from domain.workspace_settings.events import SETTINGS_EVENT_TYPES, AnySettingsCategoryEvent
 
-AnyEvent = AnyIssueEvent | AnyIdentityEvent | AnyCredentialEvent
+AnyEvent = (AnyIssueEvent | AnyIdentityEvent
+            | AnySettingsCategoryEvent | AnyCredentialEvent)
 EVENT_TYPES: dict[str, type[DomainEvent]] = {
     cls.__name__: cls for cls in (*ISSUE_EVENT_TYPES, *IDENTITY_EVENT_TYPES,
-                                  *CREDENTIAL_EVENT_TYPES)
+                                  *SETTINGS_EVENT_TYPES, *CREDENTIAL_EVENT_TYPES)
 }
 STREAM_PREFIX = {"issue": "iss", "workspace": "ws", "user": "usr",
+                 "settings": "wss",  # wss_: a workspace's settings stream, or a slug claim stream
                  "api_token": "tok", "service_account": "sa"}
 STREAM_PREFIX |= {"invitation": "inv", "organization": "org"}
 

@@ -107,7 +107,8 @@ async def writer_transaction(pool: AsyncConnectionPool[AsyncConn]) -> AsyncItera
 def sql_files() -> list[tuple[str, str]]:
     """(name, sql) of every migration: core first, then each read model's schema.sql."""
     files = [("adapters/001_core.sql", resources.files("adapters.sql").joinpath("001_core.sql").read_text())]
-    for package in ("projections.issues", "projections.identity", "projections.credentials"):
+    for package in ("projections.issues", "projections.identity",
+                    "projections.workspace_settings", "projections.credentials"):
         text = resources.files(package).joinpath("schema.sql").read_text()
         files.append((f"{package.replace('.', '/')}/schema.sql", text))
     return files

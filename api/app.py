@@ -18,6 +18,7 @@ from api.lifespan import lifespan
 from api.members.routes import InvitationsController, MeController, MembersController, RolesController
 from api.principals import load_principal
 from api.scim.routes import ScimController
+from api.workspace_settings.routes import WorkspaceSettingsController
 
 
 def create_app(settings: Settings, *, configure_logging: bool = True) -> Litestar:
@@ -25,7 +26,7 @@ def create_app(settings: Settings, *, configure_logging: bool = True) -> Litesta
     logging_config = LoggingConfig(root={"level": settings.log_level, "handlers": ["queue_listener"]},
                                    log_exceptions="never") if configure_logging else None
     return Litestar(
-        route_handlers=[IssuesController, health, ready, metrics, openapi_json,
+        route_handlers=[IssuesController, WorkspaceSettingsController, health, ready, metrics, openapi_json,
                         ApiTokensController, ServiceAccountsController, ScimTokensController, ScimController,
                         MembersController, InvitationsController, RolesController, MeController],
         lifespan=[lifespan],

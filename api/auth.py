@@ -1,7 +1,8 @@
 """Bearer-token authentication for every /v1 route, and the scope each route declares.
 
 A /v1 route declares its access in one of three ways, checked when the app is built:
-`guards=[requires("issues:read")]` (a scope), `guards=[authenticated]` (any valid token, e.g. /v1/me),
+`guards=[requires("issues:read")]` (a scope), `guards=[requires_any("a", "b")]` (one of several scopes),
+`guards=[authenticated]` (any valid token, e.g. /v1/me),
 or `opt=PUBLIC` (no token at all, e.g. /v1/auth/exchange). Handlers get the caller as
 `principal: CurrentPrincipal` (the dependency) or `request.user`.
 """
@@ -75,6 +76,35 @@ class ScopeGuard:
 def requires(scope: str) -> ScopeGuard:
     """`guards=[requires("issues:write")]`: 403 `forbidden` unless the token carries the scope."""
     return ScopeGuard(scope)
+
+
+class AnyScopeGuard(ScopeGuard):
+    """A route guard: the caller's token must carry at least one of `scopes`.
+
+    Its `scope` reads `a|b` (`|` = any of), which is how `route_scope` and the OpenAPI 403 text report it.
+    """
+
+    def __init__(self, *scopes: str) -> None:
+        if len(scopes) < 2:
+            raise ValueError("requires_any needs two or more scopes; use requires(scope) for one")
+        self.scopes = frozenset(ScopeGuard(scope).scope or "" for scope in scopes)
+        self.scope = "|".join(sorted(self.scopes))
+
+    def __call__(self, connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        principal = connection.scope.get("user")
+        if not isinstance(principal, Principal):
+            raise unauthorized("Missing bearer token", invalid_token=False)
+        if not self.scopes & principal.scopes:
+            raise ApiError(403, "forbidden", f"This token lacks any of the scopes {', '.join(sorted(self.scopes))}",
+                           {"required_scope": self.scope})
+
+    def __repr__(self) -> str:
+        return f"requires_any({', '.join(repr(s) for s in sorted(self.scopes))})"
+
+
+def requires_any(*scopes: str) -> AnyScopeGuard:
+    """`guards=[requires_any("workspace.compliance:write", "workspace:admin")]`: 403 unless one is carried."""
+    return AnyScopeGuard(*scopes)
 
 
 authenticated: Final = ScopeGuard(None)

@@ -15,6 +15,7 @@ from api.rate_limit import client_key
 from api.request_id import request_id
 from commands.caller import Caller
 from commands.issues import IssueCommands
+from commands.workspace_settings import WorkspaceSettingsCommands
 from domain.events import Actor, ActorKind
 from domain.ids import WorkspaceId
 
@@ -26,6 +27,11 @@ def provide_read_pool(state: State) -> AsyncConnectionPool[AsyncConn]:
 
 def provide_issue_commands(state: State) -> IssueCommands:
     commands: IssueCommands = state.issue_commands
+    return commands
+
+
+def provide_workspace_settings_commands(state: State) -> WorkspaceSettingsCommands:
+    commands: WorkspaceSettingsCommands = state.workspace_settings_commands
     return commands
 
 

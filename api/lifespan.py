@@ -18,6 +18,7 @@ from commands.group_commit import GroupCommitter
 from commands.issues import IssueCommands
 from commands.members import MemberCommands
 from commands.scim import ScimCommands
+from commands.workspace_settings import WorkspaceSettingsCommands
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
                      infra_pool=infra_pool, position_waiter=waiter,
                      nats=await _nats_or_none(settings))
     app.state.update(member_commands=MemberCommands(store, committer))
+    app.state.workspace_settings_commands = WorkspaceSettingsCommands(store, committer)
     try:
         yield
     finally:

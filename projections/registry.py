@@ -12,6 +12,7 @@ from adapters.codec import AnyEvent
 from projections.credentials import projector as credentials
 from projections.identity import projector as identity
 from projections.issues import projector as issues
+from projections.workspace_settings import projector as workspace_settings
 
 Conn = AsyncConnection[dict[str, Any]]
 Batch = Sequence[tuple[int, AnyEvent]]
@@ -50,6 +51,10 @@ PROJECTIONS: dict[str, Projection] = {
                                           write=issues.write)),
     identity.NAME: Projection(name=identity.NAME, version=identity.VERSION, categories=identity.CATEGORIES,
                               tables=identity.TABLES, schema_package="projections.identity", project=identity.project),
+    workspace_settings.NAME: Projection(
+        name=workspace_settings.NAME, version=workspace_settings.VERSION, categories=workspace_settings.CATEGORIES,
+        tables=workspace_settings.TABLES, schema_package="projections.workspace_settings",
+        project=workspace_settings.project),
     credentials.NAME: Projection(name=credentials.NAME, version=credentials.VERSION,
                                  categories=credentials.CATEGORIES, tables=credentials.TABLES,
                                  schema_package="projections.credentials", project=credentials.project),

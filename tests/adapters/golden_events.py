@@ -49,6 +49,16 @@ from domain.issues.events import (
     Severity,
     Status,
 )
+from domain.workspace_settings.events import (
+    AiSettingsUpdated,
+    MfaRequirementChanged,
+    OnboardingStep,
+    OnboardingStepCompleted,
+    RetentionSettingsUpdated,
+    Theme,
+    WorkspaceProfileUpdated,
+    WorkspaceSlugClaimed,
+)
 from tests.builders import ISSUE, T0, meta
 
 WORKSPACE_STREAM = UUID("0b4f7f6e-5d1c-5a8e-9c3b-2f1e0d9c8b7a")
@@ -58,6 +68,8 @@ SERVICE_ACCOUNT_STREAM = UUID("019a0c1e-0000-7000-8000-0000000000aa")
 INVITATION_STREAM = UUID("7c2e3d4f-5a6b-5c7d-8e9f-0a1b2c3d4e5f")
 ORGANIZATION_STREAM = UUID("8d3f4e5a-6b7c-5d8e-9f0a-1b2c3d4e5f60")
 BOB = "usr_01KV1PX3NR96XJRGD48NNHH432"
+SETTINGS_STREAM = UUID("3c9e1f2a-7b4d-5e6f-8a1b-2c3d4e5f6a7b")
+SLUG_CLAIM_STREAM = UUID("8d2e4f6a-1b3c-5d7e-9f0a-2b4c6d8e0f1a")
 
 
 def samples() -> list[object]:
@@ -85,7 +97,25 @@ def samples() -> list[object]:
                     role=Role.OWNER),
         UserRegistered(**envelope(meta(T0), USER_STREAM, 1), email="alice@example.com", name="alice"),
         *_members_samples(),
+        *settings_samples(),
         *credential_samples(),
+    ]
+
+
+def settings_samples() -> list[object]:
+    def env(version: int):  # type: ignore[no-untyped-def]
+        return envelope(msgspec.structs.replace(meta(T0), client_ip="203.0.113.7"), SETTINGS_STREAM, version)
+
+    return [
+        WorkspaceProfileUpdated(**env(1), name="Acme Corp", slug="acme-corp", description=None, industry="FinTech",
+                                timezone="Europe/Berlin", theme=Theme.DARK),
+        AiSettingsUpdated(**env(2), auto_link=False, confidence_threshold=0.9, proof_window_days=14,
+                          recurrence_window_days=60, alert_probability_threshold=0.5),
+        RetentionSettingsUpdated(**env(3), issues_days=180, activity_days=90, audit_days=730, prompt_logs_days=30),
+        MfaRequirementChanged(**env(4), mfa_required=True),
+        OnboardingStepCompleted(**env(5), step=OnboardingStep.CONNECT_SOURCE),
+        WorkspaceSlugClaimed(**envelope(meta(T0), SLUG_CLAIM_STREAM, 1),
+                             organization_id="org_01KV1PX3NNV29S67D9NT816VBS", slug="acme-corp"),
     ]
 
 

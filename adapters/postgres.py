@@ -108,7 +108,8 @@ def sql_files() -> list[tuple[str, str]]:
     """(name, sql) of every migration: core first, then each read model's schema.sql."""
     files = [("adapters/001_core.sql", resources.files("adapters.sql").joinpath("001_core.sql").read_text())]
     for package in ("projections.issues", "projections.identity",
-                    "projections.workspace_settings", "projections.credentials"):
+                    "projections.workspace_settings", "projections.audit",
+                    "projections.credentials"):
         text = resources.files(package).joinpath("schema.sql").read_text()
         files.append((f"{package.replace('.', '/')}/schema.sql", text))
     return files

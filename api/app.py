@@ -7,6 +7,7 @@ from litestar.datastructures import State
 from litestar.logging import LoggingConfig
 
 from adapters.settings import Settings
+from api.audit.routes import AuditLogController
 from api.conventions import convention_config, openapi_json
 from api.credentials.authn import resolve_api_token
 from api.credentials.scim_tokens import ScimTokensController
@@ -26,9 +27,9 @@ def create_app(settings: Settings, *, configure_logging: bool = True) -> Litesta
     logging_config = LoggingConfig(root={"level": settings.log_level, "handlers": ["queue_listener"]},
                                    log_exceptions="never") if configure_logging else None
     return Litestar(
-        route_handlers=[IssuesController, WorkspaceSettingsController, health, ready, metrics, openapi_json,
-                        ApiTokensController, ServiceAccountsController, ScimTokensController, ScimController,
-                        MembersController, InvitationsController, RolesController, MeController],
+        route_handlers=[IssuesController, WorkspaceSettingsController, AuditLogController, health, ready, metrics,
+                        openapi_json, ApiTokensController, ServiceAccountsController, ScimTokensController,
+                        ScimController, MembersController, InvitationsController, RolesController, MeController],
         lifespan=[lifespan],
         state=State({"settings": settings}),
         logging_config=logging_config,

@@ -9,6 +9,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from adapters.codec import AnyEvent
+from projections.audit import projector as audit
 from projections.credentials import projector as credentials
 from projections.identity import projector as identity
 from projections.issues import projector as issues
@@ -55,6 +56,10 @@ PROJECTIONS: dict[str, Projection] = {
         name=workspace_settings.NAME, version=workspace_settings.VERSION, categories=workspace_settings.CATEGORIES,
         tables=workspace_settings.TABLES, schema_package="projections.workspace_settings",
         project=workspace_settings.project),
+    audit.NAME: Projection(name=audit.NAME, version=audit.VERSION, categories=audit.CATEGORIES,
+                           tables=audit.TABLES, schema_package="projections.audit", project=audit.project,
+                           stages=Stages(keys_of=audit.keys_of, load=audit.load, prepare=audit.prepare,
+                                         write=audit.write)),
     credentials.NAME: Projection(name=credentials.NAME, version=credentials.VERSION,
                                  categories=credentials.CATEGORIES, tables=credentials.TABLES,
                                  schema_package="projections.credentials", project=credentials.project),

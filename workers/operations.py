@@ -185,6 +185,10 @@ async def _switch(conn: AsyncConn, store: EventStore, projection: Projection, sh
     for table in projection.tables:
         await conn.execute(f'DROP TABLE IF EXISTS "{main}"."{table}"')
         await conn.execute(f'ALTER TABLE "{shadow}"."{table}" SET SCHEMA "{main}"')
+    # The moved tables' triggers still call the shadow's functions, which DROP SCHEMA … CASCADE would take
+    # with them (and the triggers too): re-running the idempotent schema file binds them to the live ones.
+    await conn.execute(f'SET LOCAL search_path TO "{main}"')
+    await conn.execute(_schema_sql(projection).encode())
     await conn.execute("DELETE FROM projection_checkpoints WHERE name = %s", (progress_name,))
     await checkpoints.advance(conn, main, projection.name, max(position, live_position), 0)
     await conn.execute(f'DROP SCHEMA "{shadow}" CASCADE')

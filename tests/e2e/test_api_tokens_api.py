@@ -237,6 +237,20 @@ async def test_secrets_never_reach_logs_events_or_nats_only_their_hashes_do(
     stored = _stored_states(settings, tenant.workspace_id)
     assert any(hashes[0].encode() in state for state in stored)
     assert all(s.encode() not in state for s in secrets_ for state in stored)
+    audit = await _audit_entries(api, tenant, "api_token.", 2)
+    assert {entry["action"] for entry in audit} == {"api_token.created", "api_token.rotated"}
+    assert all(value not in str(audit) for value in [*secrets_, *hashes])
+
+
+async def _audit_entries(api: Client, tenant: Tenant, action: str, at_least: int) -> list[dict[str, Any]]:
+    """The audit log is a projection of its own: wait (bounded) until it has the entries."""
+    deadline = time.monotonic() + 10
+    while True:
+        page = await api.get(f"/v1/audit-log?action={action}", headers=tenant.headers(Role.TENANT_ADMIN))
+        entries: list[dict[str, Any]] = page.json()["data"]
+        if len(entries) >= at_least or time.monotonic() > deadline:
+            return entries
+        await asyncio.sleep(0.05)
 
 
 def _stored_states(settings: Settings, workspace_id: str) -> list[bytes]:

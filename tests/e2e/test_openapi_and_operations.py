@@ -31,6 +31,7 @@ def test_every_v1_route_declares_a_scope(settings: Settings) -> None:
     declared = {scope for _, handler in routes for scope in (route_scope(handler) or "").replace("|", " ").split()}
     assert declared <= ALL_SCOPES
     assert {"issues:read", "issues:write", "members:read", "members:write", "members:admin"} <= declared
+    assert {route_scope(handler) for path, handler in routes if path.startswith("/v1/audit-log")} == {"audit:read"}
 
 
 async def test_openapi_lists_every_issue_route_with_bearer_auth_and_error_envelopes(

@@ -27,6 +27,7 @@ from domain.events import Actor, ActorKind
 from domain.ids import WorkspaceId
 from projections.issues.projector import from_row
 from projections.issues.view import IssueView, fold
+from projections.registry import PROJECTIONS
 from workers.projector_runner import run_projector
 from workers.relay import run_relay
 
@@ -48,7 +49,8 @@ def isolated(base: Settings) -> Iterator[Settings]:
     finally:
         with psycopg.connect(settings.database_url, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{settings.database_schema}" CASCADE')
-            conn.execute(f'DROP SCHEMA IF EXISTS "{settings.database_schema}__rb_issues" CASCADE')
+            for name in PROJECTIONS:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{settings.database_schema}__rb_{name}" CASCADE')
         with ThreadPoolExecutor(1) as pool:  # callable from sync and async tests alike
             pool.submit(asyncio.run, _delete_stream(settings)).result()
 
@@ -93,13 +95,14 @@ def write_history(settings: Settings, issues: int = 30, workspace_id: str = "ws_
 
 
 @contextlib.asynccontextmanager
-async def running(settings: Settings, *, relay: bool = True, projector: bool = True) -> AsyncIterator[None]:
+async def running(settings: Settings, *, relay: bool = True, projector: bool = True,
+                  projections: tuple[str, ...] = ("issues",)) -> AsyncIterator[None]:
     stopping = asyncio.Event()
     tasks = []
     if relay:
         tasks.append(asyncio.create_task(run_relay(settings, stopping)))
     if projector:
-        tasks.append(asyncio.create_task(run_projector(settings, "issues", stopping)))
+        tasks += [asyncio.create_task(run_projector(settings, name, stopping)) for name in projections]
     try:
         yield
     finally:
@@ -107,11 +110,12 @@ async def running(settings: Settings, *, relay: bool = True, projector: bool = T
         await asyncio.gather(*tasks)
 
 
-async def wait_for_projection(settings: Settings, position: int, timeout: float = 30.0) -> None:
+async def wait_for_projection(settings: Settings, position: int, timeout: float = 30.0,
+                              name: str = "issues") -> None:
     waiter = PositionWaiter(settings)
     await waiter.start()
     try:
-        assert await waiter.wait("issues", position, timeout), f"projection never reached {position}"
+        assert await waiter.wait(name, position, timeout), f"projection {name} never reached {position}"
     finally:
         await waiter.stop()
 

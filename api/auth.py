@@ -32,7 +32,8 @@ from domain.identity.roles import ALL_SCOPES
 API_PREFIX = "/v1"
 BEARER_SCHEME_NAME = "BearerAuth"
 BEARER_SCHEME = SecurityScheme(type="http", scheme="bearer", bearer_format="JWT",
-                               description="Causeloop access token (HS256 JWT) from /v1/auth/exchange")
+                               description="Causeloop access token (HS256 JWT) from /v1/auth/exchange, a personal "
+                                           "API token (clp_pat_…) or a service-account token (clp_sa_…)")
 BEARER_REQUIREMENT: SecurityRequirement = {BEARER_SCHEME_NAME: []}
 PUBLIC_OPT_KEY = "public"
 PUBLIC: Final[dict[str, Any]] = {PUBLIC_OPT_KEY: True}

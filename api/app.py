@@ -18,6 +18,7 @@ from api.issues.routes import IssuesController
 from api.lifespan import lifespan
 from api.members.routes import InvitationsController, MeController, MembersController, RolesController
 from api.principals import load_principal
+from api.scim.routes import ScimController
 from api.signin import mfa_routes
 from api.signin import routes as signin_routes
 from api.signin.lifespan import signin_lifespan
@@ -34,7 +35,8 @@ def create_app(settings: Settings, *, configure_logging: bool = True) -> Litesta
     return Litestar(
         route_handlers=[IssuesController, WorkspaceSettingsController, AuditLogController, health, ready, metrics,
                         openapi_json, *SIGNIN_ROUTES, MembersController, InvitationsController, RolesController,
-                        MeController, ApiTokensController, ServiceAccountsController, ScimTokensController],
+                        MeController, ApiTokensController, ServiceAccountsController, ScimTokensController,
+                        ScimController],
         lifespan=[lifespan, signin_lifespan],
         state=State({"settings": settings}),
         logging_config=logging_config,

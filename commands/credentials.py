@@ -130,24 +130,24 @@ class CredentialCommands:
     # -- service accounts ---------------------------------------------------------------------------------
 
     async def create_service_account(self, caller: Caller, *, name: str, description: str, role: Role,
-                                     held: frozenset[str]) -> Accepted:
+                                     granter: Role) -> Accepted:
         stream_id = new_uuid()
         event = accounts.create_service_account(account_id=stream_id, meta=caller.meta(self._clock()), name=name,
-                                                description=description, role=role, held=held)
+                                                description=description, role=role, granter=granter)
         return await self._accept("sa", stream_id, [event], [])
 
     async def update_service_account(self, caller: Caller, account_id: str, edit: ServiceAccountEdit,
-                                     held: frozenset[str]) -> Accepted:
+                                     granter: Role) -> Accepted:
         for _ in range(MAX_ATTEMPTS):
             account, history = await self.service_account(caller, account_id)
-            events = accounts.update_service_account(account, edit, caller.meta(self._clock()), held)
+            events = accounts.update_service_account(account, edit, caller.meta(self._clock()), granter)
             try:
                 return await self._accept("sa", account.id, events, history)
             except ConcurrencyConflict:
                 continue
         raise ConcurrencyConflict("service account changed concurrently; retry")
 
-    async def delete_service_account(self, caller: Caller, account_id: str, held: frozenset[str],
+    async def delete_service_account(self, caller: Caller, account_id: str, granter: Role,
                                      token_ids: Sequence[str]) -> Accepted:
         """Deletes the account and, in the same transaction, revokes `token_ids` (its live tokens as read).
 
@@ -155,7 +155,7 @@ class CredentialCommands:
         """
         account, history = await self.service_account(caller, account_id)
         meta = caller.meta(self._clock())
-        events: list[DomainEvent] = [*accounts.delete_service_account(account, meta, held)]
+        events: list[DomainEvent] = [*accounts.delete_service_account(account, meta, granter)]
         for token_id in token_ids:
             try:
                 token, _ = await self._token(caller, token_id, [TokenKind.SERVICE_ACCOUNT], account_id)

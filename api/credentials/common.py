@@ -13,11 +13,13 @@ from psycopg_pool import AsyncConnectionPool
 from adapters.position_waiter import PositionWaiter
 from adapters.postgres import AsyncConn, tenant_transaction
 from adapters.settings import Settings
+from adapters.tokens import Principal
 from api.credentials.schemas import IssuedToken, ServiceAccountView
 from api.errors import ApiError, not_found
 from api.pagination import Page, decode_cursor, page_of
 from commands.credentials import Accepted, CredentialCommands, DuplicateName
 from domain.credentials.events import AnyApiTokenEvent, AnyServiceAccountEvent
+from domain.identity.roles import Role
 from domain.ids import canonical
 from projections.credentials import queries
 from projections.credentials.projector import NAME as CREDENTIALS_PROJECTION
@@ -54,6 +56,14 @@ def ref(prefix: str, kind: str, public_id: str) -> str:
 
 def duplicate(exc: DuplicateName) -> ApiError:
     return ApiError(409, "conflict", f"A token named {exc.name!r} already exists", {"field": "name", "name": exc.name})
+
+
+def role_of(principal: Principal) -> Role:
+    """The caller's current role (the membership check or the account record set it), for granting roles."""
+    try:
+        return Role(principal.role)
+    except ValueError:
+        raise ApiError(403, "forbidden", "This token carries no role that may grant one") from None
 
 
 def token_view(accepted: Accepted, *, last_used_at: datetime | None = None) -> TokenListing:

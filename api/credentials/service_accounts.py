@@ -57,7 +57,7 @@ class ServiceAccountsController(Controller):
         """Create a service account with a role no higher than the caller's own (else 403 `forbidden`).
         It belongs to the workspace, not to its creator, and outlives the creator's membership."""
         accepted = await commands.create_service_account(caller, name=data.name, description=data.description,
-                                                         role=data.role, held=principal.scopes)
+                                                         role=data.role, granter=common.role_of(principal))
         headers = await common.settle(state, accepted)
         headers["Location"] = f"/v1/service-accounts/{accepted.id}"
         return Response(common.account_of(accepted), status_code=201, headers=headers)
@@ -90,7 +90,7 @@ class ServiceAccountsController(Controller):
         A role change narrows its tokens at their next request."""
         public_id = common.ref("sa", "service account", account_id)
         edit = ServiceAccountEdit(**msgspec.structs.asdict(data))
-        accepted = await commands.update_service_account(caller, public_id, edit, principal.scopes)
+        accepted = await commands.update_service_account(caller, public_id, edit, common.role_of(principal))
         return Response(common.account_of(accepted), headers=await common.settle(state, accepted))
 
     @delete("/{account_id:str}", status_code=204)
@@ -100,7 +100,7 @@ class ServiceAccountsController(Controller):
         public_id = common.ref("sa", "service account", account_id)
         async with tenant_transaction(read_pool, principal.workspace_id) as conn:
             token_ids = await queries.active_token_ids(conn, principal.workspace_id, public_id)
-        accepted = await commands.delete_service_account(caller, public_id, principal.scopes, token_ids)
+        accepted = await commands.delete_service_account(caller, public_id, common.role_of(principal), token_ids)
         return Response(None, status_code=204, headers=await common.settle(state, accepted))
 
     @post("/{account_id:str}/tokens", status_code=201, opt=SECRET_RESPONSE)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from domain.errors import Forbidden, InvalidValue
-from domain.identity.roles import ALL_SCOPES, SCOPES_BY_ROLE, Role
+from domain.identity.roles import ALL_SCOPES, Role, may_grant
 
 SCOPE_GROUPS = ("Data", "Integrations", "Workspace", "AI & Reports", "Admin")
 """The tabs of the docs' scope picker, in their order."""
@@ -31,21 +31,16 @@ def catalogue() -> dict[str, list[str]]:
     return groups
 
 
-def can_grant(held: frozenset[str], role: Role) -> bool:
-    """Nobody grants a role above their own: every scope of the granted role must be one the granter holds.
-
-    `held` is the granter's effective scopes (their current role's, narrowed by their token), so a narrowed
-    token cannot mint a wider identity either. Scope inclusion also orders the side roles (an `analyst`
-    cannot make a `security_admin`, whose `audit:read` it lacks) where a single rank could not.
-    """
-    return SCOPES_BY_ROLE[role] <= held
+def can_grant(granter: Role, role: Role) -> bool:
+    """Nobody grants a role above their own: the role order of domain/identity/roles.py (ROLE_RANK), the same
+    rule the members API applies. A narrowed token gains nothing by it: a service account acts only through
+    its tokens, whose scopes are bounded by the scopes of whoever issues them (`clean_scopes`)."""
+    return may_grant(granter, role)
 
 
-def require_grantable(held: frozenset[str], role: Role) -> None:
-    if not can_grant(held, role):
-        missing = sorted(SCOPES_BY_ROLE[role] - held)
-        raise Forbidden(f"you cannot grant the role {role.value}: it has scopes you do not hold ({missing[0]})",
-                        field="role", role=role.value, scope=missing[0])
+def require_grantable(granter: Role, role: Role) -> None:
+    if not can_grant(granter, role):
+        raise Forbidden(f"a {granter.value} cannot grant the role {role.value}", field="role", role=role.value)
 
 
 def clean_scopes(requested: Iterable[str], held: frozenset[str]) -> tuple[str, ...]:

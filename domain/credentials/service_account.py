@@ -84,22 +84,22 @@ def clean_description(description: str) -> str:
 
 
 def create_service_account(*, account_id: UUID, meta: Meta, name: str, description: str, role: Role,
-                           held: frozenset[str]) -> ServiceAccountCreated:
-    """A service account gets a role no higher than its creator's: all its scopes are ones the creator holds."""
-    require_grantable(held, role)
+                           granter: Role) -> ServiceAccountCreated:
+    """A service account gets a role no higher than its creator's (the role order of domain.identity.roles)."""
+    require_grantable(granter, role)
     return ServiceAccountCreated(**envelope(meta, account_id, 1), name=clean_name(name),
                                  description=clean_description(description), role=role)
 
 
 def update_service_account(account: ServiceAccount, edit: ServiceAccountEdit, meta: Meta,
-                           held: frozenset[str]) -> list[ServiceAccountEvent]:
-    """Changing the role needs both the old and the new role within the editor's own; unchanged fields are dropped."""
+                           granter: Role) -> list[ServiceAccountEvent]:
+    """Changing the role needs both the old and the new role at or below the editor's; unchanged fields are dropped."""
     name = msgspec.UNSET if edit.name is msgspec.UNSET else clean_name(edit.name)
     description = msgspec.UNSET if edit.description is msgspec.UNSET else clean_description(edit.description)
     role = edit.role
     if role is not msgspec.UNSET and role != account.role:
-        require_grantable(held, account.role)
-        require_grantable(held, role)
+        require_grantable(granter, account.role)
+        require_grantable(granter, role)
     changed = ServiceAccountUpdated(
         **envelope(meta, account.id, account.version + 1),
         name=msgspec.UNSET if name == account.name else name,
@@ -111,9 +111,9 @@ def update_service_account(account: ServiceAccount, edit: ServiceAccountEdit, me
 
 
 def delete_service_account(account: ServiceAccount, meta: Meta,
-                           held: frozenset[str]) -> list[ServiceAccountEvent]:
+                           granter: Role) -> list[ServiceAccountEvent]:
     """Deleting is final; deleting an account above one's own role is refused like granting it."""
     if account.deleted:
         return []
-    require_grantable(held, account.role)
+    require_grantable(granter, account.role)
     return [ServiceAccountDeleted(**envelope(meta, account.id, account.version + 1))]

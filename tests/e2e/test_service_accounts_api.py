@@ -118,18 +118,21 @@ async def test_a_viewer_cannot_create_service_accounts(api: Client, tenant: Tena
     assert response.status_code == 403 and response.json()["error"]["code"] == "forbidden"
 
 
-async def test_nobody_creates_an_account_with_a_role_above_their_own(api: Client, tenant: Tenant) -> None:
-    above = await api.post("/v1/service-accounts", json={"name": "x", "role": "owner"},
-                           headers=tenant.headers(ADMIN))
-    sideways = await api.post("/v1/service-accounts", json={"name": "x", "role": "compliance_admin"},
-                              headers=tenant.headers(ADMIN))
+async def test_nobody_creates_or_changes_an_account_above_their_own_role(api: Client, tenant: Tenant) -> None:
+    admin = tenant.member_headers(Role.TENANT_ADMIN)
+    above = await api.post("/v1/service-accounts", json={"name": "x", "role": "owner"}, headers=admin)
+    side_role = await api.post("/v1/service-accounts", json={"name": "x", "role": "compliance_admin"},
+                               headers=admin)
     account = await create_account(api, tenant, role="viewer")
-    raise_role = await api.patch(f"/v1/service-accounts/{account['id']}", json={"role": "owner"},
-                                 headers=tenant.headers(ADMIN))
+    raise_role = await api.patch(f"/v1/service-accounts/{account['id']}", json={"role": "owner"}, headers=admin)
+    owners = await api.post("/v1/service-accounts", json={"name": "root", "role": "owner"},
+                            headers=tenant.headers(Role.OWNER))
+    touch_owners = await api.delete(f"/v1/service-accounts/{owners.json()['id']}", headers=admin)
 
     assert above.status_code == 403 and above.json()["error"]["details"]["role"] == "owner"
-    assert sideways.status_code == 403
+    assert side_role.status_code == 201  # the shared role order ranks compliance_admin below tenant_admin
     assert raise_role.status_code == 403
+    assert owners.status_code == 201 and touch_owners.status_code == 403
 
 
 async def test_a_token_cannot_carry_scopes_beyond_the_accounts_role(api: Client, tenant: Tenant) -> None:

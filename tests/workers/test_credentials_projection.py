@@ -17,7 +17,7 @@ from domain.credentials import token as tokens
 from domain.credentials.events import TokenKind
 from domain.credentials.service_account import ServiceAccountEdit
 from domain.events import DomainEvent
-from domain.identity.roles import SCOPES_BY_ROLE, Role
+from domain.identity.roles import Role
 from domain.ids import WorkspaceId, render
 from projections.credentials import queries
 from projections.credentials.projector import NAME, project
@@ -29,7 +29,6 @@ from workers.relay import run_relay
 
 ONE = WorkspaceId("ws_01KV1PX3NQ3B497SHK7JTNT525")
 TWO = WorkspaceId("ws_01KV1PX3NQ3B497SHK7JTNT999")
-OWNER = SCOPES_BY_ROLE[Role.OWNER]
 
 
 def history(workspace_id: WorkspaceId, tag: str) -> tuple[list[DomainEvent], dict[str, str]]:
@@ -38,10 +37,10 @@ def history(workspace_id: WorkspaceId, tag: str) -> tuple[list[DomainEvent], dic
     account_id, dead_id, live_id, gone_id = (uuid.uuid4() for _ in range(4))
     hashes = {name: f"{tag}-{name}".ljust(64, "0") for name in ("live", "old", "new", "gone")}
     created = accounts.create_service_account(account_id=account_id, meta=at, name="CI", description="",
-                                              role=Role.ANALYST, held=OWNER)
+                                              role=Role.ANALYST, granter=Role.OWNER)
     account = accounts.project_service_account(None, [created])
     assert account is not None
-    [renamed] = accounts.update_service_account(account, ServiceAccountEdit(role=Role.VIEWER), at, OWNER)
+    [renamed] = accounts.update_service_account(account, ServiceAccountEdit(role=Role.VIEWER), at, Role.OWNER)
     owner = render("sa", account_id)
     live = tokens.create_token(token_id=live_id, meta=at, kind=TokenKind.SERVICE_ACCOUNT, owner_id=owner,
                                name="live", scopes=("issues:read", "issues:write"), secret_hash=hashes["live"],

@@ -26,12 +26,3 @@ async def session_by_refresh_hash(conn: Conn, token_hash: str) -> SessionRef | N
     values = row.values() if isinstance(row, dict) else row
     workspace_id, session_id, user_id = values
     return SessionRef(workspace_id=workspace_id, session_id=session_id, user_id=user_id)
-
-
-async def session_active(conn: Conn, workspace_id: str, session_id: str) -> bool:
-    """True only for a session the read model knows and has not revoked (inside its workspace, under RLS)."""
-    cursor = await conn.execute("SELECT status FROM auth_sessions WHERE workspace_id = %s AND id = %s",
-                                (workspace_id, session_id))
-    row = await cursor.fetchone()
-    status = None if row is None else (row["status"] if isinstance(row, dict) else row[0])
-    return status == "active"

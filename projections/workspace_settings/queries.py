@@ -43,17 +43,6 @@ async def workspace_settings(conn: Conn, workspace_id: str) -> WorkspaceSettings
     return found.get(workspace_id) or WorkspaceSettings(id=stream_of(workspace_id))
 
 
-async def mfa_required(conn: Conn, workspace_id: str) -> bool:
-    """Whether the workspace requires a second factor (False until an admin turns it on).
-
-    Needs a connection that may see the workspace's row: a tenant transaction for `workspace_id`, or the
-    projector role.
-    """
-    cur = await conn.execute("SELECT mfa_required FROM workspace_settings WHERE workspace_id = %s", (workspace_id,))
-    row = await cur.fetchone()
-    return bool(row and row["mfa_required"])
-
-
 async def workspace_record(conn: Conn, workspace_id: str) -> WorkspaceRecord | None:
     """The workspace as provisioned, with its organization's plan and seats (identity projection tables)."""
     cur = await conn.execute(

@@ -10,12 +10,10 @@ import nats
 import pytest
 from litestar.testing import AsyncTestClient
 
-from adapters.postgres import connect
 from adapters.settings import Settings
 from api.app import create_app
 from api.auth import http_handlers, route_scope
 from domain.identity.roles import Role
-from projections.workspace_settings import queries
 from tests.e2e.conftest import Tenant
 
 pytestmark = [pytest.mark.postgres, pytest.mark.nats]
@@ -114,8 +112,8 @@ async def test_a_viewer_reads_the_workspace_but_cannot_change_it(api: Client, te
     assert write.status_code == 403 and write.json()["error"]["details"]["required_scope"] == "workspace:write"
 
 
-async def test_mfa_required_changes_only_with_workspace_admin_and_the_query_sees_it(
-        api: Client, tenant: Tenant, settings: Settings) -> None:
+async def test_mfa_required_changes_only_with_workspace_admin_and_applies_on_the_next_request(
+        api: Client, tenant: Tenant) -> None:
     writer_only = tenant.headers(ADMIN, frozenset({"workspace:write"}))
 
     refused = await api.patch("/v1/workspace", json={"mfa_required": True}, headers=writer_only)
@@ -123,10 +121,8 @@ async def test_mfa_required_changes_only_with_workspace_admin_and_the_query_sees
 
     assert refused.status_code == 403 and refused.json()["error"]["details"]["required_scope"] == "workspace:admin"
     assert allowed.status_code == 200 and allowed.json()["mfa_required"] is True
-    conn = await connect(settings)
-    async with conn:
-        assert await queries.mfa_required(conn, tenant.workspace_id) is True
-        assert await queries.mfa_required(conn, "ws_01KV1PX3NQ3B497SHK7JTNT525") is False
+    blocked = await api.get("/v1/issues", headers=tenant.headers())
+    assert blocked.status_code == 403 and blocked.json()["error"]["code"] == "mfa_required"
 
 
 async def test_a_stale_if_match_is_412_and_changes_nothing(api: Client, tenant: Tenant) -> None:

@@ -10,6 +10,7 @@ from uuid import UUID
 import msgspec
 
 from adapters.ids import event_id
+from domain.credentials.events import CREDENTIAL_EVENT_TYPES, AnyCredentialEvent
 from domain.events import Actor, DomainEvent
 from domain.identity.events import IDENTITY_EVENT_TYPES, AnyIdentityEvent
 from domain.ids import parse, render
@@ -20,16 +21,17 @@ from domain.workspace_settings.events import SETTINGS_EVENT_TYPES, AnySettingsCa
 
 AnyEvent = (AnyIssueEvent | AnyIdentityEvent
             | AnySettingsCategoryEvent
-            | AnySessionEvent | AnyMfaEvent)
+            | AnySessionEvent | AnyMfaEvent | AnyCredentialEvent)
 EVENT_TYPES: dict[str, type[DomainEvent]] = {
     cls.__name__: cls for cls in (*ISSUE_EVENT_TYPES, *IDENTITY_EVENT_TYPES,
                                   *SETTINGS_EVENT_TYPES,
-                                  *SESSION_EVENT_TYPES, *MFA_EVENT_TYPES)
+                                  *SESSION_EVENT_TYPES, *MFA_EVENT_TYPES, *CREDENTIAL_EVENT_TYPES)
 }
 STREAM_PREFIX = {"issue": "iss", "workspace": "ws", "user": "usr",
                  "settings": "wss"}  # wss_: a workspace's settings stream, or a slug claim stream
 STREAM_PREFIX |= {"invitation": "inv", "organization": "org"}
 STREAM_PREFIX.update(session="ses", mfa="mfa")
+STREAM_PREFIX.update(api_token="tok", service_account="sa")
 
 RawEvent = dict[str, Any]
 Upcaster = Callable[[RawEvent], RawEvent]

@@ -150,7 +150,8 @@ def sql_files() -> list[tuple[str, str]]:
     for package in ("projections.issues", "projections.identity",
                     "projections.workspace_settings",
                     "projections.audit",
-                    "projections.sessions"):
+                    "projections.sessions",
+                    "projections.credentials"):
         text = resources.files(package).joinpath("schema.sql").read_text()
         files.append((f"{package.replace('.', '/')}/schema.sql", text))
     return files

@@ -33,6 +33,9 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     """The token was minted after a second factor (claim `amr` holds "mfa")."""
     needs_mfa: bool = False
     """Set by the MFA check: the workspace requires MFA and this token has none (403 outside the MFA routes)."""
+    kind: str = "access_token"
+    """How the caller authenticated: `access_token` (JWT), `personal` (clp_pat_), `service_account` (clp_sa_),
+    `scim` (clp_scim_, on /scim/v2 only)."""
 
 
 class InvalidToken(Exception):

@@ -9,11 +9,16 @@ from litestar.logging import LoggingConfig
 from adapters.settings import Settings
 from api.audit.routes import AuditLogController
 from api.conventions import convention_config, openapi_json
+from api.credentials.authn import resolve_api_token
+from api.credentials.scim_tokens import ScimTokensController
+from api.credentials.service_accounts import ServiceAccountsController
+from api.credentials.tokens import ApiTokensController
 from api.health import health, metrics, ready
 from api.issues.routes import IssuesController
 from api.lifespan import lifespan
 from api.members.routes import InvitationsController, MeController, MembersController, RolesController
 from api.principals import load_principal
+from api.scim.routes import ScimController
 from api.signin import mfa_routes
 from api.signin import routes as signin_routes
 from api.signin.lifespan import signin_lifespan
@@ -30,11 +35,12 @@ def create_app(settings: Settings, *, configure_logging: bool = True) -> Litesta
     return Litestar(
         route_handlers=[IssuesController, WorkspaceSettingsController, AuditLogController, health, ready, metrics,
                         openapi_json, *SIGNIN_ROUTES, MembersController, InvitationsController, RolesController,
-                        MeController],
+                        MeController, ApiTokensController, ServiceAccountsController, ScimTokensController,
+                        ScimController],
         lifespan=[lifespan, signin_lifespan],
         state=State({"settings": settings}),
         logging_config=logging_config,
         debug=False,
-        **convention_config(settings, principal_loader=load_principal),
+        **convention_config(settings, principal_loader=load_principal, token_resolver=resolve_api_token),
     )
 

@@ -32,7 +32,8 @@ from domain.identity.roles import ALL_SCOPES
 API_PREFIX = "/v1"
 BEARER_SCHEME_NAME = "BearerAuth"
 BEARER_SCHEME = SecurityScheme(type="http", scheme="bearer", bearer_format="JWT",
-                               description="Causeloop access token (HS256 JWT) from /v1/auth/exchange")
+                               description="Causeloop access token (HS256 JWT) from /v1/auth/exchange, a personal "
+                                           "API token (clp_pat_…) or a service-account token (clp_sa_…)")
 BEARER_REQUIREMENT: SecurityRequirement = {BEARER_SCHEME_NAME: []}
 PUBLIC_OPT_KEY = "public"
 PUBLIC: Final[dict[str, Any]] = {PUBLIC_OPT_KEY: True}
@@ -44,6 +45,10 @@ CurrentPrincipal: TypeAlias = NamedDependency[Principal]
 
 PrincipalLoader = Callable[[Principal, State], Awaitable[Principal | None]]
 """Re-checks a verified token against current state (membership, revocation); None means 401."""
+
+TokenResolver = Callable[[str, State], Awaitable[Principal | None]]
+"""Turns an opaque `clp_…` bearer secret into its Principal (None: unknown, revoked or expired → 401)."""
+OPAQUE_PREFIX = "clp_"
 
 
 def unauthorized(message: str, *, invalid_token: bool) -> ApiError:
@@ -176,21 +181,33 @@ class AuthMiddleware(ASGIMiddleware):
     exclude_opt_key = PUBLIC_OPT_KEY
     should_bypass_for_scope = staticmethod(_exempt)
 
-    def __init__(self, settings: Settings, loader: PrincipalLoader | None = None) -> None:
+    def __init__(self, settings: Settings, loader: PrincipalLoader | None = None,
+                 resolver: TokenResolver | None = None) -> None:
         self.settings = settings
         self.loader = loader
+        self.resolver = resolver
         self.verifier = TokenVerifier(settings)
+
+    async def _principal(self, token: str, state: State) -> Principal | None:
+        """A JWT is verified here; an opaque `clp_…` secret (API token) is looked up by the resolver."""
+        if token.startswith(OPAQUE_PREFIX):
+            principal = None if self.resolver is None else await self.resolver(token, state)
+            if principal is None:
+                raise unauthorized("Invalid, revoked or expired bearer token", invalid_token=True)
+            return principal
+        try:
+            return self.verifier.verify(token)
+        except InvalidToken:
+            raise unauthorized("Invalid or expired bearer token", invalid_token=True) from None
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         token = bearer_token(scope)
         if token is None:
             raise unauthorized("Missing bearer token", invalid_token=False)
-        try:
-            principal: Principal | None = self.verifier.verify(token)
-        except InvalidToken:
-            raise unauthorized("Invalid or expired bearer token", invalid_token=True) from None
+        state = scope["litestar_app"].state
+        principal = await self._principal(token, state)
         if principal is not None and self.loader is not None:
-            principal = await self.loader(principal, scope["litestar_app"].state)
+            principal = await self.loader(principal, state)
         if principal is None:
             raise unauthorized("The token was revoked or its membership ended", invalid_token=True)
         if principal.needs_mfa and not scope["path"].startswith(MFA_EXEMPT_PATHS):

@@ -40,6 +40,7 @@ from api.auth import (
     BEARER_SCHEME_NAME,
     AuthMiddleware,
     PrincipalLoader,
+    TokenResolver,
     declares_access,
     is_preflight,
     is_public,
@@ -81,16 +82,18 @@ class ApiConventions(InitPlugin, ReceiveRoutePlugin):
 
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time,
                  principal_loader: PrincipalLoader | None = None,
+                 token_resolver: TokenResolver | None = None,
                  enforce_declared_access: bool = True) -> None:
         self.settings = settings
         self.rate_limiter = RateLimiter(settings.rate_limit_per_minute, clock)
         self.principal_loader = principal_loader
+        self.token_resolver = token_resolver
         self.enforce_declared_access = enforce_declared_access
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.middleware[:0] = [
             RateLimitMiddleware(self.rate_limiter),
-            AuthMiddleware(self.settings, self.principal_loader),
+            AuthMiddleware(self.settings, self.principal_loader, self.token_resolver),
             JsonContentTypeMiddleware(),
             IdempotencyMiddleware(),
         ]
@@ -159,7 +162,8 @@ def openapi_json(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 
 def convention_config(settings: Settings, **plugin_options: Any) -> dict[str, Any]:
-    """Keyword arguments for `Litestar(...)`; `plugin_options` go to ApiConventions (clock, principal_loader).
+    """Keyword arguments for `Litestar(...)`; `plugin_options` go to ApiConventions (clock, principal_loader,
+    token_resolver).
 
     `request_max_body_size` is a constructor argument because Litestar ignores it when a plugin sets it.
     """

@@ -25,7 +25,7 @@ from api.rate_limit import TOO_MANY_REQUESTS_BODY, decision_of
 from api.request_id import request_id
 from commands.errors import NotFound, StaleVersion
 from commands.group_commit import ConcurrencyConflict
-from domain.errors import DomainError, InvalidValue
+from domain.errors import DomainError, Forbidden, InvalidValue
 
 log = logging.getLogger("causeloop.api")
 
@@ -135,6 +135,8 @@ def _classify(exc: Exception) -> tuple[int, str, str, Details]:
             return exc.status, exc.code, exc.message, exc.details
         case InvalidValue():
             return _validation([{"field": exc.field, "reason": exc.details.get("reason", exc.message)}])
+        case Forbidden():
+            return 403, exc.code, exc.message, dict(exc.details)
         case DomainError():
             return _DOMAIN_STATUS.get(exc.code, 422), exc.code, exc.message, dict(exc.details)
         case NotFound():

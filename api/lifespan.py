@@ -13,9 +13,11 @@ from adapters.nats import connect as nats_connect
 from adapters.position_waiter import PositionWaiter
 from adapters.postgres import create_pool
 from adapters.settings import Settings
+from commands.credentials import CredentialCommands
 from commands.group_commit import GroupCommitter
 from commands.issues import IssueCommands
 from commands.members import MemberCommands
+from commands.scim import ScimCommands
 from commands.workspace_settings import WorkspaceSettingsCommands
 
 log = logging.getLogger(__name__)
@@ -34,7 +36,8 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     await infra_pool.open()
     await waiter.start()
     app.state.update(store=store, committer=committer, issue_commands=IssueCommands(store, committer),
-                     read_pool=read_pool,
+                     credential_commands=CredentialCommands(store, committer),
+                     scim_commands=ScimCommands(store, committer), read_pool=read_pool,
                      infra_pool=infra_pool, position_waiter=waiter,
                      nats=await _nats_or_none(settings))
     app.state.update(member_commands=MemberCommands(store, committer))

@@ -26,3 +26,9 @@ class InvalidValue(DomainError):
     def __init__(self, field: str, reason: str) -> None:
         super().__init__(f"{field}: {reason}", field=field, reason=reason)
         self.field = field
+
+
+class Forbidden(DomainError):
+    """The actor may not do this (e.g. grant a role or scopes above their own): answered as 403 `forbidden`."""
+
+    code = "forbidden"

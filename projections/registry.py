@@ -10,6 +10,7 @@ from psycopg import AsyncConnection
 
 from adapters.codec import AnyEvent
 from projections.audit import projector as audit
+from projections.credentials import projector as credentials
 from projections.identity import projector as identity
 from projections.issues import projector as issues
 from projections.sessions import projector as sessions
@@ -63,4 +64,7 @@ PROJECTIONS: dict[str, Projection] = {
     sessions.NAME: Projection(name=sessions.NAME, version=sessions.VERSION, categories=sessions.CATEGORIES,
                               tables=sessions.TABLES, schema_package="projections.sessions",
                               project=sessions.project),
+    credentials.NAME: Projection(name=credentials.NAME, version=credentials.VERSION,
+                                 categories=credentials.CATEGORIES, tables=credentials.TABLES,
+                                 schema_package="projections.credentials", project=credentials.project),
 }

@@ -7,6 +7,15 @@ from uuid import UUID
 
 import msgspec
 
+from domain.credentials.events import (
+    ApiTokenCreated,
+    ApiTokenRevoked,
+    ApiTokenRotated,
+    ServiceAccountCreated,
+    ServiceAccountDeleted,
+    ServiceAccountUpdated,
+    TokenKind,
+)
 from domain.events import envelope
 from domain.identity.events import (
     InvitationAccepted,
@@ -57,6 +66,8 @@ from tests.builders import ISSUE, T0, meta
 
 WORKSPACE_STREAM = UUID("0b4f7f6e-5d1c-5a8e-9c3b-2f1e0d9c8b7a")
 USER_STREAM = UUID("6a1d2c3b-4e5f-5a6b-8c7d-9e0f1a2b3c4d")
+TOKEN_STREAM = UUID("3c2b1a09-8f7e-5d6c-9b5a-4f3e2d1c0b0a")
+SERVICE_ACCOUNT_STREAM = UUID("019a0c1e-0000-7000-8000-0000000000aa")
 SETTINGS_STREAM = UUID("3c9e1f2a-7b4d-5e6f-8a1b-2c3d4e5f6a7b")
 SLUG_CLAIM_STREAM = UUID("8d2e4f6a-1b3c-5d7e-9f0a-2b4c6d8e0f1a")
 SESSION_STREAM = UUID("019a3c5e-7f10-7a2b-9c3d-4e5f6a7b8c9d")
@@ -103,6 +114,7 @@ def samples() -> list[object]:
         TotpActivated(**envelope(meta(T0), MFA_STREAM, 2), user_id="usr_01KV1PX3NR96XJRGD48NNHH431"),
         TotpRemoved(**envelope(meta(T0), MFA_STREAM, 3), user_id="usr_01KV1PX3NR96XJRGD48NNHH431"),
         *_members_samples(),
+        *credential_samples(),
     ]
 
 
@@ -152,4 +164,19 @@ def _members_samples() -> list[object]:
         OrganizationProvisioned(**envelope(meta(T0), ORGANIZATION_STREAM, 1), slug="acme", name="Acme Inc",
                                 plan=Plan.GROWTH, seats_total=25),
         OrganizationOffboarded(**envelope(meta(T0), ORGANIZATION_STREAM, 2)),
+    ]
+
+
+def credential_samples() -> list[object]:
+    """Token events hold only SHA-256 hex digests of secrets."""
+    return [
+        ApiTokenCreated(**envelope(meta(T0), TOKEN_STREAM, 1), kind=TokenKind.SERVICE_ACCOUNT,
+                        owner_id="sa_01KV1PX3NR96XJRGD48NNHH431", name="ci-deploy",
+                        scopes=("issues:read", "issues:write"), secret_hash="a" * 64, expires_at=T0),
+        ApiTokenRotated(**envelope(meta(T0), TOKEN_STREAM, 2), secret_hash="b" * 64),
+        ApiTokenRevoked(**envelope(meta(T0), TOKEN_STREAM, 3), reason="service_account_deleted"),
+        ServiceAccountCreated(**envelope(meta(T0), SERVICE_ACCOUNT_STREAM, 1), name="CI", description="deploys",
+                              role=Role.ANALYST),
+        ServiceAccountUpdated(**envelope(meta(T0), SERVICE_ACCOUNT_STREAM, 2), role=Role.VIEWER),
+        ServiceAccountDeleted(**envelope(meta(T0), SERVICE_ACCOUNT_STREAM, 3)),
     ]

@@ -70,7 +70,7 @@ def test_an_event_type_without_an_override_gets_a_derived_action_and_loses_its_s
 
     assert (described.action, described.category, described.target_type) == (
         "service_account.created", "create", "service_account")
-    assert described.target_id == str(ISSUE)  # no STREAM_PREFIX for this category: the bare uuid
+    assert described.target_id == render("sa", ISSUE)  # the category's STREAM_PREFIX (sa_) names the stream
     assert described.metadata == {"name": "ci", "settings": {"scope_count": 2}}
 
 

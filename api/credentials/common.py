@@ -1,0 +1,113 @@
+"""What the credential routes share: read-your-writes, folding responses, id checks, keyset pages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, TypeVar, cast
+
+import msgspec
+from litestar import Request
+from litestar.datastructures import State
+from psycopg_pool import AsyncConnectionPool
+
+from adapters.position_waiter import PositionWaiter
+from adapters.postgres import AsyncConn, tenant_transaction
+from adapters.settings import Settings
+from adapters.tokens import Principal
+from api.credentials.schemas import IssuedToken, ServiceAccountView
+from api.errors import ApiError, not_found
+from api.pagination import Page, decode_cursor, page_of
+from commands.credentials import Accepted, CredentialCommands, DuplicateName
+from domain.credentials.events import AnyApiTokenEvent, AnyServiceAccountEvent
+from domain.identity.roles import Role
+from domain.ids import canonical
+from projections.credentials import queries
+from projections.credentials.projector import NAME as CREDENTIALS_PROJECTION
+from projections.credentials.queries import TokenListing
+from projections.credentials.view import ServiceAccountRow, fold_service_account, fold_token
+
+SORT = "created_at"
+T = TypeVar("T", TokenListing, ServiceAccountRow, ServiceAccountView)
+
+
+def provide_credential_commands(state: State) -> CredentialCommands:
+    commands: CredentialCommands = state.credential_commands
+    return commands
+
+
+async def settle(state: State, accepted: Accepted) -> dict[str, str]:
+    """Read-your-writes: the 2xx waits for the `credentials` projection, so a revocation holds on every replica."""
+    settings: Settings = state.settings
+    waiter: PositionWaiter = state.position_waiter
+    caught_up = await waiter.wait(CREDENTIALS_PROJECTION, accepted.position, settings.read_your_writes_timeout_s)
+    headers = {"X-Causeloop-Position": str(accepted.position)}
+    if not caught_up:
+        headers["X-Causeloop-Consistency"] = "pending"
+    return headers
+
+
+def ref(prefix: str, kind: str, public_id: str) -> str:
+    """Malformed ids and ids of another type are simply not found."""
+    value = canonical(prefix, public_id)
+    if value is None:
+        raise not_found(kind, public_id)
+    return value
+
+
+def duplicate(exc: DuplicateName) -> ApiError:
+    return ApiError(409, "conflict", f"A token named {exc.name!r} already exists", {"field": "name", "name": exc.name})
+
+
+def role_of(principal: Principal) -> Role:
+    """The caller's current role (the membership check or the account record set it), for granting roles."""
+    try:
+        return Role(principal.role)
+    except ValueError:
+        raise ApiError(403, "forbidden", "This token carries no role that may grant one") from None
+
+
+def token_view(accepted: Accepted, *, last_used_at: datetime | None = None) -> TokenListing:
+    row = fold_token(cast(list[AnyApiTokenEvent], list(accepted.stream)))
+    assert row is not None
+    return TokenListing(id=row.id, kind=row.kind, owner_id=row.owner_id, name=row.name, scopes=row.scopes,
+                        status=row.status, expires_at=row.expires_at, created_by=row.created_by,
+                        created_at=row.created_at, rotated_at=row.rotated_at, revoked_at=row.revoked_at,
+                        last_used_at=last_used_at)
+
+
+def issued(listing: TokenListing, secret: str) -> IssuedToken:
+    return IssuedToken(**msgspec.structs.asdict(listing), secret=secret)
+
+
+def account_view(row: ServiceAccountRow) -> ServiceAccountView:
+    fields = {name: getattr(row, name) for name in ServiceAccountView.__struct_fields__}
+    return msgspec.convert(fields, ServiceAccountView)
+
+
+def account_of(accepted: Accepted) -> ServiceAccountView:
+    row = fold_service_account(cast(list[AnyServiceAccountEvent], list(accepted.stream)))
+    assert row is not None
+    return account_view(row)
+
+
+def cursor_key(request: Request[Any, Any, Any]) -> str:
+    settings: Settings = request.app.state.settings
+    return settings.signing_key_for_cursors
+
+
+def after_of(request: Request[Any, Any, Any], cursor: str | None) -> tuple[datetime, str] | None:
+    if not cursor:
+        return None
+    payload = decode_cursor(cursor_key(request), cursor, SORT)
+    return datetime.fromisoformat(str(payload["v"])), str(payload["i"])
+
+
+def keyset_page(request: Request[Any, Any, Any], rows: list[T], limit: int, total: int) -> Page[T]:
+    """A page of up to `limit + 1` rows sorted by (created_at, id)."""
+    return page_of(rows, limit=limit, total=total, key=cursor_key(request), sort=SORT,
+                   position=lambda row: {"v": row.created_at.isoformat(), "i": row.id})
+
+
+async def read_token(pool: AsyncConnectionPool[AsyncConn], workspace_id: str, token_id: str) -> TokenListing | None:
+    async with tenant_transaction(pool, workspace_id) as conn:
+        return await queries.get_token(conn, workspace_id, token_id)

@@ -8,11 +8,14 @@ import msgspec
 from litestar.openapi import ResponseSpec
 
 from api.errors import ErrorEnvelope
-from api.members.schemas import Token as InvitationToken
+from api.members.schemas import Token
 
 WorkspaceRef = Annotated[str, msgspec.Meta(pattern=r"^ws_[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}$")]
 TotpCode = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6}$", description="6-digit code from the authenticator app")]
 Jwt = Annotated[str, msgspec.Meta(min_length=1, max_length=8192)]
+InvitationToken = Annotated[Token, msgspec.Meta(description=(
+    "The `clp_inv_…` token of a pending invitation addressed to the subject token's email: a person invited by "
+    "email signs in with it even when unknown so far (the invitation is accepted, the user registered if new)"))]
 RefreshToken = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
 
 

@@ -7,6 +7,7 @@ import hashlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from litestar.testing import AsyncTestClient
 
 from adapters.event_store import EventStore
 from adapters.settings import Settings
+from cli.main import main
 from commands.identity import user_stream
 from commands.members import invitation_stream, membership_id, new_invitation_token, token_hash
 from domain.events import Actor, ActorKind, Meta
@@ -231,3 +233,33 @@ async def test_the_subject_token_is_verified_before_the_invitation_is_looked_at(
 
     assert error(response) == (401, "invalid_grant")
     assert user_events(identity_store, email) == [] and invitation_version(identity_store, sent["id"]) == 1
+
+
+async def test_the_readme_flow_causeloop_token_clerk_invitee_registers_nobody_until_the_exchange(
+        clerk_api: Client, settings: Settings, tenant: Tenant, identity_store: EventStore, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    email = f"shell-{uuid.uuid4().hex[:8]}@example.test"
+    environ = {"DATABASE_URL": settings.database_url, "DATABASE_SCHEMA": settings.database_schema,
+               "JWT_SECRET": settings.jwt_secret, "DATA_DIR": str(tmp_path)}
+    sent = await invite(clerk_api, tenant, email, "viewer")
+
+    assert main(["token", "--clerk", "--invitee", "--email", email], environ) == 0
+    subject_token = capsys.readouterr().out.strip()
+    assert user_events(identity_store, email) == []  # nobody registered, no "default" workspace membership
+    async with client(settings, clerk_jwks_url="", data_dir=str(tmp_path)) as dev_api:
+        response = await exchange(dev_api, subject_token, invitation_token=sent["token"])
+        issues = await dev_api.get("/v1/issues", headers=bearer(response.json()))
+
+    assert response.status_code == 200, response.text
+    assert response.json()["workspace_id"] == tenant.workspace_id and issues.status_code == 200
+    assert main(["token", "--invitee", "--email", email], environ) == 2  # only with --clerk
+
+
+async def test_openapi_documents_invitation_token(clerk_api: Client) -> None:
+    schema = (await clerk_api.get("/openapi.json")).json()
+    body = schema["paths"]["/v1/auth/exchange"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    fields = schema["components"]["schemas"][body["$ref"].rsplit("/", 1)[-1]]["properties"]
+
+    field = fields["invitation_token"]
+    assert "clp_inv_" in field["description"] and (field["minLength"], field["maxLength"]) == (1, 200)
+    assert {"404", "422"} <= set(schema["paths"]["/v1/auth/exchange"]["post"]["responses"])

@@ -263,3 +263,22 @@ async def test_openapi_documents_invitation_token(clerk_api: Client) -> None:
     field = fields["invitation_token"]
     assert "clp_inv_" in field["description"] and (field["minLength"], field["maxLength"]) == (1, 200)
     assert {"404", "422"} <= set(schema["paths"]["/v1/auth/exchange"]["post"]["responses"])
+
+
+async def test_a_clerk_identity_linked_elsewhere_cannot_take_an_invitation(
+        clerk_api: Client, tenant: Tenant, other_tenant: Tenant, identity_store: EventStore) -> None:
+    linked = await exchange(clerk_api, KEY.token(sub=sub_of(other_tenant), email=other_tenant.owner_email))
+    email, sub = newcomer()
+    for_newcomer = await invite(clerk_api, tenant, email)
+    for_owner = await invite(clerk_api, tenant, other_tenant.owner_email)
+
+    same_sub_new_email = await exchange(clerk_api, KEY.token(sub=sub_of(other_tenant), email=email),
+                                        invitation_token=for_newcomer["token"])
+    same_email_new_sub = await exchange(clerk_api, KEY.token(sub=sub, email=other_tenant.owner_email),
+                                        invitation_token=for_owner["token"])
+
+    assert linked.status_code == 200
+    assert error(same_sub_new_email) == (403, "forbidden") and error(same_email_new_sub) == (403, "forbidden")
+    assert user_events(identity_store, email) == []
+    assert invitation_version(identity_store, for_newcomer["id"]) == 1
+    assert invitation_version(identity_store, for_owner["id"]) == 1

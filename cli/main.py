@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="narrow the token to these scopes (repeat, or separate with commas)")
     token.add_argument("--clerk", action="store_true",
                        help="print a development Clerk session token for POST /v1/auth/exchange instead")
+    token.add_argument("--invitee", action="store_true",
+                       help="with --clerk: register nobody (an invited person signs in with invitation_token)")
     provision = command("provision", _provision,
                         "operator: provision a client (organization + workspace + owner) in one transaction")
     provision.add_argument("--org-name", required=True)
@@ -170,8 +172,11 @@ def _projections(args: argparse.Namespace, settings: Settings, environ: Mapping[
 
 def _token(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:
     role = parse_role(args.role)
+    if args.invitee and not args.clerk:
+        raise UsageError("--invitee only goes with --clerk")
     if args.clerk:
-        print(issue_dev_clerk_token(settings, email=args.email, workspace_slug=args.workspace, role=role))
+        print(issue_dev_clerk_token(settings, email=args.email, workspace_slug=args.workspace, role=role,
+                                    invitee=args.invitee))
         return 0
     print(issue_dev_token(settings, email=args.email, workspace_slug=args.workspace, role=role,
                           scopes=parse_scopes(role, args.scopes)))

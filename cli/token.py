@@ -42,12 +42,15 @@ def parse_scopes(role: Role, requested: Sequence[str] | None) -> frozenset[str] 
     return wanted
 
 
-def issue_dev_clerk_token(settings: Settings, *, email: str, workspace_slug: str, role: Role) -> str:
+def issue_dev_clerk_token(settings: Settings, *, email: str, workspace_slug: str, role: Role,
+                          invitee: bool = False) -> str:
     """A Clerk-style session token from the local development issuer (the user is registered and a member of
-    `workspace_slug` first, as for an access token, so the exchange finds them)."""
+    `workspace_slug` first, as for an access token, so the exchange finds them). `invitee`: register nothing,
+    like a person who has only an invitation (they get in with the exchange's `invitation_token`)."""
     if settings.is_production:
         raise UsageError("is for development only and is refused when ENVIRONMENT=production")
-    _ensure_membership(settings, email, workspace_slug, role)
+    if not invitee:
+        _ensure_membership(settings, email, workspace_slug, role)
     party = min(settings.authorized_parties) if settings.authorized_parties else None
     return DevIssuer(settings.data_dir).mint(email, audience=settings.clerk_audience, authorized_party=party)
 

@@ -24,11 +24,11 @@ from commands.caller import Caller
 from commands.errors import NotFound
 from commands.group_commit import ConcurrencyConflict, GroupCommitter
 from commands.identity import user_stream
-from domain.events import DomainEvent, Meta
+from domain.events import Actor, ActorKind, DomainEvent, Meta
 from domain.identity import invitation as invitations
 from domain.identity import user as users
 from domain.identity import workspace as workspaces
-from domain.identity.errors import AlreadyMember
+from domain.identity.errors import AlreadyMember, WrongWorkspace
 from domain.identity.events import AnyInvitationEvent, AnyUserEvent, AnyWorkspaceEvent, InvitationEvent, UserEvent
 from domain.identity.events import WorkspaceEvent as WorkspaceEventBase
 from domain.identity.invitation import Invitation
@@ -194,31 +194,66 @@ class MemberCommands:
 
     async def accept(self, token: str, caller: Caller) -> Joined:
         """The signed-in user whose email the invitation names joins its workspace with its role, once."""
-        stream_id = invitation_of_token(token)
+        current = await self._invitation_of(token)
         user_uuid = parse("usr", caller.actor.id)
-        current = None if stream_id is None else await self._invitation(stream_id)
-        if current is None or stream_id is None:
-            raise NotFound("invitation", "token")
         user = None if user_uuid is None else await self._user(user_uuid)
         if user is None:
             raise NotFound("user", caller.actor.id)
         for _ in range(MAX_ATTEMPTS):
             meta = msgspec.structs.replace(caller.meta(self._clock()), workspace_id=current.workspace_id)
-            user_id = UserId(render("usr", user.id))
-            accepted = invitations.accept_invitation(current, token_hash=token_hash(token), user_id=user_id,
-                                                     user_email=user.email, meta=meta)
-            workspace = await self._workspace(current.workspace_id)
-            joined = workspaces.add_member(workspace, user_id, current.role, meta)
-            role = workspace.roster[user_id].role if not joined and user_id in workspace.roster else current.role
+            events, joined = await self._joining(current, token, user, meta)
             try:
-                changed = await self._commit([accepted, *joined], 0)
+                changed = await self._commit(events, 0)
             except ConcurrencyConflict:
                 current = await self._invitation(current.id) or current
                 continue
-            return Joined(workspace_id=current.workspace_id, user_id=user_id, role=role,
-                          membership_id=membership_id(current.workspace_id, user_id),
-                          invitation_id=render("inv", current.id), position=changed.position)
+            return msgspec.structs.replace(joined, position=changed.position)
         raise ConcurrencyConflict("the invitation changed concurrently; retry")
+
+    async def join_invited(self, token: str, *, email: str, clerk_user_id: str, workspace_id: str | None,
+                           caller: Caller) -> Joined:
+        """Sign-in with an invitation (the invitee may be unknown so far): register the user by `email` if
+        needed, link the Clerk id if needed, accept and join, all in ONE append, so a refusal records nothing."""
+        current = await self._invitation_of(token)
+        if workspace_id is not None and workspace_id != current.workspace_id:
+            raise WrongWorkspace("this invitation is for another workspace than workspace_id")
+        email = users.clean_email(email)
+        user_uuid = user_stream(email)
+        actor = Actor(kind=ActorKind.USER, id=render("usr", user_uuid))
+        for _ in range(MAX_ATTEMPTS):
+            meta = msgspec.structs.replace(caller.meta(self._clock()), workspace_id=current.workspace_id, actor=actor)
+            user = await self._user(user_uuid)
+            registered = [] if user is not None else [users.register_user(user_id=user_uuid, email=email, meta=meta)]
+            user = user if user is not None else users.evolve(None, registered[0])
+            linked = users.link_external_identity(user, clerk_user_id, meta)
+            joining, joined = await self._joining(current, token, user, meta)
+            try:
+                changed = await self._commit([*registered, *linked, *joining], 0)
+            except ConcurrencyConflict:
+                current = await self._invitation(current.id) or current
+                continue
+            return msgspec.structs.replace(joined, position=changed.position)
+        raise ConcurrencyConflict("the invitation or the user changed concurrently; retry")
+
+    async def _invitation_of(self, token: str) -> Invitation:
+        stream_id = invitation_of_token(token)
+        current = None if stream_id is None else await self._invitation(stream_id)
+        if current is None:
+            raise NotFound("invitation", "token")
+        return current
+
+    async def _joining(self, current: Invitation, token: str, user: User,
+                       meta: Meta) -> tuple[list[DomainEvent], Joined]:
+        """The accept decisions (token, pending, expiry, invitee's email, seats) and the member it yields."""
+        user_id = UserId(render("usr", user.id))
+        accepted = invitations.accept_invitation(current, token_hash=token_hash(token), user_id=user_id,
+                                                 user_email=user.email, meta=meta)
+        workspace = await self._workspace(current.workspace_id)
+        joined = workspaces.add_member(workspace, user_id, current.role, meta)
+        role = workspace.roster[user_id].role if not joined and user_id in workspace.roster else current.role
+        return [accepted, *joined], Joined(workspace_id=current.workspace_id, user_id=user_id, role=role,
+                                           membership_id=membership_id(current.workspace_id, user_id),
+                                           invitation_id=render("inv", current.id), position=0)
 
     # ---- the current user ----------------------------------------------------------------------------------
 

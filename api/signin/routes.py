@@ -28,11 +28,14 @@ from api.request_id import request_id
 from api.signin import schemas
 from api.signin.mfa_routes import second_factor
 from commands.caller import Caller
+from commands.identity import user_stream
+from commands.members import Joined, MemberCommands
 from commands.signin import REFRESH_PREFIX, RefreshRejected, SignInCommands, refresh_hash
+from domain.errors import InvalidValue
 from domain.events import Actor, ActorKind
 from domain.identity.roles import Role, scopes_for
-from domain.identity.user import ExternalIdentityConflict
-from domain.ids import UserId, WorkspaceId, canonical
+from domain.identity.user import ExternalIdentityConflict, clean_email
+from domain.ids import UserId, WorkspaceId, canonical, render
 from projections.identity import queries as identity
 from projections.identity.projector import NAME as IDENTITY_PROJECTION
 from projections.sessions import queries as session_queries
@@ -98,7 +101,7 @@ def _caller(request: Request[Any, Any, Any], workspace_id: str, user_id: str) ->
                   correlation_id=request_id(request.scope), client_ip=client_key(request.scope))
 
 
-def _tokens(settings: Settings, member: identity.MembershipRow, session_id: str, refresh_token: str,
+def _tokens(settings: Settings, member: identity.MembershipRow | Joined, session_id: str, refresh_token: str,
             mfa: bool) -> schemas.TokenResponse:
     scopes = scopes_for(Role(member.role))
     access = mint_access_token(settings, subject=member.user_id, workspace_id=member.workspace_id, role=member.role,
@@ -124,8 +127,13 @@ async def _settle(state: State, waits: list[tuple[str, int]]) -> dict[str, str]:
       responses=schemas.EXCHANGE_ERRORS)
 async def exchange(request: Request[Any, Any, Any], state: State,
                    data: JSONBody[schemas.ExchangeRequest]) -> Response[schemas.TokenResponse]:
-    """Exchange a Clerk session token for a Causeloop access token (72 h) and a refresh token."""
+    """Exchange a Clerk session token for a Causeloop access token (72 h) and a refresh token.
+
+    With `invitation_token`, a person invited by email gets in even before having a user or a membership:
+    the invitation is accepted for the token's verified email and the tokens are for its workspace."""
     claims = await _verify(state.clerk_verifier, data.subject_token)
+    if data.invitation_token is not None:
+        return await _exchange_invited(request, state, data, data.invitation_token, claims)
     user = await _resolve_user(state.read_pool, claims)
     member = await _membership(state.read_pool, user.id, data.workspace_id)
     caller = _caller(request, member.workspace_id, user.id)
@@ -138,6 +146,35 @@ async def exchange(request: Request[Any, Any, Any], state: State,
     started = await commands.start_session(UserId(user.id), mfa=mfa, caller=caller)
     headers = await _settle(state, [(IDENTITY_PROJECTION, linked), (SESSIONS_PROJECTION, started.position)])
     return Response(_tokens(state.settings, member, started.session_id, started.refresh_token, mfa), headers=headers)
+
+
+async def _exchange_invited(request: Request[Any, Any, Any], state: State, data: schemas.ExchangeRequest,
+                            invitation_token: str, claims: ClerkClaims) -> Response[schemas.TokenResponse]:
+    """How an invitee gets in without a membership (or a user) yet: the invitation addressed to the verified
+    email is accepted in the same append that registers the user and links the Clerk id, then a session starts."""
+    try:
+        email = clean_email(claims.email or "")
+    except InvalidValue:
+        raise _forbidden("The sign-in token carries no usable email to match the invitation against") from None
+    async with tenant_transaction(state.read_pool, "") as conn:
+        linked = await identity.user_by_external_id(conn, claims.sub)
+    if linked is not None and linked.email != email:
+        raise _forbidden("This sign-in identity is linked to another email")
+    user_id = UserId(render("usr", user_stream(email)))
+    mfa = await second_factor(state, user_id, data.mfa_code)
+    workspace_id = None if data.workspace_id is None else canonical("ws", data.workspace_id) or data.workspace_id
+    members: MemberCommands = state.member_commands
+    try:
+        joined = await members.join_invited(invitation_token, email=email, clerk_user_id=claims.sub,
+                                            workspace_id=workspace_id,
+                                            caller=_caller(request, workspace_id or "", user_id))
+    except ExternalIdentityConflict:
+        raise _forbidden("This email is linked to another sign-in identity") from None
+    signin: SignInCommands = state.signin_commands
+    started = await signin.start_session(joined.user_id, mfa=mfa,
+                                         caller=_caller(request, joined.workspace_id, joined.user_id))
+    headers = await _settle(state, [(IDENTITY_PROJECTION, joined.position), (SESSIONS_PROJECTION, started.position)])
+    return Response(_tokens(state.settings, joined, started.session_id, started.refresh_token, mfa), headers=headers)
 
 
 @post("/v1/auth/refresh", opt=PUBLIC, status_code=200, tags=["Auth"], security=[],

@@ -8,10 +8,14 @@ import msgspec
 from litestar.openapi import ResponseSpec
 
 from api.errors import ErrorEnvelope
+from api.members.schemas import Token
 
 WorkspaceRef = Annotated[str, msgspec.Meta(pattern=r"^ws_[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}$")]
 TotpCode = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6}$", description="6-digit code from the authenticator app")]
 Jwt = Annotated[str, msgspec.Meta(min_length=1, max_length=8192)]
+InvitationToken = Annotated[Token, msgspec.Meta(description=(
+    "The `clp_inv_…` token of a pending invitation addressed to the subject token's email: a person invited by "
+    "email signs in with it even when unknown so far (the invitation is accepted, the user registered if new)"))]
 RefreshToken = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
 
 
@@ -26,6 +30,10 @@ class ExchangeRequest(Request, kw_only=True):
     """The workspace to sign in to (must be an active membership); default: the user's first active one."""
     mfa_code: TotpCode | None = None
     """The current TOTP code: required when the user has an active TOTP factor, and it marks the token `mfa`."""
+    invitation_token: InvitationToken | None = None
+    """How a person invited by email gets in, even one unknown so far: the `clp_inv_…` token of a pending
+    invitation addressed to the Clerk token's `email`. The invitation is accepted (the user registered if new,
+    the Clerk id linked) and the tokens are for its workspace (`workspace_id`, if given, must be that one)."""
 
 
 class RefreshRequest(Request, kw_only=True):
@@ -70,9 +78,12 @@ def errors(**by_status: str) -> dict[int, ResponseSpec]:
 
 EXCHANGE_ERRORS = errors(
     e401="invalid_grant: subject_token is invalid or could not be verified",
-    e403="forbidden: unknown identity, or not an active member of the workspace; "
+    e403="forbidden: unknown identity, or not an active member of the workspace, or (with invitation_token) "
+         "the invitation is addressed to another email or workspace, or the token has no email claim; "
          "mfa_required: the user has TOTP and sent no mfa_code",
-    e422="invalid_mfa_code: mfa_code is wrong or already used",
+    e404="not_found: invitation_token names no invitation",
+    e422="invalid_mfa_code: mfa_code is wrong or already used; with invitation_token: invitation_expired, "
+         "invalid_transition (already accepted or revoked), seat_limit",
     e503="service_unavailable: CLERK_JWKS_URL is not configured in production, or Clerk's keys cannot be fetched",
 )
 REFRESH_ERRORS = errors(e401="unauthorized: the refresh token is unknown, revoked, reused or its session expired")

@@ -45,6 +45,12 @@ class WrongInvitee(DomainError):
     code = "forbidden"
 
 
+class WrongWorkspace(DomainError):
+    """Signing in with an invitation while asking for another workspace than its own (answered as 403)."""
+
+    code = "forbidden"
+
+
 class UnknownInvitationToken(DomainError):
     """The token is not one of this invitation's (answered as 404, like a token that names nothing)."""
 

@@ -38,6 +38,8 @@ class Decoded(msgspec.Struct, frozen=True):
     position: int
     event: codec.AnyEvent | None
     error: str | None = None
+    skipped: bool = False
+    """Another category's event, seen only because the consumer reads every subject: it moves the checkpoint."""
 
 
 class ProjectorRunner:
@@ -113,7 +115,7 @@ class ProjectorRunner:
         return bool(consumer.num_pending)
 
     async def handle(self, messages: Sequence[Msg]) -> None:
-        decoded = [_decode(msg) for msg in messages]
+        decoded = [_decode(msg, self.projection.categories) for msg in messages]
         try:
             await self.commit(decoded)
         except Exception:
@@ -146,6 +148,9 @@ class ProjectorRunner:
             for item in batch:
                 if item.position <= position:
                     continue
+                if item.skipped:
+                    position = item.position
+                    continue
                 if item.event is None:
                     raise ValueError(item.error or "undecodable message")
                 fresh.append((item.position, item.event))
@@ -171,9 +176,15 @@ class ProjectorRunner:
                   attempts, error)
 
 
-def _decode(msg: Msg) -> Decoded:
+def _decode(msg: Msg, categories: frozenset[str]) -> Decoded:
+    """The event, decoded only when the projection reads its category (the subject's next-to-last token):
+    a projection of a few categories on a consumer of every subject skips the others without parsing them."""
     stream_seq = msg.metadata.sequence.stream
     headers = msg.headers or {}
+    tokens = msg.subject.rsplit(".", 2)
+    position_header = headers.get("Causeloop-Position", "")
+    if len(tokens) == 3 and tokens[1] not in categories and position_header.isdigit():
+        return Decoded(msg=msg, stream_seq=stream_seq, position=int(position_header), event=None, skipped=True)
     try:
         position, event = codec.from_public(msg.data)
     except (codec.MalformedEvent, codec.UnknownEventType) as exc:

@@ -183,13 +183,31 @@ async def remove_self_as_last_admin(api: Client, tenant: Tenant, headers: dict[s
     return await api.delete(f"/v1/members/{membership_id(tenant.workspace_id, tenant.user_id)}", headers=headers)
 
 
+async def list_issues(api: Client, tenant: Tenant, headers: dict[str, str]) -> Response:
+    return await api.get("/v1/issues", headers=headers)
+
+
+async def open_issue(api: Client, tenant: Tenant, headers: dict[str, str]) -> Response:
+    return await api.post("/v1/issues", json={"title": "Disk full"}, headers=headers)
+
+
+async def read_audit_log(api: Client, tenant: Tenant, headers: dict[str, str]) -> Response:
+    return await api.get("/v1/audit-log", headers=headers)
+
+
+async def read_retention(api: Client, tenant: Tenant, headers: dict[str, str]) -> Response:
+    return await api.get("/v1/settings/data-retention", headers=headers)
+
+
+# Each allowed call needs a scope the role holds (except read_only and executive, whose read scopes have no
+# routes yet: their allowed call is /v1/users/me), and each denied call one it lacks.
 MATRIX: list[tuple[Role, Call, Call, int]] = [
-    (Role.READ_ONLY, me, list_members, 403),
-    (Role.VIEWER, me, list_members, 403),
-    (Role.EXECUTIVE, me, invite_viewer, 403),
-    (Role.ANALYST, me, list_members, 403),
-    (Role.SECURITY_ADMIN, me, list_members, 403),
-    (Role.COMPLIANCE_ADMIN, me, remove_someone, 403),
+    (Role.READ_ONLY, me, list_issues, 403),
+    (Role.VIEWER, list_issues, open_issue, 403),
+    (Role.EXECUTIVE, me, list_issues, 403),
+    (Role.ANALYST, open_issue, list_members, 403),
+    (Role.SECURITY_ADMIN, read_audit_log, open_issue, 403),
+    (Role.COMPLIANCE_ADMIN, read_retention, remove_someone, 403),
     (Role.TENANT_ADMIN, invite_viewer, invite_owner, 403),
     (Role.OWNER, invite_owner, remove_self_as_last_admin, 422),
 ]

@@ -145,7 +145,7 @@ async def test_a_projector_killed_between_commit_and_ack_applies_each_event_once
             runner = ProjectorRunner(s, PROJECTIONS["issues"], pool, nc.jetstream())
             sub = await runner.subscribe()
             batch = await sub.fetch(10, timeout=10)
-            await runner.commit([_decode(msg) for msg in batch])  # committed, never acked: the process "dies"
+            await runner.commit([_decode(msg, runner.projection.categories) for msg in batch])  # committed, never acked
             await pool.close()
             await nc.close()
 

@@ -149,8 +149,9 @@ class Bench:
             took = sc.probe_pipeline(self.env, tenant(self.env.settings))
             self.say(f"relay + projector up (first event projected after {took:.1f} s)")
 
-    def drain(self, timeout: float = 300) -> None:
-        sc.wait_caught_up(self.env.settings, sc.head(self.env.settings), timeout,
+    def drain(self, timeout: float = 600) -> None:
+        """Every projector idle at the head, so the next measurement has the machine to itself."""
+        sc.wait_caught_up(self.env.settings, sc.head(self.env.settings), timeout, every_projection=True,
                           alive=lambda: all(p.alive() for p in self.env.procs))
 
     # -- scenarios -------------------------------------------------------------------------------------------------
@@ -233,6 +234,7 @@ class Bench:
     def get(self) -> None:
         plan = self.plan
         reader = self.ensure_seeded()
+        self.drain()
         matches = sc.filter_count(self.env.settings, reader.workspace_id)
         for workers in plan.workers:
             self.say(f"GET filter: {workers} worker(s), {plan.get_clients} clients, {plan.get_s:.0f} s")
@@ -255,6 +257,7 @@ class Bench:
     def search(self) -> None:
         plan = self.plan
         reader = self.ensure_seeded()
+        self.drain()
         sample = vocabulary()[COMMON:COMMON + 50]
         counts = sorted(sc.match_counts(self.env.settings, reader.workspace_id, sample))
         common_counts = sorted(sc.match_counts(self.env.settings, reader.workspace_id, vocabulary()[:COMMON]))

@@ -18,12 +18,14 @@ from typing import Any
 
 import psycopg
 
+from adapters.codec import EVENT_TYPES
 from adapters.event_store import EVENTS_TABLE, EventStore, event_store_env
 from adapters.settings import Settings
 from bench.data import IssueFactory, Tenant
 from bench.harness import VENV_BIN, BenchEnv
 from bench.load import LoadResult, run_load
 from projections import checkpoints
+from projections.registry import PROJECTIONS
 
 # -- small helpers ------------------------------------------------------------------------------------------------
 
@@ -45,18 +47,35 @@ def projection_position(settings: Settings, name: str = "issues") -> int:
         return int(row[0]) if row else 0
 
 
-def wait_caught_up(settings: Settings, target: int, timeout: float, alive: Callable[[], bool] = lambda: True
-                   ) -> float:
-    """Seconds until the issues projection reaches `target`; raises after `timeout`."""
+def caught_up(settings: Settings, target: int, names: Sequence[str]) -> bool:
+    """Every named projection has every event of its categories up to `target` (other categories' events never
+    move a single-category projection's checkpoint, so "checkpoint ≥ target" would wait forever for them)."""
+    with connect(settings) as conn:
+        checkpoints_now = dict(conn.execute("SELECT name, position FROM projection_checkpoints").fetchall())
+        for name in names:
+            topics = [t for t, cls in EVENT_TYPES.items() if cls.category in PROJECTIONS[name].categories]
+            pending = conn.execute(
+                f"SELECT 1 FROM {EVENTS_TABLE} WHERE notification_id > %s AND notification_id <= %s"
+                " AND topic = ANY(%s) LIMIT 1", (int(checkpoints_now.get(name, 0)), target, topics)).fetchone()
+            if pending is not None:
+                return False
+    return True
+
+
+def wait_caught_up(settings: Settings, target: int, timeout: float, alive: Callable[[], bool] = lambda: True,
+                   every_projection: bool = False) -> float:
+    """Seconds until the issues projection (or every projection) has everything up to `target`; raises after
+    `timeout`."""
+    names = list(PROJECTIONS) if every_projection else ["issues"]
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        if projection_position(settings) >= target:
+        if caught_up(settings, target, names):
             return time.monotonic() - started
         if not alive():
             raise RuntimeError("a pipeline process died while waiting for the projection")
         time.sleep(0.05)
-    raise TimeoutError(f"issues projection did not reach position {target} within {timeout:.0f}s "
-                       f"(at {projection_position(settings)})")
+    raise TimeoutError(f"{', '.join(names)} did not reach position {target} within {timeout:.0f}s "
+                       f"(issues at {projection_position(settings)})")
 
 
 class CpuMeter:

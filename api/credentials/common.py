@@ -10,10 +10,10 @@ from litestar import Request
 from litestar.datastructures import State
 from psycopg_pool import AsyncConnectionPool
 
-from adapters.position_waiter import PositionWaiter
 from adapters.postgres import AsyncConn, tenant_transaction
 from adapters.settings import Settings
 from adapters.tokens import Principal
+from api.consistency import read_your_writes
 from api.credentials.schemas import IssuedToken, ServiceAccountView
 from api.errors import ApiError, not_found
 from api.pagination import Page, decode_cursor, page_of
@@ -37,13 +37,7 @@ def provide_credential_commands(state: State) -> CredentialCommands:
 
 async def settle(state: State, accepted: Accepted) -> dict[str, str]:
     """Read-your-writes: the 2xx waits for the `credentials` projection, so a revocation holds on every replica."""
-    settings: Settings = state.settings
-    waiter: PositionWaiter = state.position_waiter
-    caught_up = await waiter.wait(CREDENTIALS_PROJECTION, accepted.position, settings.read_your_writes_timeout_s)
-    headers = {"X-Causeloop-Position": str(accepted.position)}
-    if not caught_up:
-        headers["X-Causeloop-Consistency"] = "pending"
-    return headers
+    return await read_your_writes(state.position_waiter, state.settings, CREDENTIALS_PROJECTION, accepted.position)
 
 
 def ref(prefix: str, kind: str, public_id: str) -> str:

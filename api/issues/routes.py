@@ -18,6 +18,7 @@ from adapters.postgres import AsyncConn, tenant_transaction
 from adapters.settings import Settings
 from api.auth import requires
 from api.conditional import etag_for, expected_version
+from api.consistency import read_your_writes
 from api.deps import provide_caller, provide_issue_commands, provide_read_pool, provide_waiter
 from api.errors import not_found, validation_error
 from api.issues import schemas
@@ -42,11 +43,8 @@ IssueIdPath = FromPath[str]
 
 async def settle(waiter: Waiter, settings: Settings, accepted: Accepted) -> dict[str, str]:
     """Read-your-writes: hold the 2xx until the projection serving the next GET has the write."""
-    caught_up = await waiter.wait(ISSUES_PROJECTION, accepted.position, settings.read_your_writes_timeout_s)
-    headers = {"ETag": etag_for(accepted.version), "X-Causeloop-Position": str(accepted.position)}
-    if not caught_up:
-        headers["X-Causeloop-Consistency"] = "pending"
-    return headers
+    return {"ETag": etag_for(accepted.version),
+            **await read_your_writes(waiter, settings, ISSUES_PROJECTION, accepted.position)}
 
 
 def issue_ref(issue_id: str) -> str:

@@ -21,6 +21,7 @@ from adapters.postgres import AsyncConn, tenant_transaction
 from adapters.settings import Settings
 from adapters.tokens import Principal
 from api.auth import CurrentPrincipal, authenticated, requires
+from api.consistency import read_your_writes
 from api.deps import provide_caller, provide_read_pool, provide_waiter
 from api.errors import ApiError, ErrorEnvelope, not_found, validation_error
 from api.idempotency import SECRET_RESPONSE
@@ -78,11 +79,7 @@ async def settle(waiter: PositionWaiter, settings: Settings, position: int) -> d
     """Read-your-writes, and the membership check's view: hold the 2xx until `identity` has the write."""
     if position == 0:
         return {}
-    caught_up = await waiter.wait(IDENTITY_PROJECTION, position, settings.read_your_writes_timeout_s)
-    headers = {"X-Causeloop-Position": str(position)}
-    if not caught_up:
-        headers["X-Causeloop-Consistency"] = "pending"
-    return headers
+    return await read_your_writes(waiter, settings, IDENTITY_PROJECTION, position)
 
 
 def actor_role(principal: Principal) -> Role:

@@ -17,10 +17,9 @@ from litestar import Controller, Request, Response, delete, get, patch, post, pu
 from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery
 
-from adapters.position_waiter import PositionWaiter
 from adapters.postgres import tenant_transaction
-from adapters.settings import Settings
 from adapters.tokens import Principal
+from api.consistency import read_your_writes
 from api.rate_limit import client_key
 from api.request_id import request_id
 from api.scim import protocol
@@ -61,10 +60,8 @@ def _caller(request: Request[Any, Any, Any]) -> Caller:
 
 async def _settle(state: State, position: int) -> None:
     """Answer only once the `identity` projection (which the API and the membership check read) has it."""
-    settings: Settings = state.settings
-    waiter: PositionWaiter = state.position_waiter
     if position:
-        await waiter.wait(IDENTITY_PROJECTION, position, settings.read_your_writes_timeout_s)
+        await read_your_writes(state.position_waiter, state.settings, IDENTITY_PROJECTION, position)
 
 
 def _user_id(value: str) -> str:

@@ -13,6 +13,7 @@ from adapters.postgres import tenant_transaction
 from adapters.secret_box import MasterKeyMissing
 from adapters.tokens import Principal
 from api.auth import authenticated
+from api.consistency import read_your_writes
 from api.deps import provide_caller
 from api.errors import ApiError
 from api.idempotency import SECRET_RESPONSE
@@ -52,11 +53,9 @@ async def second_factor(state: State, user_id: str, code: str | None) -> bool:
 
 
 async def _settle(state: State, position: int) -> dict[str, str]:
-    headers = {"X-Causeloop-Position": str(position)} if position else {}
-    if position and not await state.position_waiter.wait(SESSIONS_PROJECTION, position,
-                                                         state.settings.read_your_writes_timeout_s):
-        headers["X-Causeloop-Consistency"] = "pending"
-    return headers
+    if not position:
+        return {}
+    return await read_your_writes(state.position_waiter, state.settings, SESSIONS_PROJECTION, position)
 
 
 def _user(request: Request[Any, Any, Any]) -> Principal:

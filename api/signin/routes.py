@@ -22,6 +22,7 @@ from adapters.postgres import AsyncConn, tenant_transaction
 from adapters.settings import Settings
 from adapters.tokens import USER_TOKEN_TTL, mint_access_token
 from api.auth import PUBLIC
+from api.consistency import POSITION_HEADER, read_your_writes
 from api.errors import ApiError
 from api.rate_limit import client_key
 from api.request_id import request_id
@@ -114,12 +115,11 @@ def _tokens(settings: Settings, member: identity.MembershipRow | Joined, session
 async def _settle(state: State, waits: list[tuple[str, int]]) -> dict[str, str]:
     headers = dict(NO_STORE)
     for projection, position in waits:
-        if position and not await state.position_waiter.wait(projection, position,
-                                                             state.settings.read_your_writes_timeout_s):
-            headers["X-Causeloop-Consistency"] = "pending"
+        if position:  # a pending wait stays marked; the position header is the highest, set below
+            headers.update(await read_your_writes(state.position_waiter, state.settings, projection, position))
     positions = [position for _, position in waits if position]
     if positions:
-        headers["X-Causeloop-Position"] = str(max(positions))
+        headers[POSITION_HEADER] = str(max(positions))
     return headers
 
 

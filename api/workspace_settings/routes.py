@@ -19,6 +19,7 @@ from adapters.postgres import AsyncConn, tenant_transaction
 from adapters.settings import Settings
 from api.auth import CurrentPrincipal, authenticated, requires, requires_any
 from api.conditional import etag_for, expected_version
+from api.consistency import read_your_writes
 from api.deps import provide_caller, provide_read_pool, provide_waiter, provide_workspace_settings_commands
 from api.errors import ApiError, ErrorEnvelope, conflict, not_found, validation_error
 from api.workspace_settings import schemas
@@ -48,11 +49,8 @@ STALE = "precondition_failed: If-Match names an older version (the ETag of the c
 
 async def settle(waiter: PositionWaiter, settings: Settings, accepted: SettingsAccepted) -> dict[str, str]:
     """Read-your-writes: hold the 2xx until the `workspace_settings` projection has the write."""
-    caught_up = await waiter.wait(SETTINGS_PROJECTION, accepted.position, settings.read_your_writes_timeout_s)
-    headers = {"ETag": etag_for(accepted.settings.version), "X-Causeloop-Position": str(accepted.position)}
-    if not caught_up:
-        headers["X-Causeloop-Consistency"] = "pending"
-    return headers
+    return {"ETag": etag_for(accepted.settings.version),
+            **await read_your_writes(waiter, settings, SETTINGS_PROJECTION, accepted.position)}
 
 
 def _check_timezone(timezone: str | msgspec.UnsetType) -> None:

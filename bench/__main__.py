@@ -2,7 +2,7 @@
 
 Scenarios (names for --only): baselines, post, get, search, lag, rebuild.
 The bench makes its own schema (bench_<random>), JetStream stream and subject prefix, runs `migrate`,
-starts the processes it measures (uvicorn with the API, `causeloop relay`, a `causeloop projector` per projection),
+starts the processes it measures (uvicorn with the API, `causeloop relay`, `causeloop projector` of every read model),
 and drops the schema and stream at the end. The table goes to stdout and bench/results/latest.md.
 """
 
@@ -32,7 +32,6 @@ from bench import scenarios as sc
 from bench.data import COMMON, Tenant, tenant, vocabulary, write_words
 from bench.harness import DEFAULT_DATABASE_URL, DEFAULT_NATS_URL, BenchEnv, bench_env
 from bench.load import which_client
-from projections.registry import PROJECTIONS
 
 SCENARIOS = ("baselines", "post", "get", "search", "lag", "rebuild")
 RESULTS = Path(__file__).with_name("results")
@@ -140,11 +139,11 @@ class Bench:
     # -- pipeline --------------------------------------------------------------------------------------------------
 
     def pipeline(self) -> None:
-        """Start the relay and every projector (as `causeloop up` does) once; wait until an event gets through."""
+        """Start the relay and the projector of every read model (as `causeloop up` and compose.yaml do) once;
+        wait until an event gets through."""
         if not self.pipeline_started:
             self.env.start_relay()
-            for name in PROJECTIONS:
-                self.env.start_projector(name)
+            self.env.start_projector()
             self.pipeline_started = True
             took = sc.probe_pipeline(self.env, tenant(self.env.settings))
             self.say(f"relay + projector up (first event projected after {took:.1f} s)")

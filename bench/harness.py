@@ -152,8 +152,9 @@ class BenchEnv:
     def start_relay(self) -> Proc:
         return self.start("relay", [str(VENV_BIN / "causeloop"), "relay"])
 
-    def start_projector(self, name: str) -> Proc:
-        return self.start(f"projector-{name}", [str(VENV_BIN / "causeloop"), "projector", name])
+    def start_projector(self) -> Proc:
+        """One process hosting every read model, as deployed."""
+        return self.start("projector", [str(VENV_BIN / "causeloop"), "projector"])
 
     def start_uvicorn(self, name: str, factory: str, workers: int, extra_env: dict[str, str] | None = None
                       ) -> tuple[Proc, int]:

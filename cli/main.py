@@ -61,8 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     command("api", _api, "serve the HTTP API only (one compose service)")
     relay = command("relay", _relay, "run the relay, event store -> NATS (or `relay status`)")
     relay.add_argument("action", nargs="?", choices=["run", "status"], default="run")
-    projector = command("projector", _projector, "run one read model's projector")
-    projector.add_argument("name")
+    projector = command("projector", _projector,
+                        "run read models' projector: one consumer and one transaction per batch for all it hosts")
+    projector.add_argument("names", nargs="*", metavar="NAME", help="the read models to host (default: every one)")
     projections = command("projections", _projections, "read-model operations")
     projections.add_argument("action", choices=["status", "rebuild", "retry"],
                              help="status; rebuild NAME from the event store; retry NAME's parked messages")
@@ -100,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _up(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:
     from api import app
     from projections.registry import PROJECTIONS
-    from workers.projector_runner import run_projector
+    from workers.projector_runner import run_projectors
     from workers.relay import run_relay
 
     _configure_logging(settings)
@@ -109,8 +110,7 @@ def _up(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]
         migrate(local)
         server = api_server(app.create_app(local), local)
         workers: dict[str, Worker] = {"relay": functools.partial(run_relay, local)}
-        workers |= {f"projector {name}": functools.partial(run_projector, local, name)
-                    for name in PROJECTIONS}
+        workers["projector"] = functools.partial(run_projectors, local, list(PROJECTIONS))
         print(_banner(settings, local), flush=True)
         run(server, workers)
     return 0
@@ -147,12 +147,12 @@ def _relay(args: argparse.Namespace, settings: Settings, environ: Mapping[str, s
 
 def _projector(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:
     from projections.registry import PROJECTIONS
-    from workers.projector_runner import run_projector
+    from workers.projector_runner import run_projectors
 
-    name = _projection_name(args.name, PROJECTIONS)
+    names = [_projection_name(name, PROJECTIONS) for name in args.names] or list(PROJECTIONS)
     settings = services.resolve(settings, nats=True)
     _configure_logging(settings)
-    run(None, {f"projector {name}": functools.partial(run_projector, settings, name)})
+    run(None, {"projector " + "+".join(sorted(set(names))): functools.partial(run_projectors, settings, names)})
     return 0
 
 

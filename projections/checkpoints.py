@@ -29,6 +29,30 @@ async def advance(conn: AsyncConnection[dict[str, object]], schema: str, name: s
     await conn.execute("SELECT pg_notify(%s, %s)", (channel(schema), f"{name}:{position}"))
 
 
+async def lock_many(conn: AsyncConnection[dict[str, object]], names: list[str]) -> dict[str, int]:
+    """Each read model's position, all locked for this transaction in name order (one order, no deadlock)."""
+    ordered = sorted(names)
+    await conn.execute("INSERT INTO projection_checkpoints (name) SELECT unnest(%s::text[]) ON CONFLICT DO NOTHING",
+                       (ordered,))
+    cur = await conn.execute("SELECT name, position FROM projection_checkpoints WHERE name = ANY(%s)"
+                             " ORDER BY name FOR UPDATE", (ordered,))
+    return {str(row["name"]): int(str(row["position"])) for row in await cur.fetchall()}
+
+
+async def advance_many(conn: AsyncConnection[dict[str, object]], schema: str, positions: dict[str, int],
+                       stream_seq: int) -> None:
+    """`advance` for several read models at once (one statement each for the update and the announcements)."""
+    names = list(positions)
+    values = [positions[name] for name in names]
+    await conn.execute(
+        "UPDATE projection_checkpoints AS c SET position = GREATEST(c.position, m.position),"
+        " stream_seq = GREATEST(c.stream_seq, %s), updated_at = now()"
+        " FROM unnest(%s::text[], %s::bigint[]) AS m(name, position) WHERE c.name = m.name",
+        (stream_seq, names, values))
+    await conn.execute("SELECT pg_notify(%s, m.name || ':' || m.position) FROM unnest(%s::text[], %s::bigint[])"
+                       " AS m(name, position)", (channel(schema), names, values))
+
+
 async def read(conn: AsyncConnection[dict[str, object]], name: str) -> tuple[int, int]:
     """(position, stream_seq) without locking; (0, 0) before the first advance."""
     cur = await conn.execute("SELECT position, stream_seq FROM projection_checkpoints WHERE name = %s", (name,))

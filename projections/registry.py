@@ -1,4 +1,4 @@
-"""Every read model: its name, version (part of the durable consumer name), categories, tables and writer."""
+"""Every read model: its name, version (part of its consumer's durable name), categories, tables and writer."""
 
 from __future__ import annotations
 
@@ -40,11 +40,6 @@ class Projection:
     schema_package: str
     project: ProjectFn
     stages: Stages | None = None
-
-    @property
-    def durable(self) -> str:
-        return f"proj-{self.name}-v{self.version}"
-
 
 PROJECTIONS: dict[str, Projection] = {
     issues.NAME: Projection(name=issues.NAME, version=issues.VERSION, categories=issues.CATEGORIES,

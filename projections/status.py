@@ -15,7 +15,7 @@ from projections.registry import PROJECTIONS
 
 class ProjectionStatus(msgspec.Struct, frozen=True, kw_only=True):
     name: str
-    durable: str
+    version: int
     position: int
     lag_events: int
     lag_seconds: float
@@ -59,7 +59,7 @@ async def _projection(conn: AsyncConnection[dict[str, Any]], name: str, head: in
             " ORDER BY notification_id LIMIT 1", (position, topics))
         age = await cur.fetchone()
         lag_seconds = float(age["age"]) if age and age["age"] is not None else 0.0
-    return ProjectionStatus(name=name, durable=PROJECTIONS[name].durable, position=position,
+    return ProjectionStatus(name=name, version=PROJECTIONS[name].version, position=position,
                             lag_events=await _count_after(conn, position, topics), lag_seconds=max(lag_seconds, 0.0),
                             parked=parked, updated_at=row["updated_at"] if row else None)
 

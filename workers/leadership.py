@@ -19,22 +19,36 @@ async def acquire(settings: Settings, role: str, stopping: asyncio.Event, retry_
 
     The lock dies with the connection, so a standby takes over as soon as the leader's session ends.
     """
-    key = f"{settings.database_schema}:{role}"
+    return await acquire_all(settings, [role], stopping, retry_s)
+
+
+async def acquire_all(settings: Settings, roles: list[str], stopping: asyncio.Event,
+                      retry_s: float = 1.0) -> AsyncConn | None:
+    """`acquire` for several roles on one session: all of them or none (a partial hold is let go and retried)."""
+    keys = [f"{settings.database_schema}:{role}" for role in sorted(roles)]
     while not stopping.is_set():
         try:
             conn = await connect(settings, autocommit=True)
         except psycopg.OperationalError as exc:
-            log.warning("cannot reach Postgres for %s leadership: %s", role, exc)
+            log.warning("cannot reach Postgres for %s leadership: %s", ", ".join(roles), exc)
         else:
-            cur = await conn.execute("SELECT pg_try_advisory_lock(hashtext(%s)) AS ok", (key,))
-            row = await cur.fetchone()
-            if row is not None and row["ok"]:
-                log.info("leading %s", role)
+            if await _try_all(conn, keys):
+                log.info("leading %s", ", ".join(sorted(roles)))
                 return conn
             await conn.close()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), retry_s)
     return None
+
+
+async def _try_all(conn: AsyncConn, keys: list[str]) -> bool:
+    for key in keys:
+        cur = await conn.execute("SELECT pg_try_advisory_lock(hashtext(%s)) AS ok", (key,))
+        row = await cur.fetchone()
+        if row is None or not row["ok"]:
+            await conn.execute("SELECT pg_advisory_unlock_all()")
+            return False
+    return True
 
 
 async def still_leading(conn: AsyncConn) -> bool:

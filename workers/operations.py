@@ -27,8 +27,8 @@ def projections_status(settings: Settings) -> str:
     status = asyncio.run(_status(settings))
     lines = [f"event store head: {status.head}", f"relay: position {status.relay_position}, "
              f"lag {status.relay_lag_events} events",
-             f"{'projection':<12} {'durable':<18} {'position':>10} {'lag':>8} {'lag_s':>8} {'parked':>7}"]
-    lines += [f"{p.name:<12} {p.durable:<18} {p.position:>10} {p.lag_events:>8} {p.lag_seconds:>8.2f} {p.parked:>7}"
+             f"{'projection':<18} {'version':>7} {'position':>10} {'lag':>8} {'lag_s':>8} {'parked':>7}"]
+    lines += [f"{p.name:<18} {p.version:>7} {p.position:>10} {p.lag_events:>8} {p.lag_seconds:>8.2f} {p.parked:>7}"
               for p in status.projections]
     return "\n".join(lines)
 

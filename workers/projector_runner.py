@@ -1,4 +1,4 @@
-"""Runs one projection from JetStream: checkpoint + read-model write in one transaction, ack after commit."""
+"""Runs read models from JetStream: checkpoints + read-model writes in one transaction, ack after commit."""
 
 from __future__ import annotations
 
@@ -37,52 +37,71 @@ class Decoded(msgspec.Struct, frozen=True):
     stream_seq: int
     position: int
     event: codec.AnyEvent | None
+    category: str | None = None
+    """The subject's category token; None when the subject does not have the documented shape."""
     error: str | None = None
-    skipped: bool = False
-    """Another category's event, seen only because the consumer reads every subject: it moves the checkpoint."""
+
+    def read_by(self, projection: Projection) -> bool:
+        """False for another category's event, seen only because the consumer reads every subject: it still
+        moves that projection's checkpoint."""
+        return self.category is None or self.category in projection.categories
+
+
+def consumer_name(projections: Sequence[Projection]) -> str:
+    """One durable per set of read models; a set of one keeps the projection's own `proj-<name>-v<version>`."""
+    return "proj-" + "-".join(f"{p.name}-v{p.version}" for p in sorted(projections, key=lambda p: p.name))
 
 
 class ProjectorRunner:
     """Consumes in stream order (= event-store order); never trusts consumer state for correctness.
 
-    On every (re)start the durable consumer is recreated to begin right after the stream sequence stored
-    with the checkpoint, so messages delivered to a crashed predecessor are seen again in order, and the
-    position check in the checkpoint row turns every repeat into a no-op.
+    One consumer feeds every read model the runner hosts, so each event is delivered, decoded and acked once
+    however many read models want it; each batch lands in all of them in one transaction, each with its own
+    checkpoint. When that transaction fails, each read model retries on its own, so a message one of them cannot
+    take is parked for that one only.
+
+    On every (re)start the durable consumer is recreated to begin right after the lowest stream sequence stored
+    with the checkpoints, so messages delivered to a crashed predecessor are seen again in order, and the
+    position check in each checkpoint row turns every repeat into a no-op.
     """
 
-    def __init__(self, settings: Settings, projection: Projection, pool: AsyncConnectionPool[AsyncConn],
+    def __init__(self, settings: Settings, projections: Sequence[Projection], pool: AsyncConnectionPool[AsyncConn],
                  js: JetStreamContext) -> None:
         self.settings = settings
-        self.projection = projection
+        self.projections = tuple(sorted(projections, key=lambda p: p.name))
+        self.names = [p.name for p in self.projections]
+        self.label = "+".join(self.names)
+        self.durable = consumer_name(self.projections)
+        self.categories: frozenset[str] = frozenset().union(*(p.categories for p in self.projections))
         self.pool = pool
         self.js = js
         self.resubscribe = asyncio.Event()
-        self.attempts: dict[int, int] = {}
+        self.attempts: dict[tuple[str, int], int] = {}
 
     async def subscribe(self) -> JetStreamContext.PullSubscription:
         async with self.pool.connection() as conn:
-            _, stream_seq = await checkpoints.read(conn, self.projection.name)
+            stream_seq = min([(await checkpoints.read(conn, name))[1] for name in self.names])
             await conn.rollback()
         info = await self.js.stream_info(self.settings.nats_stream)
         if stream_seq > info.state.last_seq:
             stream_seq = 0  # the stream was re-created: replay it all, positions filter what we already have
         config = ConsumerConfig(
-            durable_name=self.projection.durable, ack_policy=AckPolicy.EXPLICIT, ack_wait=30, max_deliver=-1,
+            durable_name=self.durable, ack_policy=AckPolicy.EXPLICIT, ack_wait=30, max_deliver=-1,
             max_ack_pending=BATCH * 4, filter_subject=self._filter(),
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE if stream_seq > 0 else DeliverPolicy.ALL,
             opt_start_seq=stream_seq + 1 if stream_seq > 0 else None,
         )
         with contextlib.suppress(NotFoundError):
-            await self.js.delete_consumer(self.settings.nats_stream, self.projection.durable)
+            await self.js.delete_consumer(self.settings.nats_stream, self.durable)
         await self.js.add_consumer(self.settings.nats_stream, config)
         self.resubscribe.clear()
-        return await self.js.pull_subscribe_bind(self.projection.durable, stream=self.settings.nats_stream)
+        return await self.js.pull_subscribe_bind(self.durable, stream=self.settings.nats_stream)
 
     def _filter(self) -> str:
-        """One filter subject (nats-server 2.9 has no filter_subjects): the projection's one category, or every
-        subject when it reads several — `project` skips the events it does not read, the checkpoint still moves."""
-        if len(self.projection.categories) == 1:
-            (category,) = self.projection.categories
+        """One filter subject (nats-server 2.9 has no filter_subjects): the one category read, or every subject
+        when several are — the events nobody here reads are skipped undecoded, the checkpoints still move."""
+        if len(self.categories) == 1:
+            (category,) = self.categories
             return f"{self.settings.subject_prefix}.*.{category}.>"
         return f"{self.settings.subject_prefix}.>"
 
@@ -102,129 +121,159 @@ class ProjectorRunner:
             if idle >= WATCHDOG_IDLE_S:
                 idle = 0.0
                 if await self._stalled():
-                    log.warning("%s: consumer stalled behind the stream; resubscribing", self.projection.name)
+                    log.warning("%s: consumer stalled behind the stream; resubscribing", self.label)
                     self.resubscribe.set()
         await sub.unsubscribe()
 
     async def _stalled(self) -> bool:
         """Fetches keep coming back empty although the consumer has messages waiting (or is gone)."""
         try:
-            consumer = await self.js.consumer_info(self.settings.nats_stream, self.projection.durable)
+            consumer = await self.js.consumer_info(self.settings.nats_stream, self.durable)
         except NotFoundError:
             return True
         return bool(consumer.num_pending)
 
     async def handle(self, messages: Sequence[Msg]) -> None:
-        decoded = [_decode(msg, self.projection.categories) for msg in messages]
+        decoded = [_decode(msg, self.categories) for msg in messages]
         try:
-            await self.commit(decoded)
+            await self.commit(self.projections, decoded)
         except Exception:
-            log.exception("%s: batch failed; isolating", self.projection.name)
-            for item in decoded:
-                await self._commit_alone(item)
+            log.exception("%s: batch failed; retrying each read model on its own", self.label)
+            for projection in self.projections:
+                await self._commit_isolated(projection, decoded)
         for msg in messages:
             await msg.ack()
 
-    async def _commit_alone(self, item: Decoded) -> None:
+    async def _commit_isolated(self, projection: Projection, batch: Sequence[Decoded]) -> None:
+        if len(self.projections) > 1:
+            try:
+                await self.commit((projection,), batch)
+                return
+            except (psycopg.OperationalError, psycopg.InterfaceError):
+                raise
+            except Exception:
+                log.exception("%s: batch failed; isolating", projection.name)
+        for item in batch:
+            await self._commit_alone(projection, item)
+
+    async def _commit_alone(self, projection: Projection, item: Decoded) -> None:
         """Retry one message; after N failures park it (with the checkpoint move) instead of blocking forever."""
+        key = (projection.name, item.position)
         while True:
             try:
-                await self.commit([item])
+                await self.commit((projection,), [item])
                 return
             except (psycopg.OperationalError, psycopg.InterfaceError):
                 raise  # the database is away: that is no fault of the message, so restart instead of parking
             except Exception as exc:
-                attempts = self.attempts.get(item.position, 0) + 1
-                self.attempts[item.position] = attempts
+                attempts = self.attempts.get(key, 0) + 1
+                self.attempts[key] = attempts
                 if attempts >= self.settings.projector_max_deliveries:
-                    await self.park(item, repr(exc), attempts)
+                    await self.park(projection, item, repr(exc), attempts)
                     return
                 await asyncio.sleep(0.05 * 2 ** attempts)
 
-    async def commit(self, batch: Sequence[Decoded]) -> None:
+    async def commit(self, projections: Sequence[Projection], batch: Sequence[Decoded]) -> None:
+        stream_seq = max(item.stream_seq for item in batch)
         async with writer_transaction(self.pool) as conn:
-            position, _ = await checkpoints.lock(conn, self.projection.name)
-            fresh: list[tuple[int, codec.AnyEvent]] = []
+            held = await checkpoints.lock_many(conn, [p.name for p in projections])
+            moved: dict[str, int] = {}
+            for projection in projections:
+                moved[projection.name] = await _apply(conn, projection, held[projection.name], batch)
+            await checkpoints.advance_many(conn, self.settings.database_schema, moved, stream_seq)
+        for projection in projections:
             for item in batch:
-                if item.position <= position:
-                    continue
-                if item.skipped:
-                    position = item.position
-                    continue
-                if item.event is None:
-                    raise ValueError(item.error or "undecodable message")
-                fresh.append((item.position, item.event))
-                position = item.position
-            await self.projection.project(conn, fresh)
-            await checkpoints.advance(conn, self.settings.database_schema, self.projection.name, position,
-                                      max(item.stream_seq for item in batch))
-        for item in batch:
-            self.attempts.pop(item.position, None)
+                self.attempts.pop((projection.name, item.position), None)
 
-    async def park(self, item: Decoded, error: str, attempts: int) -> None:
+    async def park(self, projection: Projection, item: Decoded, error: str, attempts: int) -> None:
         async with writer_transaction(self.pool) as conn:
-            position, _ = await checkpoints.lock(conn, self.projection.name)
+            position, _ = await checkpoints.lock(conn, projection.name)
             if item.position > position:
                 await conn.execute(
                     "INSERT INTO dead_letters (projection, position, stream_seq, subject, payload, error, deliveries)"
                     " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (projection, position) DO NOTHING",
-                    (self.projection.name, item.position, item.stream_seq, item.msg.subject, item.msg.data,
+                    (projection.name, item.position, item.stream_seq, item.msg.subject, item.msg.data,
                      error[:2000], attempts))
-                await checkpoints.advance(conn, self.settings.database_schema, self.projection.name,
+                await checkpoints.advance(conn, self.settings.database_schema, projection.name,
                                           item.position, item.stream_seq)
-        log.error("%s: parked event at position %s after %s attempts: %s", self.projection.name, item.position,
+        log.error("%s: parked event at position %s after %s attempts: %s", projection.name, item.position,
                   attempts, error)
 
 
+async def _apply(conn: AsyncConn, projection: Projection, position: int, batch: Sequence[Decoded]) -> int:
+    """Project the batch's new events of this read model's categories; return its checkpoint after them."""
+    fresh: list[tuple[int, codec.AnyEvent]] = []
+    for item in batch:
+        if item.position <= position:
+            continue
+        position = item.position
+        if not item.read_by(projection):
+            continue
+        if item.event is None:
+            raise ValueError(item.error or "undecodable message")
+        fresh.append((item.position, item.event))
+    if fresh:
+        await projection.project(conn, fresh)
+    return position
+
+
 def _decode(msg: Msg, categories: frozenset[str]) -> Decoded:
-    """The event, decoded only when the projection reads its category (the subject's next-to-last token):
-    a projection of a few categories on a consumer of every subject skips the others without parsing them."""
+    """The event, decoded only when one of the hosted read models reads its category (the subject's
+    next-to-last token): on a consumer of every subject the others are skipped without parsing them."""
     stream_seq = msg.metadata.sequence.stream
     headers = msg.headers or {}
     tokens = msg.subject.rsplit(".", 2)
+    category = tokens[1] if len(tokens) == 3 else None
     position_header = headers.get("Causeloop-Position", "")
-    if len(tokens) == 3 and tokens[1] not in categories and position_header.isdigit():
-        return Decoded(msg=msg, stream_seq=stream_seq, position=int(position_header), event=None, skipped=True)
+    if category is not None and category not in categories and position_header.isdigit():
+        return Decoded(msg=msg, stream_seq=stream_seq, position=int(position_header), event=None, category=category)
     try:
         position, event = codec.from_public(msg.data)
     except (codec.MalformedEvent, codec.UnknownEventType) as exc:
         fallback = int(headers.get("Causeloop-Position", "0") or 0)
-        return Decoded(msg=msg, stream_seq=stream_seq, position=fallback, event=None, error=repr(exc))
-    return Decoded(msg=msg, stream_seq=stream_seq, position=position, event=event)
+        return Decoded(msg=msg, stream_seq=stream_seq, position=fallback, event=None, category=category,
+                       error=repr(exc))
+    return Decoded(msg=msg, stream_seq=stream_seq, position=position, event=event, category=category)
 
 
 async def run_projector(settings: Settings, name: str, stopping: asyncio.Event) -> None:
-    """Stand by until elected for this projection, then project until `stopping`."""
-    projection = PROJECTIONS[name]
+    """One read model on its own consumer (see `run_projectors`)."""
+    await run_projectors(settings, (name,), stopping)
+
+
+async def run_projectors(settings: Settings, names: Sequence[str], stopping: asyncio.Event) -> None:
+    """Stand by until elected for every one of these read models, then project them until `stopping`."""
+    projections = [PROJECTIONS[name] for name in sorted(set(names))]
+    label = "+".join(p.name for p in projections)
     while not stopping.is_set():
-        lock = await leadership.acquire(settings, f"projector:{name}", stopping)
+        lock = await leadership.acquire_all(settings, [f"projector:{p.name}" for p in projections], stopping)
         if lock is None:
             return
         try:
-            await _lead(settings, projection, stopping)
+            await _lead(settings, projections, stopping)
         except Exception:
-            log.exception("projector %s failed; restarting", name)
+            log.exception("projector %s failed; restarting", label)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), 1.0)
         finally:
             await lock.close()
 
 
-async def _lead(settings: Settings, projection: Projection, stopping: asyncio.Event) -> None:
+async def _lead(settings: Settings, projections: Sequence[Projection], stopping: asyncio.Event) -> None:
     runner: ProjectorRunner | None = None
 
     async def on_reconnect() -> None:
         if runner is not None:
             runner.resubscribe.set()
 
-    nc: Client = await nats_connect(settings, name=f"causeloop-projector-{projection.name}",
-                                    on_reconnect=on_reconnect)
-    pool = create_pool(settings, min_size=1, max_size=2, name=f"projector-{projection.name}")
+    label = "+".join(p.name for p in projections)
+    nc: Client = await nats_connect(settings, name=f"causeloop-projector-{label}", on_reconnect=on_reconnect)
+    pool = create_pool(settings, min_size=1, max_size=2, name=f"projector-{label}")
     await pool.open()
     try:
         js = nc.jetstream()
         await ensure_stream(js, settings)
-        runner = ProjectorRunner(settings, projection, pool, js)
+        runner = ProjectorRunner(settings, projections, pool, js)
         await runner.run(stopping)
     finally:
         await pool.close()

@@ -21,7 +21,7 @@ from domain.events import Actor, ActorKind
 from domain.identity.roles import Role, scopes_for
 from domain.ids import render
 from projections.registry import PROJECTIONS
-from workers.projector_runner import run_projector
+from workers.projector_runner import run_projectors
 from workers.relay import run_relay
 
 
@@ -38,7 +38,7 @@ class Workers:
         self._stopping = asyncio.Event()
         self._ready.set()
         await asyncio.gather(run_relay(self._settings, self._stopping),
-                             *(run_projector(self._settings, name, self._stopping) for name in PROJECTIONS))
+                             run_projectors(self._settings, list(PROJECTIONS), self._stopping))
 
     def start(self) -> None:
         self._thread.start()

@@ -28,7 +28,7 @@ from domain.ids import WorkspaceId
 from projections.issues.projector import from_row
 from projections.issues.view import IssueView, fold
 from projections.registry import PROJECTIONS
-from workers.projector_runner import run_projector
+from workers.projector_runner import run_projectors
 from workers.relay import run_relay
 
 
@@ -102,7 +102,7 @@ async def running(settings: Settings, *, relay: bool = True, projector: bool = T
     if relay:
         tasks.append(asyncio.create_task(run_relay(settings, stopping)))
     if projector:
-        tasks += [asyncio.create_task(run_projector(settings, name, stopping)) for name in projections]
+        tasks.append(asyncio.create_task(run_projectors(settings, projections, stopping)))  # one runner, as deployed
     try:
         yield
     finally:

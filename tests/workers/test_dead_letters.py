@@ -60,3 +60,27 @@ async def test_a_poison_event_is_parked_after_n_attempts_and_later_events_still_
 
         assert outcome.startswith("retried 1 ")
         assert poison.issue_id in read_model(s)[0]
+
+
+async def test_hosted_together_a_poison_event_parks_for_the_read_model_that_refuses_it_only(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    with isolated(msgspec.structs.replace(settings, projector_max_deliveries=2)) as s:
+        monkeypatch.setitem(PROJECTIONS, "issues", dataclasses.replace(PROJECTIONS["issues"], project=refuse_poison))
+        with issue_commands(s) as (_, commands):
+            before = await commands.open_issue(OpenIssue(title="fine before"), caller())
+            poison = await commands.open_issue(OpenIssue(title="poison"), caller())
+            after = await commands.open_issue(OpenIssue(title="fine after"), caller())
+
+        async with running(s, projections=("issues", "audit")):
+            await wait_for_projection(s, after.position)
+            await wait_for_projection(s, after.position, name="audit")
+
+        assert set(read_model(s)[0]) == {before.issue_id, after.issue_id}
+        conn = await connect(s, autocommit=True)
+        async with conn:
+            cur = await conn.execute("SELECT projection, position FROM dead_letters")
+            parked = await cur.fetchall()
+            cur = await conn.execute("SELECT count(*) AS n FROM audit_log")
+            audited = await cur.fetchone()
+        assert [(row["projection"], row["position"]) for row in parked] == [("issues", poison.position)]
+        assert audited is not None and audited["n"] == 3

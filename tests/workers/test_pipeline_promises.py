@@ -134,7 +134,9 @@ async def test_a_relay_killed_between_puback_and_checkpoint_changes_nothing(sett
         assert_read_model_matches_the_event_store(s)
 
 
-async def test_a_projector_killed_between_commit_and_ack_applies_each_event_once(settings: Settings) -> None:
+@pytest.mark.parametrize("hosted", [("issues",), tuple(PROJECTIONS)], ids=["alone", "every-read-model"])
+async def test_a_projector_killed_between_commit_and_ack_applies_each_event_once(
+        settings: Settings, hosted: tuple[str, ...]) -> None:
     with isolated(settings) as s:
         head = await asyncio.to_thread(write_history, s)
         async with running(s, projector=False):
@@ -142,14 +144,14 @@ async def test_a_projector_killed_between_commit_and_ack_applies_each_event_once
             pool = create_pool(s, min_size=1, max_size=1)
             await pool.open()
             await ensure_stream(nc.jetstream(), s)
-            runner = ProjectorRunner(s, PROJECTIONS["issues"], pool, nc.jetstream())
+            runner = ProjectorRunner(s, [PROJECTIONS[name] for name in hosted], pool, nc.jetstream())
             sub = await runner.subscribe()
             batch = await sub.fetch(10, timeout=10)
-            await runner.commit([_decode(msg, runner.projection.categories) for msg in batch])  # committed, never acked
+            await runner.commit(runner.projections, [_decode(msg, runner.categories) for msg in batch])  # never acked
             await pool.close()
             await nc.close()
 
-            async with running(s, relay=False):
+            async with running(s, relay=False, projections=hosted):
                 await wait_for_projection(s, head)
 
         assert_read_model_matches_the_event_store(s)

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -106,16 +106,26 @@ async def tenant_transaction(pool: AsyncConnectionPool[AsyncConn], workspace_id:
         yield conn
 
 
-async def tenant_read_one(pool: AsyncConnectionPool[AsyncConn], workspace_id: str,
-                          query: sql.Composed) -> dict[str, object] | None:
-    """One row of `query` (values inlined as literals) read as the tenant in ONE round trip: BEGIN, the tenant
-    settings, the query and COMMIT go as one simple-protocol message. For the hottest reads (per-request checks)."""
-    script = sql.SQL("; ").join([_begin_tenant(workspace_id), query, sql.SQL("COMMIT")])
+async def tenant_read(pool: AsyncConnectionPool[AsyncConn], workspace_id: str,
+                      statements: Sequence[sql.Composable]) -> list[list[dict[str, Any]]]:
+    """The rows of each statement (values inlined as literals) read as the tenant in ONE round trip: BEGIN, the
+    tenant settings, the statements and COMMIT go as one simple-protocol message. For the hottest reads."""
+    script = sql.SQL("; ").join([_begin_tenant(workspace_id), *statements, sql.SQL("COMMIT")])
     async with pool.connection() as conn, _manual_transaction(conn):
         cur = await conn.execute(script)
         cur.nextset()  # past BEGIN's empty result, onto set_config's
-        cur.nextset()  # onto the query's
-        return await cur.fetchone()
+        results: list[list[dict[str, Any]]] = []
+        for _ in statements:
+            cur.nextset()
+            results.append(await cur.fetchall())
+        return results
+
+
+async def tenant_read_one(pool: AsyncConnectionPool[AsyncConn], workspace_id: str,
+                          query: sql.Composed) -> dict[str, object] | None:
+    """The first row of `query`, read as `tenant_read` does (per-request checks)."""
+    (rows,) = await tenant_read(pool, workspace_id, [query])
+    return rows[0] if rows else None
 
 
 @asynccontextmanager

@@ -64,7 +64,8 @@ class ScopeGuard:
             raise ValueError(f"unknown scope {scope!r}; add it to domain.identity.roles first")
         self.scope = scope
 
-    def __call__(self, connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    async def __call__(self, connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        """Async although it never awaits: Litestar runs a sync guard on a worker thread, a hop per request."""
         principal = connection.scope.get("user")
         if not isinstance(principal, Principal):
             raise unauthorized("Missing bearer token", invalid_token=False)
@@ -93,7 +94,7 @@ class AnyScopeGuard(ScopeGuard):
         self.scopes = frozenset(ScopeGuard(scope).scope or "" for scope in scopes)
         self.scope = "|".join(sorted(self.scopes))
 
-    def __call__(self, connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    async def __call__(self, connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         principal = connection.scope.get("user")
         if not isinstance(principal, Principal):
             raise unauthorized("Missing bearer token", invalid_token=False)

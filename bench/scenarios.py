@@ -586,24 +586,10 @@ def transaction_sizes(settings: Settings, after: int, upto: int) -> dict[str, fl
 # -- EXPLAIN evidence ---------------------------------------------------------------------------------------------
 
 
-class _RecordingConnection:
-    """Delegates to an AsyncConnection and remembers every statement passed to execute()."""
-
-    def __init__(self, conn: Any) -> None:
-        self._conn = conn
-        self.statements: list[tuple[Any, Any]] = []
-
-    async def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-        self.statements.append((query, params))
-        return await self._conn.execute(query, params, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._conn, name)
-
-
 async def _explain_list(settings: Settings, workspace_id: str, filters: Any, sort: str, rls: bool) -> list[str]:
     """Run the list query exactly as the API does (projections.issues.queries.list_issues), recording its
     statements, then EXPLAIN ANALYZE each one in the same transaction."""
+
     from psycopg import sql
 
     from adapters.postgres import READER_ROLE
@@ -611,20 +597,28 @@ async def _explain_list(settings: Settings, workspace_id: str, filters: Any, sor
     from projections.issues import queries
 
     conn = await connect_async(settings)
+    statements: list[str] = []
+
+    async def recording_reader(batch: Sequence[sql.Composable]) -> list[list[dict[str, Any]]]:
+        results = []
+        for statement in batch:
+            statements.append(statement.as_string(conn))
+            cur = await conn.execute(statement)
+            results.append(await cur.fetchall())
+        return results
+
     out: list[str] = []
     try:
         async with conn.transaction():
             if rls:
                 await conn.execute("SELECT set_config('role', %s, true), set_config('causeloop.workspace_id', %s, "
                                    "true)", (READER_ROLE, workspace_id))
-            recorder = _RecordingConnection(conn)
-            await queries.list_issues(recorder, workspace_id, filters, sort=sort,  # type: ignore[arg-type]
-                                      descending=True, limit=26, after=None)
-            for query, params in recorder.statements:
-                text = query.as_string(conn) if isinstance(query, sql.Composable) else str(query)
-                if text.lstrip().upper().startswith(("EXPLAIN", "SELECT SET_CONFIG")):
+            await queries.list_issues(recording_reader, workspace_id, filters, sort=sort, descending=True, limit=26,
+                                      after=None)
+            for text in statements:
+                if text.lstrip().upper().startswith("EXPLAIN"):
                     continue
-                cur = await conn.execute(f"EXPLAIN (ANALYZE, BUFFERS) {text}", params)
+                cur = await conn.execute(f"EXPLAIN (ANALYZE, BUFFERS) {text}".encode())
                 plan = [str(next(iter(row.values()))) for row in await cur.fetchall()]
                 out += ["```sql", text, "```", "", "```", *plan, "```", ""]
     finally:

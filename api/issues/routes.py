@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
@@ -14,7 +15,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from psycopg_pool import AsyncConnectionPool
 
 from adapters.position_waiter import PositionWaiter
-from adapters.postgres import AsyncConn, tenant_transaction
+from adapters.postgres import AsyncConn, tenant_read, tenant_transaction
 from adapters.settings import Settings
 from api.auth import requires
 from api.conditional import etag_for, expected_version
@@ -130,9 +131,9 @@ class IssuesController(Controller):
         if cursor:
             payload = decode_cursor(key, cursor, sort_token)
             after = queries.Keyset(payload["v"], str(payload["i"]))
-        async with tenant_transaction(read_pool, caller.workspace_id) as conn:
-            views, keys, total = await queries.list_issues(
-                conn, caller.workspace_id, filters, sort=field, descending=descending, limit=limit + 1, after=after)
+        views, keys, total = await queries.list_issues(
+            functools.partial(tenant_read, read_pool, caller.workspace_id), caller.workspace_id, filters,
+            sort=field, descending=descending, limit=limit + 1, after=after)
         key_of = {view.id: keyset for view, keyset in zip(views, keys, strict=True)}
         return page_of(views, limit=limit, total=total, key=key, sort=sort_token,
                        position=lambda view: {"v": key_of[view.id].value, "i": view.id})

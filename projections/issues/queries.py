@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -59,36 +60,26 @@ class Comment(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
 
 
-def _where(workspace_id: str, f: IssueFilters) -> tuple[sql.Composed, list[Any]]:
-    clauses: list[sql.Composable] = [sql.SQL("workspace_id = %s")]
-    params: list[Any] = [workspace_id]
+def _where(workspace_id: str, f: IssueFilters) -> sql.Composed:
+    """The filters as SQL with their values inlined as literals (quoted by psycopg), so a whole list request can
+    travel as one simple-protocol message."""
+    clauses: list[sql.Composable] = [sql.SQL("workspace_id = {}").format(sql.Literal(workspace_id))]
     for column, values in (("status", f.status), ("severity", f.severity), ("stage", f.stage)):
         if values and len(values) == 1:  # `=` keeps the index's order usable; `= ANY` would force a sort
-            clauses.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
-            params.append(values[0])
+            clauses.append(sql.SQL("{} = {}").format(sql.Identifier(column), sql.Literal(values[0])))
         elif values:
-            clauses.append(sql.SQL("{} = ANY(%s)").format(sql.Identifier(column)))
-            params.append(values)
+            clauses.append(sql.SQL("{} = ANY({})").format(sql.Identifier(column), sql.Literal(list(values))))
     for column, value in (("pattern_id", f.pattern_id), ("source", f.source), ("team", f.team),
                           ("assignee_id", f.assignee_id)):
         if value is not None:
-            clauses.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
-            params.append(value)
+            clauses.append(sql.SQL("{} = {}").format(sql.Identifier(column), sql.Literal(value)))
     bounds: tuple[tuple[str, object], ...] = (
-        ("risk_score >= %s", f.risk_min), ("risk_score <= %s", f.risk_max),
-        ("created_at > %s", f.created_after), ("created_at < %s", f.created_before))
+        ("risk_score >= {}", f.risk_min), ("risk_score <= {}", f.risk_max),
+        ("created_at > {}", f.created_after), ("created_at < {}", f.created_before))
     for text, bound in bounds:
         if bound is not None:
-            clauses.append(sql.SQL(text))
-            params.append(bound)
-    return sql.SQL(" AND ").join(clauses), params
-
-
-def _source(f: IssueFilters) -> tuple[sql.Composable, list[Any]]:
-    """The rows to filter: all issues, or those matching `q` (joined with their rank as `m.match_rank`)."""
-    if not f.q:
-        return sql.SQL("issues"), []
-    return sql.SQL("issues JOIN issue_search(%s) AS m ON m.match_id = issues.id"), [f.q]
+            clauses.append(sql.SQL(text).format(sql.Literal(bound)))
+    return sql.SQL(" AND ").join(clauses)
 
 
 class _Key(msgspec.Struct):
@@ -99,69 +90,110 @@ class _Key(msgspec.Struct):
 _page_decoder = msgspec.json.Decoder(list[IssueView])
 _keys_decoder = msgspec.json.Decoder(list[_Key])
 
+Rows = list[dict[str, Any]]
+Reader = Callable[[Sequence[sql.Composable]], Awaitable[list[Rows]]]
+"""Runs statements as the tenant in one read-only transaction and round trip; one list of rows per statement."""
 
-async def list_issues(conn: Conn, workspace_id: str, filters: IssueFilters, *, sort: str, descending: bool,
+
+async def list_issues(read: Reader, workspace_id: str, filters: IssueFilters, *, sort: str, descending: bool,
                       limit: int, after: Keyset | None) -> tuple[list[IssueView], list[Keyset], int]:
     """A page of issues, the keyset of each row (for the next cursor), and the total across pages.
 
     `sort="rank"` orders by full-text relevance to `filters.q`. Keyset pagination (sort value, id) keeps
     pages stable while new issues arrive, unlike OFFSET. Postgres returns the page as one JSON array
-    that msgspec decodes straight into structs, and the page and its total go out in one round trip.
+    that msgspec decodes straight into structs, and the page and its total come back in one round trip.
     """
-    where, params = _where(workspace_id, filters)
-    source, source_params = _source(filters)
-    key: sql.Composable = sql.SQL("m.match_rank") if sort == "rank" else sql.Identifier(SORT_COLUMNS[sort])
-    page_where, page_params = where, list(params)
+    if filters.q:
+        ((row,),) = await read([_search_statement(workspace_id, filters, sort, descending, limit, after)])
+        views, keys = _page_of(row["page"])
+        return views, keys, int(row["n"])
+    key, direction = _sort_key(sort), sql.SQL("DESC" if descending else "ASC")
+    where = _where(workspace_id, filters)
+    page_where = where
     if after is not None:
         op = sql.SQL("<") if descending else sql.SQL(">")
-        page_where = sql.SQL("{} AND ({}, issues.id) {} (%s, %s)").format(where, key, op)
-        page_params += [after.value, after.id]
-    direction = sql.SQL("DESC" if descending else "ASC")
+        page_where = sql.SQL("{} AND ({}, issues.id) {} ({}, {})").format(
+            where, key, op, sql.Literal(after.value), sql.Literal(after.id))
     query = sql.SQL(
         "SELECT coalesce(json_agg(page ORDER BY page.sort_key {d}, page.id {d}), '[]')::text AS page FROM ("
-        "SELECT {columns}, {key} AS sort_key FROM {source} WHERE {where} ORDER BY {key} {d}, issues.id {d} "
-        "LIMIT %s) page"
-    ).format(columns=sql.SQL(QUALIFIED_COLUMNS), key=key, source=source, where=page_where, d=direction)
-    total_query, total_params = _total_query(filters, source, [*source_params, *params], where)
-    async with conn.pipeline():
-        page_cur = await conn.execute(query, [*source_params, *page_params, limit])
-        total_cur = await conn.execute(total_query, total_params)
-        page_row = await page_cur.fetchone()
-        total_row = await total_cur.fetchone()
-    raw = str(page_row["page"]).encode() if page_row else b"[]"
-    views = _page_decoder.decode(raw)
-    keys = [Keyset(item.sort_key, item.id) for item in _keys_decoder.decode(raw)]
-    total = int(total_row["n"]) if total_row else 0
+        "SELECT {columns}, {key} AS sort_key FROM issues WHERE {where} ORDER BY {key} {d}, issues.id {d} "
+        "LIMIT {limit}) page"
+    ).format(columns=sql.SQL(QUALIFIED_COLUMNS), key=key, where=page_where, d=direction, limit=sql.Literal(limit))
+    page_rows, total_rows = await read([query, _total_query(filters, where)])
+    views, keys = _page_of(page_rows[0]["page"] if page_rows else "[]")
+    total = int(total_rows[0]["n"]) if total_rows else 0
     if total > TOTAL_EXACT_UP_TO and not _only_counted(filters):
-        total = await _estimate(conn, source, where, [*source_params, *params], total)
+        total = await _estimate(read, where, total)
     return views, keys, total
+
+
+def _page_of(page: object) -> tuple[list[IssueView], list[Keyset]]:
+    raw = str(page).encode()
+    return _page_decoder.decode(raw), [Keyset(item.sort_key, item.id) for item in _keys_decoder.decode(raw)]
+
+
+def _sort_key(sort: str) -> sql.Composable:
+    return sql.SQL("m.match_rank") if sort == "rank" else sql.Identifier(SORT_COLUMNS[sort])
+
+
+def _search_statement(workspace_id: str, f: IssueFilters, sort: str, descending: bool, limit: int,
+                      after: Keyset | None) -> sql.Composed:
+    """Page and exact total of a full-text search in one statement that searches once.
+
+    The matches (id and rank, from the workspace-guarded `issue_search`) are materialized once; the other
+    filters and the sort key need the issues' columns only when there are any, and only the page's rows are
+    fetched whole. Counting and paging from the same matches halves the search work of two statements.
+    """
+    direction = sql.SQL("DESC" if descending else "ASC")
+    hits: sql.Composable
+    if sort == "rank" and _filtering(f) == {"q"}:
+        hits = sql.SQL("SELECT match_id AS id, match_rank AS sort_key FROM m")
+    else:
+        hits = sql.SQL("SELECT issues.id, {key} AS sort_key FROM issues JOIN m ON m.match_id = issues.id "
+                       "WHERE {where}").format(key=_sort_key(sort), where=_where(workspace_id, f))
+    keyset: sql.Composable = sql.SQL("")
+    if after is not None:
+        op = sql.SQL("<") if descending else sql.SQL(">")
+        keyset = sql.SQL("WHERE (sort_key, id) {} ({}, {})").format(op, sql.Literal(after.value),
+                                                                   sql.Literal(after.id))
+    return sql.SQL(
+        "WITH m AS MATERIALIZED (SELECT match_id, match_rank FROM issue_search({q})), "
+        "hits AS MATERIALIZED ({hits}) "
+        "SELECT (SELECT coalesce(json_agg(page ORDER BY page.sort_key {d}, page.id {d}), '[]')::text FROM ("
+        "SELECT {columns}, top.sort_key FROM (SELECT id, sort_key FROM hits {keyset} "
+        "ORDER BY sort_key {d}, id {d} LIMIT {limit}) top "
+        "JOIN issues ON issues.workspace_id = {ws} AND issues.id = top.id) page) AS page, "
+        "(SELECT count(*) FROM hits) AS n"
+    ).format(q=sql.Literal(f.q), hits=hits, d=direction, columns=sql.SQL(QUALIFIED_COLUMNS), keyset=keyset,
+             limit=sql.Literal(limit), ws=sql.Literal(workspace_id))
 
 
 _COUNTED = frozenset({"status", "severity", "stage"})
 
 
+def _filtering(f: IssueFilters) -> set[str]:
+    return {name for name in IssueFilters.__struct_fields__ if getattr(f, name) is not None}
+
+
 def _only_counted(f: IssueFilters) -> bool:
-    return {name for name in IssueFilters.__struct_fields__ if getattr(f, name) is not None} <= _COUNTED
+    return _filtering(f) <= _COUNTED
 
 
-def _total_query(f: IssueFilters, source: sql.Composable, params: list[Any],
-                 where: sql.Composed) -> tuple[sql.Composed, list[Any]]:
+def _total_query(f: IssueFilters, where: sql.Composed) -> sql.Composed:
     """Exact from `issue_counts` when only status, severity and stage filter; else a count capped at 10,001.
 
     The same WHERE serves both: `issue_counts` has the workspace_id, status, severity and stage columns.
     """
     if _only_counted(f):
-        return sql.SQL("SELECT coalesce(sum(n), 0) AS n FROM issue_counts WHERE {}").format(where), params
-    capped = sql.SQL("SELECT count(*) AS n FROM (SELECT 1 FROM {} WHERE {} LIMIT %s) capped").format(source, where)
-    return capped, [*params, TOTAL_EXACT_UP_TO + 1]
+        return sql.SQL("SELECT coalesce(sum(n), 0) AS n FROM issue_counts WHERE {}").format(where)
+    return sql.SQL("SELECT count(*) AS n FROM (SELECT 1 FROM issues WHERE {} LIMIT {}) capped").format(
+        where, sql.Literal(TOTAL_EXACT_UP_TO + 1))
 
 
-async def _estimate(conn: Conn, source: sql.Composable, where: sql.Composable, params: list[Any],
-                    floor: int) -> int:
+async def _estimate(read: Reader, where: sql.Composable, floor: int) -> int:
     """Above 10,000 matches the planner's estimate stands in for the count (as the public docs allow)."""
-    cur = await conn.execute(sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM {} WHERE {}").format(source, where), params)
-    plan = await cur.fetchone()
-    estimate = int(plan["QUERY PLAN"][0]["Plan"]["Plan Rows"]) if plan else floor
+    (plan_rows,) = await read([sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM issues WHERE {}").format(where)])
+    estimate = int(plan_rows[0]["QUERY PLAN"][0]["Plan"]["Plan Rows"]) if plan_rows else floor
     return max(estimate, floor)
 
 

@@ -204,6 +204,65 @@ async def test_q_is_ranked_full_text_search(api: Client, tenant: Tenant) -> None
     assert titles[0] == best["title"] and len(titles) == 2
 
 
+async def test_search_results_page_by_rank_with_cursors(api: Client, tenant: Tenant) -> None:
+    for n in range(3):
+        await open_issue(api, tenant, title=f"Disk full {n}", body="disk " * (n + 1))
+    await open_issue(api, tenant, title="Unrelated login bug")
+    seen: list[str] = []
+    cursor = None
+    while True:
+        query = "q=disk&limit=1" + (f"&cursor={cursor}" if cursor else "")
+        page = (await api.get(f"/v1/issues?{query}", headers=tenant.headers())).json()
+        assert page["page"]["total"] == 3
+        seen += [issue["title"] for issue in page["data"]]
+        cursor = page["page"]["next_cursor"]
+        if cursor is None:
+            break
+
+    assert seen == ["Disk full 2", "Disk full 1", "Disk full 0"]
+
+
+async def test_search_combines_with_filters_sorts_and_totals(api: Client, tenant: Tenant) -> None:
+    first = await open_issue(api, tenant, title="Disk full on db", severity="high", body="disk disk disk")
+    second = await open_issue(api, tenant, title="Disk full on web", severity="high")
+    await open_issue(api, tenant, title="Disk full on cache", severity="low")
+    await open_issue(api, tenant, title="Login bug", severity="high")
+
+    async def listed(query: str) -> tuple[list[str], int]:
+        body = (await api.get(f"/v1/issues?{query}", headers=tenant.headers())).json()
+        return [issue["id"] for issue in body["data"]], body["page"]["total"]
+
+    assert await listed("q=disk&severity=high") == ([first["id"], second["id"]], 2)
+    assert await listed("q=disk&severity=high&sort=-created_at") == ([second["id"], first["id"]], 2)
+    assert await listed("q=disk&severity=high&sort=created_at&limit=1") == ([first["id"]], 2)
+    assert (await listed("q=disk"))[1] == 3
+    assert await listed("q=nothing-matches-this") == ([], 0)
+
+
+async def test_filter_values_with_quotes_and_backslashes_are_values_not_sql(api: Client, tenant: Tenant) -> None:
+    odd = await open_issue(api, tenant, title="O'Brien's \\share is full", team="o'brien\\'; DROP TABLE issues; --")
+    await open_issue(api, tenant, title="plain")
+
+    by_team = await api.get("/v1/issues", params={"team": odd["team"]}, headers=tenant.headers())
+    by_text = await api.get("/v1/issues", params={"q": "O'Brien's \\ 'share"}, headers=tenant.headers())
+
+    assert [i["id"] for i in by_team.json()["data"]] == [odd["id"]]
+    assert [i["id"] for i in by_text.json()["data"]] == [odd["id"]]
+    assert (await api.get("/v1/issues", headers=tenant.headers())).json()["page"]["total"] == 2
+
+
+async def test_past_the_exact_count_limit_the_total_is_an_estimate_no_lower_than_the_count(
+        api: Client, tenant: Tenant, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("projections.issues.queries.TOTAL_EXACT_UP_TO", 2)
+    for _ in range(4):
+        await open_issue(api, tenant, team="core")
+
+    response = await api.get("/v1/issues?team=core&limit=1", headers=tenant.headers())
+
+    assert response.status_code == 200, response.text
+    assert response.json()["page"]["total"] >= 3 and len(response.json()["data"]) == 1
+
+
 async def test_sorting_and_pages_cover_every_issue_once_even_while_new_ones_arrive(api: Client,
                                                                                      tenant: Tenant) -> None:
     created = [await open_issue(api, tenant, title=f"issue {n}") for n in range(7)]

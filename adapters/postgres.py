@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, LiteralString
 
 import msgspec
 import psycopg
@@ -121,11 +121,17 @@ async def tenant_read(pool: AsyncConnectionPool[AsyncConn], workspace_id: str,
         return results
 
 
-async def tenant_read_one(pool: AsyncConnectionPool[AsyncConn], workspace_id: str,
-                          query: sql.Composed) -> dict[str, object] | None:
-    """The first row of `query`, read as `tenant_read` does (per-request checks)."""
-    (rows,) = await tenant_read(pool, workspace_id, [query])
-    return rows[0] if rows else None
+async def call_definer(pool: AsyncConnectionPool[AsyncConn], statement: LiteralString,
+                       params: Sequence[object]) -> dict[str, Any] | None:
+    """The first row of a SECURITY DEFINER function's call, in autocommit: one round trip, and a statement
+    psycopg prepares once per connection. For per-request checks that span workspaces' RLS by design."""
+    async with pool.connection() as conn:
+        await conn.set_autocommit(True)
+        try:
+            cur = await conn.execute(statement, params)
+            return await cur.fetchone()
+        finally:
+            await conn.set_autocommit(False)
 
 
 @asynccontextmanager
@@ -164,6 +170,7 @@ def sql_files() -> list[tuple[str, str]]:
                     "projections.credentials"):
         text = resources.files(package).joinpath("schema.sql").read_text()
         files.append((f"{package.replace('.', '/')}/schema.sql", text))
+    files.append(("projections/standing.sql", resources.files("projections").joinpath("standing.sql").read_text()))
     return files
 
 

@@ -1,22 +1,23 @@
 """The per-request re-check of a verified token against current state (api.md B "Tokens").
 
-A token says who the caller was when it was minted; the read models say who they are now. One statement,
-in one read-only transaction of the token's workspace (RLS applies), reads everything the checks need —
-the workspace's status, the caller's membership, the token's session, the MFA requirement — and then pure
-checks decide, in order: each returns the principal (possibly narrowed) or None, which is a 401. Because
-every command that changes any of these answers only after its projection has the change, a removed
-member's very next request fails on any replica, and a new role applies at once.
+A token says who the caller was when it was minted; the read models say who they are now. One call of the
+SECURITY DEFINER function `principal_standing` (projections/standing.sql) reads everything the checks need —
+the workspace's status, the caller's membership, the token's session, the MFA requirement — for exactly the
+token's workspace, subject and session, and then pure checks decide, in order: each returns the principal
+(possibly narrowed) or None, which is a 401. Because every command that changes any of these answers only
+after its projection has the change, a removed member's very next request fails on any replica, and a new
+role applies at once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Final
 
 import msgspec
 from litestar.datastructures import State
-from psycopg import sql
 
-from adapters.postgres import tenant_read_one
+from adapters.postgres import call_definer
 from adapters.tokens import Principal
 from api.signin import checks as signin_checks
 from api.standing import Standing
@@ -25,14 +26,8 @@ from domain.identity.roles import Role, scopes_for
 Check = Callable[[Principal, Standing], Principal | None]
 _ROLES = {role.value: role for role in Role}
 
-_STANDING = """
-SELECT
-    (SELECT status FROM workspaces WHERE id = {ws}) AS workspace_status,
-    (SELECT role FROM memberships WHERE workspace_id = {ws} AND user_id = {sub}) AS member_role,
-    (SELECT status FROM memberships WHERE workspace_id = {ws} AND user_id = {sub}) AS member_status,
-    (SELECT status FROM auth_sessions WHERE workspace_id = {ws} AND id = {sid}) AS session_status,
-    coalesce((SELECT mfa_required FROM workspace_settings WHERE workspace_id = {ws}), false) AS mfa_required
-"""
+_STANDING: Final = "SELECT * FROM principal_standing(%s, %s, %s)"
+"""projections/standing.sql: one parametrized call across the identity, sessions and settings read models."""
 
 
 def open_workspace(principal: Principal, standing: Standing) -> Principal | None:
@@ -57,11 +52,10 @@ CHECKS: list[Check] = [open_workspace, current_membership, signin_checks.active_
 
 
 async def read_standing(state: State, principal: Principal) -> Standing:
-    """One round trip (values quoted by psycopg as literals: the statement travels with BEGIN and COMMIT)."""
-    query = sql.SQL(_STANDING).format(ws=sql.Literal(principal.workspace_id), sub=sql.Literal(principal.subject),
-                                      sid=sql.Literal(principal.session_id))
-    row = await tenant_read_one(state.read_pool, principal.workspace_id, query)
-    assert row is not None  # a SELECT without FROM always yields its one row
+    """One round trip, no transaction: the function answers for exactly this workspace, subject and session."""
+    row = await call_definer(state.read_pool, _STANDING,
+                             (principal.workspace_id, principal.subject, principal.session_id))
+    assert row is not None  # the function's SELECT has no FROM: always its one row
     return msgspec.convert(row, Standing)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import threading
@@ -92,6 +93,13 @@ async def client(settings: Settings, **changes: Any) -> AsyncIterator[AsyncTestC
     async with AsyncTestClient(create_app(msgspec.structs.replace(settings, **changes),
                                           configure_logging=False)) as api:
         yield api
+
+
+def clerk_client(settings: Settings, jwks: JwksServer, data_dir: str
+                 ) -> contextlib.AbstractAsyncContextManager[AsyncTestClient]:  # type: ignore[type-arg]
+    """An app that verifies Clerk tokens against `jwks` (this module's audience and party; no refetch cooldown)."""
+    return client(settings, clerk_jwks_url=jwks.url, clerk_audience=AUDIENCE, clerk_authorized_parties=PARTY,
+                  data_dir=data_dir, clerk_jwks_cooldown_s=0.0)
 
 
 def sub_of(tenant: Tenant) -> str:

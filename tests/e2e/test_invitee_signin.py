@@ -24,7 +24,7 @@ from domain.identity.roles import Role
 from domain.ids import WorkspaceId, parse, render
 from tests.e2e.conftest import Tenant, Workers
 from tests.e2e.members_helpers import Member, invite, owner_headers
-from tests.e2e.signin_support import AUDIENCE, PARTY, JwksServer, SigningKey, bearer, client, exchange, sub_of
+from tests.e2e.signin_support import JwksServer, SigningKey, bearer, clerk_client, client, exchange, sub_of
 from tests.e2e.test_me_roles_seats import provision
 
 pytestmark = [pytest.mark.postgres, pytest.mark.nats]
@@ -41,8 +41,7 @@ def jwks() -> Iterator[JwksServer]:
 @pytest.fixture(scope="module")
 async def clerk_api(settings: Settings, workers: Workers, jwks: JwksServer,
                     tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Client]:
-    async with client(settings, clerk_jwks_url=jwks.url, clerk_audience=AUDIENCE, clerk_authorized_parties=PARTY,
-                      data_dir=str(tmp_path_factory.mktemp("invitee")), clerk_jwks_cooldown_s=0.0) as api:
+    async with clerk_client(settings, jwks, str(tmp_path_factory.mktemp("invitee"))) as api:
         yield api
 
 

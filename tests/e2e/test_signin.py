@@ -23,7 +23,17 @@ from adapters.settings import Settings
 from cli.main import main
 from domain.ids import parse
 from tests.e2e.conftest import Tenant, Workers
-from tests.e2e.signin_support import AUDIENCE, PARTY, JwksServer, SigningKey, bearer, client, exchange, sub_of
+from tests.e2e.signin_support import (
+    AUDIENCE,
+    PARTY,
+    JwksServer,
+    SigningKey,
+    bearer,
+    clerk_client,
+    client,
+    exchange,
+    sub_of,
+)
 from workers.operations import rebuild
 
 pytestmark = [pytest.mark.postgres, pytest.mark.nats]
@@ -41,8 +51,7 @@ def jwks() -> Iterator[JwksServer]:
 async def clerk_api(settings: Settings, workers: Workers, jwks: JwksServer,
                     tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Client]:
     """One app for the module: the test Postgres is shared, and every app holds its own pools."""
-    async with client(settings, clerk_jwks_url=jwks.url, clerk_audience=AUDIENCE, clerk_authorized_parties=PARTY,
-                      data_dir=str(tmp_path_factory.mktemp("clerk")), clerk_jwks_cooldown_s=0.0) as api:
+    async with clerk_client(settings, jwks, str(tmp_path_factory.mktemp("clerk"))) as api:
         yield api
 
 

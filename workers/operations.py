@@ -199,7 +199,7 @@ def _create_shadow(settings: Settings, projection: Projection, shadow: str) -> N
     """Fresh tables with only their primary keys: secondary indexes (GIN included) are built once at the end."""
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{shadow}"')
-        conn.execute(f'SET search_path TO "{shadow}"')
+        conn.execute(f'SET search_path TO "{shadow}", "{settings.database_schema}"')  # shared SQL routines
         conn.execute(_schema_sql(projection).encode())
         grant_roles(conn, shadow)
         indexes = conn.execute(
@@ -214,7 +214,7 @@ def _create_shadow(settings: Settings, projection: Projection, shadow: str) -> N
 def _build_indexes(settings: Settings, projection: Projection, shadow: str) -> None:
     """Re-running the schema file creates the missing indexes in one pass each (IF NOT EXISTS)."""
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
-        conn.execute(f'SET search_path TO "{shadow}"')
+        conn.execute(f'SET search_path TO "{shadow}", "{settings.database_schema}"')  # shared SQL routines
         conn.execute("SET maintenance_work_mem = '256MB'")
         conn.execute(_schema_sql(projection).encode())
         conn.execute(f'ANALYZE "{shadow}".{projection.tables[0]}')

@@ -51,3 +51,22 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
 CREATE INDEX IF NOT EXISTS idempotency_keys_created_at ON idempotency_keys (created_at);
 -- Which request holds an in-flight key: only the holder may complete or release it, even after a takeover.
 ALTER TABLE idempotency_keys ADD COLUMN IF NOT EXISTS claim_id text;
+
+-- Row-Level Security for a read model's tables, the one definition every schema.sql calls
+-- (`CALL isolate_by_workspace('t1', 't2')`): ENABLE + FORCE, readers (causeloop_reader) see only the
+-- workspace named by the transaction's `causeloop.workspace_id`, the projector role writes every workspace.
+-- No SET search_path on purpose: the tables are the caller's (a rebuild calls it for its shadow schema).
+CREATE OR REPLACE PROCEDURE isolate_by_workspace(VARIADIC tables text[])
+LANGUAGE plpgsql AS $$
+DECLARE t text;
+BEGIN
+    FOREACH t IN ARRAY tables LOOP
+        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
+        EXECUTE format('DROP POLICY IF EXISTS tenant_read ON %I', t);
+        EXECUTE format('CREATE POLICY tenant_read ON %I FOR SELECT TO causeloop_reader '
+                       'USING (workspace_id = current_setting(''causeloop.workspace_id'', true))', t);
+        EXECUTE format('DROP POLICY IF EXISTS projector_write ON %I', t);
+        EXECUTE format('CREATE POLICY projector_write ON %I TO causeloop_writer USING (true) WITH CHECK (true)', t);
+    END LOOP;
+END $$;

@@ -30,17 +30,8 @@ CREATE INDEX IF NOT EXISTS audit_log_by_action ON audit_log (workspace_id, actio
 CREATE INDEX IF NOT EXISTS audit_log_by_category ON audit_log (workspace_id, category, seq);
 CREATE INDEX IF NOT EXISTS audit_log_search ON audit_log USING gin (search);
 
-DO $$
-BEGIN
-    ALTER TABLE audit_log ENABLE ROW LEVEL SECURITY;
-    ALTER TABLE audit_log FORCE ROW LEVEL SECURITY;
-    DROP POLICY IF EXISTS tenant_read ON audit_log;
-    CREATE POLICY tenant_read ON audit_log FOR SELECT TO causeloop_reader
-        USING (workspace_id = current_setting('causeloop.workspace_id', true));
-    -- The projector appends; UPDATE and DELETE are refused below whatever the role.
-    DROP POLICY IF EXISTS projector_write ON audit_log;
-    CREATE POLICY projector_write ON audit_log TO causeloop_writer USING (true) WITH CHECK (true);
-END $$;
+-- The projector appends; UPDATE and DELETE are refused below whatever the role.
+CALL isolate_by_workspace('audit_log');
 
 -- Immutable: nobody edits or deletes an entry, whatever their grants (only the projector role has any beyond
 -- SELECT). A rebuild never needs to: it fills a fresh table in a shadow schema and swaps it in by DROP TABLE

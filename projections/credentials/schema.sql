@@ -43,19 +43,7 @@ CREATE TABLE IF NOT EXISTS token_usage (
     last_used_at  timestamptz NOT NULL
 );
 
-DO $$
-DECLARE t text;
-BEGIN
-    FOREACH t IN ARRAY ARRAY['api_tokens', 'service_accounts', 'token_usage'] LOOP
-        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
-        EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
-        EXECUTE format('DROP POLICY IF EXISTS tenant_read ON %I', t);
-        EXECUTE format('CREATE POLICY tenant_read ON %I FOR SELECT TO causeloop_reader '
-                       'USING (workspace_id = current_setting(''causeloop.workspace_id'', true))', t);
-        EXECUTE format('DROP POLICY IF EXISTS projector_write ON %I', t);
-        EXECUTE format('CREATE POLICY projector_write ON %I TO causeloop_writer USING (true) WITH CHECK (true)', t);
-    END LOOP;
-END $$;
+CALL isolate_by_workspace('api_tokens', 'service_accounts', 'token_usage');
 
 -- Bearer-token authentication. The workspace is what the token tells us, so no tenant context exists yet
 -- and RLS would hide every row from causeloop_reader. This function runs as causeloop_writer (policy

@@ -50,13 +50,7 @@ CREATE TABLE IF NOT EXISTS memberships (
 CREATE UNIQUE INDEX IF NOT EXISTS memberships_by_id ON memberships (workspace_id, id);
 CREATE INDEX IF NOT EXISTS memberships_by_user ON memberships (user_id);
 
-ALTER TABLE memberships ENABLE ROW LEVEL SECURITY;
-ALTER TABLE memberships FORCE ROW LEVEL SECURITY;
-DROP POLICY IF EXISTS tenant_read ON memberships;
-CREATE POLICY tenant_read ON memberships FOR SELECT TO causeloop_reader
-    USING (workspace_id = current_setting('causeloop.workspace_id', true));
-DROP POLICY IF EXISTS projector_write ON memberships;
-CREATE POLICY projector_write ON memberships TO causeloop_writer USING (true) WITH CHECK (true);
+CALL isolate_by_workspace('memberships');
 
 -- A user's active memberships in every workspace, for sign-in (which workspace may this user enter?).
 -- RLS shows the reader one workspace at a time; this function runs as causeloop_writer and returns only
@@ -98,10 +92,4 @@ CREATE TABLE IF NOT EXISTS invitations (
 );
 CREATE INDEX IF NOT EXISTS invitations_by_created ON invitations (workspace_id, created_at DESC, id DESC);
 
-ALTER TABLE invitations ENABLE ROW LEVEL SECURITY;
-ALTER TABLE invitations FORCE ROW LEVEL SECURITY;
-DROP POLICY IF EXISTS tenant_read ON invitations;
-CREATE POLICY tenant_read ON invitations FOR SELECT TO causeloop_reader
-    USING (workspace_id = current_setting('causeloop.workspace_id', true));
-DROP POLICY IF EXISTS projector_write ON invitations;
-CREATE POLICY projector_write ON invitations TO causeloop_writer USING (true) WITH CHECK (true);
+CALL isolate_by_workspace('invitations');

@@ -71,19 +71,7 @@ CREATE TABLE IF NOT EXISTS issue_counts (
     PRIMARY KEY (workspace_id, status, severity, stage)
 );
 
-DO $$
-DECLARE t text;
-BEGIN
-    FOREACH t IN ARRAY ARRAY['issues', 'issue_activity', 'issue_comments', 'issue_counts'] LOOP
-        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
-        EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
-        EXECUTE format('DROP POLICY IF EXISTS tenant_read ON %I', t);
-        EXECUTE format('CREATE POLICY tenant_read ON %I FOR SELECT TO causeloop_reader '
-                       'USING (workspace_id = current_setting(''causeloop.workspace_id'', true))', t);
-        EXECUTE format('DROP POLICY IF EXISTS projector_write ON %I', t);
-        EXECUTE format('CREATE POLICY projector_write ON %I TO causeloop_writer USING (true) WITH CHECK (true)', t);
-    END LOOP;
-END $$;
+CALL isolate_by_workspace('issues', 'issue_activity', 'issue_comments', 'issue_counts');
 
 -- Full-text matches for the current workspace. `@@` is not LEAKPROOF, so under the reader's RLS policy the
 -- planner may not use the GIN index; this function runs as causeloop_writer (policy USING (true)), where

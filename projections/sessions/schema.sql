@@ -18,13 +18,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS auth_sessions_by_refresh_hash ON auth_sessions
 CREATE INDEX IF NOT EXISTS auth_sessions_by_previous_hash ON auth_sessions USING gin (previous_hashes);
 CREATE INDEX IF NOT EXISTS auth_sessions_by_user ON auth_sessions (workspace_id, user_id);
 
-ALTER TABLE auth_sessions ENABLE ROW LEVEL SECURITY;
-ALTER TABLE auth_sessions FORCE ROW LEVEL SECURITY;
-DROP POLICY IF EXISTS tenant_read ON auth_sessions;
-CREATE POLICY tenant_read ON auth_sessions FOR SELECT TO causeloop_reader
-    USING (workspace_id = current_setting('causeloop.workspace_id', true));
-DROP POLICY IF EXISTS projector_write ON auth_sessions;
-CREATE POLICY projector_write ON auth_sessions TO causeloop_writer USING (true) WITH CHECK (true);
+CALL isolate_by_workspace('auth_sessions');
 
 -- A user's TOTP factor spans every workspace the user belongs to: global, like `users` (ciphertext only).
 CREATE TABLE IF NOT EXISTS mfa_factors (

@@ -18,16 +18,4 @@ CREATE TABLE IF NOT EXISTS onboarding_state (
     updated_at       timestamptz
 );
 
-DO $$
-DECLARE t text;
-BEGIN
-    FOREACH t IN ARRAY ARRAY['workspace_settings', 'onboarding_state'] LOOP
-        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
-        EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
-        EXECUTE format('DROP POLICY IF EXISTS tenant_read ON %I', t);
-        EXECUTE format('CREATE POLICY tenant_read ON %I FOR SELECT TO causeloop_reader '
-                       'USING (workspace_id = current_setting(''causeloop.workspace_id'', true))', t);
-        EXECUTE format('DROP POLICY IF EXISTS projector_write ON %I', t);
-        EXECUTE format('CREATE POLICY projector_write ON %I TO causeloop_writer USING (true) WITH CHECK (true)', t);
-    END LOOP;
-END $$;
+CALL isolate_by_workspace('workspace_settings', 'onboarding_state');

@@ -14,7 +14,7 @@ import pytest
 from adapters.codec import AnyEvent
 from adapters.postgres import connect
 from adapters.settings import Settings
-from commands.issues import OpenIssue
+from commands.issues import Accepted, OpenIssue
 from domain.issues.events import IssueOpened
 from projections.issues import projector as issues_projector
 from projections.registry import PROJECTIONS
@@ -31,14 +31,20 @@ async def refuse_poison(conn: psycopg.AsyncConnection[Any], batch: Sequence[tupl
     await issues_projector.project(conn, batch)
 
 
+async def poisoned_history(s: Settings, monkeypatch: pytest.MonkeyPatch) -> tuple[Accepted, Accepted, Accepted]:
+    """Three opened issues, the middle one refused by the `issues` projection (until the patch is undone)."""
+    monkeypatch.setitem(PROJECTIONS, "issues", dataclasses.replace(PROJECTIONS["issues"], project=refuse_poison))
+    with issue_commands(s) as (_, commands):
+        before = await commands.open_issue(OpenIssue(title="fine before"), caller())
+        poison = await commands.open_issue(OpenIssue(title="poison"), caller())
+        after = await commands.open_issue(OpenIssue(title="fine after"), caller())
+    return before, poison, after
+
+
 async def test_a_poison_event_is_parked_after_n_attempts_and_later_events_still_project(
         settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     with isolated(msgspec.structs.replace(settings, projector_max_deliveries=3)) as s:
-        monkeypatch.setitem(PROJECTIONS, "issues", dataclasses.replace(PROJECTIONS["issues"], project=refuse_poison))
-        with issue_commands(s) as (_, commands):
-            before = await commands.open_issue(OpenIssue(title="fine before"), caller())
-            poison = await commands.open_issue(OpenIssue(title="poison"), caller())
-            after = await commands.open_issue(OpenIssue(title="fine after"), caller())
+        before, poison, after = await poisoned_history(s, monkeypatch)
 
         async with running(s):
             await wait_for_projection(s, after.position)
@@ -65,11 +71,7 @@ async def test_a_poison_event_is_parked_after_n_attempts_and_later_events_still_
 async def test_hosted_together_a_poison_event_parks_for_the_read_model_that_refuses_it_only(
         settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     with isolated(msgspec.structs.replace(settings, projector_max_deliveries=2)) as s:
-        monkeypatch.setitem(PROJECTIONS, "issues", dataclasses.replace(PROJECTIONS["issues"], project=refuse_poison))
-        with issue_commands(s) as (_, commands):
-            before = await commands.open_issue(OpenIssue(title="fine before"), caller())
-            poison = await commands.open_issue(OpenIssue(title="poison"), caller())
-            after = await commands.open_issue(OpenIssue(title="fine after"), caller())
+        before, poison, after = await poisoned_history(s, monkeypatch)
 
         async with running(s, projections=("issues", "audit")):
             await wait_for_projection(s, after.position)

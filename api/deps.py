@@ -14,7 +14,6 @@ from adapters.tokens import Principal
 from api.rate_limit import client_key
 from api.request_id import request_id
 from commands.caller import Caller
-from commands.issues import IssueCommands
 from commands.workspace_settings import WorkspaceSettingsCommands
 from domain.events import Actor, ActorKind
 from domain.ids import WorkspaceId
@@ -23,11 +22,6 @@ from domain.ids import WorkspaceId
 def provide_read_pool(state: State) -> AsyncConnectionPool[AsyncConn]:
     pool: AsyncConnectionPool[AsyncConn] = state.read_pool
     return pool
-
-
-def provide_issue_commands(state: State) -> IssueCommands:
-    commands: IssueCommands = state.issue_commands
-    return commands
 
 
 def provide_workspace_settings_commands(state: State) -> WorkspaceSettingsCommands:

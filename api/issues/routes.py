@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, patch, post
-from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from psycopg_pool import AsyncConnectionPool
@@ -20,7 +20,7 @@ from adapters.settings import Settings
 from api.auth import requires
 from api.conditional import etag_for, expected_version
 from api.consistency import read_your_writes
-from api.deps import provide_caller, provide_issue_commands, provide_read_pool, provide_waiter
+from api.deps import provide_caller
 from api.errors import not_found, validation_error
 from api.issues import schemas
 from api.pagination import Cursor, Limit, Page, SortParam, decode_cursor, page_of, parse_sort, sort_spec
@@ -35,17 +35,34 @@ from projections.issues.projector import NAME as ISSUES_PROJECTION
 from projections.issues.view import IssueView, fold
 
 SORTS = {"created_at", "updated_at", "risk_score", "severity"}
-Commands = NamedDependency[IssueCommands]
-ReadPool = NamedDependency[AsyncConnectionPool[AsyncConn]]
-Waiter = NamedDependency[PositionWaiter]
-Who = NamedDependency[Caller]
 IssueIdPath = FromPath[str]
 
 
-async def settle(waiter: Waiter, settings: Settings, accepted: Accepted) -> dict[str, str]:
+@dataclass(frozen=True, slots=True)
+class IssuesContext:
+    """What an issues route works with, as ONE dependency: Litestar resolves sibling dependencies concurrently,
+    a task each, which cost more per request than these lookups (about 5% of the API's CPU on POST)."""
+
+    caller: Caller
+    commands: IssueCommands
+    read_pool: AsyncConnectionPool[AsyncConn]
+    waiter: PositionWaiter
+    settings: Settings
+
+
+def provide_issues_context(request: Request[Any, Any, Any]) -> IssuesContext:
+    state = request.app.state
+    return IssuesContext(caller=provide_caller(request), commands=state.issue_commands, read_pool=state.read_pool,
+                         waiter=state.position_waiter, settings=state.settings)
+
+
+Ctx = NamedDependency[IssuesContext]
+
+
+async def settle(ctx: IssuesContext, accepted: Accepted) -> dict[str, str]:
     """Read-your-writes: hold the 2xx until the projection serving the next GET has the write."""
     return {"ETag": etag_for(accepted.version),
-            **await read_your_writes(waiter, settings, ISSUES_PROJECTION, accepted.position)}
+            **await read_your_writes(ctx.waiter, ctx.settings, ISSUES_PROJECTION, accepted.position)}
 
 
 def issue_ref(issue_id: str) -> str:
@@ -86,26 +103,20 @@ def _enum_list(field: str, value: str | None, allowed: set[str]) -> list[str] | 
 class IssuesController(Controller):
     path = "/v1/issues"
     tags = ("Issues",)
-    dependencies = {  # noqa: RUF012  (Litestar reads this class attribute)
-        "commands": Provide(provide_issue_commands, sync_to_thread=False),
-        "read_pool": Provide(provide_read_pool, sync_to_thread=False),
-        "waiter": Provide(provide_waiter, sync_to_thread=False),
-        "caller": Provide(provide_caller, sync_to_thread=False),
-    }
+    dependencies = {"ctx": Provide(provide_issues_context, sync_to_thread=False)}  # noqa: RUF012
 
     @post("/", guards=[requires("issues:write")], status_code=201)
-    async def open_issue(self, state: State, data: JSONBody[schemas.OpenIssueRequest], commands: Commands,
-                         caller: Who, waiter: Waiter) -> Response[IssueView]:
+    async def open_issue(self, data: JSONBody[schemas.OpenIssueRequest], ctx: Ctx) -> Response[IssueView]:
         """Open an issue (same source + external_id updates the existing one: 200)."""
         command = OpenIssue(**{**msgspec.structs.asdict(data), "severity": data.severity.canonical()})
-        accepted = await commands.open_issue(command, caller)
-        headers = await settle(waiter, state.settings, accepted)
+        accepted = await ctx.commands.open_issue(command, ctx.caller)
+        headers = await settle(ctx, accepted)
         headers["Location"] = f"/v1/issues/{accepted.issue_id}"
         return Response(view_of(accepted), status_code=201 if accepted.created else 200, headers=headers)
 
     @get("/", guards=[requires("issues:read")])
     async def list_issues(
-        self, request: Request[Any, Any, Any], read_pool: ReadPool, caller: Who,
+        self, request: Request[Any, Any, Any], ctx: Ctx,
         limit: Limit = 25, cursor: Cursor = None, sort: SortParam = None,
         status: FromQuery[str | None] = None, severity: FromQuery[str | None] = None,
         pattern_id: FromQuery[str | None] = None,
@@ -132,95 +143,92 @@ class IssuesController(Controller):
             payload = decode_cursor(key, cursor, sort_token)
             after = queries.Keyset(payload["v"], str(payload["i"]))
         views, keys, total = await queries.list_issues(
-            functools.partial(tenant_read, read_pool, caller.workspace_id), caller.workspace_id, filters,
+            functools.partial(tenant_read, ctx.read_pool, ctx.caller.workspace_id), ctx.caller.workspace_id, filters,
             sort=field, descending=descending, limit=limit + 1, after=after)
         key_of = {view.id: keyset for view, keyset in zip(views, keys, strict=True)}
         return page_of(views, limit=limit, total=total, key=key, sort=sort_token,
                        position=lambda view: {"v": key_of[view.id].value, "i": view.id})
 
     @get("/{issue_id:str}", guards=[requires("issues:read")])
-    async def get_issue(self, issue_id: IssueIdPath, read_pool: ReadPool,
-                        caller: Who) -> Response[IssueView]:
+    async def get_issue(self, issue_id: IssueIdPath, ctx: Ctx) -> Response[IssueView]:
         """Retrieve one issue, with its version as ETag."""
         public_id = issue_ref(issue_id)
-        async with tenant_transaction(read_pool, caller.workspace_id) as conn:
-            view = await queries.get_issue(conn, caller.workspace_id, public_id)
+        async with tenant_transaction(ctx.read_pool, ctx.caller.workspace_id) as conn:
+            view = await queries.get_issue(conn, ctx.caller.workspace_id, public_id)
         if view is None:
             raise not_found("issue", issue_id)
         return Response(view, headers={"ETag": etag_for(view.version)})
 
     @patch("/{issue_id:str}", guards=[requires("issues:write")])
-    async def update_issue(self, state: State, request: Request[Any, Any, Any], issue_id: IssueIdPath,
-                           data: JSONBody[schemas.UpdateIssueRequest], commands: Commands, caller: Who,
-                           waiter: Waiter) -> Response[IssueView]:
+    async def update_issue(self, request: Request[Any, Any, Any], issue_id: IssueIdPath,
+                           data: JSONBody[schemas.UpdateIssueRequest], ctx: Ctx) -> Response[IssueView]:
         """Update fields and/or status; If-Match with a stale ETag is 412."""
         fields = msgspec.structs.asdict(data)
         if data.severity is not msgspec.UNSET:
             fields["severity"] = data.severity.canonical()
         edit = IssueEdit(**fields)
-        return await self._command(state, request, waiter, lambda expected: commands.edit_issue(
-            issue_ref(issue_id), edit, caller, expected))
+        return await self._command(ctx, request, lambda expected: ctx.commands.edit_issue(
+            issue_ref(issue_id), edit, ctx.caller, expected))
 
     @post("/{issue_id:str}/close", guards=[requires("issues:write")], status_code=200)
-    async def close_issue(self, state: State, request: Request[Any, Any, Any], issue_id: IssueIdPath,
-                          commands: Commands, caller: Who, waiter: Waiter) -> Response[IssueView]:
+    async def close_issue(self, request: Request[Any, Any, Any], issue_id: IssueIdPath,
+                          ctx: Ctx) -> Response[IssueView]:
         """Close an issue (closing a closed issue is a no-op)."""
-        return await self._command(state, request, waiter, lambda expected: commands.close_issue(
-            issue_ref(issue_id), caller, expected))
+        return await self._command(ctx, request, lambda expected: ctx.commands.close_issue(
+            issue_ref(issue_id), ctx.caller, expected))
 
     @post("/{issue_id:str}/reopen", guards=[requires("issues:write")], status_code=200)
-    async def reopen_issue(self, state: State, request: Request[Any, Any, Any], issue_id: IssueIdPath,
-                           commands: Commands, caller: Who, waiter: Waiter) -> Response[IssueView]:
+    async def reopen_issue(self, request: Request[Any, Any, Any], issue_id: IssueIdPath,
+                           ctx: Ctx) -> Response[IssueView]:
         """Reopen an issue: back to `open`, `resolved_at` cleared."""
-        return await self._command(state, request, waiter, lambda expected: commands.reopen_issue(
-            issue_ref(issue_id), caller, expected))
+        return await self._command(ctx, request, lambda expected: ctx.commands.reopen_issue(
+            issue_ref(issue_id), ctx.caller, expected))
 
     @post("/{issue_id:str}/link-pattern", guards=[requires("issues:write")], status_code=200)
-    async def link_pattern(self, state: State, request: Request[Any, Any, Any], issue_id: IssueIdPath,
-                           data: JSONBody[schemas.LinkPatternRequest], commands: Commands, caller: Who,
-                           waiter: Waiter) -> Response[IssueView]:
+    async def link_pattern(self, request: Request[Any, Any, Any], issue_id: IssueIdPath,
+                           data: JSONBody[schemas.LinkPatternRequest], ctx: Ctx) -> Response[IssueView]:
         """Link the issue to a pattern (stage becomes pattern_found)."""
         pattern_id = PatternId(canonical("pat", data.pattern_id) or data.pattern_id)
-        return await self._command(state, request, waiter, lambda expected: commands.link_pattern(
-            issue_ref(issue_id), pattern_id, caller, expected))
+        return await self._command(ctx, request, lambda expected: ctx.commands.link_pattern(
+            issue_ref(issue_id), pattern_id, ctx.caller, expected))
 
     @post("/{issue_id:str}/unlink-pattern", guards=[requires("issues:write")], status_code=200)
-    async def unlink_pattern(self, state: State, request: Request[Any, Any, Any], issue_id: IssueIdPath,
-                             commands: Commands, caller: Who, waiter: Waiter) -> Response[IssueView]:
+    async def unlink_pattern(self, request: Request[Any, Any, Any], issue_id: IssueIdPath,
+                             ctx: Ctx) -> Response[IssueView]:
         """Remove the issue's pattern link."""
-        return await self._command(state, request, waiter, lambda expected: commands.unlink_pattern(
-            issue_ref(issue_id), caller, expected))
+        return await self._command(ctx, request, lambda expected: ctx.commands.unlink_pattern(
+            issue_ref(issue_id), ctx.caller, expected))
 
-    async def _command(self, state: State, request: Request[Any, Any, Any], waiter: Waiter,
+    async def _command(self, ctx: IssuesContext, request: Request[Any, Any, Any],
                        command: Callable[[int | None], Awaitable[Accepted]]) -> Response[IssueView]:
         expected = expected_version(request)
         accepted = await command(expected)
-        headers = await settle(waiter, state.settings, accepted)
+        headers = await settle(ctx, accepted)
         return Response(view_of(accepted), headers=headers)
 
     @get("/{issue_id:str}/activity", guards=[requires("issues:read")])
     async def activity(self, request: Request[Any, Any, Any], issue_id: IssueIdPath,
-                       read_pool: ReadPool, caller: Who, limit: Limit = 25,
+                       ctx: Ctx, limit: Limit = 25,
                        cursor: Cursor = None) -> Page[queries.Activity]:
         """The issue's history, newest first: one entry per event in its stream."""
         public_id = issue_ref(issue_id)
         key = state_key(request)
         before = int(str(decode_cursor(key, cursor, "-version")["v"])) if cursor else None
-        async with tenant_transaction(read_pool, caller.workspace_id) as conn:
-            if await queries.get_issue(conn, caller.workspace_id, public_id) is None:
+        async with tenant_transaction(ctx.read_pool, ctx.caller.workspace_id) as conn:
+            if await queries.get_issue(conn, ctx.caller.workspace_id, public_id) is None:
                 raise not_found("issue", issue_id)
-            entries = await queries.list_activity(conn, caller.workspace_id, public_id, limit=limit + 1,
+            entries = await queries.list_activity(conn, ctx.caller.workspace_id, public_id, limit=limit + 1,
                                                   before_version=before)
-            total = await queries.count_activity(conn, caller.workspace_id, public_id)
+            total = await queries.count_activity(conn, ctx.caller.workspace_id, public_id)
         return page_of(entries, limit=limit, total=total, key=key, sort="-version",
                        position=lambda entry: {"v": entry.version})
 
     @post("/{issue_id:str}/comments", guards=[requires("issues:write")], status_code=201)
-    async def add_comment(self, state: State, issue_id: IssueIdPath, data: JSONBody[schemas.CommentRequest],
-                          commands: Commands, caller: Who, waiter: Waiter) -> Response[queries.Comment]:
+    async def add_comment(self, issue_id: IssueIdPath, data: JSONBody[schemas.CommentRequest],
+                          ctx: Ctx) -> Response[queries.Comment]:
         """Comment on an issue (closed issues still take comments)."""
-        accepted = await commands.comment_on_issue(issue_ref(issue_id), data.body, caller)
-        headers = await settle(waiter, state.settings, accepted)
+        accepted = await ctx.commands.comment_on_issue(issue_ref(issue_id), data.body, ctx.caller)
+        headers = await settle(ctx, accepted)
         comment = accepted.stream[-1]
         body = queries.Comment(id=str(accepted.comment_id), issue_id=accepted.issue_id,
                                author=msgspec.to_builtins(comment.actor), body=data.body,
@@ -229,7 +237,7 @@ class IssuesController(Controller):
 
     @get("/{issue_id:str}/comments", guards=[requires("issues:read")])
     async def list_comments(self, request: Request[Any, Any, Any], issue_id: IssueIdPath,
-                            read_pool: ReadPool, caller: Who, limit: Limit = 25,
+                            ctx: Ctx, limit: Limit = 25,
                             cursor: Cursor = None) -> Page[queries.Comment]:
         """Comments on an issue, oldest first."""
         public_id = issue_ref(issue_id)
@@ -238,23 +246,22 @@ class IssuesController(Controller):
         if cursor:
             payload = decode_cursor(key, cursor, "created_at")
             after = queries.Keyset(datetime.fromisoformat(str(payload["v"])), str(payload["i"]))
-        async with tenant_transaction(read_pool, caller.workspace_id) as conn:
-            if await queries.get_issue(conn, caller.workspace_id, public_id) is None:
+        async with tenant_transaction(ctx.read_pool, ctx.caller.workspace_id) as conn:
+            if await queries.get_issue(conn, ctx.caller.workspace_id, public_id) is None:
                 raise not_found("issue", issue_id)
-            comments, total = await queries.list_comments(conn, caller.workspace_id, public_id, limit=limit + 1,
+            comments, total = await queries.list_comments(conn, ctx.caller.workspace_id, public_id, limit=limit + 1,
                                                           after=after)
         return page_of(comments, limit=limit, total=total, key=key, sort="created_at",
                        position=lambda comment: {"v": comment.created_at.isoformat(), "i": comment.id})
 
     @post("/bulk", guards=[requires("issues:write")], status_code=200)
-    async def bulk(self, state: State, data: JSONBody[schemas.BulkRequest], commands: Commands, caller: Who,
-                   waiter: Waiter) -> Response[schemas.BulkResponse]:
+    async def bulk(self, data: JSONBody[schemas.BulkRequest], ctx: Ctx) -> Response[schemas.BulkResponse]:
         """Apply one operation to up to 100 issues; each id succeeds or fails on its own."""
         value = _bulk_value(data)
-        outcomes = await commands.bulk(data.ids, BulkOp(data.op.value), value, caller)
+        outcomes = await ctx.commands.bulk(data.ids, BulkOp(data.op.value), value, ctx.caller)
         results = [_bulk_result(outcome.id, outcome.accepted, outcome.error) for outcome in outcomes]
         position = max((o.accepted.position for o in outcomes if o.accepted), default=0)
-        await waiter.wait(ISSUES_PROJECTION, position, state.settings.read_your_writes_timeout_s)
+        await ctx.waiter.wait(ISSUES_PROJECTION, position, ctx.settings.read_your_writes_timeout_s)
         return Response(schemas.BulkResponse(results=results), headers={"X-Causeloop-Position": str(position)})
 
 

@@ -140,31 +140,32 @@ def _search_statement(workspace_id: str, f: IssueFilters, sort: str, descending:
                       after: Keyset | None) -> sql.Composed:
     """Page and exact total of a full-text search in one statement that searches once.
 
-    The matches (id and rank, from the workspace-guarded `issue_search`) are materialized once; the other
-    filters and the sort key need the issues' columns only when there are any, and only the page's rows are
-    fetched whole. Counting and paging from the same matches halves the search work of two statements.
+    The hits (id and sort key; the matches of the workspace-guarded `issue_search`, joined to the issues only
+    when other filters or another sort need their columns) are materialized once; only the page's rows are
+    fetched whole. Counting and paging from the same hits halves the search work of two statements.
     """
     direction = sql.SQL("DESC" if descending else "ASC")
     hits: sql.Composable
-    if sort == "rank" and _filtering(f) == {"q"}:
-        hits = sql.SQL("SELECT match_id AS id, match_rank AS sort_key FROM m")
+    if sort == "rank" and _filtering(f) == {"q"}:  # the matches are the hits: no second materialization
+        hits = sql.SQL("SELECT match_id AS id, match_rank AS sort_key FROM issue_search({q})").format(
+            q=sql.Literal(f.q))
     else:
-        hits = sql.SQL("SELECT issues.id, {key} AS sort_key FROM issues JOIN m ON m.match_id = issues.id "
-                       "WHERE {where}").format(key=_sort_key(sort), where=_where(workspace_id, f))
+        hits = sql.SQL("SELECT issues.id, {key} AS sort_key FROM issues JOIN issue_search({q}) AS m "
+                       "ON m.match_id = issues.id WHERE {where}").format(key=_sort_key(sort), q=sql.Literal(f.q),
+                                                                         where=_where(workspace_id, f))
     keyset: sql.Composable = sql.SQL("")
     if after is not None:
         op = sql.SQL("<") if descending else sql.SQL(">")
         keyset = sql.SQL("WHERE (sort_key, id) {} ({}, {})").format(op, sql.Literal(after.value),
                                                                    sql.Literal(after.id))
     return sql.SQL(
-        "WITH m AS MATERIALIZED (SELECT match_id, match_rank FROM issue_search({q})), "
-        "hits AS MATERIALIZED ({hits}) "
+        "WITH hits AS MATERIALIZED ({hits}) "
         "SELECT (SELECT coalesce(json_agg(page ORDER BY page.sort_key {d}, page.id {d}), '[]')::text FROM ("
         "SELECT {columns}, top.sort_key FROM (SELECT id, sort_key FROM hits {keyset} "
         "ORDER BY sort_key {d}, id {d} LIMIT {limit}) top "
         "JOIN issues ON issues.workspace_id = {ws} AND issues.id = top.id) page) AS page, "
         "(SELECT count(*) FROM hits) AS n"
-    ).format(q=sql.Literal(f.q), hits=hits, d=direction, columns=sql.SQL(QUALIFIED_COLUMNS), keyset=keyset,
+    ).format(hits=hits, d=direction, columns=sql.SQL(QUALIFIED_COLUMNS), keyset=keyset,
              limit=sql.Literal(limit), ws=sql.Literal(workspace_id))
 
 

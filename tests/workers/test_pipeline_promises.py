@@ -189,6 +189,33 @@ async def test_a_rebuild_from_zero_equals_the_live_read_model(settings: Settings
         assert accepted.issue_id in read_model(s)[0]
 
 
+async def test_a_rebuild_while_the_projector_of_every_read_model_keeps_writing_loses_nothing(
+        settings: Settings) -> None:
+    with isolated(settings) as s:
+        head = await asyncio.to_thread(write_history, s)
+        async with running(s, projections=tuple(PROJECTIONS)):
+            await wait_for_projection(s, head)
+            stop = asyncio.Event()
+
+            async def keep_writing() -> int:
+                last = 0
+                with issue_commands(s) as (_, commands):
+                    while not stop.is_set():
+                        last = (await commands.open_issue(OpenIssue(title="during rebuild"), caller())).position
+                        await asyncio.sleep(0.005)
+                return last
+
+            writer = asyncio.create_task(keep_writing())
+            await asyncio.to_thread(rebuild, s, "issues")
+            stop.set()
+            last = await writer
+            assert last > head  # the rebuild really raced live writes
+            await wait_for_projection(s, last)
+            await wait_for_projection(s, last, name="audit")
+
+        assert_read_model_matches_the_event_store(s)
+
+
 async def test_a_query_without_a_workspace_filter_sees_only_its_own_workspace(settings: Settings) -> None:
     with isolated(settings) as s:
         await asyncio.to_thread(write_history, s, 3, "ws_01KV1PX3NQ3B497SHK7JTNT525")

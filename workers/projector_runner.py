@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 BATCH = 500
 FETCH_TIMEOUT_S = 1.0
 WATCHDOG_IDLE_S = 5.0
+CONSUMER_LIST_PAGE = 256
 
 
 class Decoded(msgspec.Struct, frozen=True):
@@ -50,6 +51,15 @@ class Decoded(msgspec.Struct, frozen=True):
 def consumer_name(projections: Sequence[Projection]) -> str:
     """One durable per set of read models; a set of one keeps the projection's own `proj-<name>-v<version>`."""
     return "proj-" + "-".join(f"{p.name}-v{p.version}" for p in sorted(projections, key=lambda p: p.name))
+
+
+def hosted_by(durable: str) -> frozenset[str]:
+    """The read models a consumer named by `consumer_name` feeds; empty for any other consumer."""
+    parts = durable.removeprefix("proj-").split("-")
+    versions = parts[1::2]
+    if not durable.startswith("proj-") or len(parts) % 2 or not all(v[:1] == "v" and v[1:].isdigit() for v in versions):
+        return frozenset()
+    return frozenset(parts[0::2])
 
 
 class ProjectorRunner:
@@ -91,11 +101,30 @@ class ProjectorRunner:
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE if stream_seq > 0 else DeliverPolicy.ALL,
             opt_start_seq=stream_seq + 1 if stream_seq > 0 else None,
         )
+        await self._retire_other_consumers()
         with contextlib.suppress(NotFoundError):
             await self.js.delete_consumer(self.settings.nats_stream, self.durable)
         await self.js.add_consumer(self.settings.nats_stream, config)
         self.resubscribe.clear()
         return await self.js.pull_subscribe_bind(self.durable, stream=self.settings.nats_stream)
+
+    async def _retire_other_consumers(self) -> None:
+        """Delete the consumers of an earlier version or grouping of any read model hosted here.
+
+        Nobody else can be reading them: this process leads every one of these read models. Left alone they
+        would keep their state on the stream for good (after a deploy that regroups or bumps a read model).
+        """
+        names: list[str] = []
+        while True:  # the server lists a page (at most CONSUMER_LIST_PAGE) per request
+            infos = await self.js.consumers_info(self.settings.nats_stream, offset=len(names))
+            names += [info.name for info in infos]
+            if len(infos) < CONSUMER_LIST_PAGE:
+                break
+        for name in names:
+            if name != self.durable and hosted_by(name) & set(self.names):
+                log.info("%s: deleting the stale consumer %s", self.label, name)
+                with contextlib.suppress(NotFoundError):
+                    await self.js.delete_consumer(self.settings.nats_stream, name)
 
     def _filter(self) -> str:
         """One filter subject (nats-server 2.9 has no filter_subjects): the one category read, or every subject

@@ -7,6 +7,7 @@ import threading
 
 import psycopg
 import pytest
+from nats.js.api import AckPolicy, ConsumerConfig
 
 from adapters import codec
 from adapters.event_store import EventStore
@@ -35,7 +36,7 @@ from tests.workers.pipeline import (
 )
 from workers import relay
 from workers.operations import rebuild
-from workers.projector_runner import ProjectorRunner, _decode
+from workers.projector_runner import ProjectorRunner, _decode, consumer_name
 
 pytestmark = [pytest.mark.postgres, pytest.mark.nats]
 
@@ -252,3 +253,24 @@ async def _wait_relayed(s: Settings, head: int) -> None:
                 pass
     raise AssertionError("relay never caught up")
 
+
+
+async def test_a_projector_retires_the_consumers_of_earlier_versions_and_groupings_of_its_read_models(
+        settings: Settings) -> None:
+    with isolated(settings) as s:
+        head = await asyncio.to_thread(write_history, s, 3)
+        nc = await nats_connect(s, name="consumer-setup")
+        js = nc.jetstream()
+        await ensure_stream(js, s)
+        stale = ["proj-issues-v1", "proj-audit-v1-issues-v2"]
+        for name in [*stale, "someone-elses"]:
+            await js.add_consumer(s.nats_stream, ConsumerConfig(durable_name=name, ack_policy=AckPolicy.EXPLICIT))
+
+        async with running(s, projections=tuple(PROJECTIONS)):
+            await wait_for_projection(s, head)
+            left = {info.name for info in await js.consumers_info(s.nats_stream)}
+        await nc.close()
+
+        assert consumer_name([PROJECTIONS[name] for name in PROJECTIONS]) in left
+        assert "someone-elses" in left
+        assert not left & set(stale)

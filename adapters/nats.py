@@ -61,7 +61,9 @@ def headers_for(event: DomainEvent, position: int) -> dict[str, str]:
     }
 
 
-DRAIN_WAIT_S = 0.01
+DRAIN_WAIT_S = 0.002
+"""How long the second fetch of a batch lingers for more messages: the server holds a pull that carries an expiry
+for all of it, so this is added to every batch (10 ms measured lag p99 127–309 ms at 1,000 events/s, 2 ms 110–153)."""
 
 
 async def fetch_batch(sub: JetStreamContext.PullSubscription, size: int, timeout: float) -> list[Msg]:

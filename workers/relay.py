@@ -47,15 +47,19 @@ async def publish(js: JetStreamContext, settings: Settings, page: Sequence[tuple
     await asyncio.gather(*acks)
 
 
-async def relay_once(js: JetStreamContext, settings: Settings, store: EventStore, conn: AsyncConn) -> int:
-    """Publish one page after the checkpoint; returns how many events went out."""
-    position = await read_checkpoint(conn)
+async def relay_once(js: JetStreamContext, settings: Settings, store: EventStore, conn: AsyncConn,
+                     position: int) -> int:
+    """Publish one page after `position` and checkpoint it; returns the new position (unchanged when idle).
+
+    The position lives in memory for the term: only the leader writes the checkpoint, and each term starts by
+    reading it, so re-reading it per page would only cost round trips.
+    """
     page = await asyncio.to_thread(store.read_raw, position, PAGE)
     if not page:
-        return 0
+        return position
     await publish(js, settings, page)
     await write_checkpoint(conn, page[-1][0])
-    return len(page)
+    return page[-1][0]
 
 
 async def run_relay(settings: Settings, stopping: asyncio.Event) -> None:
@@ -83,9 +87,12 @@ async def _lead(settings: Settings, stopping: asyncio.Event, conn: AsyncConn) ->
     try:
         js = nc.jetstream()
         await ensure_stream(js, settings)
+        position = await read_checkpoint(conn)
         while not stopping.is_set():
             wake.clear()  # before reading: a commit after this point sets it again, so none is missed
-            if await relay_once(js, settings, store, conn):
+            relayed = await relay_once(js, settings, store, conn, position)
+            if relayed != position:
+                position = relayed
                 continue
             if not await leadership.still_leading(conn):
                 log.warning("relay lost its leadership session")

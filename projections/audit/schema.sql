@@ -29,6 +29,9 @@ CREATE INDEX IF NOT EXISTS audit_log_by_actor ON audit_log (workspace_id, (actor
 CREATE INDEX IF NOT EXISTS audit_log_by_action ON audit_log (workspace_id, action text_pattern_ops, seq);
 CREATE INDEX IF NOT EXISTS audit_log_by_category ON audit_log (workspace_id, category, seq);
 CREATE INDEX IF NOT EXISTS audit_log_search ON audit_log USING gin (search);
+-- New entries wait in GIN's pending list; whichever write overflows it merges the whole list, and a 4 MB list
+-- (the default) stalls that projector batch for a long moment. A small list merges often and briefly.
+ALTER INDEX audit_log_search SET (gin_pending_list_limit = 256);
 
 -- The projector appends; UPDATE and DELETE are refused below whatever the role.
 CALL isolate_by_workspace('audit_log');

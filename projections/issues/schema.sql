@@ -36,6 +36,9 @@ CREATE INDEX IF NOT EXISTS issues_by_risk ON issues (workspace_id, risk_score, i
 CREATE INDEX IF NOT EXISTS issues_by_severity ON issues (workspace_id, severity_rank, id);
 CREATE INDEX IF NOT EXISTS issues_by_pattern ON issues (workspace_id, pattern_id) WHERE pattern_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS issues_search ON issues USING gin (search);
+-- New entries wait in GIN's pending list; whichever write overflows it merges the whole list, and a 4 MB list
+-- (the default) stalls that projector batch for a long moment. A small list merges often and briefly.
+ALTER INDEX issues_search SET (gin_pending_list_limit = 256);
 
 CREATE TABLE IF NOT EXISTS issue_activity (
     workspace_id  text NOT NULL,

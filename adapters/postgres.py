@@ -125,13 +125,9 @@ async def call_definer(pool: AsyncConnectionPool[AsyncConn], statement: LiteralS
                        params: Sequence[object]) -> dict[str, Any] | None:
     """The first row of a SECURITY DEFINER function's call, in autocommit: one round trip, and a statement
     psycopg prepares once per connection. For per-request checks that span workspaces' RLS by design."""
-    async with pool.connection() as conn:
-        await conn.set_autocommit(True)
-        try:
-            cur = await conn.execute(statement, params)
-            return await cur.fetchone()
-        finally:
-            await conn.set_autocommit(False)
+    async with pool.connection() as conn, _manual_transaction(conn):
+        cur = await conn.execute(statement, params)
+        return await cur.fetchone()
 
 
 @asynccontextmanager

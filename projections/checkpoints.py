@@ -10,25 +10,6 @@ def channel(schema: str) -> str:
     return f"{schema}_checkpoints"
 
 
-async def lock(conn: AsyncConnection[dict[str, object]], name: str) -> tuple[int, int]:
-    """(position, stream_seq), locked for this transaction: one writer per read model at a time."""
-    await conn.execute("INSERT INTO projection_checkpoints (name) VALUES (%s) ON CONFLICT DO NOTHING", (name,))
-    cur = await conn.execute(
-        "SELECT position, stream_seq FROM projection_checkpoints WHERE name = %s FOR UPDATE", (name,))
-    row = await cur.fetchone()
-    assert row is not None
-    return int(str(row["position"])), int(str(row["stream_seq"]))
-
-
-async def advance(conn: AsyncConnection[dict[str, object]], schema: str, name: str, position: int,
-                  stream_seq: int) -> None:
-    """Move forward (never back) and announce it when the transaction commits."""
-    await conn.execute(
-        "UPDATE projection_checkpoints SET position = GREATEST(position, %s), stream_seq = GREATEST(stream_seq, %s),"
-        " updated_at = now() WHERE name = %s", (position, stream_seq, name))
-    await conn.execute("SELECT pg_notify(%s, %s)", (channel(schema), f"{name}:{position}"))
-
-
 async def lock_many(conn: AsyncConnection[dict[str, object]], names: list[str]) -> dict[str, int]:
     """Each read model's position, all locked for this transaction in name order (one order, no deadlock)."""
     ordered = sorted(names)
@@ -41,7 +22,8 @@ async def lock_many(conn: AsyncConnection[dict[str, object]], names: list[str]) 
 
 async def advance_many(conn: AsyncConnection[dict[str, object]], schema: str, positions: dict[str, int],
                        stream_seq: int) -> None:
-    """`advance` for several read models at once (one statement each for the update and the announcements)."""
+    """Move each forward (never back) and announce it when the transaction commits (one statement each for the
+    update and the announcements)."""
     names = list(positions)
     values = [positions[name] for name in names]
     await conn.execute(
@@ -51,6 +33,17 @@ async def advance_many(conn: AsyncConnection[dict[str, object]], schema: str, po
         (stream_seq, names, values))
     await conn.execute("SELECT pg_notify(%s, m.name || ':' || m.position) FROM unnest(%s::text[], %s::bigint[])"
                        " AS m(name, position)", (channel(schema), names, values))
+
+
+async def lock(conn: AsyncConnection[dict[str, object]], name: str) -> int:
+    """One read model's position, locked for this transaction: one writer per read model at a time."""
+    return (await lock_many(conn, [name]))[name]
+
+
+async def advance(conn: AsyncConnection[dict[str, object]], schema: str, name: str, position: int,
+                  stream_seq: int) -> None:
+    """Move forward (never back) and announce it when the transaction commits."""
+    await advance_many(conn, schema, {name: position}, stream_seq)
 
 
 async def read(conn: AsyncConnection[dict[str, object]], name: str) -> tuple[int, int]:

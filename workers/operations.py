@@ -78,7 +78,7 @@ async def rebuild_projection(settings: Settings, projection: Projection) -> tupl
                                                progress_name)
         while True:
             async with conn.transaction():
-                position, _ = await checkpoints.lock(conn, progress_name)
+                position = await checkpoints.lock(conn, progress_name)
                 count, position = await _apply_page(conn, store, projection, shadow, position, settings)
                 await checkpoints.advance(conn, settings.database_schema, progress_name, position, 0)
             applied += count
@@ -173,8 +173,8 @@ async def _writing_into(conn: AsyncConn, shadow: str, settings: Settings) -> Asy
 async def _switch(conn: AsyncConn, store: EventStore, projection: Projection, shadow: str, settings: Settings,
                   progress_name: str) -> int:
     """Under the live checkpoint's row lock (the live projector waits), catch up to the head and swap tables."""
-    live_position, _ = await checkpoints.lock(conn, projection.name)
-    position, _ = await checkpoints.lock(conn, progress_name)
+    live_position = await checkpoints.lock(conn, projection.name)
+    position = await checkpoints.lock(conn, progress_name)
     applied = 0
     while True:
         count, position = await _apply_page(conn, store, projection, shadow, position, settings)

@@ -216,7 +216,7 @@ class ProjectorRunner:
 
     async def park(self, projection: Projection, item: Decoded, error: str, attempts: int) -> None:
         async with writer_transaction(self.pool) as conn:
-            position, _ = await checkpoints.lock(conn, projection.name)
+            position = await checkpoints.lock(conn, projection.name)
             if item.position > position:
                 await conn.execute(
                     "INSERT INTO dead_letters (projection, position, stream_seq, subject, payload, error, deliveries)"

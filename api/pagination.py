@@ -108,10 +108,30 @@ def sort_spec(field: str, descending: bool) -> str:
     return f"-{field}" if descending else field
 
 
+def page_info(fetched: int, *, limit: int, total: int, key: str, sort: str,
+              last_position: Callable[[], Mapping[str, object]]) -> PageInfo:
+    """The `page` of up to `limit + 1` fetched rows: the extra row only proves there is a next page, whose cursor
+    starts after the page's last row (`last_position`)."""
+    has_more = fetched > limit
+    next_cursor = encode_cursor(key, {**last_position(), "s": sort}) if has_more else None
+    return PageInfo(next_cursor=next_cursor, has_more=has_more, total=total)
+
+
 def page_of(rows: Sequence[T], *, limit: int, total: int, key: str, sort: str,
             position: Callable[[T], Mapping[str, object]]) -> Page[T]:
-    """Build a page from up to `limit + 1` fetched rows; the extra row only proves there is a next page."""
-    has_more = len(rows) > limit
+    """Build a page from up to `limit + 1` fetched rows."""
     data = list(rows[:limit])
-    next_cursor = encode_cursor(key, {**position(data[-1]), "s": sort}) if has_more and data else None
-    return Page(data=data, page=PageInfo(next_cursor=next_cursor, has_more=has_more, total=total))
+    return Page(data=data, page=page_info(len(rows), limit=limit, total=total, key=key, sort=sort,
+                                          last_position=lambda: position(data[-1])))
+
+
+_page_info_encoder = msgspec.json.Encoder()
+
+
+def encoded_page(documents: Sequence[str], *, limit: int, total: int, key: str, sort: str,
+                 position: Callable[[int], Mapping[str, object]]) -> bytes:
+    """`page_of` for rows that are JSON documents already: the page's JSON with the documents spliced in as they
+    are, never decoded. `position(i)` is the keyset of the i-th document."""
+    info = page_info(len(documents), limit=limit, total=total, key=key, sort=sort,
+                     last_position=lambda: position(limit - 1))
+    return b'{"data":[' + ",".join(documents[:limit]).encode() + b'],"page":' + _page_info_encoder.encode(info) + b"}"

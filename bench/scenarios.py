@@ -590,20 +590,21 @@ async def _explain_list(settings: Settings, workspace_id: str, filters: Any, sor
     """Run the list query exactly as the API does (projections.issues.queries.list_issues), recording its
     statements, then EXPLAIN ANALYZE each one in the same transaction."""
 
-    from psycopg import sql
+    from psycopg.rows import dict_row
 
-    from adapters.postgres import READER_ROLE
+    from adapters.postgres import READER_ROLE, Statement
     from adapters.postgres import connect as connect_async
     from projections.issues import queries
 
     conn = await connect_async(settings)
     statements: list[str] = []
 
-    async def recording_reader(batch: Sequence[sql.Composable]) -> list[list[dict[str, Any]]]:
+    async def recording_reader(batch: Sequence[Statement]) -> list[list[dict[str, Any]]]:
         results = []
         for statement in batch:
-            statements.append(statement.as_string(conn))
-            cur = await conn.execute(statement)
+            cur = psycopg.AsyncClientCursor(conn, row_factory=dict_row)
+            statements.append(cur.mogrify(statement.text.encode(), statement.params))
+            await cur.execute(statement.text.encode(), statement.params)
             results.append(await cur.fetchall())
         return results
 

@@ -9,8 +9,9 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, Response, get, patch, post
+from litestar import Controller, MediaType, Request, Response, get, patch, post
 from litestar.di import NamedDependency, Provide
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from psycopg_pool import AsyncConnectionPool
 
@@ -23,7 +24,17 @@ from api.consistency import read_your_writes
 from api.deps import provide_caller
 from api.errors import not_found, validation_error
 from api.issues import schemas
-from api.pagination import Cursor, Limit, Page, SortParam, decode_cursor, page_of, parse_sort, sort_spec
+from api.pagination import (
+    Cursor,
+    Limit,
+    Page,
+    SortParam,
+    decode_cursor,
+    encoded_page,
+    page_of,
+    parse_sort,
+    sort_spec,
+)
 from commands.caller import Caller
 from commands.errors import NotFound
 from commands.issues import Accepted, BulkOp, IssueCommands, OpenIssue
@@ -35,6 +46,9 @@ from projections.issues.projector import NAME as ISSUES_PROJECTION
 from projections.issues.view import IssueView, fold
 
 SORTS = {"created_at", "updated_at", "risk_score", "severity"}
+ISSUE = ResponseSpec(IssueView, description="The issue; `ETag` is its version", generate_examples=False)
+ISSUE_PAGE = ResponseSpec(Page[IssueView], description="A page of issues", generate_examples=False)
+"""Reads send the issues' stored JSON documents as they are (`Response[bytes]`); these name their schema."""
 IssueIdPath = FromPath[str]
 
 
@@ -114,7 +128,7 @@ class IssuesController(Controller):
         headers["Location"] = f"/v1/issues/{accepted.issue_id}"
         return Response(view_of(accepted), status_code=201 if accepted.created else 200, headers=headers)
 
-    @get("/", guards=[requires("issues:read")])
+    @get("/", guards=[requires("issues:read")], responses={200: ISSUE_PAGE})
     async def list_issues(
         self, request: Request[Any, Any, Any], ctx: Ctx,
         limit: Limit = 25, cursor: Cursor = None, sort: SortParam = None,
@@ -126,7 +140,7 @@ class IssuesController(Controller):
         risk_min: Annotated[int | None, QueryParameter(ge=0, le=100)] = None,
         risk_max: Annotated[int | None, QueryParameter(ge=0, le=100)] = None,
         created_after: FromQuery[datetime | None] = None, created_before: FromQuery[datetime | None] = None,
-    ) -> Page[IssueView]:
+    ) -> Response[bytes]:
         """List issues: filters, sort (default -created_at; relevance when q is given), cursor pagination."""
         if risk_min is not None and risk_max is not None and risk_max < risk_min:
             raise validation_error("risk_max", "must be greater than or equal to risk_min")
@@ -142,22 +156,23 @@ class IssuesController(Controller):
         if cursor:
             payload = decode_cursor(key, cursor, sort_token)
             after = queries.Keyset(payload["v"], str(payload["i"]))
-        views, keys, total = await queries.list_issues(
+        page = await queries.list_issues(
             functools.partial(tenant_read, ctx.read_pool, ctx.caller.workspace_id), ctx.caller.workspace_id, filters,
             sort=field, descending=descending, limit=limit + 1, after=after)
-        key_of = {view.id: keyset for view, keyset in zip(views, keys, strict=True)}
-        return page_of(views, limit=limit, total=total, key=key, sort=sort_token,
-                       position=lambda view: {"v": key_of[view.id].value, "i": view.id})
+        body = encoded_page(page.documents, limit=limit, total=page.total, key=key, sort=sort_token,
+                            position=lambda index: {"v": page.keys[index].value, "i": page.keys[index].id})
+        return Response(body, media_type=MediaType.JSON)
 
-    @get("/{issue_id:str}", guards=[requires("issues:read")])
-    async def get_issue(self, issue_id: IssueIdPath, ctx: Ctx) -> Response[IssueView]:
+    @get("/{issue_id:str}", guards=[requires("issues:read")], responses={200: ISSUE})
+    async def get_issue(self, issue_id: IssueIdPath, ctx: Ctx) -> Response[bytes]:
         """Retrieve one issue, with its version as ETag."""
         public_id = issue_ref(issue_id)
         async with tenant_transaction(ctx.read_pool, ctx.caller.workspace_id) as conn:
-            view = await queries.get_issue(conn, ctx.caller.workspace_id, public_id)
-        if view is None:
+            found = await queries.get_document(conn, ctx.caller.workspace_id, public_id)
+        if found is None:
             raise not_found("issue", issue_id)
-        return Response(view, headers={"ETag": etag_for(view.version)})
+        version, document = found
+        return Response(document.encode(), media_type=MediaType.JSON, headers={"ETag": etag_for(version)})
 
     @patch("/{issue_id:str}", guards=[requires("issues:write")])
     async def update_issue(self, request: Request[Any, Any, Any], issue_id: IssueIdPath,
@@ -215,7 +230,7 @@ class IssuesController(Controller):
         key = state_key(request)
         before = int(str(decode_cursor(key, cursor, "-version")["v"])) if cursor else None
         async with tenant_transaction(ctx.read_pool, ctx.caller.workspace_id) as conn:
-            if await queries.get_issue(conn, ctx.caller.workspace_id, public_id) is None:
+            if not await queries.issue_exists(conn, ctx.caller.workspace_id, public_id):
                 raise not_found("issue", issue_id)
             entries = await queries.list_activity(conn, ctx.caller.workspace_id, public_id, limit=limit + 1,
                                                   before_version=before)
@@ -247,7 +262,7 @@ class IssuesController(Controller):
             payload = decode_cursor(key, cursor, "created_at")
             after = queries.Keyset(datetime.fromisoformat(str(payload["v"])), str(payload["i"]))
         async with tenant_transaction(ctx.read_pool, ctx.caller.workspace_id) as conn:
-            if await queries.get_issue(conn, ctx.caller.workspace_id, public_id) is None:
+            if not await queries.issue_exists(conn, ctx.caller.workspace_id, public_id):
                 raise not_found("issue", issue_id)
             comments, total = await queries.list_comments(conn, ctx.caller.workspace_id, public_id, limit=limit + 1,
                                                           after=after)

@@ -15,10 +15,10 @@ from adapters.ids import event_id
 from domain.events import DomainEvent
 from domain.ids import render
 from domain.issues.events import IssueCommented, IssueEvent
-from projections.issues.view import SEVERITY_RANK, IssueView, apply
+from projections.issues.view import SEVERITY_RANK, IssueView, apply, document
 
 NAME = "issues"
-VERSION = 1
+VERSION = 2
 CATEGORIES = frozenset({"issue"})
 TABLES = ("issues", "issue_activity", "issue_comments", "issue_counts")
 
@@ -30,7 +30,7 @@ _ISSUE_COLUMNS = (
     ("external_id", "text"), ("team", "text"), ("assignee_id", "text"), ("external_url", "text"),
     ("metadata", "jsonb"), ("pattern_id", "text"), ("risk_score", "int"), ("analysis", "jsonb"),
     ("source_created_at", "timestamptz"), ("created_at", "timestamptz"), ("updated_at", "timestamptz"),
-    ("resolved_at", "timestamptz"), ("comment_count", "int"),
+    ("resolved_at", "timestamptz"), ("comment_count", "int"), ("doc", "text"),
 )
 _ACTIVITY_COLUMNS = (
     ("workspace_id", "text"), ("issue_id", "text"), ("version", "int"), ("position", "bigint"), ("id", "uuid"),
@@ -164,6 +164,7 @@ def _row(view: IssueView) -> tuple[object, ...]:
     values["status"] = view.status.value
     values["stage"] = view.stage.value
     values["severity"] = view.severity.value
+    values["doc"] = document(view)
     return tuple(values[column] for column, _ in _ISSUE_COLUMNS)
 
 

@@ -9,12 +9,11 @@ from typing import Any
 import msgspec
 from psycopg import AsyncConnection, sql
 
-from projections.issues.projector import VIEW_COLUMNS, from_row
+from adapters.postgres import Statement
 from projections.issues.view import IssueView
 
 Conn = AsyncConnection[dict[str, Any]]
 TOTAL_EXACT_UP_TO = 10_000
-QUALIFIED_COLUMNS = ", ".join(f"issues.{name}" for name in VIEW_COLUMNS.split(", "))
 
 SORT_COLUMNS = {"created_at": "created_at", "updated_at": "updated_at", "risk_score": "risk_score",
                 "severity": "severity_rank"}
@@ -60,113 +59,113 @@ class Comment(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
 
 
-def _where(workspace_id: str, f: IssueFilters) -> sql.Composed:
-    """The filters as SQL with their values inlined as literals (quoted by psycopg), so a whole list request can
-    travel as one simple-protocol message."""
-    clauses: list[sql.Composable] = [sql.SQL("workspace_id = {}").format(sql.Literal(workspace_id))]
+def _where(workspace_id: str, f: IssueFilters) -> Statement:
+    """The filters as a WHERE condition with placeholders, and their values."""
+    clauses: list[str] = ["workspace_id = %s"]
+    params: list[object] = [workspace_id]
     for column, values in (("status", f.status), ("severity", f.severity), ("stage", f.stage)):
         if values and len(values) == 1:  # `=` keeps the index's order usable; `= ANY` would force a sort
-            clauses.append(sql.SQL("{} = {}").format(sql.Identifier(column), sql.Literal(values[0])))
+            clauses.append(f"{column} = %s")
+            params.append(values[0])
         elif values:
-            clauses.append(sql.SQL("{} = ANY({})").format(sql.Identifier(column), sql.Literal(list(values))))
+            clauses.append(f"{column} = ANY(%s)")
+            params.append(list(values))
     for column, value in (("pattern_id", f.pattern_id), ("source", f.source), ("team", f.team),
                           ("assignee_id", f.assignee_id)):
         if value is not None:
-            clauses.append(sql.SQL("{} = {}").format(sql.Identifier(column), sql.Literal(value)))
+            clauses.append(f"{column} = %s")
+            params.append(value)
     bounds: tuple[tuple[str, object], ...] = (
-        ("risk_score >= {}", f.risk_min), ("risk_score <= {}", f.risk_max),
-        ("created_at > {}", f.created_after), ("created_at < {}", f.created_before))
-    for text, bound in bounds:
+        ("risk_score >= %s", f.risk_min), ("risk_score <= %s", f.risk_max),
+        ("created_at > %s", f.created_after), ("created_at < %s", f.created_before))
+    for condition, bound in bounds:
         if bound is not None:
-            clauses.append(sql.SQL(text).format(sql.Literal(bound)))
-    return sql.SQL(" AND ").join(clauses)
+            clauses.append(condition)
+            params.append(bound)
+    return Statement(" AND ".join(clauses), tuple(params))
 
-
-class _Key(msgspec.Struct):
-    id: str
-    sort_key: Any
-
-
-_page_decoder = msgspec.json.Decoder(list[IssueView])
-_keys_decoder = msgspec.json.Decoder(list[_Key])
 
 Rows = list[dict[str, Any]]
-Reader = Callable[[Sequence[sql.Composable]], Awaitable[list[Rows]]]
+Reader = Callable[[Sequence[Statement]], Awaitable[list[Rows]]]
 """Runs statements as the tenant in one read-only transaction and round trip; one list of rows per statement."""
+
+DOCUMENT = sql.SQL("coalesce(issues.doc, json_build_object({fields})::text)").format(
+    fields=sql.SQL(", ").join(sql.SQL("{}, issues.{}").format(sql.Literal(name), sql.Identifier(name))
+                              for name in IssueView.__struct_fields__)).as_string()
+"""The row's stored JSON document; rows written before documents were stored are rendered here instead."""
+
+
+class IssuePage(msgspec.Struct, frozen=True):
+    """Up to `limit + 1` issues as their JSON documents, each one's keyset (for the next cursor), and the total."""
+
+    documents: list[str]
+    keys: list[Keyset]
+    total: int
 
 
 async def list_issues(read: Reader, workspace_id: str, filters: IssueFilters, *, sort: str, descending: bool,
-                      limit: int, after: Keyset | None) -> tuple[list[IssueView], list[Keyset], int]:
+                      limit: int, after: Keyset | None) -> IssuePage:
     """A page of issues, the keyset of each row (for the next cursor), and the total across pages.
 
     `sort="rank"` orders by full-text relevance to `filters.q`. Keyset pagination (sort value, id) keeps
-    pages stable while new issues arrive, unlike OFFSET. Postgres returns the page as one JSON array
-    that msgspec decodes straight into structs, and the page and its total come back in one round trip.
+    pages stable while new issues arrive, unlike OFFSET. Each issue comes back as the JSON document its row
+    stores, which the API sends as is, and the page and its total come back in one round trip.
     """
     if filters.q:
-        ((row,),) = await read([_search_statement(workspace_id, filters, sort, descending, limit, after)])
-        views, keys = _page_of(row["page"])
-        return views, keys, int(row["n"])
-    key, direction = _sort_key(sort), sql.SQL("DESC" if descending else "ASC")
+        (rows,) = await read([_search_statement(workspace_id, filters, sort, descending, limit, after)])
+        page = [row for row in rows if row["id"] is not None]
+        return IssuePage(*_documents_and_keys(page), total=int(rows[0]["n"]) if rows else 0)
+    key, direction = _sort_key(sort), "DESC" if descending else "ASC"
     where = _where(workspace_id, filters)
-    page_where = where
+    keyset = Statement("")
     if after is not None:
-        op = sql.SQL("<") if descending else sql.SQL(">")
-        page_where = sql.SQL("{} AND ({}, issues.id) {} ({}, {})").format(
-            where, key, op, sql.Literal(after.value), sql.Literal(after.id))
-    query = sql.SQL(
-        "SELECT coalesce(json_agg(page ORDER BY page.sort_key {d}, page.id {d}), '[]')::text AS page FROM ("
-        "SELECT {columns}, {key} AS sort_key FROM issues WHERE {where} ORDER BY {key} {d}, issues.id {d} "
-        "LIMIT {limit}) page"
-    ).format(columns=sql.SQL(QUALIFIED_COLUMNS), key=key, where=page_where, d=direction, limit=sql.Literal(limit))
+        keyset = Statement(f" AND ({key}, issues.id) {'<' if descending else '>'} (%s, %s)", (after.value, after.id))
+    query = Statement(
+        f"SELECT issues.id, {key} AS sort_key, {DOCUMENT} AS doc FROM issues WHERE {where.text}{keyset.text} "
+        f"ORDER BY {key} {direction}, issues.id {direction} LIMIT %s", (*where.params, *keyset.params, limit))
     page_rows, total_rows = await read([query, _total_query(filters, where)])
-    views, keys = _page_of(page_rows[0]["page"] if page_rows else "[]")
     total = int(total_rows[0]["n"]) if total_rows else 0
     if total > TOTAL_EXACT_UP_TO and not _only_counted(filters):
         total = await _estimate(read, where, total)
-    return views, keys, total
+    return IssuePage(*_documents_and_keys(page_rows), total=total)
 
 
-def _page_of(page: object) -> tuple[list[IssueView], list[Keyset]]:
-    raw = str(page).encode()
-    return _page_decoder.decode(raw), [Keyset(item.sort_key, item.id) for item in _keys_decoder.decode(raw)]
+def _documents_and_keys(rows: Rows) -> tuple[list[str], list[Keyset]]:
+    return [str(row["doc"]) for row in rows], [Keyset(row["sort_key"], str(row["id"])) for row in rows]
 
 
-def _sort_key(sort: str) -> sql.Composable:
-    return sql.SQL("m.match_rank") if sort == "rank" else sql.Identifier(SORT_COLUMNS[sort])
+def _sort_key(sort: str) -> str:
+    return "m.match_rank" if sort == "rank" else SORT_COLUMNS[sort]
 
 
 def _search_statement(workspace_id: str, f: IssueFilters, sort: str, descending: bool, limit: int,
-                      after: Keyset | None) -> sql.Composed:
-    """Page and exact total of a full-text search in one statement that searches once.
+                      after: Keyset | None) -> Statement:
+    """Page and exact total of a full-text search in one statement that searches once: one row per issue of
+    the page, or one row with no issue when the page is empty; every row carries the total `n`.
 
     The hits (id and sort key; the matches of the workspace-guarded `issue_search`, joined to the issues only
     when other filters or another sort need their columns) are materialized once; only the page's rows are
     fetched whole. Counting and paging from the same hits halves the search work of two statements.
     """
-    direction = sql.SQL("DESC" if descending else "ASC")
-    hits: sql.Composable
+    direction = "DESC" if descending else "ASC"
     if sort == "rank" and _filtering(f) == {"q"}:  # the matches are the hits: no second materialization
-        hits = sql.SQL("SELECT match_id AS id, match_rank AS sort_key FROM issue_search({q})").format(
-            q=sql.Literal(f.q))
+        hits = Statement("SELECT match_id AS id, match_rank AS sort_key FROM issue_search(%s)", (f.q,))
     else:
-        hits = sql.SQL("SELECT issues.id, {key} AS sort_key FROM issues JOIN issue_search({q}) AS m "
-                       "ON m.match_id = issues.id WHERE {where}").format(key=_sort_key(sort), q=sql.Literal(f.q),
-                                                                         where=_where(workspace_id, f))
-    keyset: sql.Composable = sql.SQL("")
+        where = _where(workspace_id, f)
+        hits = Statement(f"SELECT issues.id, {_sort_key(sort)} AS sort_key FROM issues JOIN issue_search(%s) AS m "
+                         f"ON m.match_id = issues.id WHERE {where.text}", (f.q, *where.params))
+    keyset = Statement("")
     if after is not None:
-        op = sql.SQL("<") if descending else sql.SQL(">")
-        keyset = sql.SQL("WHERE (sort_key, id) {} ({}, {})").format(op, sql.Literal(after.value),
-                                                                   sql.Literal(after.id))
-    return sql.SQL(
-        "WITH hits AS MATERIALIZED ({hits}) "
-        "SELECT (SELECT coalesce(json_agg(page ORDER BY page.sort_key {d}, page.id {d}), '[]')::text FROM ("
-        "SELECT {columns}, top.sort_key FROM (SELECT id, sort_key FROM hits {keyset} "
-        "ORDER BY sort_key {d}, id {d} LIMIT {limit}) top "
-        "JOIN issues ON issues.workspace_id = {ws} AND issues.id = top.id) page) AS page, "
-        "(SELECT count(*) FROM hits) AS n"
-    ).format(hits=hits, d=direction, columns=sql.SQL(QUALIFIED_COLUMNS), keyset=keyset,
-             limit=sql.Literal(limit), ws=sql.Literal(workspace_id))
+        keyset = Statement(f"WHERE (sort_key, id) {'<' if descending else '>'} (%s, %s)", (after.value, after.id))
+    return Statement(
+        f"WITH hits AS MATERIALIZED ({hits.text}), "
+        f"top AS (SELECT id, sort_key FROM hits {keyset.text} ORDER BY sort_key {direction}, id {direction} "
+        "LIMIT %s) "
+        "SELECT total.n, page.id, page.sort_key, page.doc FROM (SELECT count(*) AS n FROM hits) total "
+        f"LEFT JOIN (SELECT top.id, top.sort_key, {DOCUMENT} AS doc FROM top "
+        "JOIN issues ON issues.workspace_id = %s AND issues.id = top.id) page ON true "
+        f"ORDER BY page.sort_key {direction}, page.id {direction}",
+        (*hits.params, *keyset.params, limit, workspace_id))
 
 
 _COUNTED = frozenset({"status", "severity", "stage"})
@@ -180,29 +179,38 @@ def _only_counted(f: IssueFilters) -> bool:
     return _filtering(f) <= _COUNTED
 
 
-def _total_query(f: IssueFilters, where: sql.Composed) -> sql.Composed:
+def _total_query(f: IssueFilters, where: Statement) -> Statement:
     """Exact from `issue_counts` when only status, severity and stage filter; else a count capped at 10,001.
 
     The same WHERE serves both: `issue_counts` has the workspace_id, status, severity and stage columns.
     """
     if _only_counted(f):
-        return sql.SQL("SELECT coalesce(sum(n), 0) AS n FROM issue_counts WHERE {}").format(where)
-    return sql.SQL("SELECT count(*) AS n FROM (SELECT 1 FROM issues WHERE {} LIMIT {}) capped").format(
-        where, sql.Literal(TOTAL_EXACT_UP_TO + 1))
+        return Statement(f"SELECT coalesce(sum(n), 0) AS n FROM issue_counts WHERE {where.text}", where.params)
+    return Statement(f"SELECT count(*) AS n FROM (SELECT 1 FROM issues WHERE {where.text} LIMIT %s) capped",
+                     (*where.params, TOTAL_EXACT_UP_TO + 1))
 
 
-async def _estimate(read: Reader, where: sql.Composable, floor: int) -> int:
+async def _estimate(read: Reader, where: Statement, floor: int) -> int:
     """Above 10,000 matches the planner's estimate stands in for the count (as the public docs allow)."""
-    (plan_rows,) = await read([sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM issues WHERE {}").format(where)])
+    (plan_rows,) = await read([Statement(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM issues WHERE {where.text}",
+                                         where.params)])
     estimate = int(plan_rows[0]["QUERY PLAN"][0]["Plan"]["Plan Rows"]) if plan_rows else floor
     return max(estimate, floor)
 
 
-async def get_issue(conn: Conn, workspace_id: str, issue_id: str) -> IssueView | None:
-    cur = await conn.execute(f"SELECT {VIEW_COLUMNS} FROM issues WHERE workspace_id = %s AND id = %s",
-                             (workspace_id, issue_id))
+_GET_DOCUMENT = f"SELECT version, {DOCUMENT} AS doc FROM issues WHERE workspace_id = %s AND id = %s".encode()
+
+
+async def get_document(conn: Conn, workspace_id: str, issue_id: str) -> tuple[int, str] | None:
+    """The issue's version (for its ETag) and its JSON document, as `GET /v1/issues/{id}` sends it."""
+    cur = await conn.execute(_GET_DOCUMENT, (workspace_id, issue_id))
     row = await cur.fetchone()
-    return None if row is None else from_row(row)
+    return None if row is None else (int(row["version"]), str(row["doc"]))
+
+
+async def issue_exists(conn: Conn, workspace_id: str, issue_id: str) -> bool:
+    cur = await conn.execute("SELECT 1 FROM issues WHERE workspace_id = %s AND id = %s", (workspace_id, issue_id))
+    return await cur.fetchone() is not None
 
 
 async def list_activity(conn: Conn, workspace_id: str, issue_id: str, *, limit: int,

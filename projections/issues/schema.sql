@@ -24,11 +24,15 @@ CREATE TABLE IF NOT EXISTS issues (
     updated_at         timestamptz NOT NULL,
     resolved_at        timestamptz,
     comment_count      int NOT NULL DEFAULT 0,
+    doc                text,  -- the issue's JSON as the API serves it (projections.issues.view.document)
     search             tsvector GENERATED ALWAYS AS (
         setweight(to_tsvector('english', title), 'A') || setweight(to_tsvector('english', coalesce(body, '')), 'B')
     ) STORED,
     PRIMARY KEY (workspace_id, id)
 );
+-- Read models of VERSION 1 had no `doc`: until `causeloop projections rebuild issues` fills it, reads render
+-- those rows in SQL instead (queries.DOCUMENT).
+ALTER TABLE issues ADD COLUMN IF NOT EXISTS doc text;
 CREATE INDEX IF NOT EXISTS issues_by_created ON issues (workspace_id, created_at, id);
 CREATE INDEX IF NOT EXISTS issues_by_status_severity ON issues (workspace_id, status, severity, created_at, id);
 CREATE INDEX IF NOT EXISTS issues_by_updated ON issues (workspace_id, updated_at, id);

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import assert_never
 
 import msgspec
@@ -112,6 +112,20 @@ def _opened(event: IssueOpened) -> IssueView:
         comment_count=0, version=event.originator_version, source_created_at=event.source_created_at,
         created_at=event.occurred_at, updated_at=event.occurred_at, resolved_at=None,
     )
+
+
+_document_encoder = msgspec.json.Encoder(order="deterministic")
+_TIMESTAMPS = ("source_created_at", "created_at", "updated_at", "resolved_at")
+_UTC_OFFSET = timedelta(0)
+
+
+def document(view: IssueView) -> str:
+    """The issue's JSON exactly as the API serves it, rendered once when its row is written so that reads send
+    it as stored. Deterministic (object keys sorted, timestamps in UTC): a rebuilt row renders byte for byte
+    like the live one, whichever of them last came back from Postgres."""
+    shifted = {name: value.astimezone(UTC) for name in _TIMESTAMPS
+               if (value := getattr(view, name)) is not None and value.utcoffset() != _UTC_OFFSET}
+    return _document_encoder.encode(msgspec.structs.replace(view, **shifted) if shifted else view).decode()
 
 
 def fold(view: IssueView | None, events: list[AnyIssueEvent]) -> IssueView | None:

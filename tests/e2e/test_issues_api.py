@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+import psycopg
 import pytest
 from litestar.testing import AsyncTestClient
 
+from adapters.settings import Settings
 from domain.identity.roles import Role
+from projections.issues.view import IssueView
 from tests.e2e.conftest import Tenant
 
 pytestmark = [pytest.mark.postgres, pytest.mark.nats]
@@ -43,6 +47,35 @@ async def test_the_next_get_after_a_create_sees_it_without_waiting(api: Client, 
 
     assert response.status_code == 200 and response.json() == created
     assert [issue["id"] for issue in listed.json()["data"]] == [created["id"]]
+
+
+async def test_reads_serve_the_same_issue_json_as_the_command_answered(api: Client, tenant: Tenant) -> None:
+    created = await open_issue(api, tenant, metadata={"zone": "eu-1", "attempts": 3, "ratio": 0.25,
+                                                      "nested": {"b": [1, "two"], "a": None}},
+                               body="Timeouts since 09:00", team="payments", source_created_at="2026-03-01T12:00:00Z")
+    updated = await api.patch(f"/v1/issues/{created['id']}", json={"severity": "low"}, headers=tenant.headers())
+
+    one = await api.get(f"/v1/issues/{created['id']}", headers=tenant.headers())
+    listed = await api.get("/v1/issues", headers=tenant.headers())
+
+    assert one.status_code == 200 and one.headers["content-type"] == "application/json"
+    assert one.json() == updated.json() and listed.json()["data"] == [updated.json()]
+    assert one.headers["etag"] == updated.headers["etag"] == '"2"'
+
+
+async def test_rows_stored_before_documents_existed_are_rendered_with_every_field(
+        api: Client, tenant: Tenant, settings: Settings) -> None:
+    created = await open_issue(api, tenant, metadata={"zone": "eu-1"}, team="payments")
+    with psycopg.connect(settings.database_url, autocommit=True,
+                         options=f"-c search_path={settings.database_schema}") as conn:
+        conn.execute("UPDATE issues SET doc = NULL WHERE id = %s", (created["id"],))
+
+    one = (await api.get(f"/v1/issues/{created['id']}", headers=tenant.headers())).json()
+    listed = (await api.get("/v1/issues", headers=tenant.headers())).json()["data"]
+    found = (await api.get("/v1/issues?q=gateway", headers=tenant.headers())).json()["data"]
+
+    expected = msgspec.convert(created, IssueView)
+    assert [msgspec.convert(body, IssueView) for body in (one, *listed, *found)] == [expected] * 3
 
 
 async def test_same_source_and_external_id_updates_the_existing_issue(api: Client, tenant: Tenant) -> None:

@@ -26,7 +26,7 @@ from commands.issues import IssueCommands, OpenIssue
 from domain.events import Actor, ActorKind
 from domain.ids import WorkspaceId
 from projections.issues.projector import from_row
-from projections.issues.view import IssueView, fold
+from projections.issues.view import IssueView, document, fold
 from projections.registry import PROJECTIONS
 from workers.projector_runner import run_projectors
 from workers.relay import run_relay
@@ -137,7 +137,10 @@ def read_model(settings: Settings) -> tuple[dict[str, IssueView], list[tuple[Any
                                            dict[tuple[str, str, str, str], int]]:
     with psycopg.connect(settings.database_url, row_factory=dict_row,
                          options=f"-c search_path={settings.database_schema}") as conn:
-        views = {str(row["id"]): from_row(row) for row in conn.execute("SELECT * FROM issues")}
+        rows = conn.execute("SELECT * FROM issues").fetchall()
+        views = {str(row["id"]): from_row(row) for row in rows}
+        unrendered = [row["id"] for row in rows if row["doc"] != document(views[str(row["id"])])]
+        assert not unrendered, f"stored documents that do not render their rows: {unrendered[:5]}"
         activity = [tuple(row.values()) for row in conn.execute(
             "SELECT issue_id, version, position, type FROM issue_activity ORDER BY position")]
         comments = [tuple(row.values()) for row in conn.execute(

@@ -2,18 +2,22 @@
 -- status, the caller's membership, the token's sign-in session and the MFA requirement, in ONE parametrized
 -- call (a prepared statement, no tenant transaction around it). Like user_memberships it runs as
 -- causeloop_writer and answers only for the one workspace, user and session asked about.
--- Applied after every read model's schema (it reads four of them). A SQL function's body names its tables
--- at each call, so a rebuild that swaps one of them in needs nothing done here.
+-- Applied after every read model's schema (it reads four of them). PL/pgSQL, not SQL: a SQL function that
+-- cannot be inlined (SECURITY DEFINER, SET) plans its body on every call, which cost about three times the
+-- lookups themselves; PL/pgSQL keeps the plan for the session. Postgres drops a kept plan when a table it
+-- reads is renamed or dropped, so a rebuild that swaps one of them in is still seen on the next call.
 CREATE OR REPLACE FUNCTION principal_standing(p_workspace_id text, p_user_id text, p_session_id text)
 RETURNS TABLE (workspace_status text, member_role text, member_status text, session_status text,
                mfa_required boolean)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
-    SELECT
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
+BEGIN
+    RETURN QUERY SELECT
         (SELECT w.status FROM workspaces w WHERE w.id = p_workspace_id),
         (SELECT m.role FROM memberships m WHERE m.workspace_id = p_workspace_id AND m.user_id = p_user_id),
         (SELECT m.status FROM memberships m WHERE m.workspace_id = p_workspace_id AND m.user_id = p_user_id),
         (SELECT s.status FROM auth_sessions s WHERE s.workspace_id = p_workspace_id AND s.id = p_session_id),
-        coalesce((SELECT ws.mfa_required FROM workspace_settings ws WHERE ws.workspace_id = p_workspace_id), false)
+        coalesce((SELECT ws.mfa_required FROM workspace_settings ws WHERE ws.workspace_id = p_workspace_id), false);
+END
 $$;
 ALTER FUNCTION principal_standing(text, text, text) OWNER TO causeloop_writer;
 REVOKE ALL ON FUNCTION principal_standing(text, text, text) FROM PUBLIC;

@@ -275,6 +275,21 @@ async def test_a_rebuilt_sessions_read_model_equals_the_live_one_and_refresh_sti
     assert refreshed.status_code == 200, refreshed.text
 
 
+async def test_the_per_request_check_reads_the_rebuilt_sessions_table(clerk_api: Client, tenant: Tenant,
+                                                                     settings: Settings) -> None:
+    first = await sign_in(clerk_api, tenant)
+    for _ in range(6):  # past the point where the API's connections keep a plan of the standing check
+        assert (await clerk_api.get("/v1/issues", headers=bearer(first))).status_code == 200
+
+    await asyncio.to_thread(rebuild, settings, "sessions")
+    served = await clerk_api.get("/v1/issues", headers=bearer(first))
+    await clerk_api.post("/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    await clerk_api.post("/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})  # reuse: revoked
+    refused = await clerk_api.get("/v1/issues", headers=bearer(first))
+
+    assert served.status_code == 200 and refused.status_code == 401
+
+
 async def test_a_refresh_after_the_membership_ended_is_401_and_revokes_the_family(
         clerk_api: Client, tenant: Tenant, settings: Settings) -> None:
     tokens = await sign_in(clerk_api, tenant)

@@ -160,11 +160,15 @@ async def _manual_transaction(conn: AsyncConn) -> AsyncIterator[None]:
             await conn.set_autocommit(False)
 
 
+_BEGIN_WRITER = f"BEGIN; SELECT set_config('role', '{WRITER_ROLE}', true)".encode()
+
+
 @asynccontextmanager
 async def writer_transaction(pool: AsyncConnectionPool[AsyncConn]) -> AsyncIterator[AsyncConn]:
-    """A transaction as the projector role, whose RLS policy admits every workspace."""
-    async with pool.connection() as conn, conn.transaction():
-        await conn.execute("SELECT set_config('role', %s, true)", (WRITER_ROLE,))
+    """A transaction as the projector role, whose RLS policy admits every workspace. BEGIN and the role go as one
+    message (a projector batch runs many short transactions; each round trip counts)."""
+    async with pool.connection() as conn, _manual_transaction(conn):
+        await conn.execute(_BEGIN_WRITER, prepare=False)
         yield conn
 
 

@@ -11,10 +11,18 @@ def channel(schema: str) -> str:
 
 
 async def lock_many(conn: AsyncConnection[dict[str, object]], names: list[str]) -> dict[str, int]:
-    """Each read model's position, all locked for this transaction in name order (one order, no deadlock)."""
+    """Each read model's position, all locked for this transaction in name order (one order, no deadlock).
+    A read model's row is created on its first lock; after that, locking is one statement."""
     ordered = sorted(names)
-    await conn.execute("INSERT INTO projection_checkpoints (name) SELECT unnest(%s::text[]) ON CONFLICT DO NOTHING",
-                       (ordered,))
+    held = await _select_for_update(conn, ordered)
+    if len(held) < len(ordered):
+        await conn.execute("INSERT INTO projection_checkpoints (name) SELECT unnest(%s::text[])"
+                           " ON CONFLICT DO NOTHING", (ordered,))
+        held = await _select_for_update(conn, ordered)
+    return held
+
+
+async def _select_for_update(conn: AsyncConnection[dict[str, object]], ordered: list[str]) -> dict[str, int]:
     cur = await conn.execute("SELECT name, position FROM projection_checkpoints WHERE name = ANY(%s)"
                              " ORDER BY name FOR UPDATE", (ordered,))
     return {str(row["name"]): int(str(row["position"])) for row in await cur.fetchall()}
@@ -22,17 +30,17 @@ async def lock_many(conn: AsyncConnection[dict[str, object]], names: list[str]) 
 
 async def advance_many(conn: AsyncConnection[dict[str, object]], schema: str, positions: dict[str, int],
                        stream_seq: int) -> None:
-    """Move each forward (never back) and announce it when the transaction commits (one statement each for the
-    update and the announcements)."""
+    """Move each forward (never back) and announce where each now stands when the transaction commits, in one
+    statement."""
     names = list(positions)
     values = [positions[name] for name in names]
     await conn.execute(
-        "UPDATE projection_checkpoints AS c SET position = GREATEST(c.position, m.position),"
+        "WITH moved AS (UPDATE projection_checkpoints AS c SET position = GREATEST(c.position, m.position),"
         " stream_seq = GREATEST(c.stream_seq, %s), updated_at = now()"
-        " FROM unnest(%s::text[], %s::bigint[]) AS m(name, position) WHERE c.name = m.name",
-        (stream_seq, names, values))
-    await conn.execute("SELECT pg_notify(%s, m.name || ':' || m.position) FROM unnest(%s::text[], %s::bigint[])"
-                       " AS m(name, position)", (channel(schema), names, values))
+        " FROM unnest(%s::text[], %s::bigint[]) AS m(name, position) WHERE c.name = m.name"
+        " RETURNING c.name, c.position)"
+        " SELECT pg_notify(%s, moved.name || ':' || moved.position) FROM moved",
+        (stream_seq, names, values, channel(schema)))
 
 
 async def lock(conn: AsyncConnection[dict[str, object]], name: str) -> int:

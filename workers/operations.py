@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -95,7 +96,8 @@ async def rebuild_projection(settings: Settings, projection: Projection) -> tupl
 
 async def _overlapped_pages(settings: Settings, store: EventStore, projection: Projection, stages: Stages,
                             shadow: str, conn: AsyncConn, progress_name: str) -> int:
-    """Prepare page N+1 (on a thread) while Postgres writes page N; returns the events read.
+    """Read page N+2 and prepare page N+1 (each on a thread) while Postgres writes page N; returns the events
+    read.
 
     The rows a page needs come from the previous page's prepared rows when it touched them (its write
     may still be in flight), else from the shadow tables, where every older page is already committed.
@@ -107,11 +109,13 @@ async def _overlapped_pages(settings: Settings, store: EventStore, projection: P
     cache: dict[Any, Any] = {}
     pending: asyncio.Task[None] | None = None
     applied = 0
+    next_page = asyncio.create_task(_read_page(store, projection, position))
     try:
         while True:
-            read, last, batch = await _read_page(store, projection, position)
+            read, last, batch = await next_page
             if not read:
                 break
+            next_page = asyncio.create_task(_read_page(store, projection, last))
             keys = stages.keys_of(batch)
             missing = keys - cache.keys()
             views = {**(await stages.load(reader, missing) if missing else {}),
@@ -126,6 +130,9 @@ async def _overlapped_pages(settings: Settings, store: EventStore, projection: P
         if pending is not None:
             await pending
     finally:
+        next_page.cancel()  # a read ahead that nobody will use (or whose failure a raised error already explains)
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await next_page
         await reader.close()
     return applied
 
@@ -133,6 +140,9 @@ async def _overlapped_pages(settings: Settings, store: EventStore, projection: P
 async def _write_page(conn: AsyncConn, stages: Stages, prepared: Any, shadow: str, settings: Settings,
                       progress_name: str, position: int) -> None:
     async with conn.transaction():
+        # A page's rows and the progress checkpoint commit together, so a page lost to a crash right after its
+        # commit is simply written again on resume: no need to wait for the WAL flush of each one.
+        await conn.execute("SET LOCAL synchronous_commit TO off")
         async with _writing_into(conn, shadow, settings):
             await stages.write(conn, prepared)
         await checkpoints.lock(conn, progress_name)
@@ -152,7 +162,12 @@ async def _apply_page(conn: AsyncConn, store: EventStore, projection: Projection
 async def _read_page(store: EventStore, projection: Projection,
                      position: int) -> tuple[int, int, list[tuple[int, codec.AnyEvent]]]:
     """(events read, last position, the ones this projection consumes) of the next page after `position`."""
-    page = await asyncio.to_thread(store.read_raw, position, PAGE)
+    return await asyncio.to_thread(_read_and_decode, store, projection, position)
+
+
+def _read_and_decode(store: EventStore, projection: Projection,
+                     position: int) -> tuple[int, int, list[tuple[int, codec.AnyEvent]]]:
+    page = store.read_raw(position, PAGE)
     if not page:
         return 0, position, []
     batch = [(pos, event) for pos, event in ((pos, codec.decode(state)) for pos, state in page)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -82,8 +83,14 @@ class Prepared(msgspec.Struct, frozen=True):
     statements: list[tuple[str, list[list[object]]]]
 
 
+@functools.lru_cache(maxsize=65_536)
+def issue_id_of(stream_id: UUID) -> str:
+    """The public id of an issue stream, remembered: a batch renders each id several times, a rebuild millions."""
+    return render("iss", stream_id)
+
+
 def keys_of(batch: Sequence[tuple[int, AnyEvent]]) -> set[Key]:
-    return {(event.workspace_id, render("iss", event.originator_id)) for _, event in batch
+    return {(event.workspace_id, issue_id_of(event.originator_id)) for _, event in batch
             if isinstance(event, IssueEvent)}
 
 
@@ -100,12 +107,10 @@ def prepare(views: Views, batch: Sequence[tuple[int, AnyEvent]]) -> Prepared:
     changed: Views = {}
     counts: Counter[tuple[str, str, str, str]] = Counter()
     activity, comments = [], []
-    ids: dict[UUID, str] = {}
     for position, event in batch:
         if not isinstance(event, IssueEvent):
             continue
-        issue_id = ids.get(event.originator_id) or ids.setdefault(event.originator_id,
-                                                                   render("iss", event.originator_id))
+        issue_id = issue_id_of(event.originator_id)
         key = (event.workspace_id, issue_id)
         before = views.get(key)
         after = apply(before, event)

@@ -124,7 +124,8 @@ def document(view: IssueView) -> str:
     it as stored. Deterministic (object keys sorted, timestamps in UTC): a rebuilt row renders byte for byte
     like the live one, whichever of them last came back from Postgres."""
     shifted = {name: value.astimezone(UTC) for name in _TIMESTAMPS
-               if (value := getattr(view, name)) is not None and value.utcoffset() != _UTC_OFFSET}
+               if (value := getattr(view, name)) is not None and value.tzinfo is not UTC
+               and value.utcoffset() != _UTC_OFFSET}
     return _document_encoder.encode(msgspec.structs.replace(view, **shifted) if shifted else view).decode()
 
 

@@ -68,8 +68,11 @@ async def _load(conn: Conn, table: str, columns: str, keys: set[tuple[str, str]]
                                    row_type: type[R]) -> dict[tuple[str, str], R]:
     if not keys:
         return {}
+    ordered = sorted(keys)  # joined as pairs: one primary-key lookup each, whatever the statistics say
+    qualified = ", ".join(f"{table}.{column.strip()}" for column in columns.split(","))
     cur = await conn.execute(
-        f"SELECT {columns} FROM {table} WHERE workspace_id = ANY(%s) AND id = ANY(%s)",
-        (sorted({w for w, _ in keys}), sorted({i for _, i in keys})))
+        f"SELECT {qualified} FROM unnest(%s::text[], %s::text[]) AS k(workspace_id, id)"
+        f" JOIN {table} ON {table}.workspace_id = k.workspace_id AND {table}.id = k.id",
+        ([w for w, _ in ordered], [i for _, i in ordered]))
     rows = await cur.fetchall()
     return {(str(row["workspace_id"]), str(row["id"])): msgspec.convert(row, row_type, strict=False) for row in rows}

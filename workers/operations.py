@@ -259,9 +259,14 @@ def _build_indexes(settings: Settings, projection: Projection, shadow: str) -> N
 
 
 def _maintenance_connection(settings: Settings, shadow: str) -> psycopg.Connection[tuple[Any, ...]]:
+    """Each index builder's session: 256 MB of maintenance memory apiece (two builders: 512 MB at most)."""
     conn = psycopg.connect(settings.database_url, autocommit=True)
-    conn.execute(f'SET search_path TO "{shadow}", "{settings.database_schema}"')  # shared SQL routines
-    conn.execute("SET maintenance_work_mem = '256MB'")
+    try:
+        conn.execute(f'SET search_path TO "{shadow}", "{settings.database_schema}"')  # shared SQL routines
+        conn.execute("SET maintenance_work_mem = '256MB'")
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 

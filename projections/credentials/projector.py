@@ -12,6 +12,7 @@ from adapters.codec import AnyEvent
 from domain.credentials.events import ApiTokenEvent, ServiceAccountEvent
 from domain.ids import render
 from projections.credentials.view import ServiceAccountRow, TokenRow, apply_service_account, apply_token
+from projections.keyed_rows import rows_by_key
 
 NAME = "credentials"
 VERSION = 1
@@ -20,7 +21,6 @@ TABLES = ("api_tokens", "service_accounts")
 
 Conn = AsyncConnection[dict[str, Any]]
 R = TypeVar("R", TokenRow, ServiceAccountRow)
-TOKEN_COLUMNS = ", ".join(TokenRow.__struct_fields__)
 ACCOUNT_COLUMNS = ", ".join(ServiceAccountRow.__struct_fields__)
 
 
@@ -42,8 +42,8 @@ async def project(conn: Conn, batch: Sequence[tuple[int, AnyEvent]]) -> None:
                   if isinstance(e, ApiTokenEvent)}
     account_keys = {(str(e.workspace_id), render("sa", e.originator_id)) for _, e in batch
                     if isinstance(e, ServiceAccountEvent)}
-    tokens = await _load(conn, "api_tokens", TOKEN_COLUMNS, token_keys, TokenRow)
-    accounts = await _load(conn, "service_accounts", ACCOUNT_COLUMNS, account_keys, ServiceAccountRow)
+    tokens = await _load(conn, "api_tokens", token_keys, TokenRow)
+    accounts = await _load(conn, "service_accounts", account_keys, ServiceAccountRow)
     changed_tokens: dict[tuple[str, str], TokenRow] = {}
     changed_accounts: dict[tuple[str, str], ServiceAccountRow] = {}
     for _, event in batch:
@@ -64,15 +64,8 @@ async def project(conn: Conn, batch: Sequence[tuple[int, AnyEvent]]) -> None:
             await conn.execute(_UPSERT_ACCOUNT, msgspec.structs.asdict(account))
 
 
-async def _load(conn: Conn, table: str, columns: str, keys: set[tuple[str, str]],
-                                   row_type: type[R]) -> dict[tuple[str, str], R]:
+async def _load(conn: Conn, table: str, keys: set[tuple[str, str]], row_type: type[R]) -> dict[tuple[str, str], R]:
     if not keys:
         return {}
-    ordered = sorted(keys)  # joined as pairs: one primary-key lookup each, whatever the statistics say
-    qualified = ", ".join(f"{table}.{column.strip()}" for column in columns.split(","))
-    cur = await conn.execute(
-        f"SELECT {qualified} FROM unnest(%s::text[], %s::text[]) AS k(workspace_id, id)"
-        f" JOIN {table} ON {table}.workspace_id = k.workspace_id AND {table}.id = k.id",
-        ([w for w, _ in ordered], [i for _, i in ordered]))
-    rows = await cur.fetchall()
+    rows = await rows_by_key(conn, table, row_type.__struct_fields__, keys)
     return {(str(row["workspace_id"]), str(row["id"])): msgspec.convert(row, row_type, strict=False) for row in rows}

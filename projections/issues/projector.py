@@ -17,6 +17,7 @@ from domain.events import DomainEvent
 from domain.ids import render
 from domain.issues.events import IssueCommented, IssueEvent
 from projections.issues.view import SEVERITY_RANK, IssueView, apply, document
+from projections.keyed_rows import rows_by_key
 
 NAME = "issues"
 VERSION = 2
@@ -143,19 +144,9 @@ def _count_key(view: IssueView) -> tuple[str, str, str, str]:
     return view.workspace_id, view.status.value, view.severity.value, view.stage.value
 
 
-QUALIFIED_VIEW_COLUMNS = ", ".join(f"issues.{name}" for name in IssueView.__struct_fields__)
-
-
 async def load(conn: Conn, keys: set[Key]) -> Views:
-    """The current rows of a batch's issues: a primary-key lookup per (workspace, id) pair. Joining the pairs
-    leaves the planner one sensible plan; `workspace_id = ANY(…) AND id = ANY(…)` let it pick, on a table
-    without statistics yet, a scan of the workspace's rows filtered by the id list (0.1–0.8 s per batch)."""
-    ordered = sorted(keys)
-    cur = await conn.execute(
-        f"SELECT {QUALIFIED_VIEW_COLUMNS} FROM unnest(%b::text[], %b::text[]) AS k(workspace_id, id)"
-        " JOIN issues ON issues.workspace_id = k.workspace_id AND issues.id = k.id",
-        ([workspace for workspace, _ in ordered], [issue_id for _, issue_id in ordered]))
-    rows = await cur.fetchall()
+    """The current rows of a batch's issues."""
+    rows = await rows_by_key(conn, "issues", IssueView.__struct_fields__, keys)
     return {(str(row["workspace_id"]), str(row["id"])): from_row(row) for row in rows}
 
 

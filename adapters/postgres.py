@@ -106,8 +106,8 @@ async def tenant_transaction(pool: AsyncConnectionPool[AsyncConn], workspace_id:
     """A read-only transaction that sees only `workspace_id`'s rows: Row-Level Security as a non-BYPASSRLS role.
 
     BEGIN and the tenant settings travel as one simple-protocol message, so the transaction costs one round
-    trip to open and one to commit. (psycopg's async pipeline mode would save round trips too, but costs more
-    CPU than it saves on these short transactions: measured ~30% per GET.)
+    trip to open and one to commit. (psycopg's pipeline mode with prepared statements saves Postgres CPU but
+    costs the API more than that on these short reads: see README, Benchmarks.)
     """
     async with pool.connection() as conn, _manual_transaction(conn):
         await _tenant_cursor(conn).execute(_BEGIN_TENANT, (READER_ROLE, workspace_id), prepare=False)

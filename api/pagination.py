@@ -113,7 +113,7 @@ def page_info(fetched: int, *, limit: int, total: int, key: str, sort: str,
     """The `page` of up to `limit + 1` fetched rows: the extra row only proves there is a next page, whose cursor
     starts after the page's last row (`last_position`)."""
     has_more = fetched > limit
-    next_cursor = encode_cursor(key, {**last_position(), "s": sort}) if has_more else None
+    next_cursor = encode_cursor(key, {**last_position(), "s": sort}) if has_more and limit > 0 else None
     return PageInfo(next_cursor=next_cursor, has_more=has_more, total=total)
 
 

@@ -11,12 +11,14 @@ RETURNS TABLE (workspace_status text, member_role text, member_status text, sess
                mfa_required boolean)
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
 BEGIN
-    RETURN QUERY SELECT
-        (SELECT w.status FROM workspaces w WHERE w.id = p_workspace_id),
-        (SELECT m.role FROM memberships m WHERE m.workspace_id = p_workspace_id AND m.user_id = p_user_id),
-        (SELECT m.status FROM memberships m WHERE m.workspace_id = p_workspace_id AND m.user_id = p_user_id),
-        (SELECT s.status FROM auth_sessions s WHERE s.workspace_id = p_workspace_id AND s.id = p_session_id),
-        coalesce((SELECT ws.mfa_required FROM workspace_settings ws WHERE ws.workspace_id = p_workspace_id), false);
+    -- One row whatever exists: each read model's row is joined by its key (the membership once for both of
+    -- its columns), and an absent one reads as NULL.
+    RETURN QUERY SELECT w.status, m.role, m.status, s.status, coalesce(ws.mfa_required, false)
+        FROM (SELECT) AS one
+        LEFT JOIN workspaces w ON w.id = p_workspace_id
+        LEFT JOIN memberships m ON m.workspace_id = p_workspace_id AND m.user_id = p_user_id
+        LEFT JOIN auth_sessions s ON s.workspace_id = p_workspace_id AND s.id = p_session_id
+        LEFT JOIN workspace_settings ws ON ws.workspace_id = p_workspace_id;
 END
 $$;
 ALTER FUNCTION principal_standing(text, text, text) OWNER TO causeloop_writer;

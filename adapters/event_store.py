@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 from uuid import UUID
 
 from eventsourcing.application import Application
@@ -14,7 +14,9 @@ from eventsourcing.persistence import (
     Mapper,
     StoredEvent,
 )
+from psycopg import AsyncConnection
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import tuple_row
 
 from adapters import codec
 from adapters.settings import Settings
@@ -23,7 +25,10 @@ from domain.events import DomainEvent
 APPLICATION_NAME = "causeloop"
 EVENTS_TABLE = f"{APPLICATION_NAME}_events"
 
-__all__ = ["EVENTS_TABLE", "EventStore", "IntegrityError", "event_store_env"]
+__all__ = ["EVENTS_TABLE", "EventStore", "IntegrityError", "event_store_env", "read_log"]
+
+_READ_LOG: Final = (f"SELECT notification_id, state FROM {EVENTS_TABLE} WHERE notification_id > %s"
+                    " ORDER BY notification_id LIMIT %s")
 
 
 def event_store_env(settings: Settings, *, create_table: bool = False, pool_size: int = 5) -> dict[str, str]:
@@ -97,3 +102,12 @@ class EventStore:
 
     def close(self) -> None:
         self._app.close()
+
+
+async def read_log(conn: AsyncConnection[Any], after: int, limit: int) -> list[tuple[int, bytes]]:
+    """`EventStore.read_raw` on an async connection whose search_path is the store's schema: the relay reads on
+    its leadership session, without a thread hop and a pooled connection per page. The library's table lock on
+    append makes positions commit in order, so the log read after a position never skips a later commit."""
+    async with conn.cursor(row_factory=tuple_row) as cur:
+        await cur.execute(_READ_LOG, (after, limit), binary=True)
+        return [(int(position), bytes(state)) for position, state in await cur.fetchall()]

@@ -7,10 +7,11 @@ import contextlib
 import logging
 from collections.abc import Sequence
 
+import psycopg
 from nats.js import JetStreamContext
 
 from adapters import codec
-from adapters.event_store import EVENTS_TABLE, EventStore
+from adapters.event_store import EVENTS_TABLE, read_log
 from adapters.nats import connect as nats_connect
 from adapters.nats import ensure_stream, headers_for
 from adapters.postgres import AsyncConn, listen_forever
@@ -47,19 +48,18 @@ async def publish(js: JetStreamContext, settings: Settings, page: Sequence[tuple
     await asyncio.gather(*acks)
 
 
-async def relay_once(js: JetStreamContext, settings: Settings, store: EventStore, conn: AsyncConn,
-                     position: int) -> int:
-    """Publish one page after `position` and checkpoint it; returns the new position (unchanged when idle).
+async def relay_once(js: JetStreamContext, settings: Settings, conn: AsyncConn, position: int) -> list[int]:
+    """Publish one page after `position` and checkpoint it; returns the page's positions (empty when idle).
 
-    The position lives in memory for the term: only the leader writes the checkpoint, and each term starts by
-    reading it, so re-reading it per page would only cost round trips.
+    The page is read on `conn`, the leadership session, so every read also proves the lock is still held: a lost
+    session fails the read instead of letting a deposed leader publish. The position lives in memory for the term:
+    only the leader writes the checkpoint, and each term starts by reading it.
     """
-    page = await asyncio.to_thread(store.read_raw, position, PAGE)
-    if not page:
-        return position
-    await publish(js, settings, page)
-    await write_checkpoint(conn, page[-1][0])
-    return page[-1][0]
+    page = await read_log(conn, position, PAGE)
+    if page:
+        await publish(js, settings, page)
+        await write_checkpoint(conn, page[-1][0])
+    return [relayed for relayed, _ in page]
 
 
 async def run_relay(settings: Settings, stopping: asyncio.Event) -> None:
@@ -79,7 +79,6 @@ async def run_relay(settings: Settings, stopping: asyncio.Event) -> None:
 
 
 async def _lead(settings: Settings, stopping: asyncio.Event, conn: AsyncConn) -> None:
-    store = EventStore(settings, pool_size=2)
     nc = await nats_connect(settings, name="causeloop-relay")
     wake = asyncio.Event()
     # The event store NOTIFYs on each commit; on a lost listener the relay polls (wakes) rather than stalls.
@@ -87,16 +86,21 @@ async def _lead(settings: Settings, stopping: asyncio.Event, conn: AsyncConn) ->
     try:
         js = nc.jetstream()
         await ensure_stream(js, settings)
+        # The checkpoint only saves republishing: one lost in a crash is re-sent and JetStream's Nats-Msg-Id
+        # dedupe (and the projectors' positions) absorb it, so its commits need not wait for the WAL flush.
+        await conn.execute("SET synchronous_commit TO off")
         position = await read_checkpoint(conn)
         while not stopping.is_set():
             wake.clear()  # before reading: a commit after this point sets it again, so none is missed
-            relayed = await relay_once(js, settings, store, conn, position)
-            if relayed != position:
-                position = relayed
-                continue
-            if not await leadership.still_leading(conn):
-                log.warning("relay lost its leadership session")
+            try:
+                relayed = await relay_once(js, settings, conn, position)
+            except psycopg.OperationalError as exc:
+                log.warning("relay lost its leadership session: %s", exc)
                 return
+            if relayed:
+                position = relayed[-1]
+            if len(relayed) == PAGE:
+                continue  # more may be waiting: no need for a NOTIFY
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), IDLE_WAIT_S)
     finally:
@@ -104,4 +108,3 @@ async def _lead(settings: Settings, stopping: asyncio.Event, conn: AsyncConn) ->
         with contextlib.suppress(asyncio.CancelledError):
             await listener
         await nc.drain()
-        store.close()

@@ -65,3 +65,43 @@ async def _relayed(s: Settings) -> int:
         cur = await conn.execute("SELECT position FROM relay_checkpoint WHERE name = 'relay'")
         row = await cur.fetchone()
         return int(row["position"]) if row else 0
+
+
+async def test_a_relay_whose_session_is_killed_steps_down_and_relays_again_once_reelected(settings: Settings) -> None:
+    """The relay reads the log on its leadership session: a killed session fails the read, ends the term, and the
+    relay is elected again on a new session and relays what came after."""
+    from workers.relay import run_relay
+
+    with isolated(settings) as s:
+        store = EventStore(s, pool_size=1)
+        try:
+            store.append([open_issue(issue_id=new_uuid(), meta=meta(), title="before")])
+            stopping = asyncio.Event()
+            relay = asyncio.create_task(run_relay(s, stopping))
+            async with asyncio.timeout(10):
+                while await _relayed(s) < store.head():
+                    await asyncio.sleep(0.05)
+
+            killed = await _kill_lock_holders(s)
+            assert killed == 1
+            store.append([open_issue(issue_id=new_uuid(), meta=meta(), title=f"after {i}") for i in range(3)])
+            async with asyncio.timeout(15):
+                while await _relayed(s) < store.head():
+                    await asyncio.sleep(0.05)
+            assert not relay.done()
+            stopping.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relay
+        finally:
+            store.close()
+
+
+async def _kill_lock_holders(s: Settings) -> int:
+    """Terminate the sessions holding an advisory lock in this database (the test's own schema is the only
+    relay running against it in this test)."""
+    conn = await connect(s, autocommit=True)
+    async with conn:
+        cur = await conn.execute(
+            "SELECT pg_terminate_backend(pid) AS ok FROM pg_locks WHERE locktype = 'advisory'"
+            " AND objid = hashtext(%s)::oid AND granted", (f"{s.database_schema}:relay",))
+        return len(await cur.fetchall())

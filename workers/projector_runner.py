@@ -96,7 +96,7 @@ class ProjectorRunner:
         if stream_seq > info.state.last_seq:
             stream_seq = 0  # the stream was re-created: replay it all, positions filter what we already have
         config = ConsumerConfig(
-            durable_name=self.durable, ack_policy=AckPolicy.EXPLICIT, ack_wait=30, max_deliver=-1,
+            durable_name=self.durable, ack_policy=AckPolicy.ALL, ack_wait=30, max_deliver=-1,
             max_ack_pending=BATCH * 4, filter_subject=self._filter(),
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE if stream_seq > 0 else DeliverPolicy.ALL,
             opt_start_seq=stream_seq + 1 if stream_seq > 0 else None,
@@ -170,8 +170,8 @@ class ProjectorRunner:
             log.exception("%s: batch failed; retrying each read model on its own", self.label)
             for projection in self.projections:
                 await self._commit_isolated(projection, decoded)
-        for msg in messages:
-            await msg.ack()
+        # AckPolicy.ALL: acking the latest delivery acks the whole batch, one message to NATS instead of one each.
+        await max(messages, key=lambda msg: msg.metadata.sequence.consumer).ack()
 
     async def _commit_isolated(self, projection: Projection, batch: Sequence[Decoded]) -> None:
         if len(self.projections) > 1:

@@ -110,6 +110,7 @@ async def test_every_event_reaches_the_read_model_once_through_relay_and_project
 
         async with running(s):
             await wait_for_projection(s, head)
+            assert await _unacked(s, consumer_name([PROJECTIONS["issues"]])) == 0  # each batch acked whole
 
         views, activity, comments, counts = read_model(s)
         assert views == expected_views(s)
@@ -274,3 +275,18 @@ async def test_a_projector_retires_the_consumers_of_earlier_versions_and_groupin
         assert consumer_name([PROJECTIONS[name] for name in PROJECTIONS]) in left
         assert "someone-elses" in left
         assert not left & set(stale)
+
+
+async def _unacked(s: Settings, durable: str) -> int:
+    """Deliveries the consumer still waits an ack for, once the projector's last ack has reached the server."""
+    nc = await nats_connect(s, name="test-acks")
+    try:
+        js = nc.jetstream()
+        async with asyncio.timeout(5):
+            while (info := await js.consumer_info(s.nats_stream, durable)).num_ack_pending:
+                await asyncio.sleep(0.05)
+        return int(info.num_ack_pending) + int(info.num_pending)
+    except TimeoutError:
+        return int((await js.consumer_info(s.nats_stream, durable)).num_ack_pending)
+    finally:
+        await nc.close()

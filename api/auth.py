@@ -9,6 +9,7 @@ or `opt=PUBLIC` (no token at all, e.g. /v1/auth/exchange). Handlers get the call
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any, Final, TypeAlias, cast
 
@@ -27,6 +28,7 @@ from adapters.settings import Settings
 from adapters.tokens import InvalidToken, Principal, TokenVerifier
 from api.errors import ApiError
 from api.request_id import header_value
+from api.standing_gate import StandingFold, StandingGate, folds_standing
 from domain.identity.roles import ALL_SCOPES
 
 API_PREFIX = "/v1"
@@ -69,6 +71,10 @@ class ScopeGuard:
         principal = connection.scope.get("user")
         if not isinstance(principal, Principal):
             raise unauthorized("Missing bearer token", invalid_token=False)
+        self.check(principal)
+
+    def check(self, principal: Principal) -> None:
+        """403 unless `principal` carries the scope (also run again on a principal narrowed after the guards)."""
         if self.scope is not None and self.scope not in principal.scopes:
             raise ApiError(403, "forbidden", f"This token lacks the scope {self.scope}",
                            {"required_scope": self.scope})
@@ -98,6 +104,9 @@ class AnyScopeGuard(ScopeGuard):
         principal = connection.scope.get("user")
         if not isinstance(principal, Principal):
             raise unauthorized("Missing bearer token", invalid_token=False)
+        self.check(principal)
+
+    def check(self, principal: Principal) -> None:
         if not self.scopes & principal.scopes:
             raise ApiError(403, "forbidden", f"This token lacks any of the scopes {', '.join(sorted(self.scopes))}",
                            {"required_scope": self.scope})
@@ -119,14 +128,14 @@ def is_public(handler: BaseRouteHandler) -> bool:
     return bool(handler.opt.get(PUBLIC_OPT_KEY))
 
 
-def _scope_guards(handler: BaseRouteHandler) -> list[ScopeGuard]:
+def scope_guards(handler: BaseRouteHandler) -> list[ScopeGuard]:
     # The declared guards of every layer (app, router, controller, handler); resolve_guards() wraps them.
     return [g for layer in handler.ownership_layers for g in layer.guards or () if isinstance(g, ScopeGuard)]
 
 
 def route_scope(handler: BaseRouteHandler) -> str | None:
     """The scope(s) a route requires, space separated, or None (public or any-valid-token routes)."""
-    scopes = sorted({g.scope for g in _scope_guards(handler) if g.scope is not None})
+    scopes = sorted({g.scope for g in scope_guards(handler) if g.scope is not None})
     return " ".join(scopes) or None
 
 
@@ -137,7 +146,7 @@ def is_preflight(handler: HTTPRouteHandler) -> bool:
 
 def declares_access(handler: HTTPRouteHandler) -> bool:
     """True when a route says who may call it: a scope, `authenticated`, or PUBLIC."""
-    return is_preflight(handler) or is_public(handler) or bool(_scope_guards(handler))
+    return is_preflight(handler) or is_public(handler) or bool(scope_guards(handler))
 
 
 def under_api_prefix(path: str) -> bool:
@@ -183,13 +192,14 @@ class AuthMiddleware(ASGIMiddleware):
     should_bypass_for_scope = staticmethod(_exempt)
 
     def __init__(self, settings: Settings, loader: PrincipalLoader | None = None,
-                 resolver: TokenResolver | None = None) -> None:
+                 resolver: TokenResolver | None = None, fold: StandingFold | None = None) -> None:
         self.settings = settings
         self.loader = loader
         self.resolver = resolver
+        self.fold = fold
         self.verifier = TokenVerifier(settings)
 
-    async def _principal(self, token: str, state: State) -> Principal | None:
+    async def _principal(self, token: str, state: State) -> Principal:
         """A JWT is verified here; an opaque `clp_…` secret (API token) is looked up by the resolver."""
         if token.startswith(OPAQUE_PREFIX):
             principal = None if self.resolver is None else await self.resolver(token, state)
@@ -207,16 +217,36 @@ class AuthMiddleware(ASGIMiddleware):
             raise unauthorized("Missing bearer token", invalid_token=False)
         state = scope["litestar_app"].state
         principal = await self._principal(token, state)
-        if principal is not None and self.loader is not None:
-            principal = await self.loader(principal, state)
-        if principal is None:
-            raise unauthorized("The token was revoked or its membership ended", invalid_token=True)
-        if principal.needs_mfa and not scope["path"].startswith(MFA_EXEMPT_PATHS):
-            raise ApiError(403, "mfa_required", "This workspace requires MFA: sign in again with a TOTP code",
-                           {"factor": "totp"})
-        scope["user"] = principal
         scope["auth"] = token
+        if self.loader is not None and self.fold is not None and folds_standing(scope):
+            gate = StandingGate(principal, scope, self.fold, self.loader, state,
+                                admit=functools.partial(admit_to_route, scope=scope))
+            await gate.run(next_app, receive, send)
+            return
+        if self.loader is not None:
+            scope["user"] = admit(await self.loader(principal, state), scope["path"])
+        else:
+            scope["user"] = admit(principal, scope["path"])
         await next_app(scope, receive, send)
+
+
+def admit_to_route(principal: Principal | None, scope: Scope) -> Principal:
+    """`admit`, then the route's scope guards again: they ran on the token's claims, and a principal settled after
+    them may have been narrowed to its current role."""
+    admitted = admit(principal, scope["path"])
+    for guard in scope_guards(scope["route_handler"]):
+        guard.check(admitted)
+    return admitted
+
+
+def admit(principal: Principal | None, path: str) -> Principal:
+    """The caller as re-checked against current state (None: 401), held to the workspace's MFA requirement."""
+    if principal is None:
+        raise unauthorized("The token was revoked or its membership ended", invalid_token=True)
+    if principal.needs_mfa and not path.startswith(MFA_EXEMPT_PATHS):
+        raise ApiError(403, "mfa_required", "This workspace requires MFA: sign in again with a TOTP code",
+                       {"factor": "totp"})
+    return principal
 
 
 def provide_principal(request: Request[Any, Any, Any]) -> Principal:

@@ -59,6 +59,7 @@ from api.rate_limit import (
     stamp_rate_limit_headers,
 )
 from api.request_id import stamp_request_id
+from api.standing_gate import StandingFold
 
 INFRA_POOL_MAX_SIZE = 4
 
@@ -83,17 +84,19 @@ class ApiConventions(InitPlugin, ReceiveRoutePlugin):
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time,
                  principal_loader: PrincipalLoader | None = None,
                  token_resolver: TokenResolver | None = None,
+                 standing_fold: StandingFold | None = None,
                  enforce_declared_access: bool = True) -> None:
         self.settings = settings
         self.rate_limiter = RateLimiter(settings.rate_limit_per_minute, clock)
         self.principal_loader = principal_loader
         self.token_resolver = token_resolver
+        self.standing_fold = standing_fold
         self.enforce_declared_access = enforce_declared_access
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.middleware[:0] = [
             RateLimitMiddleware(self.rate_limiter),
-            AuthMiddleware(self.settings, self.principal_loader, self.token_resolver),
+            AuthMiddleware(self.settings, self.principal_loader, self.token_resolver, self.standing_fold),
             JsonContentTypeMiddleware(),
             IdempotencyMiddleware(),
         ]
@@ -163,7 +166,7 @@ def openapi_json(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 def convention_config(settings: Settings, **plugin_options: Any) -> dict[str, Any]:
     """Keyword arguments for `Litestar(...)`; `plugin_options` go to ApiConventions (clock, principal_loader,
-    token_resolver).
+    token_resolver, standing_fold).
 
     `request_max_body_size` is a constructor argument because Litestar ignores it when a plugin sets it.
     """

@@ -11,13 +11,13 @@ role applies at once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Final
+from collections.abc import Callable, Mapping
+from typing import Any, Final
 
 import msgspec
 from litestar.datastructures import State
 
-from adapters.postgres import call_definer
+from adapters.postgres import Statement, call_definer
 from adapters.tokens import Principal
 from api.signin import checks as signin_checks
 from api.standing import Standing
@@ -53,18 +53,35 @@ CHECKS: list[Check] = [open_workspace, current_membership, signin_checks.active_
 
 async def read_standing(state: State, principal: Principal) -> Standing:
     """One round trip, no transaction: the function answers for exactly this workspace, subject and session."""
-    row = await call_definer(state.read_pool, _STANDING,
-                             (principal.workspace_id, principal.subject, principal.session_id))
+    row = await call_definer(state.read_pool, _STANDING, _arguments(principal))
     assert row is not None  # the function's SELECT has no FROM: always its one row
     return msgspec.convert(row, Standing)
 
 
-async def load_principal(principal: Principal, state: State) -> Principal | None:
-    """The `principal_loader` of AuthMiddleware: one round trip, then every check."""
-    standing = await read_standing(state, principal)
+def apply_checks(principal: Principal, standing: Standing) -> Principal | None:
+    """Every check in order: the principal, possibly narrowed, or None (a 401)."""
     for check in CHECKS:
         checked = check(principal, standing)
         if checked is None:
             return None
         principal = checked
     return principal
+
+
+async def load_principal(principal: Principal, state: State) -> Principal | None:
+    """The `principal_loader` of AuthMiddleware: one round trip, then every check."""
+    return apply_checks(principal, await read_standing(state, principal))
+
+
+class FoldedStanding:
+    """The same call and checks, carried as the first statement of a route's own read (api/standing_gate.py)."""
+
+    def statement(self, principal: Principal) -> Statement:
+        return Statement(_STANDING, _arguments(principal))
+
+    def judge(self, principal: Principal, row: Mapping[str, Any]) -> Principal | None:
+        return apply_checks(principal, msgspec.convert(row, Standing))
+
+
+def _arguments(principal: Principal) -> tuple[str, str, str | None]:
+    return principal.workspace_id, principal.subject, principal.session_id

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,8 +15,9 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from psycopg_pool import AsyncConnectionPool
 
 from adapters.position_waiter import PositionWaiter
-from adapters.postgres import AsyncConn, tenant_read, tenant_transaction
+from adapters.postgres import AsyncConn, tenant_transaction
 from adapters.settings import Settings
+from api import standing_gate
 from api.auth import requires
 from api.conditional import etag_for, expected_version
 from api.consistency import read_your_writes
@@ -35,6 +35,7 @@ from api.pagination import (
     parse_sort,
     sort_spec,
 )
+from api.standing_gate import FOLD_STANDING
 from commands.caller import Caller
 from commands.errors import NotFound
 from commands.issues import Accepted, BulkOp, IssueCommands, OpenIssue
@@ -128,7 +129,7 @@ class IssuesController(Controller):
         headers["Location"] = f"/v1/issues/{accepted.issue_id}"
         return Response(view_of(accepted), status_code=201 if accepted.created else 200, headers=headers)
 
-    @get("/", guards=[requires("issues:read")], responses={200: ISSUE_PAGE})
+    @get("/", guards=[requires("issues:read")], responses={200: ISSUE_PAGE}, opt=FOLD_STANDING)
     async def list_issues(
         self, request: Request[Any, Any, Any], ctx: Ctx,
         limit: Limit = 25, cursor: Cursor = None, sort: SortParam = None,
@@ -157,7 +158,8 @@ class IssuesController(Controller):
             payload = decode_cursor(key, cursor, sort_token)
             after = queries.Keyset(payload["v"], str(payload["i"]))
         page = await queries.list_issues(
-            functools.partial(tenant_read, ctx.read_pool, ctx.caller.workspace_id), ctx.caller.workspace_id, filters,
+            standing_gate.reader(request.scope, ctx.read_pool, ctx.caller.workspace_id), ctx.caller.workspace_id,
+            filters,
             sort=field, descending=descending, limit=limit + 1, after=after)
         body = encoded_page(page.documents, limit=limit, total=page.total, key=key, sort=sort_token,
                             position=lambda index: {"v": page.keys[index].value, "i": page.keys[index].id})

@@ -68,11 +68,27 @@ async def test_every_dead_token_is_401(api: Client, tenant: Tenant, settings: Se
     assert (await api.get("/v1/issues", headers=owner_headers(tenant))).status_code == 200
     tokens = await dead_tokens(api, tenant, settings)
 
-    answers = {kind: await api.get("/v1/issues", headers={"Authorization": f"Bearer {token}"})
-               for kind, token in tokens.items()}
+    # GET /v1/issues carries the standing check in its own read (api/standing_gate.py): whatever else is wrong
+    # with the request, a dead token is answered 401 first, as by the check up front.
+    shapes = ["", "?q=disk", "?limit=0", "?risk_min=5&risk_max=1", "?cursor=forged", "?status=bogus"]
+    answers = {(kind, shape): await api.get(f"/v1/issues{shape}", headers={"Authorization": f"Bearer {token}"})
+               for kind, token in tokens.items() for shape in shapes}
 
-    assert {kind: (r.status_code, r.json()["error"]["code"]) for kind, r in answers.items()} == {
-        kind: (401, "unauthorized") for kind in tokens}
+    assert {key: (r.status_code, r.json()["error"]["code"]) for key, r in answers.items()} == {
+        key: (401, "unauthorized") for key in answers}
+
+
+async def test_a_member_whose_new_role_lacks_the_scope_gets_403_with_the_old_token(api: Client, tenant: Tenant) -> None:
+    """The token still claims issues:read; the current role (executive) has no such scope."""
+    member = Member(tenant, Role.ANALYST)
+    before = await api.get("/v1/issues", headers=member.headers)
+    demoted = await api.patch(f"/v1/members/{member.id}", json={"role": "executive"}, headers=owner_headers(tenant))
+
+    after = {shape: await api.get(f"/v1/issues{shape}", headers=member.headers) for shape in ("", "?limit=0")}
+
+    assert before.status_code == 200 and demoted.status_code == 200, demoted.text
+    assert {shape: (r.status_code, r.json()["error"]["details"]) for shape, r in after.items()} == {
+        shape: (403, {"required_scope": "issues:read"}) for shape in after}
 
 
 async def test_row_level_security_alone_keeps_every_tenant_table_in_its_workspace(

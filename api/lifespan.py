@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from litestar import Litestar
 
 from adapters.event_store import EventStore
+from adapters.heap import freeze_startup_objects
 from adapters.nats import connect as nats_connect
 from adapters.position_waiter import PositionWaiter
 from adapters.postgres import create_pool
@@ -42,6 +43,7 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
                      nats=await _nats_or_none(settings))
     app.state.update(member_commands=MemberCommands(store, committer))
     app.state.workspace_settings_commands = WorkspaceSettingsCommands(store, committer)
+    freeze_startup_objects()
     try:
         yield
     finally:

@@ -12,6 +12,7 @@ import uvicorn
 import uvloop
 from litestar import Litestar
 
+from adapters.heap import freeze_startup_objects
 from adapters.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ def run(server: ApiServer | None, workers: Mapping[str, Worker]) -> None:
 
 
 async def _supervise(server: ApiServer | None, workers: Mapping[str, Worker]) -> None:
+    freeze_startup_objects()  # the API's lifespan freezes again once its pools are open
     stopping = asyncio.Event()
     tasks = [asyncio.create_task(_worker(name, work, stopping), name=name) for name, work in workers.items()]
     if server is not None:

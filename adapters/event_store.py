@@ -14,6 +14,7 @@ from eventsourcing.persistence import (
     Mapper,
     StoredEvent,
 )
+from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg import AsyncConnection
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import tuple_row
@@ -27,6 +28,7 @@ EVENTS_TABLE = f"{APPLICATION_NAME}_events"
 
 __all__ = ["EVENTS_TABLE", "EventStore", "IntegrityError", "event_store_env", "read_log"]
 
+_SEARCH_PATH: Final = "SELECT set_config('search_path', %s, true)"
 _READ_LOG: Final = (f"SELECT notification_id, state FROM {EVENTS_TABLE} WHERE notification_id > %s"
                     " ORDER BY notification_id LIMIT %s")
 
@@ -76,6 +78,7 @@ class EventStore:
 
     def __init__(self, settings: Settings, *, create_table: bool = False, pool_size: int = 5) -> None:
         self._app = _StoreApplication(env=event_store_env(settings, create_table=create_table, pool_size=pool_size))
+        self._schema = settings.database_schema
 
     @property
     def recorder(self) -> ApplicationRecorder:
@@ -96,6 +99,17 @@ class EventStore:
     def read_raw(self, after: int, limit: int, stop: int | None = None) -> list[tuple[int, bytes]]:
         notifications = self._app.recorder.select_notifications(after, limit, stop=stop, inclusive_of_start=False)
         return [(n.id, n.state) for n in notifications]
+
+    def first_rows(self, queries: Sequence[tuple[str, Sequence[object]]]) -> list[dict[str, Any] | None]:
+        """The first row of each query, read in the store's schema in ONE round trip (a pipeline on one of the
+        store's connections): the group committer's preconditions, just before the append."""
+        recorder = self._app.recorder
+        assert isinstance(recorder, PostgresApplicationRecorder)
+        with recorder.datastore.get_connection() as conn:
+            with conn.pipeline(), conn.transaction():
+                conn.execute(_SEARCH_PATH, (self._schema,))
+                cursors = [conn.execute(text.encode(), params, prepare=True) for text, params in queries]
+            return [cursor.fetchone() for cursor in cursors]
 
     def head(self) -> int:
         return self._app.recorder.max_notification_id() or 0

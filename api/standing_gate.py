@@ -1,4 +1,4 @@
-"""The caller's standing check, carried by a route's own read: one round trip where there were two.
+"""The caller's standing check, carried by a route's own read or write: one round trip where there were two.
 
 Every request re-checks its token against the read models (api/principals.py). On a route marked
 `opt=FOLD_STANDING` the auth middleware verifies the token but leaves that check pending; the route's reader
@@ -8,6 +8,9 @@ whatever else is wrong with its request:
 - the reader settles the gate before returning rows: 401 for a dead token, 403 `mfa_required`, or 403
   `forbidden` when the caller's current role no longer grants the route's scope (the guards ran on the
   token's claims; they are run again on the narrowed principal);
+- on a command route the check rides with the append instead: the request's Caller carries it as the
+  precondition of its write (`precondition`), the group committer reads it together with the other queued
+  commands' checks just before the append, and a refused command appends nothing;
 - a route that answers without settling (an early 304, say) has its response held at its first message until
   the gate is settled by a round trip of its own;
 - an error raised before settling (a bad parameter, a guard) is replaced by the check's error when the
@@ -111,6 +114,50 @@ class StandingGate:
             ScopeState.from_scope(self.scope).response_started = False
             await self.settle_alone()
             raise
+
+
+def _pending_gate(scope: Scope) -> StandingGate | None:
+    found = scope.get("state", {}).get(_GATE_KEY)
+    return found if isinstance(found, StandingGate) and found.pending else None
+
+
+async def settle_now(scope: Scope) -> None:
+    """Before a side effect outside the route's own read or write (an idempotency claim): the check as its own
+    round trip, when still pending."""
+    if (gate := _pending_gate(scope)) is not None:
+        await gate.settle_alone()
+
+
+class StandingPrecondition:
+    """The pending check as the precondition of the request's command (commands.group_commit.Precondition): the
+    group committer reads it with the other queued commands' checks in one round trip just before the append,
+    and appends nothing of a command it refuses. Decided once per request; later verdicts repeat the first."""
+
+    def __init__(self, gate: StandingGate) -> None:
+        self.gate = gate
+
+    @property
+    def needed(self) -> bool:
+        return self.gate.pending
+
+    def query(self) -> tuple[str, Sequence[object]]:
+        statement = self.gate.fold.statement(self.gate.claimed)
+        return statement.text, statement.params
+
+    def verdict(self, row: Mapping[str, Any] | None) -> None:
+        if self.gate.refusal is not None:
+            raise self.gate.refusal
+        if self.gate.settled:
+            return
+        if row is None:
+            raise RuntimeError("the standing check returned no row")
+        self.gate.settle(row)
+
+
+def precondition(scope: Scope) -> StandingPrecondition | None:
+    """The request's pending check, for its command to carry to the append (None: nothing pending)."""
+    gate = _pending_gate(scope)
+    return None if gate is None else StandingPrecondition(gate)
 
 
 def reader(scope: Scope, pool: AsyncConnectionPool[AsyncConn], workspace_id: str) -> Reader:

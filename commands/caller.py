@@ -6,6 +6,7 @@ from datetime import datetime
 
 import msgspec
 
+from commands.group_commit import Precondition
 from domain.events import Actor, Meta
 from domain.ids import WorkspaceId
 
@@ -15,6 +16,9 @@ class Caller(msgspec.Struct, frozen=True, kw_only=True):
     actor: Actor
     correlation_id: str | None = None
     client_ip: str | None = None
+    precondition: Precondition | None = None
+    """A check this caller's writes must pass just before their append (the request's standing check, when the
+    route carries it: api/standing_gate.py); None when it was made up front."""
 
     def meta(self, now: datetime) -> Meta:
         """The envelope metadata of events this caller causes at `now`."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
+from typing import Any, Protocol
 
 from adapters.event_store import EventStore, IntegrityError
 from domain.events import DomainEvent
@@ -18,11 +19,28 @@ class ConcurrencyConflict(Exception):
     """Another command appended to the same stream first; the caller's decision was based on stale state."""
 
 
-class _Pending:
-    __slots__ = ("events", "future")
+class Precondition(Protocol):
+    """A check a command's write must pass, made just before the append: the caller's standing, carried from the
+    request (api/standing_gate.py). The committer reads the checks of every queued command in one round trip
+    and appends only the commands whose verdict passes."""
 
-    def __init__(self, events: Sequence[DomainEvent]) -> None:
+    @property
+    def needed(self) -> bool:
+        """False once decided (a request's several commands share one check)."""
+
+    def query(self) -> tuple[str, Sequence[object]]:
+        """The statement whose first row the verdict judges, with its parameters."""
+
+    def verdict(self, row: Mapping[str, Any] | None) -> None:
+        """Raises to refuse the write; the exception is the command's answer."""
+
+
+class _Pending:
+    __slots__ = ("events", "future", "precondition")
+
+    def __init__(self, events: Sequence[DomainEvent], precondition: Precondition | None) -> None:
         self.events = events
+        self.precondition = precondition
         self.future: Future[list[int]] = Future()
 
 
@@ -36,9 +54,10 @@ class GroupCommitter:
         self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
         self._thread.start()
 
-    def submit(self, events: Sequence[DomainEvent]) -> Future[list[int]]:
-        """Queue `events` to be appended atomically together; the future holds their positions."""
-        pending = _Pending(events)
+    def submit(self, events: Sequence[DomainEvent], precondition: Precondition | None = None) -> Future[list[int]]:
+        """Queue `events` to be appended atomically together, once `precondition` (if any) has passed; the future
+        holds their positions, or the refusal."""
+        pending = _Pending(events, precondition)
         if not events:
             pending.future.set_result([])
         else:
@@ -64,12 +83,37 @@ class GroupCommitter:
                 except queue.Empty:
                     break
                 if item is None:
-                    self._commit(batch)
+                    self._commit(self._admitted(batch))
                     return
                 batch.append(item)
-            self._commit(batch)
+            self._commit(self._admitted(batch))
+
+    def _admitted(self, batch: list[_Pending]) -> list[_Pending]:
+        """The batch without the commands whose precondition refuses them (their futures hold the refusal)."""
+        checked = [pending for pending in batch if pending.precondition is not None and pending.precondition.needed]
+        if not checked:
+            return batch
+        try:
+            rows = self._store.first_rows([pending.precondition.query() for pending in checked
+                                           if pending.precondition is not None])
+        except Exception as exc:
+            log.exception("could not read the preconditions of a batch")
+            for pending in checked:
+                pending.future.set_exception(exc)
+            return [pending for pending in batch if pending not in checked]
+        refused: list[_Pending] = []
+        for pending, row in zip(checked, rows, strict=True):
+            try:
+                if pending.precondition is not None:
+                    pending.precondition.verdict(row)
+            except Exception as refusal:
+                pending.future.set_exception(refusal)
+                refused.append(pending)
+        return [pending for pending in batch if pending not in refused]
 
     def _commit(self, batch: list[_Pending]) -> None:
+        if not batch:
+            return
         try:
             positions = self._store.append([event for pending in batch for event in pending.events])
         except IntegrityError:

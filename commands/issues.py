@@ -82,7 +82,7 @@ class IssueCommands:
         if cmd.external_id is None:
             stream_id = new_uuid()
             event = decide.open_issue(issue_id=stream_id, meta=self._meta(caller), **msgspec.structs.asdict(cmd))
-            return await self._accept(stream_id, [event], created=True)
+            return await self._accept(stream_id, [event], caller, created=True)
         stream_id = keyed_uuid(caller.workspace_id, "issue-source", cmd.source, cmd.external_id)
         for _ in range(MAX_ATTEMPTS):
             current, history = await self._load_stream(stream_id)
@@ -94,7 +94,7 @@ class IssueCommands:
                 self._check_workspace(current, caller)
                 events = decide.edit_issue(current, _edit_from(cmd), meta)
             try:
-                return await self._accept(stream_id, events, created=current is None, current=current,
+                return await self._accept(stream_id, events, caller, created=current is None, current=current,
                                           history=history)
             except ConcurrencyConflict:
                 continue
@@ -167,8 +167,8 @@ class IssueCommands:
             if expected_version is not None and expected_version != current.version:
                 raise StaleVersion(expected_version, current.version)
             try:
-                return await self._accept(current.id, decision(current, self._meta(caller)), current=current,
-                                    history=history)
+                return await self._accept(current.id, decision(current, self._meta(caller)), caller, current=current,
+                                          history=history)
             except ConcurrencyConflict:
                 if expected_version is not None:
                     raise StaleVersion(expected_version, current.version + 1) from None
@@ -179,9 +179,9 @@ class IssueCommands:
         events = cast(list[AnyIssueEvent], [e for e in stored if isinstance(e, IssueEvent)])
         return decide.project_issue(None, events), events
 
-    async def _accept(self, stream_id: UUID, events: Sequence[IssueEvent], *, created: bool = False,
-                current: Issue | None = None, history: Sequence[AnyIssueEvent] = ()) -> Accepted:
-        positions = await asyncio.wrap_future(self._committer.submit(events))
+    async def _accept(self, stream_id: UUID, events: Sequence[IssueEvent], caller: Caller, *, created: bool = False,
+                      current: Issue | None = None, history: Sequence[AnyIssueEvent] = ()) -> Accepted:
+        positions = await asyncio.wrap_future(self._committer.submit(events, caller.precondition))
         version = events[-1].originator_version if events else (current.version if current else 0)
         return Accepted(issue_id=IssueId(render("iss", stream_id)), version=version,
                         position=max(positions, default=0), created=created,

@@ -120,7 +120,7 @@ class IssuesController(Controller):
     tags = ("Issues",)
     dependencies = {"ctx": Provide(provide_issues_context, sync_to_thread=False)}  # noqa: RUF012
 
-    @post("/", guards=[requires("issues:write")], status_code=201)
+    @post("/", guards=[requires("issues:write")], status_code=201, opt=FOLD_STANDING)
     async def open_issue(self, data: JSONBody[schemas.OpenIssueRequest], ctx: Ctx) -> Response[IssueView]:
         """Open an issue (same source + external_id updates the existing one: 200)."""
         command = OpenIssue(**{**msgspec.structs.asdict(data), "severity": data.severity.canonical()})
@@ -176,7 +176,7 @@ class IssuesController(Controller):
         version, document = found
         return Response(document.encode(), media_type=MediaType.JSON, headers={"ETag": etag_for(version)})
 
-    @patch("/{issue_id:str}", guards=[requires("issues:write")])
+    @patch("/{issue_id:str}", guards=[requires("issues:write")], opt=FOLD_STANDING)
     async def update_issue(self, request: Request[Any, Any, Any], issue_id: IssueIdPath,
                            data: JSONBody[schemas.UpdateIssueRequest], ctx: Ctx) -> Response[IssueView]:
         """Update fields and/or status; If-Match with a stale ETag is 412."""
@@ -187,14 +187,14 @@ class IssuesController(Controller):
         return await self._command(ctx, request, lambda expected: ctx.commands.edit_issue(
             issue_ref(issue_id), edit, ctx.caller, expected))
 
-    @post("/{issue_id:str}/close", guards=[requires("issues:write")], status_code=200)
+    @post("/{issue_id:str}/close", guards=[requires("issues:write")], status_code=200, opt=FOLD_STANDING)
     async def close_issue(self, request: Request[Any, Any, Any], issue_id: IssueIdPath,
                           ctx: Ctx) -> Response[IssueView]:
         """Close an issue (closing a closed issue is a no-op)."""
         return await self._command(ctx, request, lambda expected: ctx.commands.close_issue(
             issue_ref(issue_id), ctx.caller, expected))
 
-    @post("/{issue_id:str}/reopen", guards=[requires("issues:write")], status_code=200)
+    @post("/{issue_id:str}/reopen", guards=[requires("issues:write")], status_code=200, opt=FOLD_STANDING)
     async def reopen_issue(self, request: Request[Any, Any, Any], issue_id: IssueIdPath,
                            ctx: Ctx) -> Response[IssueView]:
         """Reopen an issue: back to `open`, `resolved_at` cleared."""

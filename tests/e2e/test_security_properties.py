@@ -78,6 +78,39 @@ async def test_every_dead_token_is_401(api: Client, tenant: Tenant, settings: Se
         key: (401, "unauthorized") for key in answers}
 
 
+async def test_every_dead_token_is_401_on_the_issue_commands_and_writes_nothing(
+        api: Client, tenant: Tenant, settings: Settings) -> None:
+    """POST, PATCH, close and reopen carry the standing check to the append (api/standing_gate.py): a dead token
+    gets 401 before any other error, and its command never reaches the event store."""
+    owner = owner_headers(tenant)
+    target = (await api.post("/v1/issues", json={"title": "Disk full"}, headers=owner)).json()
+    tokens = await dead_tokens(api, tenant, settings)
+    before = (await api.get("/v1/issues", headers=owner)).json()["page"]["total"]
+    commands = {
+        "open": ("POST", "/v1/issues", {"title": "written by a dead token"}),
+        "open, bad body": ("POST", "/v1/issues", {"title": ""}),
+        "open with a key": ("POST", "/v1/issues", {"title": "keyed"}),
+        "edit": ("PATCH", f"/v1/issues/{target['id']}", {"title": "renamed by a dead token"}),
+        "close": ("POST", f"/v1/issues/{target['id']}/close", None),
+        "reopen a missing issue": ("POST", "/v1/issues/iss_00000000000000000000000000/reopen", None),
+    }
+
+    answers = {}
+    for kind, token in tokens.items():
+        for name, (method, path, body) in commands.items():
+            headers = {"Authorization": f"Bearer {token}"}
+            if name == "open with a key":
+                headers["Idempotency-Key"] = f"dead-{kind}"
+            answers[kind, name] = await api.request(method, path, json=body, headers=headers)
+
+    assert {key: (r.status_code, r.json()["error"]["code"]) for key, r in answers.items()} == {
+        key: (401, "unauthorized") for key in answers}
+    after = await api.get(f"/v1/issues/{target['id']}", headers=owner)
+    assert (await api.get("/v1/issues", headers=owner)).json()["page"]["total"] == before
+    assert after.json()["title"] == "Disk full" and after.json()["status"] == target["status"]
+    assert after.headers["ETag"] == f'"{target["version"]}"'
+
+
 async def test_a_member_whose_new_role_lacks_the_scope_gets_403_with_the_old_token(api: Client, tenant: Tenant) -> None:
     """The token still claims issues:read; the current role (executive) has no such scope."""
     member = Member(tenant, Role.ANALYST)
@@ -85,10 +118,14 @@ async def test_a_member_whose_new_role_lacks_the_scope_gets_403_with_the_old_tok
     demoted = await api.patch(f"/v1/members/{member.id}", json={"role": "executive"}, headers=owner_headers(tenant))
 
     after = {shape: await api.get(f"/v1/issues{shape}", headers=member.headers) for shape in ("", "?limit=0")}
+    write = await api.post("/v1/issues", json={"title": "by a demoted member"}, headers=member.headers)
+    total = (await api.get("/v1/issues?q=demoted", headers=owner_headers(tenant))).json()["page"]["total"]
 
     assert before.status_code == 200 and demoted.status_code == 200, demoted.text
     assert {shape: (r.status_code, r.json()["error"]["details"]) for shape, r in after.items()} == {
         shape: (403, {"required_scope": "issues:read"}) for shape in after}
+    assert (write.status_code, write.json()["error"]["details"]) == (403, {"required_scope": "issues:write"})
+    assert total == 0
 
 
 async def test_row_level_security_alone_keeps_every_tenant_table_in_its_workspace(

@@ -315,6 +315,28 @@ async def test_sorting_and_pages_cover_every_issue_once_even_while_new_ones_arri
     assert len(seen) == len(set(seen)) == 8
 
 
+@pytest.mark.parametrize("sort", ["-severity", "severity", "risk_score", "-updated_at"])
+async def test_cursor_pages_on_every_sort_key_cover_each_issue_once_in_order(api: Client, tenant: Tenant,
+                                                                              sort: str) -> None:
+    """The next cursor carries the page's last keyset (integer, timestamp) exactly as its key compares."""
+    team = f"paging-{sort}"
+    for severity in ("low", "critical", "medium", "high", "critical", "low", "medium"):
+        await open_issue(api, tenant, severity=severity, team=team)
+    everything = (await api.get(f"/v1/issues?team={team}&sort={sort}&limit=100", headers=tenant.headers())).json()
+    seen: list[str] = []
+    cursor = None
+    for _ in range(10):  # 7 issues: 4 pages; a cursor that does not move on must fail, not loop
+        query = f"team={team}&sort={sort}&limit=2" + (f"&cursor={cursor}" if cursor else "")
+        page = (await api.get(f"/v1/issues?{query}", headers=tenant.headers())).json()
+        assert len(page["data"]) == 2 or page["page"]["next_cursor"] is None
+        seen += [issue["id"] for issue in page["data"]]
+        cursor = page["page"]["next_cursor"]
+        if cursor is None:
+            break
+
+    assert seen == [issue["id"] for issue in everything["data"]] and len(set(seen)) == 7
+
+
 async def test_sort_by_severity_descending(api: Client, tenant: Tenant) -> None:
     for severity in ("low", "critical", "medium", "high"):
         await open_issue(api, tenant, severity=severity)

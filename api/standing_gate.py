@@ -12,7 +12,8 @@ whatever else is wrong with its request:
   precondition of its write (`precondition`), the group committer reads it together with the other queued
   commands' checks just before the append, and a refused command appends nothing;
 - a route that answers without settling (an early 304, say) has its response held at its first message until
-  the gate is settled by a round trip of its own;
+  the gate is settled by a round trip of its own, and once refused only the refusal's own error goes out,
+  even if the route caught it;
 - an error raised before settling (a bad parameter, a guard) is replaced by the check's error when the
   check fails, as the check up front would have answered first.
 """
@@ -101,6 +102,8 @@ class StandingGate:
             nonlocal forwarded
             if self.pending:
                 await self.settle_alone()
+            elif self.refusal is not None and not forwarded and not _answers(message, self.refusal):
+                raise self.refusal  # the route caught its refusal: whatever it answers instead must not leave
             forwarded = True
             await send(message)
 
@@ -114,6 +117,11 @@ class StandingGate:
             ScopeState.from_scope(self.scope).response_started = False
             await self.settle_alone()
             raise
+
+
+def _answers(message: Message, refusal: Exception) -> bool:
+    """Whether `message` starts the refusal's own error response (Litestar rendering the raised refusal)."""
+    return message["type"] != "http.response.start" or message["status"] == getattr(refusal, "status", None)
 
 
 def _pending_gate(scope: Scope) -> StandingGate | None:

@@ -6,13 +6,14 @@ carries the check in its read is covered through the API in tests/e2e/test_secur
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import msgspec
 import pytest
-from litestar import Litestar, get
+from litestar import Litestar, Request, get
 from litestar.datastructures import State
 from litestar.params import FromQuery
 from litestar.testing import AsyncTestClient
@@ -23,7 +24,7 @@ from adapters.tokens import Principal
 from api.auth import requires
 from api.conventions import convention_config
 from api.errors import validation_error
-from api.standing_gate import FOLD_STANDING
+from api.standing_gate import FOLD_STANDING, precondition
 from tests.api.conftest import READ, bearer, token_for
 
 pytestmark = pytest.mark.postgres
@@ -54,12 +55,24 @@ class Standings:
         return principal
 
 
-class UnusedFold:
+@get("/v1/gated/swallowing", guards=[requires(READ)], opt=FOLD_STANDING, sync_to_thread=False)
+def swallowing(request: Request[Any, Any, Any]) -> dict[str, bool]:
+    """Misbehaves: has its check judged on a row (as a command's append would), then catches the refusal."""
+    check = precondition(request.scope)
+    assert check is not None
+    with contextlib.suppress(Exception):  # the misbehaviour under test
+        check.verdict({"verdict": request.query_params.get("verdict", "dead")})
+    return {"leaked": True}
+
+
+class RowFold:
+    """Never read by these routes; judges a row by its `verdict`."""
+
     def statement(self, principal: Principal) -> Statement:
-        raise AssertionError("the route never reads")
+        raise AssertionError("the routes never read")
 
     def judge(self, principal: Principal, row: Mapping[str, Any]) -> Principal | None:
-        raise AssertionError("the route never reads")
+        return None if row["verdict"] == "dead" else principal
 
 
 @pytest.fixture
@@ -69,8 +82,8 @@ def standings() -> Standings:
 
 @pytest.fixture
 async def client(settings: Settings, standings: Standings) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    app = Litestar(route_handlers=[gated], logging_config=None,
-                   **convention_config(settings, principal_loader=standings, standing_fold=UnusedFold()))
+    app = Litestar(route_handlers=[gated, swallowing], logging_config=None,
+                   **convention_config(settings, principal_loader=standings, standing_fold=RowFold()))
     async with AsyncTestClient(app=app) as client:
         yield client
 
@@ -118,3 +131,12 @@ async def test_a_valid_callers_bad_request_is_still_its_own_error(
     response = await client.get("/v1/gated?n=-1", headers=caller(settings, "usr_alive"))
 
     assert response.status_code == 400 and response.json()["error"]["code"] == "validation_error"
+
+
+async def test_a_route_that_catches_its_refusal_still_answers_with_the_refusal(
+        client: AsyncTestClient[Litestar], settings: Settings) -> None:
+    refused = await client.get("/v1/gated/swallowing?verdict=dead", headers=caller(settings, "usr_alive"))
+    admitted = await client.get("/v1/gated/swallowing?verdict=alive", headers=caller(settings, "usr_alive"))
+
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "unauthorized"
+    assert (admitted.status_code, admitted.json()) == (200, {"leaked": True})

@@ -124,9 +124,15 @@ def _answers(message: Message, refusal: Exception) -> bool:
     return message["type"] != "http.response.start" or message["status"] == getattr(refusal, "status", None)
 
 
-def _pending_gate(scope: Scope) -> StandingGate | None:
+def _gate(scope: Scope) -> StandingGate | None:
+    """The request's gate, whatever its state (None on a route that does not carry the check)."""
     found = scope.get("state", {}).get(_GATE_KEY)
-    return found if isinstance(found, StandingGate) and found.pending else None
+    return found if isinstance(found, StandingGate) else None
+
+
+def _pending_gate(scope: Scope) -> StandingGate | None:
+    gate = _gate(scope)
+    return gate if gate is not None and gate.pending else None
 
 
 async def settle_now(scope: Scope) -> None:
@@ -170,8 +176,7 @@ def precondition(scope: Scope) -> StandingPrecondition | None:
 
 def reader(scope: Scope, pool: AsyncConnectionPool[AsyncConn], workspace_id: str) -> Reader:
     """`tenant_read` for this request: while its check is pending, the check rides first in the same message."""
-    found = scope.get("state", {}).get(_GATE_KEY)
-    gate = found if isinstance(found, StandingGate) else None
+    gate = _gate(scope)
 
     async def read(statements: Sequence[Statement]) -> Rows:
         if gate is not None and gate.refusal is not None:

@@ -90,26 +90,26 @@ class GroupCommitter:
 
     def _admitted(self, batch: list[_Pending]) -> list[_Pending]:
         """The batch without the commands whose precondition refuses them (their futures hold the refusal)."""
-        checked = [pending for pending in batch if pending.precondition is not None and pending.precondition.needed]
+        checked = [(pending, pending.precondition) for pending in batch
+                   if pending.precondition is not None and pending.precondition.needed]
         if not checked:
             return batch
+        failed: set[int] = set()
         try:
-            rows = self._store.first_rows([pending.precondition.query() for pending in checked
-                                           if pending.precondition is not None])
+            rows = self._store.first_rows([precondition.query() for _, precondition in checked])
         except Exception as exc:
             log.exception("could not read the preconditions of a batch")
-            for pending in checked:
+            for pending, _ in checked:
                 pending.future.set_exception(exc)
-            return [pending for pending in batch if pending not in checked]
-        refused: list[_Pending] = []
-        for pending, row in zip(checked, rows, strict=True):
-            try:
-                if pending.precondition is not None:
-                    pending.precondition.verdict(row)
-            except Exception as refusal:
-                pending.future.set_exception(refusal)
-                refused.append(pending)
-        return [pending for pending in batch if pending not in refused]
+                failed.add(id(pending))
+        else:
+            for (pending, precondition), row in zip(checked, rows, strict=True):
+                try:
+                    precondition.verdict(row)
+                except Exception as refusal:
+                    pending.future.set_exception(refusal)
+                    failed.add(id(pending))
+        return [pending for pending in batch if id(pending) not in failed]
 
     def _commit(self, batch: list[_Pending]) -> None:
         if not batch:

@@ -50,10 +50,3 @@ async def _try_all(conn: AsyncConn, keys: list[str]) -> bool:
             return False
     return True
 
-
-async def still_leading(conn: AsyncConn) -> bool:
-    try:
-        await conn.execute("SELECT 1")
-    except psycopg.Error:
-        return False
-    return not conn.closed

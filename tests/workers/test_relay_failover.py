@@ -31,7 +31,8 @@ async def test_a_second_relay_stands_by_until_the_leader_goes_then_takes_over(se
         await leader.close()  # the leader's session dies with its process
         successor = await asyncio.wait_for(standby, 5)
 
-        assert successor is not None and await leadership.still_leading(successor)
+        assert successor is not None
+        assert await _lock_holders(s) == [successor.info.backend_pid]
         await successor.close()
 
 
@@ -82,8 +83,9 @@ async def test_a_relay_whose_session_is_killed_steps_down_and_relays_again_once_
                 while await _relayed(s) < store.head():
                     await asyncio.sleep(0.05)
 
-            killed = await _kill_lock_holders(s)
-            assert killed == 1
+            holders = await _lock_holders(s)
+            assert len(holders) == 1
+            await _terminate(s, holders[0])
             store.append([open_issue(issue_id=new_uuid(), meta=meta(), title=f"after {i}") for i in range(3)])
             async with asyncio.timeout(15):
                 while await _relayed(s) < store.head():
@@ -96,12 +98,16 @@ async def test_a_relay_whose_session_is_killed_steps_down_and_relays_again_once_
             store.close()
 
 
-async def _kill_lock_holders(s: Settings) -> int:
-    """Terminate the sessions holding an advisory lock in this database (the test's own schema is the only
-    relay running against it in this test)."""
+async def _lock_holders(s: Settings) -> list[int]:
+    """The backend pids holding this test schema's relay advisory lock."""
     conn = await connect(s, autocommit=True)
     async with conn:
-        cur = await conn.execute(
-            "SELECT pg_terminate_backend(pid) AS ok FROM pg_locks WHERE locktype = 'advisory'"
-            " AND objid = hashtext(%s)::oid AND granted", (f"{s.database_schema}:relay",))
-        return len(await cur.fetchall())
+        cur = await conn.execute("SELECT pid FROM pg_locks WHERE locktype = 'advisory'"
+                                 " AND objid = hashtext(%s)::oid AND granted", (f"{s.database_schema}:relay",))
+        return [int(row["pid"]) for row in await cur.fetchall()]
+
+
+async def _terminate(s: Settings, pid: int) -> None:
+    conn = await connect(s, autocommit=True)
+    async with conn:
+        await conn.execute("SELECT pg_terminate_backend(%s)", (pid,))

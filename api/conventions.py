@@ -1,7 +1,8 @@
 """The API conventions every route gets from app-level configuration: one plugin, one kwargs dict.
 
 `Litestar(route_handlers=[...], lifespan=[...], **convention_config(settings))` installs, in this order
-around every routed request: rate limit → bearer auth (/v1, unless PUBLIC) → JSON content type →
+around every routed request: rate limit → request target policy (api/input_policy.py) → bearer auth (/v1, unless
+PUBLIC) → JSON content type →
 idempotency → the route (its guards check scopes). Hooks stamp `X-Request-Id` and `X-RateLimit-*` on
 every response, 404/405 included, and one exception handler writes the error envelope.
 
@@ -51,6 +52,7 @@ from api.auth import (
 from api.content_type import JsonContentTypeMiddleware
 from api.errors import ErrorEnvelope, exception_handlers
 from api.idempotency import IdempotencyMiddleware
+from api.input_policy import PolicyRequest, RequestBody, TargetPolicyMiddleware
 from api.rate_limit import (
     INFRA_POOL,
     RateLimitedEnvelope,
@@ -96,6 +98,7 @@ class ApiConventions(InitPlugin, ReceiveRoutePlugin):
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.middleware[:0] = [
             RateLimitMiddleware(self.rate_limiter),
+            TargetPolicyMiddleware(),
             AuthMiddleware(self.settings, self.principal_loader, self.token_resolver, self.standing_fold),
             JsonContentTypeMiddleware(),
             IdempotencyMiddleware(),
@@ -119,6 +122,12 @@ class ApiConventions(InitPlugin, ReceiveRoutePlugin):
                 raise ImproperlyConfiguredException(
                     f"{sorted(handler.http_methods)} {route.path} declares no access: add "
                     "guards=[requires(scope)], guards=[authenticated] or opt=PUBLIC")
+            if (body := handler.parsed_fn_signature.parameters.get("data")) is not None and not all(
+                    part.is_subclass_of(RequestBody) for part in (body.inner_types if body.is_union else (body,))
+                    if not part.is_none_type):
+                raise ImproperlyConfiguredException(
+                    f"{sorted(handler.http_methods)} {route.path} takes a body of {body.annotation!r}: request bodies "
+                    "derive from api.input_policy.RequestBody (the input policy normalizes their datetimes)")
             if not is_public(handler) and BEARER_REQUIREMENT not in (handler.security or []):
                 handler.security = [*(handler.security or []), BEARER_REQUIREMENT]
             handler.responses = {**_error_responses(handler), **(handler.responses or {})}
@@ -174,4 +183,5 @@ def convention_config(settings: Settings, **plugin_options: Any) -> dict[str, An
         "plugins": [ApiConventions(settings, **plugin_options)],
         "openapi_config": openapi_config(),
         "request_max_body_size": settings.max_body_bytes,
+        "request_class": PolicyRequest,
     }

@@ -90,7 +90,8 @@ _MESSAGES_BY_STATUS = {
 _DOMAIN_STATUS = {"forbidden": 403, "not_found": 404, "conflict": 409}
 """Domain rules whose documented answer is not 422 (e.g. granting above one's own role is 403 forbidden)."""
 _AT_PATH = re.compile(r"^(?P<reason>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
-_NAMED_FIELD = re.compile(r"(?:missing required|contains unknown) field `(?P<name>[^`]+)`")
+_NAMED_FIELD = re.compile(r"(?:(?:missing required|contains unknown) field |^)`(?P<name>[^`]+)`")
+"""msgspec's own messages name a field this way, and so do the input policy's (api/input_policy.py)."""
 
 
 def _field_error(path: str, reason: str) -> FieldError:

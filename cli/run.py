@@ -14,6 +14,7 @@ from litestar import Litestar
 
 from adapters.heap import freeze_startup_objects
 from adapters.settings import Settings
+from cli.http_protocol import BoundedHttpToolsProtocol
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ class ApiServer(uvicorn.Server):
 
 def api_server(app: Litestar, settings: Settings) -> ApiServer:
     config = uvicorn.Config(app, host="0.0.0.0", port=settings.port, access_log=False, loop="uvloop",
-                            http="httptools", log_level=settings.log_level.lower())
+                            http=BoundedHttpToolsProtocol, log_level=settings.log_level.lower())
     return ApiServer(config)
 
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import msgspec
 
+from api.input_policy import RequestBody
 from domain.identity.roles import Role
 from projections.credentials.queries import TokenListing
 
@@ -15,17 +16,14 @@ Description = Annotated[str, msgspec.Meta(max_length=1000)]
 Scope = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 
 
-class Request(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Requests reject unknown fields, so a typo is a 400 rather than a silently ignored setting."""
 
-
-class CreateApiTokenRequest(Request, kw_only=True):
+class CreateApiTokenRequest(RequestBody, kw_only=True):
     name: Name
     scopes: Annotated[list[Scope], msgspec.Meta(min_length=1, max_length=100)]
     expires_at: datetime | None = None
 
 
-class CreateServiceAccountTokenRequest(Request, kw_only=True):
+class CreateServiceAccountTokenRequest(RequestBody, kw_only=True):
     """Without `scopes`, the token gets every scope of the account's role that its creator also holds."""
 
     name: Name
@@ -33,18 +31,18 @@ class CreateServiceAccountTokenRequest(Request, kw_only=True):
     expires_at: datetime | None = None
 
 
-class CreateScimTokenRequest(Request, kw_only=True):
+class CreateScimTokenRequest(RequestBody, kw_only=True):
     name: Name
     expires_at: datetime | None = None
 
 
-class CreateServiceAccountRequest(Request, kw_only=True):
+class CreateServiceAccountRequest(RequestBody, kw_only=True):
     name: Name
     description: Description = ""
     role: Role = Role.VIEWER
 
 
-class UpdateServiceAccountRequest(Request, kw_only=True):
+class UpdateServiceAccountRequest(RequestBody, kw_only=True):
     name: Name | msgspec.UnsetType = msgspec.UNSET
     description: Description | msgspec.UnsetType = msgspec.UNSET
     role: Role | msgspec.UnsetType = msgspec.UNSET

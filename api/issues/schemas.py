@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import msgspec
 
+from api.input_policy import RequestBody
 from domain.issues.events import Severity, Status
 
 Title = Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
@@ -41,11 +42,8 @@ _ALIASES = {SeverityInput.P1: Severity.CRITICAL, SeverityInput.P2: Severity.HIGH
             SeverityInput.P4: Severity.LOW}
 
 
-class Request(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """Requests reject unknown fields, so a typo is a 400 rather than a silently ignored change."""
 
-
-class OpenIssueRequest(Request, kw_only=True):
+class OpenIssueRequest(RequestBody, kw_only=True):
     title: Title
     body: Body | None = None
     severity: SeverityInput = SeverityInput.MEDIUM
@@ -58,7 +56,7 @@ class OpenIssueRequest(Request, kw_only=True):
     source_created_at: datetime | None = None
 
 
-class UpdateIssueRequest(Request, kw_only=True):
+class UpdateIssueRequest(RequestBody, kw_only=True):
     title: Title | msgspec.UnsetType = msgspec.UNSET
     body: Body | None | msgspec.UnsetType = msgspec.UNSET
     severity: SeverityInput | msgspec.UnsetType = msgspec.UNSET
@@ -69,11 +67,11 @@ class UpdateIssueRequest(Request, kw_only=True):
     metadata: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
 
 
-class CommentRequest(Request, kw_only=True):
+class CommentRequest(RequestBody, kw_only=True):
     body: CommentBody
 
 
-class LinkPatternRequest(Request, kw_only=True):
+class LinkPatternRequest(RequestBody, kw_only=True):
     pattern_id: PatternRef
 
 
@@ -84,7 +82,7 @@ class BulkOperation(StrEnum):
     LINK_PATTERN = "link_pattern"
 
 
-class BulkRequest(Request, kw_only=True):
+class BulkRequest(RequestBody, kw_only=True):
     ids: Annotated[list[str], msgspec.Meta(min_length=1, max_length=100)]
     op: BulkOperation
     value: str | None = None

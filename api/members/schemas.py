@@ -8,6 +8,7 @@ from typing import Annotated
 
 import msgspec
 
+from api.input_policy import RequestBody
 from domain.identity.roles import Role
 
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254)]
@@ -18,16 +19,13 @@ Locale = Annotated[str, msgspec.Meta(max_length=20, examples=["en-GB"])]
 Token = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 
-class Request(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """Requests reject unknown fields, so a typo is a 400 rather than a silently ignored change."""
-
 
 class MemberStatusInput(StrEnum):
     ACTIVE = "active"
     SUSPENDED = "suspended"
 
 
-class UpdateMemberRequest(Request, kw_only=True):
+class UpdateMemberRequest(RequestBody, kw_only=True):
     """`role` needs `members:write`; `status` (suspend / reactivate) needs `members:admin`."""
 
     role: Role | msgspec.UnsetType = msgspec.UNSET
@@ -47,12 +45,12 @@ class MemberView(msgspec.Struct, kw_only=True):
     updated_at: datetime
 
 
-class InviteRequest(Request, kw_only=True):
+class InviteRequest(RequestBody, kw_only=True):
     email: Email
     role: Role
 
 
-class AcceptRequest(Request, kw_only=True):
+class AcceptRequest(RequestBody, kw_only=True):
     token: Token
 
 
@@ -114,7 +112,7 @@ class MeView(msgspec.Struct, kw_only=True):
     membership_id: str | None
 
 
-class UpdateMeRequest(Request, kw_only=True):
+class UpdateMeRequest(RequestBody, kw_only=True):
     """Every field optional. `null` clears avatar_url, resets timezone to UTC and locale to en; `name: null`
     leaves the name as it is (a user always has one)."""
 

@@ -11,6 +11,8 @@ from typing import Any
 
 import msgspec
 
+from api.input_policy import decode_json
+
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
 LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -58,9 +60,14 @@ def parse_filter(text: str | None, allowed: dict[str, str]) -> tuple[str, str] |
     return canonical, match["value"].replace('\\"', '"').replace("\\\\", "\\")
 
 
+MAX_START = 2**31 - 1
+"""No workspace holds this many members; beyond it an offset would not even fit Postgres' bigint."""
+
+
 def page_bounds(start_index: int | None, count: int | None) -> tuple[int, int]:
-    """1-based `startIndex` (below 1 reads as 1) and `count` (negative reads as 0, capped at MAX_COUNT)."""
-    start = max(1, start_index or 1)
+    """1-based `startIndex` (below 1 reads as 1, past MAX_START as MAX_START: an empty page either way) and `count`
+    (negative reads as 0, capped at MAX_COUNT)."""
+    start = min(max(1, start_index or 1), MAX_START)
     size = MAX_COUNT if count is None else min(max(0, count), MAX_COUNT)
     return start, size
 
@@ -88,7 +95,7 @@ class PatchRequest(msgspec.Struct, kw_only=True):
 def operations(body: bytes) -> list[tuple[str, str | None, Any]]:
     """(op in lower case, path or None, value) of a PatchOp body; a malformed one is 400 invalidSyntax."""
     try:
-        request = msgspec.json.decode(body, type=PatchRequest)
+        request = decode_json(body, PatchRequest)
     except msgspec.DecodeError as exc:
         raise ScimError(400, f"Malformed PatchOp: {exc}", "invalidSyntax") from None
     result = []

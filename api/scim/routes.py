@@ -20,6 +20,7 @@ from litestar.params import FromPath, FromQuery
 from adapters.postgres import tenant_transaction
 from adapters.tokens import Principal
 from api.consistency import read_your_writes
+from api.input_policy import decode_json
 from api.rate_limit import client_key
 from api.request_id import request_id
 from api.scim import protocol
@@ -181,7 +182,7 @@ class ScimController(Controller):
     async def create_user(self, request: Request[Any, Any, Any], state: State) -> Response[bytes]:
         """Provision: creates the user if new and adds them as a `viewer` (suspended if `active` is false).
         An existing member is 409 `uniqueness`."""
-        user = msgspec.json.decode(await request.body(), type=NewUser)
+        user = decode_json(await request.body(), NewUser)
         active = protocol.as_bool(user.active, "active")
         done = await request.app.state.scim_commands.provision(
             _caller(request), email=_email(user), name=_display_name(user), active=active, role=DEFAULT_ROLE)
@@ -204,7 +205,7 @@ class ScimController(Controller):
                            ) -> Response[bytes]:
         """Replace: only `active` is applied (see PATCH)."""
         public = _user_id(user_id)
-        user = msgspec.json.decode(await request.body(), type=NewUser)
+        user = decode_json(await request.body(), NewUser)
         await self._set_active(request, state, public, protocol.as_bool(user.active, "active"))
         return scim(user_resource(await self._member(request, public)))
 
@@ -255,7 +256,7 @@ class ScimController(Controller):
     async def create_group(self, request: Request[Any, Any, Any], state: State) -> Response[bytes]:
         """Groups are the fixed roles: "creating" one whose displayName is a role key returns it (then add
         members with PATCH); any other name is 400."""
-        body = msgspec.json.decode(await request.body())
+        body = decode_json(await request.body())
         name = body.get("displayName") if isinstance(body, dict) else None
         if not isinstance(name, str) or name not in {r.value for r in Role}:
             raise ScimError(400, f"displayName must be a role key: {', '.join(r.value for r in Role)}",

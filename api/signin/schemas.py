@@ -8,6 +8,7 @@ import msgspec
 from litestar.openapi import ResponseSpec
 
 from api.errors import ErrorEnvelope
+from api.input_policy import RequestBody
 from api.members.schemas import Token
 
 WorkspaceRef = Annotated[str, msgspec.Meta(pattern=r"^ws_[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}$")]
@@ -19,11 +20,8 @@ InvitationToken = Annotated[Token, msgspec.Meta(description=(
 RefreshToken = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
 
 
-class Request(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """Requests reject unknown fields, so a typo is a 400 rather than a silently ignored value."""
 
-
-class ExchangeRequest(Request, kw_only=True):
+class ExchangeRequest(RequestBody, kw_only=True):
     subject_token: Jwt
     """A Clerk session JWT (RS256), or in development one printed by `causeloop token --clerk --email E`."""
     workspace_id: WorkspaceRef | None = None
@@ -36,7 +34,7 @@ class ExchangeRequest(Request, kw_only=True):
     the Clerk id linked) and the tokens are for its workspace (`workspace_id`, if given, must be that one)."""
 
 
-class RefreshRequest(Request, kw_only=True):
+class RefreshRequest(RequestBody, kw_only=True):
     refresh_token: RefreshToken
 
 
@@ -57,7 +55,7 @@ class TotpEnrolment(msgspec.Struct, kw_only=True):
     status: Literal["pending"]
 
 
-class TotpVerifyRequest(Request, kw_only=True):
+class TotpVerifyRequest(RequestBody, kw_only=True):
     code: TotpCode
 
 
@@ -65,7 +63,7 @@ class TotpStatus(msgspec.Struct, kw_only=True):
     status: Literal["active"]
 
 
-class TotpRemoveRequest(Request, kw_only=True):
+class TotpRemoveRequest(RequestBody, kw_only=True):
     code: TotpCode | None = None
     """A current code; may be left out when the caller's token was minted with a second factor."""
 

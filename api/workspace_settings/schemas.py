@@ -7,6 +7,7 @@ from typing import Annotated
 
 import msgspec
 
+from api.input_policy import RequestBody
 from domain.workspace_settings.events import Theme
 from domain.workspace_settings.settings import (
     AUDIT_DAYS_FLOOR,
@@ -39,11 +40,8 @@ AuditDays = Annotated[int, msgspec.Meta(ge=1, le=RETENTION_MAX_DAYS, description
     f"At least {AUDIT_DAYS_FLOOR}: lower is 422 retention_below_minimum"))]
 
 
-class Request(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """Requests reject unknown fields, so a typo is a 400 rather than a silently ignored change."""
 
-
-class UpdateWorkspaceRequest(Request, kw_only=True):
+class UpdateWorkspaceRequest(RequestBody, kw_only=True):
     """Only the fields present change; `mfa_required` also needs the scope workspace:admin."""
 
     name: Name | Unset = UNSET
@@ -75,7 +73,7 @@ class WorkspaceResponse(msgspec.Struct, kw_only=True):
     updated_at: datetime | None
 
 
-class UpdateAiSettingsRequest(Request, kw_only=True):
+class UpdateAiSettingsRequest(RequestBody, kw_only=True):
     auto_link: bool | Unset = UNSET
     confidence_threshold: Probability | Unset = UNSET
     proof_window_days: ProofWindow | Unset = UNSET
@@ -97,7 +95,7 @@ class AiSettingsResponse(msgspec.Struct, kw_only=True):
     updated_at: datetime | None
 
 
-class UpdateRetentionRequest(Request, kw_only=True):
+class UpdateRetentionRequest(RequestBody, kw_only=True):
     issues_days: RetentionDays | Unset = UNSET
     activity_days: RetentionDays | Unset = UNSET
     audit_days: AuditDays | Unset = UNSET

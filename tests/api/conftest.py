@@ -25,6 +25,7 @@ from api.auth import PUBLIC, CurrentPrincipal, authenticated, requires
 from api.conditional import check_version, etag_for, expected_version
 from api.conventions import convention_config, openapi_json
 from api.errors import not_found
+from api.input_policy import RequestBody
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, SortParam, decode_cursor, page_of, parse_sort
 from domain.errors import InvalidTransition, InvalidValue
 from tests.conftest import new_workspace_id
@@ -35,11 +36,11 @@ ITEMS = [{"id": f"itm_{n:02d}", "n": n} for n in range(1, 8)]
 THING_VERSION = 3
 
 
-class Meta(msgspec.Struct, forbid_unknown_fields=True):
+class Meta(RequestBody):
     level: int
 
 
-class ThingIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class ThingIn(RequestBody, kw_only=True):
     title: Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
     count: int = 0
     meta: Meta | None = None

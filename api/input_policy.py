@@ -1,0 +1,138 @@
+"""The one input policy of every route, applied where a request is decoded (docs/api.md, "Input policy").
+
+Whatever a command accepts must be storable by every store, applicable by every projector and replayable by
+every rebuild, so the bounds are those of the weakest of them:
+- text holds no NUL (Postgres `text` cannot) and no lone surrogate (UTF-8 cannot encode one);
+- a JSON body nests at most MAX_JSON_DEPTH levels (projectors and the audit chain walk documents recursively;
+  msgspec itself gives up near 1,000 levels with a RecursionError);
+- a datetime carries an offset and, normalized to UTC, lies in [EARLIEST, LATEST) (an offset can push a
+  valid-looking value past year 9999, which Python's datetime cannot hold);
+- the request target (path and query string) is valid UTF-8 without NUL;
+- the body is bounded by MAX_BODY_BYTES (413) and the request head by MAX_HEADER_BYTES (431, enforced by the
+  server while the head arrives: cli/http_protocol.py).
+JSON bodies decoded by Litestar go through `PolicyRequest.json`, bodies a route decodes itself through
+`decode_json`; every typed body derives from `RequestBody`, which normalizes its datetimes.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+import msgspec
+from litestar import Request
+from litestar.enums import ScopeType
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from api.errors import ApiError
+
+MAX_JSON_DEPTH = 32
+MAX_HEADER_BYTES = 16_384
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+_FORBIDDEN_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
+def refused(field: str, reason: str) -> ApiError:
+    return ApiError(400, "validation_error", f"{field}: {reason}", {"field": field, "reason": reason})
+
+
+def _path(parent: str, key: object) -> str:
+    return f"{parent}[{key}]" if isinstance(key, int) else f"{parent}.{key}" if parent else str(key)
+
+
+def check_text(value: str, field: str) -> None:
+    if (found := _FORBIDDEN_TEXT.search(value)) is not None:
+        what = "NUL" if found.group() == "\x00" else "a lone surrogate"
+        raise refused(field, f"text may not contain {what} (U+{ord(found.group()):04X})")
+
+
+def check_value(value: object, field: str = "", depth: int = 1) -> None:
+    """Walk a decoded JSON value (or a Struct of them): text free of NUL and lone surrogates, depth bounded."""
+    if isinstance(value, str):
+        check_text(value, field or "body")
+    elif isinstance(value, dict | list | tuple | msgspec.Struct):
+        if depth > MAX_JSON_DEPTH:
+            raise refused(field or "body", f"nested deeper than {MAX_JSON_DEPTH} levels")
+        items: Any
+        if isinstance(value, dict):
+            items = value.items()
+        elif isinstance(value, msgspec.Struct):
+            items = ((name, getattr(value, name)) for name in value.__struct_fields__)
+        else:
+            items = enumerate(value)
+        for key, item in items:
+            if isinstance(key, str):
+                check_text(key, _path(field, key))
+            check_value(item, _path(field, key), depth + 1)
+
+
+def decode_json(body: bytes, type_: Any = Any) -> Any:
+    """The policy's JSON decoder for routes that decode their own body (SCIM): msgspec errors as usual, a body
+    nested too deeply or holding forbidden text is a 400."""
+    try:
+        value = msgspec.json.decode(body, type=type_)
+    except RecursionError:
+        raise refused("body", f"nested deeper than {MAX_JSON_DEPTH} levels") from None
+    check_value(value)
+    return value
+
+
+def utc_instant(value: datetime, field: str) -> datetime:
+    """`value` in UTC, refused when it has no offset or lies outside [EARLIEST, LATEST)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"`{field}` needs a UTC offset (e.g. 2026-01-31T12:00:00Z)")
+    try:
+        normalized = value.astimezone(UTC)
+    except OverflowError:
+        normalized = None
+    if normalized is None or not EARLIEST <= normalized < LATEST:
+        raise ValueError(f"`{field}` must lie between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC)")
+    return normalized
+
+
+class RequestBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Base of every typed request body. Unknown fields are refused (a typo is a 400, not an ignored change), and
+    datetimes are normalized to UTC within the policy's range while msgspec decodes (a ValueError here becomes a
+    400 naming the field)."""
+
+    def __post_init__(self) -> None:
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            if isinstance(value, datetime):
+                msgspec.structs.force_setattr(self, name, utc_instant(value, name))
+
+
+class PolicyRequest(Request[Any, Any, Any]):
+    """The app's request class: Litestar's JSON decoding, then the policy's walk; deep nesting is a 400."""
+
+    async def json(self) -> Any:
+        try:
+            value = await super().json()
+        except RecursionError:
+            raise refused("body", f"nested deeper than {MAX_JSON_DEPTH} levels") from None
+        check_value(value)
+        return value
+
+
+def check_target(scope: Scope) -> None:
+    """The request's path and query string, percent-decoded, must be UTF-8 without NUL."""
+    raw_path = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape")
+    # Some clients' ASGI adapters (httpx) leave the query in raw_path; the ASGI spec and uvicorn do not.
+    for field, raw in (("path", raw_path.partition(b"?")[0]), ("query", scope.get("query_string", b""))):
+        decoded = unquote_to_bytes(raw.replace(b"+", b" "))
+        try:
+            check_text(decoded.decode("utf-8"), field)
+        except UnicodeDecodeError:
+            raise refused(field, "is not valid UTF-8 once percent-decoded") from None
+
+
+class TargetPolicyMiddleware(ASGIMiddleware):
+    scopes = (ScopeType.HTTP,)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        check_target(scope)
+        await next_app(scope, receive, send)

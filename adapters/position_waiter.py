@@ -20,6 +20,8 @@ class PositionWaiter:
         self._waiters: dict[str, list[tuple[int, asyncio.Future[None]]]] = defaultdict(list)
         self._task: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
+        self._read: set[str] = set()
+        """Projections whose checkpoint was read since LISTEN (re)started: later advances arrive as NOTIFYs."""
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._listen(), name="position-waiter")
@@ -38,8 +40,10 @@ class PositionWaiter:
         entry = (position, future)
         self._waiters[name].append(entry)
         try:
-            if not self._listening.is_set():
-                await self._refresh(name)  # no live LISTEN: read the checkpoint once (after registering)
+            if not self._listening.is_set() or name not in self._read:
+                # No live LISTEN, or a checkpoint that may have advanced before it began and never since: read it
+                # once (after registering, so an advance in between still wakes us).
+                await self._refresh(name)
             await asyncio.wait_for(asyncio.shield(future), timeout)
             return True
         except TimeoutError:
@@ -60,12 +64,18 @@ class PositionWaiter:
         conn = await connect(self._settings, autocommit=True)
         try:
             self._advance(name, await checkpoints.position(conn, name))
+            if self._listening.is_set():
+                self._read.add(name)
         finally:
             await conn.close()
 
     async def _listen(self) -> None:
         await listen_forever(self._settings, checkpoints.channel(self._settings.database_schema), self._notified,
-                             on_listening=self._listening_again, on_lost=self._listening.clear)
+                             on_listening=self._listening_again, on_lost=self._lost)
+
+    def _lost(self) -> None:
+        self._listening.clear()
+        self._read.clear()
 
     def _notified(self, payload: str) -> None:
         name, _, position = payload.rpartition(":")

@@ -67,6 +67,10 @@ _INSERT_ACTIVITY = _bulk_insert("issue_activity", _ACTIVITY_COLUMNS, "ON CONFLIC
 _INSERT_COMMENT = _bulk_insert("issue_comments", _COMMENT_COLUMNS, "ON CONFLICT DO NOTHING")
 _ADD_COUNTS = _bulk_insert("issue_counts", _COUNT_COLUMNS, "ON CONFLICT (workspace_id, status, severity, stage) "
                            "DO UPDATE SET n = issue_counts.n + excluded.n")
+_DROP_EMPTY_COUNTS = ("DELETE FROM issue_counts WHERE n = 0 AND (workspace_id, status, severity, stage) IN "
+                      "(SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]))")
+"""A count that fell to zero is no row at all, as in a rebuild: the live table and a rebuilt one are identical
+however the events were batched."""
 _json = msgspec.json.Encoder()
 
 
@@ -126,10 +130,11 @@ def prepare(views: Views, batch: Sequence[tuple[int, AnyEvent]]) -> Prepared:
             comments.append((event.workspace_id, event.comment_id, issue_id, _json.encode(event.actor).decode(),
                              event.body, event.occurred_at))
     deltas = [(*key, n) for key, n in sorted(counts.items()) if n]
+    lowered = [key for key, n in sorted(counts.items()) if n < 0]
     statements = [(statement, [list(column) for column in zip(*rows, strict=True)])
                   for statement, rows in ((_UPSERT, [_row(view) for view in changed.values()]),
                                           (_INSERT_ACTIVITY, activity), (_INSERT_COMMENT, comments),
-                                          (_ADD_COUNTS, deltas)) if rows]
+                                          (_ADD_COUNTS, deltas), (_DROP_EMPTY_COUNTS, lowered)) if rows]
     return Prepared(views={key: views[key] for key in changed}, statements=statements)
 
 

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated
 
 import msgspec
 
 from api.input_policy import RequestBody
-from domain.identity.roles import Role
+from domain.identity.roles import ALL_SCOPES, Role
 from projections.credentials.queries import TokenListing
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 Description = Annotated[str, msgspec.Meta(max_length=1000)]
-Scope = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+Scope = Annotated[str, msgspec.Meta(pattern=f"^({'|'.join(re.escape(scope) for scope in sorted(ALL_SCOPES))})$",
+                                    description="a scope of GET /v1/api-tokens/scopes")]
 
 
 

@@ -11,7 +11,8 @@ import msgspec
 from api.input_policy import RequestBody
 from domain.identity.roles import Role
 
-Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254)]
+Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254, pattern=r"^\s*[^\s@][^\s]*@[^\s@]+\s*$",
+                                    description="name@example.com; compared in lower case")]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 AvatarUrl = Annotated[str, msgspec.Meta(max_length=2048)]
 Timezone = Annotated[str, msgspec.Meta(max_length=100, examples=["Europe/Paris"])]

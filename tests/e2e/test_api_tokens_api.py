@@ -148,7 +148,7 @@ async def test_scopes_above_the_creators_are_refused_and_unknown_scopes_are_inva
     assert above.status_code == 403 and above.json()["error"]["details"] == {"field": "scopes",
                                                                               "scope": "members:admin"}
     assert narrowed.status_code == 403
-    assert unknown.status_code == 400 and unknown.json()["error"]["details"]["field"] == "scopes"
+    assert unknown.status_code == 400 and unknown.json()["error"]["details"]["field"] == "scopes[0]"
 
 
 async def test_the_scope_catalogue_groups_every_scope_in_the_docs_tabs(api: Client, tenant: Tenant) -> None:

@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 from uuid import UUID
 
+import psycopg
 from eventsourcing.application import Application
 from eventsourcing.persistence import (
     ApplicationRecorder,
     IntegrityError,
     JSONTranscoder,
     Mapper,
+    PersistenceError,
     StoredEvent,
 )
 from eventsourcing.postgres import PostgresApplicationRecorder
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, Cursor
 from psycopg.conninfo import conninfo_to_dict
-from psycopg.rows import tuple_row
+from psycopg.rows import DictRow, tuple_row
+from psycopg.sql import SQL, Identifier
 
 from adapters import codec
+from adapters.idempotency import CLAIM_LOST_SQLSTATE, RECORD_STEP, ClaimLost, StepRecord
 from adapters.settings import Settings
 from domain.events import DomainEvent
 
@@ -48,7 +52,29 @@ def event_store_env(settings: Settings, *, create_table: bool = False, pool_size
         "POSTGRES_MAX_OVERFLOW": str(pool_size),
         "POSTGRES_LOCK_TIMEOUT": "10",
         "CREATE_TABLE": "yes" if create_table else "no",
+        "APPLICATION_RECORDER_TOPIC": f"{__name__}:StepRecordingRecorder",
     }
+
+
+Outcome = tuple[int, int, StepRecord]
+"""`events[start:stop]` of an append are one idempotency step, whose result commits with them."""
+
+
+class StepRecordingRecorder(PostgresApplicationRecorder):
+    """The library's recorder, which also records idempotency steps inside the append's transaction, right after
+    the events (their positions are known then). A step whose claim was lost raises in Postgres, so the whole
+    transaction aborts: its events are not committed either."""
+
+    def _fetch_ids_after_insert_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent],
+                                       **kwargs: Any) -> Sequence[int] | None:
+        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        outcomes: Sequence[Outcome] = kwargs.get("outcomes", ())
+        if ids is not None and outcomes:
+            statement = SQL(RECORD_STEP).format(schema=Identifier(self.datastore.schema))
+            for start, stop, record in outcomes:
+                curs.execute(statement, record.params(max(ids[start:stop])))
+            curs.fetchall()  # the pipeline syncs here: a lost claim raises now, inside the transaction
+        return ids
 
 
 class MsgspecMapper(Mapper[UUID]):
@@ -76,21 +102,35 @@ class _StoreApplication(Application[UUID]):
 class EventStore:
     """Append, load a stream, and read the global log in position (notification id) order."""
 
-    def __init__(self, settings: Settings, *, create_table: bool = False, pool_size: int = 5) -> None:
-        self._app = _StoreApplication(env=event_store_env(settings, create_table=create_table, pool_size=pool_size))
-        self._schema = settings.database_schema
+    def __init__(self, settings: Settings | None, *, create_table: bool = False, pool_size: int = 5) -> None:
+        """`settings` None: an in-memory store (the library's POPO recorder), for fast command tests."""
+        env: Mapping[str, str] = {"PERSISTENCE_MODULE": "eventsourcing.popo"} if settings is None else \
+            event_store_env(settings, create_table=create_table, pool_size=pool_size)
+        self._app = _StoreApplication(env=env)
+        self._schema = "" if settings is None else settings.database_schema
 
     @property
     def recorder(self) -> ApplicationRecorder:
         return self._app.recorder
 
-    def append(self, events: Sequence[DomainEvent]) -> list[int]:
-        """One transaction for all `events`; returns their positions. Raises IntegrityError on a version clash."""
-        recordings = self._app.save(*events)
+    def append(self, events: Sequence[DomainEvent], outcomes: Sequence[Outcome] = ()) -> list[int]:
+        """One transaction for all `events` (and the idempotency steps they complete); returns their positions.
+
+        Raises IntegrityError on a version clash, ClaimLost when a step's claim was taken over."""
+        if outcomes and not isinstance(self.recorder, StepRecordingRecorder):
+            raise TypeError("idempotency steps are recorded by the Postgres store only")
+        try:
+            recordings = self._app.save(*events, outcomes=outcomes) if outcomes else self._app.save(*events)
+        except (PersistenceError, psycopg.Error) as exc:
+            cause = exc if isinstance(exc, psycopg.Error) else exc.__cause__
+            if isinstance(cause, psycopg.Error) and cause.sqlstate == CLAIM_LOST_SQLSTATE:
+                raise ClaimLost(str(cause)) from None
+            raise
         return [recording.notification.id for recording in recordings]
 
-    def load(self, stream_id: UUID) -> list[codec.AnyEvent]:
-        return [codec.decode(n.state) for n in self._app.recorder.select_events(stream_id)]
+    def load(self, stream_id: UUID, up_to: int | None = None) -> list[codec.AnyEvent]:
+        """The stream's events in order, up to version `up_to` when given."""
+        return [codec.decode(n.state) for n in self._app.recorder.select_events(stream_id, lte=up_to)]
 
     def read(self, after: int, limit: int) -> list[tuple[int, codec.AnyEvent]]:
         notifications = self._app.recorder.select_notifications(after, limit, inclusive_of_start=False)

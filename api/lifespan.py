@@ -18,6 +18,7 @@ from commands.credentials import CredentialCommands
 from commands.group_commit import GroupCommitter
 from commands.issues import IssueCommands
 from commands.members import MemberCommands
+from commands.runner import CommandRunner
 from commands.scim import ScimCommands
 from commands.workspace_settings import WorkspaceSettingsCommands
 
@@ -36,13 +37,14 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     await read_pool.open()
     await infra_pool.open()
     await waiter.start()
-    app.state.update(store=store, committer=committer, issue_commands=IssueCommands(store, committer),
+    runner = CommandRunner(store, committer)
+    app.state.update(store=store, committer=committer, command_runner=runner, issue_commands=IssueCommands(runner),
                      credential_commands=CredentialCommands(store, committer),
-                     scim_commands=ScimCommands(store, committer), read_pool=read_pool,
+                     scim_commands=ScimCommands(runner), read_pool=read_pool,
                      infra_pool=infra_pool, position_waiter=waiter,
                      nats=await _nats_or_none(settings))
-    app.state.update(member_commands=MemberCommands(store, committer))
-    app.state.workspace_settings_commands = WorkspaceSettingsCommands(store, committer)
+    app.state.update(member_commands=MemberCommands(runner))
+    app.state.workspace_settings_commands = WorkspaceSettingsCommands(runner)
     freeze_startup_objects()
     try:
         yield

@@ -6,6 +6,7 @@ from datetime import datetime
 
 import msgspec
 
+from adapters.idempotency import Claim
 from commands.group_commit import Precondition
 from domain.events import Actor, Meta
 from domain.ids import WorkspaceId
@@ -19,6 +20,8 @@ class Caller(msgspec.Struct, frozen=True, kw_only=True):
     precondition: Precondition | None = None
     """A check this caller's writes must pass just before their append (the request's standing check, when the
     route carries it: api/standing_gate.py); None when it was made up front."""
+    claim: Claim | None = None
+    """The request's Idempotency-Key claim: the commands it runs are its steps (commands/runner.py)."""
 
     def meta(self, now: datetime) -> Meta:
         """The envelope metadata of events this caller causes at `now`."""

@@ -9,7 +9,8 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any, Protocol
 
-from adapters.event_store import EventStore, IntegrityError
+from adapters.event_store import EventStore, IntegrityError, Outcome
+from adapters.idempotency import ClaimLost, StepRecord
 from domain.events import DomainEvent
 
 log = logging.getLogger(__name__)
@@ -36,11 +37,13 @@ class Precondition(Protocol):
 
 
 class _Pending:
-    __slots__ = ("events", "future", "precondition")
+    __slots__ = ("events", "future", "precondition", "record")
 
-    def __init__(self, events: Sequence[DomainEvent], precondition: Precondition | None) -> None:
+    def __init__(self, events: Sequence[DomainEvent], precondition: Precondition | None,
+                 record: StepRecord | None) -> None:
         self.events = events
         self.precondition = precondition
+        self.record = record
         self.future: Future[list[int]] = Future()
 
 
@@ -54,18 +57,16 @@ class GroupCommitter:
         self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
         self._thread.start()
 
-    def submit(self, events: Sequence[DomainEvent], precondition: Precondition | None = None) -> Future[list[int]]:
-        """Queue `events` to be appended atomically together, once `precondition` (if any) has passed; the future
-        holds their positions, or the refusal."""
-        pending = _Pending(events, precondition)
+    def submit(self, events: Sequence[DomainEvent], precondition: Precondition | None = None,
+               record: StepRecord | None = None) -> Future[list[int]]:
+        """Queue `events` to be appended atomically together, once `precondition` (if any) has passed, with `record`
+        (an idempotency step's result) in the same transaction; the future holds their positions, or the refusal."""
+        pending = _Pending(events, precondition, record)
         if not events:
             pending.future.set_result([])
         else:
             self._queue.put(pending)
         return pending.future
-
-    def append(self, events: Sequence[DomainEvent]) -> list[int]:
-        return self.submit(events).result()
 
     def close(self) -> None:
         self._queue.put(None)
@@ -114,11 +115,18 @@ class GroupCommitter:
     def _commit(self, batch: list[_Pending]) -> None:
         if not batch:
             return
+        outcomes: list[Outcome] = []
+        offset = 0
+        for pending in batch:
+            if pending.record is not None:
+                outcomes.append((offset, offset + len(pending.events), pending.record))
+            offset += len(pending.events)
         try:
-            positions = self._store.append([event for pending in batch for event in pending.events])
-        except IntegrityError:
+            positions = self._store.append([event for pending in batch for event in pending.events], outcomes)
+        except (IntegrityError, ClaimLost) as refusal:
             if len(batch) == 1:
-                batch[0].future.set_exception(ConcurrencyConflict("stream changed concurrently"))
+                lost = isinstance(refusal, ClaimLost)
+                batch[0].future.set_exception(refusal if lost else ConcurrencyConflict("stream changed concurrently"))
                 return
             for pending in batch:
                 self._commit([pending])

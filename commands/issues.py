@@ -1,30 +1,26 @@
-"""Issue commands: load the stream, decide with the pure domain, append through group commit."""
+"""Issue commands: how each decides; loading, appending and retrying are the runner's (commands/runner.py)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import cast
-from uuid import UUID
 
 import msgspec
 
-from adapters.event_store import EventStore
-from adapters.ids import keyed_uuid, new_id, new_uuid
+from adapters.ids import keyed_uuid
 from commands.caller import Caller
-from commands.errors import NotFound, StaleVersion
-from commands.group_commit import ConcurrencyConflict, GroupCommitter
+from commands.errors import NotFound
+from commands.group_commit import ConcurrencyConflict
+from commands.runner import CommandRunner, Context, Decision, Result
 from domain.errors import DomainError
 from domain.events import Meta
 from domain.ids import CommentId, IssueId, PatternId, UserId, parse, render
 from domain.issues import issue as decide
-from domain.issues.events import AnyIssueEvent, IssueEvent, Metadata, Severity, Status
+from domain.issues.events import AnyIssueEvent, IssueCommented, IssueEvent, Metadata, Severity, Status
 from domain.issues.issue import Issue, IssueEdit
-
-MAX_ATTEMPTS = 3
 
 
 class OpenIssue(msgspec.Struct, frozen=True, kw_only=True):
@@ -40,17 +36,6 @@ class OpenIssue(msgspec.Struct, frozen=True, kw_only=True):
     source_created_at: datetime | None = None
 
 
-class Accepted(msgspec.Struct, frozen=True, kw_only=True):
-    """What a command did: the stream it touched, its version now, and the position to wait for."""
-
-    issue_id: IssueId
-    version: int
-    position: int
-    created: bool = False
-    comment_id: CommentId | None = None
-    stream: tuple[AnyIssueEvent, ...] = ()
-
-
 class BulkOp(StrEnum):
     SET_STATUS = "set_status"
     ASSIGN = "assign"
@@ -60,140 +45,104 @@ class BulkOp(StrEnum):
 
 class BulkOutcome(msgspec.Struct, frozen=True, kw_only=True):
     id: str
-    accepted: Accepted | None = None
+    result: Result | None = None
     error: Exception | None = None
 
 
-Decision = Callable[[Issue, Meta], Sequence[IssueEvent]]
+Rule = Callable[[Issue, Meta], Sequence[IssueEvent]]
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+def issue_id_of(result: Result) -> IssueId:
+    return IssueId(render("iss", result.stream_id))
+
+
+def issue_events(result: Result) -> list[AnyIssueEvent]:
+    return cast(list[AnyIssueEvent], result.own(IssueEvent))
+
+
+def comment_id_of(result: Result) -> CommentId:
+    """The comment a `comment_on_issue` added: its stream's last event."""
+    event = result.stream[-1]
+    assert isinstance(event, IssueCommented)
+    return event.comment_id
 
 
 class IssueCommands:
-    def __init__(self, store: EventStore, committer: GroupCommitter, clock: Callable[[], datetime] = utc_now) -> None:
-        self._store = store
-        self._committer = committer
-        self._clock = clock
+    def __init__(self, runner: CommandRunner) -> None:
+        self._runner = runner
 
-    async def open_issue(self, cmd: OpenIssue, caller: Caller) -> Accepted:
+    async def open_issue(self, cmd: OpenIssue, caller: Caller) -> Result:
         """Same source + external_id updates the existing issue instead of opening a second one."""
-        if cmd.external_id is None:
-            stream_id = new_uuid()
-            event = decide.open_issue(issue_id=stream_id, meta=self._meta(caller), **msgspec.structs.asdict(cmd))
-            return await self._accept(stream_id, [event], caller, created=True)
-        stream_id = keyed_uuid(caller.workspace_id, "issue-source", cmd.source, cmd.external_id)
-        for _ in range(MAX_ATTEMPTS):
-            current, history = await self._load_stream(stream_id)
-            meta = self._meta(caller)
+        fields = msgspec.structs.asdict(cmd)
+
+        async def deciding(context: Context) -> Decision:
+            if cmd.external_id is None:
+                stream_id = context.new_uuid()
+                return Decision(stream_id, (), [decide.open_issue(issue_id=stream_id, meta=context.meta, **fields)])
+            stream_id = keyed_uuid(caller.workspace_id, "issue-source", cmd.source, cmd.external_id)
+            history = await context.load(stream_id, IssueEvent)
+            current = decide.project_issue(None, cast(list[AnyIssueEvent], history))
             if current is None:
-                events: Sequence[IssueEvent] = [decide.open_issue(issue_id=stream_id, meta=meta,
-                                                                  **msgspec.structs.asdict(cmd))]
-            else:
-                self._check_workspace(current, caller)
-                events = decide.edit_issue(current, _edit_from(cmd), meta)
-            try:
-                return await self._accept(stream_id, events, caller, created=current is None, current=current,
-                                          history=history)
-            except ConcurrencyConflict:
-                continue
-        raise ConcurrencyConflict("issue changed concurrently; retry")
+                return Decision(stream_id, (), [decide.open_issue(issue_id=stream_id, meta=context.meta, **fields)])
+            _check_workspace(current, caller)
+            return Decision(stream_id, history, decide.edit_issue(current, _edit_from(cmd), context.meta))
 
-    async def edit_issue(self, issue_id: str, edit: IssueEdit, caller: Caller, expected_version: int | None = None
-                   ) -> Accepted:
-        return await self._run(issue_id, caller, expected_version,
-                               lambda issue, meta: decide.edit_issue(issue, edit, meta))
+        return await self._runner.run(caller, deciding)
 
-    async def close_issue(self, issue_id: str, caller: Caller, expected_version: int | None = None) -> Accepted:
-        return await self._run(issue_id, caller, expected_version, decide.close_issue)
+    async def edit_issue(self, issue_id: str, edit: IssueEdit, caller: Caller,
+                         expected_version: int | None = None) -> Result:
+        return await self._on_issue(issue_id, caller, lambda issue, meta: decide.edit_issue(issue, edit, meta),
+                                    expected_version)
 
-    async def reopen_issue(self, issue_id: str, caller: Caller, expected_version: int | None = None) -> Accepted:
-        return await self._run(issue_id, caller, expected_version, decide.reopen_issue)
+    async def close_issue(self, issue_id: str, caller: Caller, expected_version: int | None = None) -> Result:
+        return await self._on_issue(issue_id, caller, decide.close_issue, expected_version)
+
+    async def reopen_issue(self, issue_id: str, caller: Caller, expected_version: int | None = None) -> Result:
+        return await self._on_issue(issue_id, caller, decide.reopen_issue, expected_version)
 
     async def link_pattern(self, issue_id: str, pattern_id: PatternId, caller: Caller,
-                     expected_version: int | None = None) -> Accepted:
-        return await self._run(issue_id, caller, expected_version,
-                         lambda issue, meta: decide.link_pattern(issue, pattern_id, meta))
+                           expected_version: int | None = None) -> Result:
+        return await self._on_issue(issue_id, caller, lambda issue, meta: decide.link_pattern(issue, pattern_id, meta),
+                                    expected_version)
 
-    async def unlink_pattern(self, issue_id: str, caller: Caller, expected_version: int | None = None) -> Accepted:
-        return await self._run(issue_id, caller, expected_version, decide.unlink_pattern)
+    async def unlink_pattern(self, issue_id: str, caller: Caller, expected_version: int | None = None) -> Result:
+        return await self._on_issue(issue_id, caller, decide.unlink_pattern, expected_version)
 
-    async def comment_on_issue(self, issue_id: str, body: str, caller: Caller) -> Accepted:
-        comment_id = CommentId(new_id("cmt"))
-        accepted = await self._run(issue_id, caller, None, lambda issue, meta: [
+    async def comment_on_issue(self, issue_id: str, body: str, caller: Caller) -> Result:
+        comment_id = CommentId(render("cmt", self._runner.new_uuid()))
+        return await self._on_issue(issue_id, caller, lambda issue, meta: [
             decide.comment_on_issue(issue, comment_id=comment_id, body=body, meta=meta)])
-        return msgspec.structs.replace(accepted, comment_id=comment_id)
 
-    async def bulk(self, issue_ids: Sequence[str], op: BulkOp, value: str | None,
-                   caller: Caller) -> list[BulkOutcome]:
-        """Each id succeeds or fails on its own; the successful ones share one transaction."""
-        decision = _bulk_decision(op, value)
-        submitted: list[tuple[str, UUID, Sequence[IssueEvent], Future[list[int]]] | BulkOutcome] = []
-        for issue_id in issue_ids:
-            try:
-                current, _ = await self._load_for(issue_id, caller)
-                events = decision(current, self._meta(caller))
-            except (NotFound, DomainError) as exc:
-                submitted.append(BulkOutcome(id=issue_id, error=exc))
-                continue
-            submitted.append((issue_id, current.id, events, self._committer.submit(events)))
-        return [item if isinstance(item, BulkOutcome) else await self._settle(*item, caller, decision)
-                for item in submitted]
+    async def bulk(self, issue_ids: Sequence[str], op: BulkOp, value: str | None, caller: Caller
+                   ) -> list[BulkOutcome]:
+        """Each id succeeds or fails on its own; running concurrently, the successful ones share a transaction."""
+        rule = _bulk_rule(op, value)
 
-    async def _settle(self, issue_id: str, stream_id: UUID, events: Sequence[IssueEvent], future: Future[list[int]],
-                caller: Caller, decision: Decision) -> BulkOutcome:
-        try:
-            positions = await asyncio.wrap_future(future)
-            version = events[-1].originator_version if events else (await self._load_for(issue_id, caller))[0].version
-            return BulkOutcome(id=issue_id, accepted=Accepted(
-                issue_id=IssueId(render("iss", stream_id)), version=version, position=max(positions, default=0)))
-        except ConcurrencyConflict:
+        async def one(issue_id: str) -> BulkOutcome:
             try:
-                return BulkOutcome(id=issue_id, accepted=await self._run(issue_id, caller, None, decision))
+                return BulkOutcome(id=issue_id, result=await self._on_issue(issue_id, caller, rule))
             except (NotFound, DomainError, ConcurrencyConflict) as exc:
                 return BulkOutcome(id=issue_id, error=exc)
 
-    async def _load_for(self, issue_id: str, caller: Caller) -> tuple[Issue, list[AnyIssueEvent]]:
+        return list(await asyncio.gather(*(one(issue_id) for issue_id in issue_ids)))
+
+    async def _on_issue(self, issue_id: str, caller: Caller, rule: Rule, expected_version: int | None = None
+                        ) -> Result:
         stream_id = parse("iss", issue_id)
-        current, history = (None, []) if stream_id is None else await self._load_stream(stream_id)
-        if current is None or current.workspace_id != caller.workspace_id:
-            raise NotFound("issue", issue_id)
-        return current, history
 
-    async def _run(self, issue_id: str, caller: Caller, expected_version: int | None, decision: Decision) -> Accepted:
-        for _ in range(MAX_ATTEMPTS):
-            current, history = await self._load_for(issue_id, caller)
-            if expected_version is not None and expected_version != current.version:
-                raise StaleVersion(expected_version, current.version)
-            try:
-                return await self._accept(current.id, decision(current, self._meta(caller)), caller, current=current,
-                                          history=history)
-            except ConcurrencyConflict:
-                if expected_version is not None:
-                    raise StaleVersion(expected_version, current.version + 1) from None
-        raise ConcurrencyConflict("issue changed concurrently; retry")
+        async def deciding(context: Context) -> Decision:
+            history = [] if stream_id is None else await context.load(stream_id, IssueEvent)
+            current = decide.project_issue(None, cast(list[AnyIssueEvent], history))
+            if current is None or stream_id is None or current.workspace_id != caller.workspace_id:
+                raise NotFound("issue", issue_id)
+            return Decision(stream_id, history, rule(current, context.meta))
 
-    async def _load_stream(self, stream_id: UUID) -> tuple[Issue | None, list[AnyIssueEvent]]:
-        stored = await asyncio.to_thread(self._store.load, stream_id)
-        events = cast(list[AnyIssueEvent], [e for e in stored if isinstance(e, IssueEvent)])
-        return decide.project_issue(None, events), events
+        return await self._runner.run(caller, deciding, expected_version=expected_version)
 
-    async def _accept(self, stream_id: UUID, events: Sequence[IssueEvent], caller: Caller, *, created: bool = False,
-                      current: Issue | None = None, history: Sequence[AnyIssueEvent] = ()) -> Accepted:
-        positions = await asyncio.wrap_future(self._committer.submit(events, caller.precondition))
-        version = events[-1].originator_version if events else (current.version if current else 0)
-        return Accepted(issue_id=IssueId(render("iss", stream_id)), version=version,
-                        position=max(positions, default=0), created=created,
-                        stream=(*history, *cast(Sequence[AnyIssueEvent], events)))
 
-    def _meta(self, caller: Caller) -> Meta:
-        return caller.meta(self._clock())
-
-    @staticmethod
-    def _check_workspace(issue: Issue, caller: Caller) -> None:
-        if issue.workspace_id != caller.workspace_id:
-            raise NotFound("issue", render("iss", issue.id))
+def _check_workspace(issue: Issue, caller: Caller) -> None:
+    if issue.workspace_id != caller.workspace_id:
+        raise NotFound("issue", render("iss", issue.id))
 
 
 def _edit_from(cmd: OpenIssue) -> IssueEdit:
@@ -202,7 +151,7 @@ def _edit_from(cmd: OpenIssue) -> IssueEdit:
                      metadata=cmd.metadata if cmd.metadata is not None else msgspec.UNSET)
 
 
-def _bulk_decision(op: BulkOp, value: str | None) -> Decision:
+def _bulk_rule(op: BulkOp, value: str | None) -> Rule:
     match op:
         case BulkOp.SET_STATUS:
             status = Status(value or "")

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import cast
 from uuid import UUID
 
-import msgspec
-
 from adapters import totp
-from adapters.event_store import EventStore
 from adapters.ids import keyed_uuid
 from adapters.secret_box import SecretBox
 from commands.caller import Caller
-from commands.group_commit import GroupCommitter
+from commands.runner import CommandRunner, Context, Decision, Result
 from domain.ids import UserId
 from domain.mfa import factor as factors
 from domain.mfa.events import AnyMfaEvent, MfaEvent
@@ -24,50 +19,53 @@ from domain.mfa.factor import TotpFactor
 BOX_PURPOSE = "mfa-totp"
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 def mfa_stream(user_id: str) -> UUID:
     return keyed_uuid("mfa", user_id)
-
-
-class Enrolment(msgspec.Struct, frozen=True, kw_only=True):
-    secret: str
-    position: int
 
 
 class MfaCommands:
     """`box` is a factory: the master key is only needed (and only required in production) when MFA is used."""
 
-    def __init__(self, store: EventStore, committer: GroupCommitter, box: Callable[[], SecretBox],
-                 clock: Callable[[], datetime] = utc_now) -> None:
-        self._store = store
-        self._committer = committer
+    def __init__(self, runner: CommandRunner, box: Callable[[], SecretBox]) -> None:
+        self._runner = runner
         self._box = box
-        self._clock = clock
 
     async def factor(self, user_id: str) -> TotpFactor | None:
-        stored = await asyncio.to_thread(self._store.load, mfa_stream(user_id))
-        return factors.project_factor(None, cast(list[AnyMfaEvent], [e for e in stored if isinstance(e, MfaEvent)]))
+        return factors.project_factor(None, cast(list[AnyMfaEvent], await self._runner.load(mfa_stream(user_id),
+                                                                                           MfaEvent)))
 
     def secret_of(self, factor: TotpFactor) -> str:
         return self._box().open(factor.secret_ciphertext, factor.user_id)
 
-    async def enrol(self, user_id: UserId, caller: Caller) -> Enrolment:
+    async def enrol(self, user_id: UserId, caller: Caller) -> Result:
+        """A new TOTP secret, sealed in the event; in plain text only in the result's `revealed`."""
         secret = totp.new_secret()
-        event = factors.enrol_totp(await self.factor(user_id), stream_id=mfa_stream(user_id), user_id=user_id,
-                                   secret_ciphertext=self._box().seal(secret, user_id), meta=caller.meta(self._clock()))
-        return Enrolment(secret=secret, position=await self._append([event]))
+        sealed = self._box().seal(secret, user_id)
 
-    async def activate(self, factor: TotpFactor | None, caller: Caller) -> int:
-        return await self._append(factors.activate_totp(factor, caller.meta(self._clock())))
+        async def deciding(context: Context) -> Decision:
+            stream_id, history, current = await self._load(context, user_id)
+            return Decision(stream_id, history, [factors.enrol_totp(
+                current, stream_id=stream_id, user_id=user_id, secret_ciphertext=sealed, meta=context.meta)],
+                revealed=secret)
 
-    async def remove(self, factor: TotpFactor | None, caller: Caller) -> int:
-        return await self._append([factors.remove_totp(factor, caller.meta(self._clock()))])
+        return await self._runner.run(caller, deciding)
 
-    async def _append(self, events: list[MfaEvent]) -> int:
-        if not events:
-            return 0
-        positions = await asyncio.wrap_future(self._committer.submit(events))
-        return max(positions, default=0)
+    async def activate(self, user_id: UserId, caller: Caller) -> Result:
+        async def deciding(context: Context) -> Decision:
+            stream_id, history, current = await self._load(context, user_id)
+            return Decision(stream_id, history, factors.activate_totp(current, context.meta))
+
+        return await self._runner.run(caller, deciding)
+
+    async def remove(self, user_id: UserId, caller: Caller) -> Result:
+        async def deciding(context: Context) -> Decision:
+            stream_id, history, current = await self._load(context, user_id)
+            return Decision(stream_id, history, [factors.remove_totp(current, context.meta)])
+
+        return await self._runner.run(caller, deciding)
+
+    @staticmethod
+    async def _load(context: Context, user_id: str) -> tuple[UUID, list[MfaEvent], TotpFactor | None]:
+        stream_id = mfa_stream(user_id)
+        history = await context.load(stream_id, MfaEvent)
+        return stream_id, history, factors.project_factor(None, cast(list[AnyMfaEvent], history))

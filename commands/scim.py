@@ -7,23 +7,18 @@ with the level of a tenant admin (its creator needed `members:admin`): it can ne
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from typing import cast
 from uuid import UUID
 
-import msgspec
-
-from adapters.event_store import EventStore
 from commands.caller import Caller
 from commands.errors import NotFound
-from commands.group_commit import ConcurrencyConflict, GroupCommitter
 from commands.identity import user_stream
+from commands.runner import CommandRunner, Context, Decision, Result
 from domain.events import DomainEvent
 from domain.identity import user as users
 from domain.identity import workspace as workspaces
-from domain.identity.events import AnyUserEvent, AnyWorkspaceEvent, UserEvent, WorkspaceEvent
+from domain.identity.events import AnyWorkspaceEvent, UserEvent, WorkspaceEvent
 from domain.identity.roles import Role
 from domain.identity.workspace import Workspace
 from domain.ids import UserId, parse, render
@@ -32,7 +27,6 @@ SCIM_LEVEL = Role.TENANT_ADMIN
 """The role a SCIM token acts with for "nobody grants above their own"."""
 DEFAULT_ROLE = Role.VIEWER
 """The role of a provisioned user until a group (role) says otherwise, and after leaving a group."""
-MAX_ATTEMPTS = 3
 
 
 class AlreadyProvisioned(Exception):
@@ -43,79 +37,59 @@ class AlreadyProvisioned(Exception):
         self.user_id = user_id
 
 
-class Done(msgspec.Struct, frozen=True, kw_only=True):
-    user_id: str
-    position: int
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class ScimCommands:
-    def __init__(self, store: EventStore, committer: GroupCommitter, clock: Callable[[], datetime] = utc_now) -> None:
-        self._store = store
-        self._committer = committer
-        self._clock = clock
+    def __init__(self, runner: CommandRunner) -> None:
+        self._runner = runner
 
     async def provision(self, caller: Caller, *, email: str, name: str | None, active: bool,
-                        role: Role = DEFAULT_ROLE) -> Done:
-        """Register the user if they are new, then add them to the workspace (suspended when `active` is false)."""
+                        role: Role = DEFAULT_ROLE) -> Result:
+        """Register the user if they are new, then add them to the workspace (suspended when `active` is false).
+        The result's stream is the user's."""
         email = users.clean_email(email)
         user_uuid = user_stream(email)
         user_id = UserId(render("usr", user_uuid))
-        for _ in range(MAX_ATTEMPTS):
-            workspace = await self._workspace(caller)
+
+        async def deciding(context: Context) -> Decision:
+            _, _, workspace = await self._workspace(context, caller)
             if user_id in workspace.members:
                 raise AlreadyProvisioned(user_id)
-            meta = caller.meta(self._clock())
+            history = await context.load(user_uuid, UserEvent)
             events: list[DomainEvent] = []
-            if not await self._load_user(user_uuid):
-                events.append(users.register_user(user_id=user_uuid, email=email, meta=meta, name=name))
-            joined = workspaces.add_member(workspace, user_id, role, meta)
+            if not history:
+                events.append(users.register_user(user_id=user_uuid, email=email, meta=context.meta, name=name))
+            joined = workspaces.add_member(workspace, user_id, role, context.meta)
             events += joined
             if not active and joined:
                 after = workspaces.project_workspace(workspace, cast(list[AnyWorkspaceEvent], joined))
                 assert after is not None
-                events += workspaces.suspend_member(after, user_id, SCIM_LEVEL, meta)
-            try:
-                return await self._commit(user_id, events)
-            except ConcurrencyConflict:
-                continue
-        raise ConcurrencyConflict("the workspace changed concurrently; retry")
+                events += workspaces.suspend_member(after, user_id, SCIM_LEVEL, context.meta)
+            return Decision(user_uuid, history, events)
 
-    async def set_active(self, caller: Caller, user_id: str, active: bool) -> Done:
+        return await self._runner.run(caller, deciding)
+
+    async def set_active(self, caller: Caller, user_id: str, active: bool) -> Result:
         """Deprovisioning suspends the membership; re-activating brings it back. The same state again is a no-op."""
-        return await self._on_member(caller, user_id, lambda ws, uid, meta: (
-            workspaces.reactivate_member(ws, uid, SCIM_LEVEL, meta) if active
-            else workspaces.suspend_member(ws, uid, SCIM_LEVEL, meta)))
+        async def deciding(context: Context) -> Decision:
+            stream_id, history, workspace = await self._workspace(context, caller)
+            member = self._member_id(workspace, user_id)
+            change = workspaces.reactivate_member if active else workspaces.suspend_member
+            return Decision(stream_id, history, change(workspace, member, SCIM_LEVEL, context.meta))
 
-    async def set_roles(self, caller: Caller, changes: Sequence[tuple[str, Role]]) -> int:
-        """Give each listed member their role in one transaction (a group PATCH); returns the position."""
-        for _ in range(MAX_ATTEMPTS):
-            workspace = await self._workspace(caller)
-            meta = caller.meta(self._clock())
+        return await self._runner.run(caller, deciding)
+
+    async def set_roles(self, caller: Caller, changes: Sequence[tuple[str, Role]]) -> Result:
+        """Give each listed member their role in one transaction (a group PATCH)."""
+        async def deciding(context: Context) -> Decision:
+            stream_id, history, workspace = await self._workspace(context, caller)
             events: list[WorkspaceEvent] = []
             for user_id, role in changes:
                 member = self._member_id(workspace, user_id)
-                changed = workspaces.change_member_role(workspace, member, role, SCIM_LEVEL, meta)
+                changed = workspaces.change_member_role(workspace, member, role, SCIM_LEVEL, context.meta)
                 events += changed
                 workspace = workspaces.project_workspace(workspace, cast(list[AnyWorkspaceEvent], changed)) or workspace
-            try:
-                return (await self._commit("", events)).position
-            except ConcurrencyConflict:
-                continue
-        raise ConcurrencyConflict("the workspace changed concurrently; retry")
+            return Decision(stream_id, history, events)
 
-    async def _on_member(self, caller: Caller, user_id: str, decide: Callable[..., Sequence[WorkspaceEvent]]) -> Done:
-        for _ in range(MAX_ATTEMPTS):
-            workspace = await self._workspace(caller)
-            member = self._member_id(workspace, user_id)
-            try:
-                return await self._commit(member, decide(workspace, member, caller.meta(self._clock())))
-            except ConcurrencyConflict:
-                continue
-        raise ConcurrencyConflict("the workspace changed concurrently; retry")
+        return await self._runner.run(caller, deciding)
 
     @staticmethod
     def _member_id(workspace: Workspace, user_id: str) -> UserId:
@@ -124,19 +98,11 @@ class ScimCommands:
             raise NotFound("user", user_id)
         return uid
 
-    async def _workspace(self, caller: Caller) -> Workspace:
+    @staticmethod
+    async def _workspace(context: Context, caller: Caller) -> tuple[UUID, list[WorkspaceEvent], Workspace]:
         stream_id = parse("ws", caller.workspace_id)
-        stored = [] if stream_id is None else await asyncio.to_thread(self._store.load, stream_id)
-        events = cast(list[AnyWorkspaceEvent], [e for e in stored if isinstance(e, WorkspaceEvent)])
-        workspace = workspaces.project_workspace(None, events)
-        if workspace is None:
+        history = [] if stream_id is None else await context.load(stream_id, WorkspaceEvent)
+        workspace = workspaces.project_workspace(None, cast(list[AnyWorkspaceEvent], history))
+        if workspace is None or stream_id is None:
             raise NotFound("workspace", caller.workspace_id)
-        return workspace
-
-    async def _load_user(self, user_uuid: UUID) -> list[AnyUserEvent]:
-        stored = await asyncio.to_thread(self._store.load, user_uuid)
-        return cast(list[AnyUserEvent], [e for e in stored if isinstance(e, UserEvent)])
-
-    async def _commit(self, user_id: str, events: Sequence[DomainEvent]) -> Done:
-        positions = await asyncio.wrap_future(self._committer.submit(events))
-        return Done(user_id=user_id, position=max(positions, default=0))
+        return stream_id, history, workspace

@@ -70,3 +70,20 @@ BEGIN
         EXECUTE format('CREATE POLICY projector_write ON %I TO causeloop_writer USING (true) WITH CHECK (true)', t);
     END LOOP;
 END $$;
+
+-- Idempotency: the commands a claimed request runs are its steps; each step's result is recorded in the same
+-- transaction as the events it appended, and only while the request still holds the claim (a retry that took it
+-- over fences the original out). A lost claim aborts that transaction with SQLSTATE CL001.
+ALTER TABLE idempotency_keys ADD COLUMN IF NOT EXISTS steps jsonb NOT NULL DEFAULT '{}';
+ALTER TABLE idempotency_keys ADD COLUMN IF NOT EXISTS claimed_at timestamptz NOT NULL DEFAULT now();
+CREATE OR REPLACE FUNCTION record_idempotent_step(p_workspace_id text, p_principal text, p_key text, p_path text,
+                                                  p_claim_id text, p_step int, p_result jsonb)
+RETURNS void LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+    UPDATE idempotency_keys SET steps = steps || jsonb_build_object(p_step::text, p_result)
+     WHERE workspace_id = p_workspace_id AND principal = p_principal AND key = p_key AND path = p_path
+       AND claim_id = p_claim_id AND state = 'in_flight' AND NOT steps ? p_step::text;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'idempotency claim % no longer holds step %', p_claim_id, p_step USING ERRCODE = 'CL001';
+    END IF;
+END $$;

@@ -38,7 +38,8 @@ from api.pagination import (
 from api.standing_gate import FOLD_STANDING
 from commands.caller import Caller
 from commands.errors import NotFound
-from commands.issues import Accepted, BulkOp, IssueCommands, OpenIssue
+from commands.issues import BulkOp, IssueCommands, OpenIssue, comment_id_of, issue_events, issue_id_of
+from commands.runner import Result
 from domain.ids import PatternId, canonical
 from domain.issues.events import Stage, Status
 from domain.issues.issue import IssueEdit
@@ -74,7 +75,7 @@ def provide_issues_context(request: Request[Any, Any, Any]) -> IssuesContext:
 Ctx = NamedDependency[IssuesContext]
 
 
-async def settle(ctx: IssuesContext, accepted: Accepted) -> dict[str, str]:
+async def settle(ctx: IssuesContext, accepted: Result) -> dict[str, str]:
     """Read-your-writes: hold the 2xx until the projection serving the next GET has the write."""
     return {"ETag": etag_for(accepted.version),
             **await read_your_writes(ctx.waiter, ctx.settings, ISSUES_PROJECTION, accepted.position)}
@@ -88,8 +89,8 @@ def issue_ref(issue_id: str) -> str:
     return public
 
 
-def view_of(accepted: Accepted) -> IssueView:
-    view = fold(None, list(accepted.stream))
+def view_of(accepted: Result) -> IssueView:
+    view = fold(None, issue_events(accepted))
     assert view is not None
     return view
 
@@ -126,7 +127,7 @@ class IssuesController(Controller):
         command = OpenIssue(**{**msgspec.structs.asdict(data), "severity": data.severity.canonical()})
         accepted = await ctx.commands.open_issue(command, ctx.caller)
         headers = await settle(ctx, accepted)
-        headers["Location"] = f"/v1/issues/{accepted.issue_id}"
+        headers["Location"] = f"/v1/issues/{issue_id_of(accepted)}"
         return Response(view_of(accepted), status_code=201 if accepted.created else 200, headers=headers)
 
     @get("/", guards=[requires("issues:read")], responses={200: ISSUE_PAGE}, opt=FOLD_STANDING)
@@ -217,7 +218,7 @@ class IssuesController(Controller):
             issue_ref(issue_id), ctx.caller, expected))
 
     async def _command(self, ctx: IssuesContext, request: Request[Any, Any, Any],
-                       command: Callable[[int | None], Awaitable[Accepted]]) -> Response[IssueView]:
+                       command: Callable[[int | None], Awaitable[Result]]) -> Response[IssueView]:
         expected = expected_version(request)
         accepted = await command(expected)
         headers = await settle(ctx, accepted)
@@ -247,7 +248,7 @@ class IssuesController(Controller):
         accepted = await ctx.commands.comment_on_issue(issue_ref(issue_id), data.body, ctx.caller)
         headers = await settle(ctx, accepted)
         comment = accepted.stream[-1]
-        body = queries.Comment(id=str(accepted.comment_id), issue_id=accepted.issue_id,
+        body = queries.Comment(id=str(comment_id_of(accepted)), issue_id=issue_id_of(accepted),
                                author=msgspec.to_builtins(comment.actor), body=data.body,
                                created_at=comment.occurred_at)
         return Response(body, status_code=201, headers=headers)
@@ -276,8 +277,8 @@ class IssuesController(Controller):
         """Apply one operation to up to 100 issues; each id succeeds or fails on its own."""
         value = _bulk_value(data)
         outcomes = await ctx.commands.bulk(data.ids, BulkOp(data.op.value), value, ctx.caller)
-        results = [_bulk_result(outcome.id, outcome.accepted, outcome.error) for outcome in outcomes]
-        position = max((o.accepted.position for o in outcomes if o.accepted), default=0)
+        results = [_bulk_result(outcome.id, outcome.result, outcome.error) for outcome in outcomes]
+        position = max((o.result.position for o in outcomes if o.result), default=0)
         await ctx.waiter.wait(ISSUES_PROJECTION, position, ctx.settings.read_your_writes_timeout_s)
         return Response(schemas.BulkResponse(results=results), headers={"X-Causeloop-Position": str(position)})
 
@@ -313,7 +314,7 @@ def _bulk_value(data: schemas.BulkRequest) -> str | None:
     return result
 
 
-def _bulk_result(issue_id: str, accepted: Accepted | None, error: Exception | None) -> schemas.BulkResult:
+def _bulk_result(issue_id: str, accepted: Result | None, error: Exception | None) -> schemas.BulkResult:
     if accepted is not None:
         return schemas.BulkResult(id=issue_id, ok=True, version=accepted.version)
     code = "not_found" if isinstance(error, NotFound) else getattr(error, "code", "conflict")

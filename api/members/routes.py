@@ -28,7 +28,8 @@ from api.idempotency import SECRET_RESPONSE
 from api.members import schemas
 from api.pagination import Cursor, Limit, Page, SortParam, decode_cursor, page_of, parse_sort, sort_spec
 from commands.caller import Caller
-from commands.members import MemberCommands, Sent, membership_id
+from commands.members import MemberCommands, joined_of, membership_id
+from commands.runner import Result
 from domain.identity.invitation import InvitationStatus
 from domain.identity.roles import ROLE_RANK, SCOPES_BY_ROLE, Role
 from domain.identity.user import ProfileEdit
@@ -255,15 +256,18 @@ class InvitationsController(Controller):
         e422="invitation_expired: the link is older than 7 days; invalid_transition: already accepted or revoked;"
              f" {SEAT_LIMIT}"))
     async def accept(self, state: State, data: JSONBody[schemas.AcceptRequest], commands: Commands, caller: Who,
-                     waiter: Waiter) -> Response[schemas.MembershipJoined]:
+                     waiter: Waiter, read_pool: ReadPool) -> Response[schemas.MembershipJoined]:
         """Accept with the token: the signed-in user (any workspace's token) whose email the invitation was
         sent to joins its workspace with its role. Single use (again → 422 invalid_transition); expired →
         422 invitation_expired; another user's email → 403; unknown token → 404."""
-        joined = await commands.accept(data.token, caller)
+        joined = joined_of(await commands.accept(data.token, caller))
         headers = await settle(waiter, state.settings, joined.position)
+        async with tenant_transaction(read_pool, joined.workspace_id) as conn:
+            member = await roster.member(conn, joined.workspace_id, joined.membership_id)
         return Response(schemas.MembershipJoined(membership_id=joined.membership_id,
                                                  workspace_id=joined.workspace_id, user_id=joined.user_id,
-                                                 role=joined.role, invitation_id=joined.invitation_id),
+                                                 role=Role(member.role) if member else joined.role,
+                                                 invitation_id=joined.invitation_id),
                         headers=headers)
 
 
@@ -284,13 +288,14 @@ async def _invitation(read_pool: AsyncConnectionPool[AsyncConn], caller: Caller,
     return row
 
 
-async def _sent(state: State, sent: Sent, waiter: PositionWaiter, read_pool: AsyncConnectionPool[AsyncConn],
+async def _sent(state: State, sent: Result, waiter: PositionWaiter, read_pool: AsyncConnectionPool[AsyncConn],
                 caller: Caller, status: int) -> Response[schemas.InvitationSent]:
     settings: Settings = state.settings
     headers = await settle(waiter, settings, sent.position)
-    view = invitation_view(await _invitation(read_pool, caller, render("inv", sent.invitation.id)))
-    url = f"{settings.app_url.rstrip('/')}/invitations/accept?token={quote(sent.token)}"
-    body = schemas.InvitationSent(**msgspec.structs.asdict(view), token=sent.token, accept_url=url)
+    view = invitation_view(await _invitation(read_pool, caller, render("inv", sent.stream_id)))
+    token = sent.revealed or ""
+    url = f"{settings.app_url.rstrip('/')}/invitations/accept?token={quote(token)}"
+    body = schemas.InvitationSent(**msgspec.structs.asdict(view), token=token, accept_url=url)
     return Response(body, status_code=status, headers={**headers, "Location": f"/v1/invitations/{view.id}"})
 
 

@@ -31,7 +31,7 @@ from commands.caller import Caller
 from commands.scim import DEFAULT_ROLE
 from domain.events import Actor, ActorKind
 from domain.identity.roles import Role
-from domain.ids import WorkspaceId, canonical
+from domain.ids import WorkspaceId, canonical, render
 from projections.identity import scim as reads
 from projections.identity.scim import ScimMember
 
@@ -187,7 +187,7 @@ class ScimController(Controller):
         done = await request.app.state.scim_commands.provision(
             _caller(request), email=_email(user), name=_display_name(user), active=active, role=DEFAULT_ROLE)
         await _settle(state, done.position)
-        member = await self._member(request, done.user_id)
+        member = await self._member(request, render("usr", done.stream_id))
         return scim(user_resource(member), 201, {"Location": f"{PREFIX}/Users/{member.id}"})
 
     @patch("/Users/{user_id:str}")
@@ -292,8 +292,8 @@ class ScimController(Controller):
         for user_id in added:
             changes[_user_id(user_id)] = role
         if changes:
-            position = await state.scim_commands.set_roles(_caller(request), sorted(changes.items()))
-            await _settle(state, position)
+            changed = await state.scim_commands.set_roles(_caller(request), sorted(changes.items()))
+            await _settle(state, changed.position)
 
     async def _members_of(self, request: Request[Any, Any, Any], role: Role) -> list[ScimMember]:
         principal = _principal(request)

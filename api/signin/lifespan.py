@@ -32,6 +32,6 @@ async def signin_lifespan(app: Litestar) -> AsyncIterator[None]:
     if settings.is_production and not settings.causeloop_master_key:
         log.warning("CAUSELOOP_MASTER_KEY is not set in production: the MFA routes answer 503")
     app.state.update(signin_commands=SignInCommands(store, committer), clerk_verifier=verifier,
-                     mfa_commands=MfaCommands(store, committer, functools.lru_cache(maxsize=1)(
+                     mfa_commands=MfaCommands(app.state.command_runner, functools.lru_cache(maxsize=1)(
                          functools.partial(_box, settings))))
     yield

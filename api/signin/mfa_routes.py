@@ -78,9 +78,10 @@ async def enrol_totp(request: Request[Any, Any, Any], state: State) -> Response[
         enrolment = await mfa.enrol(UserId(principal.subject), provide_caller(request))
     except MasterKeyMissing:
         raise _unavailable() from None
-    uri = totp.provisioning_uri(enrolment.secret, user.email if user is not None else principal.subject)
+    secret = enrolment.revealed or ""
+    uri = totp.provisioning_uri(secret, user.email if user is not None else principal.subject)
     headers = {**await _settle(state, enrolment.position), "Cache-Control": "no-store"}
-    return Response(schemas.TotpEnrolment(secret=enrolment.secret, otpauth_uri=uri, status="pending"),
+    return Response(schemas.TotpEnrolment(secret=secret, otpauth_uri=uri, status="pending"),
                     status_code=201, headers=headers)
 
 
@@ -95,8 +96,8 @@ async def verify_totp(request: Request[Any, Any, Any], state: State,
     if factor is None or factor.status is FactorStatus.REMOVED:
         raise ApiError(404, "not_found", "No TOTP enrolment to verify; enrol first")
     await check_totp(state.infra_pool, principal.subject, _secret(mfa, factor), data.code)
-    position = await mfa.activate(factor, provide_caller(request))
-    return Response(schemas.TotpStatus(status="active"), headers=await _settle(state, position))
+    activated = await mfa.activate(UserId(principal.subject), provide_caller(request))
+    return Response(schemas.TotpStatus(status="active"), headers=await _settle(state, activated.position))
 
 
 @delete("/v1/me/mfa/totp", guards=[authenticated], status_code=204, tags=["MFA"],
@@ -116,5 +117,5 @@ async def remove_totp(request: Request[Any, Any, Any], state: State,
     elif is_active(factor) and not principal.mfa:
         raise ApiError(403, "mfa_required", "Removing TOTP needs a current code or a token minted with MFA",
                        {"factor": "totp"})
-    position = await mfa.remove(factor, provide_caller(request))
-    return Response(None, status_code=204, headers=await _settle(state, position))
+    removed = await mfa.remove(UserId(principal.subject), provide_caller(request))
+    return Response(None, status_code=204, headers=await _settle(state, removed.position))

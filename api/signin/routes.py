@@ -30,7 +30,7 @@ from api.signin import schemas
 from api.signin.mfa_routes import second_factor
 from commands.caller import Caller
 from commands.identity import user_stream
-from commands.members import Joined, MemberCommands
+from commands.members import Joined, MemberCommands, joined_of
 from commands.signin import REFRESH_PREFIX, RefreshRejected, SignInCommands, refresh_hash
 from domain.errors import InvalidValue
 from domain.events import Actor, ActorKind
@@ -165,9 +165,9 @@ async def _exchange_invited(request: Request[Any, Any, Any], state: State, data:
     workspace_id = None if data.workspace_id is None else canonical("ws", data.workspace_id) or data.workspace_id
     members: MemberCommands = state.member_commands
     try:
-        joined = await members.join_invited(invitation_token, email=email, clerk_user_id=claims.sub,
-                                            workspace_id=workspace_id,
-                                            caller=_caller(request, workspace_id or "", user_id))
+        joined = joined_of(await members.join_invited(invitation_token, email=email, clerk_user_id=claims.sub,
+                                                      workspace_id=workspace_id,
+                                                      caller=_caller(request, workspace_id or "", user_id)))
     except ExternalIdentityConflict:
         raise _forbidden("This email is linked to another sign-in identity") from None
     signin: SignInCommands = state.signin_commands

@@ -24,7 +24,8 @@ from api.deps import provide_caller, provide_read_pool, provide_waiter, provide_
 from api.errors import ApiError, ErrorEnvelope, conflict, not_found, validation_error
 from api.workspace_settings import schemas
 from commands.caller import Caller
-from commands.workspace_settings import SettingsAccepted, WorkspaceSettingsCommands
+from commands.runner import Result
+from commands.workspace_settings import WorkspaceSettingsCommands, settings_of
 from domain.workspace_settings.events import OnboardingStep
 from domain.workspace_settings.settings import AiEdit, ProfileEdit, RetentionEdit, SlugTaken, WorkspaceSettings
 from domain.workspace_settings.settings import current_step as first_incomplete
@@ -47,9 +48,9 @@ def _errors(**by_status: str) -> dict[int, ResponseSpec]:
 STALE = "precondition_failed: If-Match names an older version (the ETag of the current one is returned)"
 
 
-async def settle(waiter: PositionWaiter, settings: Settings, accepted: SettingsAccepted) -> dict[str, str]:
+async def settle(waiter: PositionWaiter, settings: Settings, accepted: Result) -> dict[str, str]:
     """Read-your-writes: hold the 2xx until the `workspace_settings` projection has the write."""
-    return {"ETag": etag_for(accepted.settings.version),
+    return {"ETag": etag_for(accepted.version),
             **await read_your_writes(waiter, settings, SETTINGS_PROJECTION, accepted.position)}
 
 
@@ -141,7 +142,7 @@ class WorkspaceSettingsController(Controller):
         headers = await settle(waiter, state.settings, accepted)
         async with tenant_transaction(read_pool, caller.workspace_id) as conn:
             record = await queries.workspace_record(conn, caller.workspace_id)
-        return Response(workspace_view(caller.workspace_id, accepted.settings, record), headers=headers)
+        return Response(workspace_view(caller.workspace_id, settings_of(accepted), record), headers=headers)
 
     @get("/settings/ai", guards=[authenticated])
     async def get_ai_settings(self, read_pool: ReadPool, caller: Who) -> Response[schemas.AiSettingsResponse]:
@@ -157,7 +158,7 @@ class WorkspaceSettingsController(Controller):
         """Change AI settings; only the fields present change. A stale If-Match is 412."""
         edit = AiEdit(**msgspec.structs.asdict(data))
         accepted = await commands.update_ai(edit, caller, expected_version(request))
-        return Response(ai_view(accepted.settings), headers=await settle(waiter, state.settings, accepted))
+        return Response(ai_view(settings_of(accepted)), headers=await settle(waiter, state.settings, accepted))
 
     @get("/settings/data-retention",
          guards=[requires_any("workspace.compliance:read", "workspace:admin")])
@@ -176,7 +177,7 @@ class WorkspaceSettingsController(Controller):
         """Change retention windows; `audit_days` below 365 is 422 retention_below_minimum. Stale If-Match: 412."""
         edit = RetentionEdit(**msgspec.structs.asdict(data))
         accepted = await commands.update_retention(edit, caller, expected_version(request))
-        return Response(retention_view(accepted.settings), headers=await settle(waiter, state.settings, accepted))
+        return Response(retention_view(settings_of(accepted)), headers=await settle(waiter, state.settings, accepted))
 
     @get("/onboarding", guards=[authenticated])
     async def get_onboarding(self, read_pool: ReadPool, caller: Who) -> Response[schemas.OnboardingState]:
@@ -203,5 +204,5 @@ class WorkspaceSettingsController(Controller):
             facts = await queries.onboarding_facts(conn, caller.workspace_id)
             record = await queries.workspace_record(conn, caller.workspace_id)
         body = schemas.OnboardingStepResponse(step=wizard_step.value, completed=True,
-                                              onboarding=onboarding_view(accepted.settings, facts, record))
+                                              onboarding=onboarding_view(settings_of(accepted), facts, record))
         return Response(body, headers=headers)

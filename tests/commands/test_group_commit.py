@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from adapters.event_store import EventStore
+from adapters.event_store import EventStore, Outcome
 from adapters.ids import new_uuid
 from adapters.settings import Settings
 from commands.group_commit import ConcurrencyConflict, GroupCommitter
@@ -27,10 +27,10 @@ class CountingStore(EventStore):
         self.transactions = 0
         self._gate = gate
 
-    def append(self, events: Sequence[DomainEvent]) -> list[int]:
+    def append(self, events: Sequence[DomainEvent], outcomes: Sequence[Outcome] = ()) -> list[int]:
         self._gate.wait(10)
         self.transactions += 1
-        return super().append(events)
+        return super().append(events, outcomes)
 
 
 @pytest.fixture

@@ -22,7 +22,8 @@ from adapters.postgres import migrate
 from adapters.settings import Settings
 from commands.caller import Caller
 from commands.group_commit import GroupCommitter
-from commands.issues import IssueCommands, OpenIssue
+from commands.issues import IssueCommands, OpenIssue, issue_id_of
+from commands.runner import CommandRunner
 from domain.events import Actor, ActorKind
 from domain.ids import WorkspaceId
 from projections.issues.projector import from_row
@@ -71,7 +72,7 @@ def issue_commands(settings: Settings) -> Iterator[tuple[EventStore, IssueComman
     store = EventStore(settings, pool_size=8)
     committer = GroupCommitter(store)
     try:
-        yield store, IssueCommands(store, committer)
+        yield store, IssueCommands(CommandRunner(store, committer))
     finally:
         committer.close()
         store.close()
@@ -85,9 +86,9 @@ def write_history(settings: Settings, issues: int = 30, workspace_id: str = "ws_
         for i in range(issues):
             accepted = await commands.open_issue(OpenIssue(title=f"Disk full on node {i}", body="df shows 100%"), who)
             if i % 2 == 0:
-                await commands.comment_on_issue(accepted.issue_id, f"seen again {i}", who)
+                await commands.comment_on_issue(issue_id_of(accepted), f"seen again {i}", who)
             if i % 3 == 0:
-                await commands.close_issue(accepted.issue_id, who)
+                await commands.close_issue(issue_id_of(accepted), who)
 
     with issue_commands(settings) as (store, commands):
         asyncio.run(write(commands))  # write_history runs on a thread of its own (asyncio.to_thread)

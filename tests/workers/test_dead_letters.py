@@ -14,7 +14,8 @@ import pytest
 from adapters.codec import AnyEvent
 from adapters.postgres import connect
 from adapters.settings import Settings
-from commands.issues import Accepted, OpenIssue
+from commands.issues import OpenIssue, issue_id_of
+from commands.runner import Result
 from domain.issues.events import IssueOpened
 from projections.issues import projector as issues_projector
 from projections.registry import PROJECTIONS
@@ -31,7 +32,7 @@ async def refuse_poison(conn: psycopg.AsyncConnection[Any], batch: Sequence[tupl
     await issues_projector.project(conn, batch)
 
 
-async def poisoned_history(s: Settings, monkeypatch: pytest.MonkeyPatch) -> tuple[Accepted, Accepted, Accepted]:
+async def poisoned_history(s: Settings, monkeypatch: pytest.MonkeyPatch) -> tuple[Result, Result, Result]:
     """Three opened issues, the middle one refused by the `issues` projection (until the patch is undone)."""
     monkeypatch.setitem(PROJECTIONS, "issues", dataclasses.replace(PROJECTIONS["issues"], project=refuse_poison))
     with issue_commands(s) as (_, commands):
@@ -50,7 +51,7 @@ async def test_a_poison_event_is_parked_after_n_attempts_and_later_events_still_
             await wait_for_projection(s, after.position)
 
         views = read_model(s)[0]
-        assert set(views) == {before.issue_id, after.issue_id}
+        assert set(views) == {issue_id_of(before), issue_id_of(after)}
         conn = await connect(s, autocommit=True)
         async with conn:
             cur = await conn.execute("SELECT position, error, deliveries FROM dead_letters")
@@ -65,7 +66,7 @@ async def test_a_poison_event_is_parked_after_n_attempts_and_later_events_still_
         outcome = await asyncio.to_thread(retry_parked, s, "issues")
 
         assert outcome.startswith("retried 1 ")
-        assert poison.issue_id in read_model(s)[0]
+        assert issue_id_of(poison) in read_model(s)[0]
 
 
 async def test_hosted_together_a_poison_event_parks_for_the_read_model_that_refuses_it_only(
@@ -77,7 +78,7 @@ async def test_hosted_together_a_poison_event_parks_for_the_read_model_that_refu
             await wait_for_projection(s, after.position)
             await wait_for_projection(s, after.position, name="audit")
 
-        assert set(read_model(s)[0]) == {before.issue_id, after.issue_id}
+        assert set(read_model(s)[0]) == {issue_id_of(before), issue_id_of(after)}
         conn = await connect(s, autocommit=True)
         async with conn:
             cur = await conn.execute("SELECT projection, position FROM dead_letters")

@@ -10,7 +10,7 @@ import pytest
 
 from adapters.settings import Settings
 from cli.embedded import free_port, start_nats, stop_nats
-from commands.issues import OpenIssue
+from commands.issues import OpenIssue, issue_id_of
 from tests.workers.pipeline import caller, isolated, issue_commands, read_model, running, wait_for_projection
 
 pytestmark = [pytest.mark.postgres, pytest.mark.nats]
@@ -33,6 +33,6 @@ async def test_events_written_while_nats_was_down_are_projected_after_it_returns
                     after = await commands.open_issue(OpenIssue(title="after the outage"), caller())
                     await wait_for_projection(s, after.position, timeout=60)
 
-            assert {first.issue_id, during.issue_id, after.issue_id} <= set(read_model(s)[0])
+            assert {issue_id_of(first), issue_id_of(during), issue_id_of(after)} <= set(read_model(s)[0])
     finally:
         await asyncio.to_thread(stop_nats, tmp_path)

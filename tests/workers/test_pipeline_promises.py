@@ -16,7 +16,7 @@ from adapters.nats import connect as nats_connect
 from adapters.nats import ensure_stream
 from adapters.postgres import READER_ROLE, connect, create_pool
 from adapters.settings import Settings
-from commands.issues import OpenIssue
+from commands.issues import OpenIssue, issue_id_of
 from domain.issues.issue import open_issue
 from projections.registry import PROJECTIONS
 from tests.builders import meta
@@ -188,7 +188,7 @@ async def test_a_rebuild_from_zero_equals_the_live_read_model(settings: Settings
             await wait_for_projection(s, accepted.position)
 
         assert rebuilt == live
-        assert accepted.issue_id in read_model(s)[0]
+        assert issue_id_of(accepted) in read_model(s)[0]
 
 
 async def test_a_rebuild_while_the_projector_of_every_read_model_keeps_writing_loses_nothing(

@@ -21,6 +21,7 @@ from litestar.exceptions import (
 )
 from litestar.types import ExceptionHandlersMap
 
+from adapters.idempotency import ClaimLost
 from api.rate_limit import TOO_MANY_REQUESTS_BODY, decision_of
 from api.request_id import request_id
 from commands.errors import NotFound, StaleVersion
@@ -146,6 +147,9 @@ def _classify(exc: Exception) -> tuple[int, str, str, Details]:
             return 412, "precondition_failed", str(exc), {"current_version": exc.actual}
         case ConcurrencyConflict():
             return 409, "conflict", "The resource was modified concurrently; re-read and retry", {}
+        case ClaimLost():
+            return 409, "idempotency_in_progress", "A retry with this Idempotency-Key took over this request", \
+                {"field": "Idempotency-Key", "reason": "taken over by a retry"}
         case RecordConflictError():
             return 409, "conflict", "The resource was modified concurrently; re-read and retry", {}
         case msgspec.DecodeError():  # ValidationError included; EncodeError is ours, a 500
@@ -206,6 +210,7 @@ def exception_handlers() -> ExceptionHandlersMap:
         NotFound: error_response,
         StaleVersion: error_response,
         ConcurrencyConflict: error_response,
+        ClaimLost: error_response,
         msgspec.DecodeError: error_response,
         HTTPException: error_response,
         500: error_response,

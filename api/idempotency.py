@@ -1,9 +1,12 @@
 """Idempotency-Key on POST/PATCH/PUT (api.md A): per (workspace, principal, key, path), in Postgres, 24 h.
 
-The first request claims the key (`in_flight`, with a hash of method + raw body) and runs; a 2xx answer is
-stored (`done`) and replayed to later requests with `Idempotency-Replayed: true` without running the
-handler; any other answer releases the key so a retry runs again. Same key with another body → 422
-`idempotency_key_reused`; same key while the first still runs → 409 `idempotency_in_progress`.
+The first request claims the key (with a hash of method + raw body) and runs; each command it runs commits its
+result with its events (adapters/idempotency.py). A 2xx answer is stored and replayed to later requests with
+`Idempotency-Replayed: true` without running the handler. If the process died after a command committed, a
+retry takes the claim over and runs the handler again, its commands answering their committed results instead of
+deciding again (`Idempotency-Replayed: true` too): the same outcome, nothing applied twice. A non-2xx answer with
+nothing committed forgets the key, so a retry runs afresh. Same key with another body → 422
+`idempotency_key_reused`; same key while the first still runs → 409 `idempotency_in_progress` with Retry-After.
 It runs after AuthMiddleware and reads the Principal it set; without one (public routes) it stands aside.
 """
 
@@ -12,11 +15,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-import uuid
 from datetime import timedelta
 from typing import Any, cast
 
-import msgspec
 from litestar import Request
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
@@ -30,9 +31,10 @@ from litestar.types import (
     Scope,
     Send,
 )
-from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from adapters import idempotency as store
+from adapters.idempotency import Claim, KeyScope, StoredResponse
 from adapters.postgres import AsyncConn
 from adapters.tokens import Principal
 from api import standing_gate
@@ -43,102 +45,26 @@ from api.request_id import header_value
 log = logging.getLogger("causeloop.api.idempotency")
 
 IDEMPOTENT_METHODS = frozenset({"POST", "PATCH", "PUT"})
-KEY_TTL = timedelta(hours=24)
-ABANDONED_AFTER = timedelta(minutes=10)
-"""An `in_flight` row older than this belongs to a crashed process and may be taken over."""
 MAX_KEY_LENGTH = 255
 REPLAYED_HEADERS = frozenset({"content-type", "location", "etag"})
-_CLAIM_ATTEMPTS = 3
-
-_CLAIM = """
-INSERT INTO idempotency_keys AS k (workspace_id, principal, key, path, body_hash, state, claim_id, created_at)
-VALUES (%(ws)s, %(sub)s, %(key)s, %(path)s, %(hash)s, 'in_flight', %(claim)s, now())
-ON CONFLICT (workspace_id, principal, key, path) DO UPDATE
-   SET body_hash = EXCLUDED.body_hash, state = 'in_flight', claim_id = EXCLUDED.claim_id,
-       status_code = NULL, headers = NULL, body = NULL, created_at = now()
- WHERE k.created_at < now() - %(ttl)s
-    OR (k.state = 'in_flight' AND k.created_at < now() - %(abandoned)s)
-RETURNING k.claim_id
-"""
-_EXISTING = """
-SELECT body_hash, state, status_code, headers, body FROM idempotency_keys
- WHERE workspace_id = %(ws)s AND principal = %(sub)s AND key = %(key)s AND path = %(path)s
-   AND created_at >= now() - %(ttl)s
-"""
-_COMPLETE = """
-UPDATE idempotency_keys SET state = 'done', status_code = %(status)s, headers = %(headers)s, body = %(body)s
- WHERE workspace_id = %(ws)s AND principal = %(sub)s AND key = %(key)s AND path = %(path)s
-   AND claim_id = %(claim)s
-"""
-_RELEASE = """
-DELETE FROM idempotency_keys
- WHERE workspace_id = %(ws)s AND principal = %(sub)s AND key = %(key)s AND path = %(path)s
-   AND claim_id = %(claim)s
-"""
-_PURGE = "DELETE FROM idempotency_keys WHERE created_at < now() - %(ttl)s"
-
-
-class KeyScope(msgspec.Struct, frozen=True):
-    workspace_id: str
-    principal: str
-    key: str
-    path: str
-
-    def params(self, **extra: object) -> dict[str, object]:
-        return {"ws": self.workspace_id, "sub": self.principal, "key": self.key, "path": self.path,
-                "ttl": KEY_TTL, "abandoned": ABANDONED_AFTER, **extra}
-
-
-class StoredResponse(msgspec.Struct, frozen=True):
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
+_CLAIM_KEY = "causeloop.idempotency_claim"
 
 
 def body_hash(method: str, body: bytes) -> str:
     return hashlib.sha256(method.encode() + b"\n" + body).hexdigest()
 
 
-async def claim(pool: AsyncConnectionPool[AsyncConn], key: KeyScope, digest: str) -> str | StoredResponse:
-    """Our claim id when this request should run, or the stored response to replay; 409/422 otherwise."""
-    claim_id = uuid.uuid4().hex
-    async with pool.connection() as conn:
-        for _ in range(_CLAIM_ATTEMPTS):
-            if await (await conn.execute(_CLAIM, key.params(hash=digest, claim=claim_id))).fetchone():
-                return claim_id
-            row = await (await conn.execute(_EXISTING, key.params())).fetchone()
-            if row is None:
-                continue  # released between our two statements: try to claim again
-            if row["body_hash"] != digest:
-                raise ApiError(422, "idempotency_key_reused",
-                               "This Idempotency-Key was already used with a different request body",
-                               {"field": "Idempotency-Key", "reason": "reused with a different body"})
-            if row["state"] != "done":
-                raise ApiError(409, "idempotency_in_progress",
-                               "A request with this Idempotency-Key is still being processed; retry later",
-                               {"field": "Idempotency-Key", "reason": "in progress"})
-            stored = {"status": row["status_code"], "headers": row["headers"], "body": row["body"]}
-            return msgspec.convert(stored, StoredResponse)
-    raise ApiError(409, "idempotency_in_progress", "This Idempotency-Key is contended; retry later",
-                   {"field": "Idempotency-Key", "reason": "in progress"})
+def claim_of(scope: Scope) -> Claim | None:
+    """The request's claim on its Idempotency-Key (None without one): the write side records its steps."""
+    claimed = scope.get("state", {}).get(_CLAIM_KEY)
+    return claimed if isinstance(claimed, Claim) else None
 
 
-async def complete(pool: AsyncConnectionPool[AsyncConn], key: KeyScope, claim_id: str,
-                   response: StoredResponse) -> None:
-    async with pool.connection() as conn:
-        await conn.execute(_COMPLETE, key.params(claim=claim_id, status=response.status,
-                                                 headers=Jsonb(response.headers), body=response.body))
-
-
-async def release(pool: AsyncConnectionPool[AsyncConn], key: KeyScope, claim_id: str) -> None:
-    async with pool.connection() as conn:
-        await conn.execute(_RELEASE, key.params(claim=claim_id))
-
-
-async def purge_expired(pool: AsyncConnectionPool[AsyncConn]) -> int:
-    """Delete rows past their TTL (they are already ignored); returns how many went."""
-    async with pool.connection() as conn:
-        return (await conn.execute(_PURGE, {"ttl": KEY_TTL})).rowcount
+def in_progress() -> ApiError:
+    return ApiError(409, "idempotency_in_progress",
+                    "A request with this Idempotency-Key is still being processed; retry later",
+                    {"field": "Idempotency-Key", "reason": "in progress"},
+                    headers={"Retry-After": str(max(1, int(store.ABANDONED_AFTER.total_seconds())))})
 
 
 async def _replay(stored: StoredResponse, send: Send) -> None:
@@ -151,10 +77,12 @@ async def _replay(stored: StoredResponse, send: Send) -> None:
 
 
 class _Recorder:
-    """Wraps `send` to keep the status, the replayable headers and the body of the response going out."""
+    """Wraps `send` to keep the status, the replayable headers and the body of the response going out; marks it
+    replayed when its commands' results came from a crashed predecessor."""
 
-    def __init__(self, send: Send) -> None:
+    def __init__(self, send: Send, *, replayed: bool) -> None:
         self.send = send
+        self.replayed = replayed
         self.status = 0
         self.headers: list[tuple[str, str]] = []
         self.chunks: list[bytes] = []
@@ -164,6 +92,8 @@ class _Recorder:
             self.status = message["status"]
             pairs = [(bytes(k).decode("latin-1"), bytes(v).decode("latin-1")) for k, v in message.get("headers", ())]
             self.headers = [(k, v) for k, v in pairs if k.lower() in REPLAYED_HEADERS]
+            if self.replayed:
+                message = {**message, "headers": [*message.get("headers", ()), (b"idempotency-replayed", b"true")]}
         elif message["type"] == "http.response.body":
             self.chunks.append(message.get("body", b""))
         await self.send(message)
@@ -203,35 +133,46 @@ class IdempotencyMiddleware(ASGIMiddleware):
         await standing_gate.settle_now(scope)  # the claim below is a write: never on behalf of a dead token
         await self._purge_now_and_then(pool)
         key = KeyScope(principal.workspace_id, principal.subject, raw_key.strip(), scope["path"])
-        outcome = await claim(pool, key, body_hash(method, body))
+        outcome = await store.claim(pool, key, body_hash(method, body))
+        if outcome == "reused":
+            raise ApiError(422, "idempotency_key_reused",
+                           "This Idempotency-Key was already used with a different request body",
+                           {"field": "Idempotency-Key", "reason": "reused with a different body"})
+        if outcome == "in_progress":
+            raise in_progress()
         if isinstance(outcome, StoredResponse):
             await _replay(outcome, send)
             return
-        await self._run(pool, key, outcome, scope, receive, send, next_app)
+        assert isinstance(outcome, Claim)
+        scope.setdefault("state", {})[_CLAIM_KEY] = outcome
+        await self._run(pool, outcome, scope, receive, send, next_app)
 
     async def _purge_now_and_then(self, pool: AsyncConnectionPool[AsyncConn]) -> None:
         if (now := time.monotonic()) < self._next_purge:
             return
         self._next_purge = now + self.purge_every
         try:
-            await purge_expired(pool)
+            await store.purge_expired(pool)
         except Exception:
             log.warning("could not purge expired idempotency keys", exc_info=True)
 
-    async def _run(self, pool: AsyncConnectionPool[AsyncConn], key: KeyScope, claim_id: str, scope: Scope,
+    async def _run(self, pool: AsyncConnectionPool[AsyncConn], claimed: Claim, scope: Scope,
                    receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        recorder = _Recorder(send)
+        """Run the route; a 2xx is stored for replay. Its commands' results already committed with their events,
+        so whatever happens after them, a retry answers the same (api/idempotency.py, adapters/idempotency.py)."""
+        recorder = _Recorder(send, replayed=bool(claimed.committed))
         try:
             await next_app(scope, receive, recorder)
         except BaseException:
-            await release(pool, key, claim_id)
+            await store.release(pool, claimed)
             raise
         response = recorder.stored()
         try:
             if 200 <= response.status < 300:
-                await complete(pool, key, claim_id, response)
+                await store.complete(pool, claimed, response)
             else:
-                await release(pool, key, claim_id)
+                await store.release(pool, claimed)
         except Exception:
-            # The answer already went out; the key stays in flight until ABANDONED_AFTER lets a retry take it.
-            log.exception("could not record the outcome of Idempotency-Key %r on %s", key.key, key.path)
+            # The answer already went out; a retry finds the committed steps and replays them.
+            log.exception("could not record the outcome of Idempotency-Key %r on %s", claimed.scope.key,
+                          claimed.scope.path)

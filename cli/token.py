@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 from adapters.dev_issuer import DevIssuer
@@ -70,5 +71,9 @@ def issue_dev_token(settings: Settings, *, email: str, workspace_slug: str, role
     if settings.is_production:
         raise UsageError("is for development only and is refused when ENVIRONMENT=production")
     membership = _ensure_membership(settings, email, workspace_slug, role)
+    if membership.role is not role:
+        print(f"causeloop token: {email} is {membership.role.value} of workspace {workspace_slug!r} (the first member "
+              f"of a new workspace owns it); this token carries only the {role.value} role's scopes. For a member who "
+              f"is only {role.value}, ask with another --email.", file=sys.stderr)
     return mint_access_token(settings, subject=membership.user_id, workspace_id=membership.workspace_id,
                              role=role.value, scopes=scopes_for(role, scopes))

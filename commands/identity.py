@@ -39,6 +39,8 @@ class EnsureMembership(msgspec.Struct, frozen=True, kw_only=True):
 class Membership(msgspec.Struct, frozen=True, kw_only=True):
     workspace_id: WorkspaceId
     user_id: UserId
+    role: Role = Role.VIEWER
+    """The role the user holds now: the first member of a new workspace owns it, an existing member keeps theirs."""
 
 
 def workspace_stream(slug: str) -> UUID:
@@ -65,16 +67,20 @@ class IdentityCommands:
 
     def _ensure_membership(self, cmd: EnsureMembership) -> Membership:
         workspace_uuid, user_uuid = workspace_stream(cmd.workspace_slug), user_stream(cmd.email)
-        membership = Membership(workspace_id=WorkspaceId(render("ws", workspace_uuid)),
-                                user_id=UserId(render("usr", user_uuid)))
-        meta = Meta(workspace_id=membership.workspace_id, actor=self._actor, now=self._clock())
+        workspace_id, user_id = WorkspaceId(render("ws", workspace_uuid)), UserId(render("usr", user_uuid))
+        meta = Meta(workspace_id=workspace_id, actor=self._actor, now=self._clock())
         events: list[DomainEvent] = []
         if not self._user_exists(user_uuid):
             events.append(users.register_user(user_id=user_uuid, email=cmd.email, meta=meta))
-        events += self._join(self._workspace(workspace_uuid), workspace_uuid, cmd, membership.user_id, meta)
+        workspace = self._workspace(workspace_uuid)
+        events += self._join(workspace, workspace_uuid, cmd, user_id, meta)
         if events:
             self._store.append(events)
-        return membership
+        if workspace is None:
+            role = Role.OWNER
+        else:
+            role = workspace.roster[user_id].role if user_id in workspace.roster else cmd.role
+        return Membership(workspace_id=workspace_id, user_id=user_id, role=role)
 
     def _join(self, workspace: Workspace | None, workspace_uuid: UUID, cmd: EnsureMembership, user_id: UserId,
               meta: Meta) -> list[DomainEvent]:

@@ -18,7 +18,7 @@ from cli.main import main
 from cli.services import write_services
 from commands.identity import user_stream, workspace_stream
 from domain.identity.events import MemberAdded
-from domain.identity.roles import SCOPES_BY_ROLE, Role
+from domain.identity.roles import SCOPES_BY_ROLE, Role, scopes_for
 
 pytestmark = pytest.mark.postgres
 
@@ -101,6 +101,20 @@ def test_scopes_asked_for_narrow_the_token(
 
     assert principal.scopes == frozenset({"issues:read", "patterns:read", "dashboards:read"})
     assert principal.role == "viewer"
+
+
+def test_a_first_caller_who_asks_for_a_lesser_role_is_told_they_own_the_new_workspace(
+        environ: dict[str, str], capsys: pytest.CaptureFixture[str], settings: Settings) -> None:
+    slug = unique("fresh")
+    assert main(["token", "--email", f"{unique('vic')}@example.com", "--workspace", slug, "--role", "viewer"],
+                environ) == 0
+    captured = capsys.readouterr()
+    principal = verify_access_token(settings, captured.out.strip())
+    owner_again = mint(environ, capsys, settings, "--email", f"{unique('olga')}@example.com", "--workspace", unique("x"))
+
+    assert "is owner of workspace" in captured.err and "only the viewer role's scopes" in captured.err
+    assert principal.scopes == scopes_for(Role.VIEWER)
+    assert owner_again.role == "owner" and capsys.readouterr().err == ""
 
 
 @pytest.mark.parametrize("args", [

@@ -110,6 +110,8 @@ BAD_TOKENS = {
     "wrong_audience": lambda t: KEY.token(sub=sub_of(t), email=t.owner_email, aud="someone-else"),
     "unauthorized_party": lambda t: KEY.token(sub=sub_of(t), email=t.owner_email, azp="https://evil.example"),
     "alg_none": _alg_none,
+    "numeric_string_exp": lambda t: KEY.token(sub=sub_of(t), email=t.owner_email, exp=str(int(time.time()) + 300)),
+    "numeric_string_iat": lambda t: KEY.token(sub=sub_of(t), email=t.owner_email, iat=str(int(time.time()))),
     "hs256_with_the_public_key": _hs256_with_public_key,
     "garbage": lambda t: "not.a.jwt",
 }

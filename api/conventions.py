@@ -51,13 +51,7 @@ from api.auth import (
 from api.content_type import JsonContentTypeMiddleware
 from api.errors import ErrorEnvelope, exception_handlers
 from api.idempotency import IdempotencyMiddleware
-from api.rate_limit import (
-    INFRA_POOL,
-    RateLimitedEnvelope,
-    RateLimiter,
-    RateLimitMiddleware,
-    stamp_rate_limit_headers,
-)
+from api.rate_limit import INFRA_POOL, RateLimiter, RateLimitMiddleware, stamp_rate_limit_headers
 from api.request_id import stamp_request_id
 from api.standing_gate import StandingFold
 
@@ -73,8 +67,7 @@ def _error_responses(handler: HTTPRouteHandler) -> dict[int, ResponseSpec]:
         responses[401] = spec("unauthorized: missing, invalid or expired bearer token")
     if route_scope(handler) is not None:
         responses[403] = spec(f"forbidden: the token lacks the scope {route_scope(handler)}")
-    responses[429] = ResponseSpec(data_container=RateLimitedEnvelope, generate_examples=False,
-                                  description="rate_limited: see Retry-After")
+    responses[429] = spec("rate_limited: see Retry-After; details give the limit and retry_after (seconds)")
     return responses
 
 

@@ -9,7 +9,8 @@ across processes. Hits leased but not used count as used (a process never hands 
 client is over the limit this process refuses it until the window ends without asking Postgres. Routed requests
 are counted by `RateLimitMiddleware` before anything else runs; requests that fail routing (404/405)
 never reach route middleware, so the `after_exception` hook counts those and the error handler turns
-them into 429s. A `before_send` hook stamps the X-RateLimit-* headers on every response.
+them into 429s. A refusal is the `RateLimited` exception: api/errors.py writes every error, this one too.
+A `before_send` hook stamps the X-RateLimit-* headers on every response.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import msgspec
 from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
-from litestar.response.base import ASGIResponse
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from psycopg_pool import AsyncConnectionPool
 
@@ -33,7 +33,6 @@ log = logging.getLogger("causeloop.api.rate_limit")
 
 INFRA_POOL = "infra_pool"
 WINDOW_SECONDS = 60
-TOO_MANY_REQUESTS_BODY = b'{"error":{"code":"rate_limited","message":"Too many requests"}}'
 _STATE_KEY = "causeloop.rate_limit"
 _OUTAGE_BACKOFF_S = 5.0
 _POOL_TIMEOUT_S = 1.0
@@ -50,22 +49,19 @@ RETURNING hits
 _PURGE = "DELETE FROM rate_limit_windows WHERE window_start < %s"
 
 
-class RateLimitedError(msgspec.Struct):
-    code: str
-    message: str
-
-
-class RateLimitedEnvelope(msgspec.Struct):
-    """The documented 429 body, for the OpenAPI schema; the bytes sent are TOO_MANY_REQUESTS_BODY."""
-
-    error: RateLimitedError
-
-
 class Decision(msgspec.Struct, frozen=True):
     limit: int
     remaining: int
     retry_after: int
     exceeded: bool
+
+
+class RateLimited(Exception):
+    """The client is over its limit: api/errors.py answers 429 `rate_limited` in the error envelope."""
+
+    def __init__(self, decision: Decision) -> None:
+        super().__init__("Too many requests")
+        self.decision = decision
 
 
 def client_key(scope: Scope) -> str:
@@ -176,12 +172,6 @@ def decision_of(scope: Scope) -> Decision | None:
     return decision if isinstance(decision, Decision) else None
 
 
-def rejection(decision: Decision) -> ASGIResponse:
-    """The documented 429: exact body (no trace_id), Retry-After until the window ends."""
-    return ASGIResponse(body=TOO_MANY_REQUESTS_BODY, status_code=429, media_type="application/json",
-                        headers={"Retry-After": str(decision.retry_after)})
-
-
 async def stamp_rate_limit_headers(message: Message, scope: Scope) -> None:
     """`before_send` hook: X-RateLimit-Limit and -Remaining on every response that was counted."""
     if message["type"] == "http.response.start" and (decision := decision_of(scope)) is not None:
@@ -199,6 +189,5 @@ class RateLimitMiddleware(ASGIMiddleware):
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         decision = await self.limiter.hit(scope)
         if decision.exceeded:
-            await rejection(decision)(scope, receive, send)
-            return
+            raise RateLimited(decision)
         await next_app(scope, receive, send)

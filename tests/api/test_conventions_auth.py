@@ -174,4 +174,5 @@ async def test_openapi_documents_the_error_envelope(client: AppClient) -> None:
     responses = schema["paths"]["/v1/things"]["post"]["responses"]
     assert {"400", "401", "403", "429"} <= set(responses)
     assert responses["400"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorEnvelope"}
+    assert responses["429"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorEnvelope"}
     assert "401" not in schema["paths"]["/v1/public/echo"]["post"]["responses"]

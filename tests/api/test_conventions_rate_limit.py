@@ -9,11 +9,12 @@ from collections.abc import AsyncIterator
 import msgspec
 import psycopg
 import pytest
+from httpx import Response
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from adapters.settings import Settings
-from api.rate_limit import TOO_MANY_REQUESTS_BODY, WINDOW_SECONDS
+from api.rate_limit import WINDOW_SECONDS
 from tests.api.conftest import build_app
 
 pytestmark = pytest.mark.postgres
@@ -45,6 +46,13 @@ def clock() -> FakeClock:
 def ip() -> dict[str, str]:
     """A client address of this test's own, so tests never share a counter."""
     return {"X-Forwarded-For": f"203.0.113.{uuid.uuid4().int % 250}-{uuid.uuid4().hex[:8]}, 10.0.0.1"}
+
+
+def assert_rate_limited_envelope(response: Response) -> None:
+    """The 429 is the error envelope like every other error: code, message, trace_id (= X-Request-Id), details."""
+    assert response.json() == {"error": {
+        "code": "rate_limited", "message": "Too many requests", "trace_id": response.headers["x-request-id"],
+        "details": {"limit": LIMIT, "retry_after": int(response.headers["retry-after"])}}}
 
 
 def limited_app(settings: Settings, clock: FakeClock) -> Litestar:
@@ -84,7 +92,7 @@ async def test_over_the_limit_is_the_documented_429(client: AsyncTestClient[Lite
     response = await client.get("/health", headers=ip)
 
     assert response.status_code == 429
-    assert response.content == TOO_MANY_REQUESTS_BODY
+    assert_rate_limited_envelope(response)
     assert response.headers["retry-after"] == str(WINDOW_START + WINDOW_SECONDS - int(NOW))
     assert response.headers["x-ratelimit-remaining"] == "0"
     assert response.headers["x-ratelimit-limit"] == str(LIMIT)
@@ -98,7 +106,7 @@ async def test_unrouted_requests_count_and_are_refused_too(client: AsyncTestClie
     response = await client.delete("/health", headers=ip)
 
     assert response.status_code == 429
-    assert response.content == TOO_MANY_REQUESTS_BODY
+    assert_rate_limited_envelope(response)
 
 
 async def test_the_handler_does_not_run_when_refused(client: AsyncTestClient[Litestar], ip: dict[str, str],

@@ -27,7 +27,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from psycopg_pool import AsyncConnectionPool
 
 from adapters.postgres import AsyncConn
-from api.request_id import header_value
+from api.client_ip import client_ip
 
 log = logging.getLogger("causeloop.api.rate_limit")
 
@@ -64,16 +64,6 @@ class RateLimited(Exception):
         self.decision = decision
 
 
-def client_key(scope: Scope) -> str:
-    """The first X-Forwarded-For value (as documented; trustworthy only behind a proxy that sets it), else the peer.
-    """
-    forwarded = header_value(scope, b"x-forwarded-for")
-    if forwarded and (first := forwarded.split(",")[0].strip()):
-        return first[:64]
-    client = scope.get("client")
-    return client[0] if client else "unknown"
-
-
 def infra_pool(scope: Scope) -> AsyncConnectionPool[AsyncConn] | None:
     pool: AsyncConnectionPool[AsyncConn] | None = scope["litestar_app"].state.get(INFRA_POOL)
     return pool
@@ -108,7 +98,7 @@ class RateLimiter:
             return decided
         now = self.clock()
         window = int(now // WINDOW_SECONDS) * WINDOW_SECONDS
-        slot = await self._slot(scope, client_key(scope), window, now)
+        slot = await self._slot(scope, client_ip(scope), window, now)
         retry_after = max(1, math.ceil(window + WINDOW_SECONDS - now))
         if slot is None:
             decision = Decision(self.limit, self.limit, retry_after, exceeded=False)

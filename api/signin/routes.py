@@ -22,9 +22,9 @@ from adapters.postgres import AsyncConn, tenant_transaction
 from adapters.settings import Settings
 from adapters.tokens import USER_TOKEN_TTL, mint_access_token
 from api.auth import PUBLIC
+from api.client_ip import client_ip
 from api.consistency import POSITION_HEADER, read_your_writes
 from api.errors import ApiError
-from api.rate_limit import client_key
 from api.request_id import request_id
 from api.signin import schemas
 from api.signin.mfa_routes import second_factor
@@ -99,7 +99,7 @@ async def _membership(pool: AsyncConnectionPool[AsyncConn], user_id: str,
 
 def _caller(request: Request[Any, Any, Any], workspace_id: str, user_id: str) -> Caller:
     return Caller(workspace_id=WorkspaceId(workspace_id), actor=Actor(kind=ActorKind.USER, id=user_id),
-                  correlation_id=request_id(request.scope), client_ip=client_key(request.scope))
+                  correlation_id=request_id(request.scope), client_ip=client_ip(request.scope))
 
 
 def _tokens(settings: Settings, member: identity.MembershipRow | Joined, session_id: str, refresh_token: str,

@@ -1,20 +1,26 @@
-"""Per-client-IP rate limit: a fixed 60 s window counted in Postgres, so every API process shares it.
+"""Per-client rate limit: a fixed 60 s window counted in Postgres, so every API process shares it.
 
-A process takes the window's hits from Postgres in leases (one autocommit upsert on the infra pool,
-`app.state.infra_pool`, adds the lease size and returns the window's total): the first request of a client
-in a window leases one hit and so learns the shared count; later leases are a sixteenth of what remains
-(at most 64), so a busy client costs one round trip per many requests, while near the limit every hit is
-counted exactly. Hits are numbered by their slot in the window, so `X-RateLimit-Remaining` counts down
-across processes. Hits leased but not used count as used (a process never hands them back), and once a
-client is over the limit this process refuses it until the window ends without asking Postgres. Routed requests
-are counted by `RateLimitMiddleware` before anything else runs; requests that fail routing (404/405)
-never reach route middleware, so the `after_exception` hook counts those and the error handler turns
+The client is `api.client_ip.client_ip` (the peer, or behind a trusted proxy the forwarded address). Every hit
+gets a slot number in its client's window from one counter row: an autocommit upsert on the infra pool
+(`app.state.infra_pool`) adds a lease's size and returns the new total, so the slots of concurrent leases, from
+any process, never overlap, and a hit is refused exactly when its slot is above the limit. A process fetches
+one lease at a time per client: the requests that arrive meanwhile wait for it, and the next lease is sized to
+all of them (not one round trip each, and no slot lost between them). While the limit is far it also leases
+ahead (a sixteenth of what remains, at most 64), so a busy client costs one round trip per many requests; the
+first lease of a window and every lease within 16 hits of the limit carry only the waiting requests, so near
+the limit every hit is counted exactly. The one inexactness left is a lease ahead that its process never hands
+out because the client stops reaching that process in this window: it counts as used. Once a client is over
+the limit, this process refuses it until the window ends without asking Postgres.
+
+Routed requests are counted by `RateLimitMiddleware` before anything else runs; requests that fail routing
+(404/405) never reach route middleware, so the `after_exception` hook counts those and the error handler turns
 them into 429s. A refusal is the `RateLimited` exception: api/errors.py writes every error, this one too.
 A `before_send` hook stamps the X-RateLimit-* headers on every response.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections.abc import Callable
@@ -39,7 +45,7 @@ _POOL_TIMEOUT_S = 1.0
 _MAX_LEASE = 64
 _LEASE_FRACTION = 16
 _MAX_LEASED_CLIENTS = 100_000
-"""Beyond this many clients in one window (spoofed X-Forwarded-For floods) new ones are counted one by one."""
+"""Beyond this many clients in one window, new ones are counted hit by hit (memory stays bounded)."""
 
 _COUNT = """
 INSERT INTO rate_limit_windows (client_key, window_start, hits) VALUES (%s, %s, %s)
@@ -69,15 +75,18 @@ def infra_pool(scope: Scope) -> AsyncConnectionPool[AsyncConn] | None:
     return pool
 
 
-class Lease:
-    """Window slots `next_slot`..`last_slot` of one client, held by this process (`last_slot` is the shared total
-    when they were leased)."""
+class Share:
+    """This process's part of one client's window: the slots it leased and has not handed out yet
+    (`next_slot`..`last_slot`; `last_slot` was the window's shared total when they were leased, 0 before the
+    first lease), how many of its requests wait for a slot, and the lease being fetched for them."""
 
-    __slots__ = ("last_slot", "next_slot")
+    __slots__ = ("fetch", "last_slot", "next_slot", "waiting")
 
-    def __init__(self, next_slot: int, last_slot: int) -> None:
-        self.next_slot = next_slot
-        self.last_slot = last_slot
+    def __init__(self) -> None:
+        self.next_slot = 1
+        self.last_slot = 0
+        self.waiting = 0
+        self.fetch: asyncio.Future[bool] | None = None
 
 
 class RateLimiter:
@@ -89,8 +98,8 @@ class RateLimiter:
         self._purged_window = -1
         self._skip_db_until = 0.0
         self._warned_no_pool = False
-        self._lease_window = -1
-        self._leases: dict[str, Lease] = {}
+        self._window = -1
+        self._shares: dict[str, Share] = {}
 
     async def hit(self, scope: Scope) -> Decision:
         state = scope.setdefault("state", {})
@@ -108,24 +117,50 @@ class RateLimiter:
         state[_STATE_KEY] = decision
         return decision
 
+    def _share(self, key: str, window: int) -> Share | None:
+        if window != self._window:
+            self._window, self._shares = window, {}
+        share = self._shares.get(key)
+        if share is None and len(self._shares) < _MAX_LEASED_CLIENTS:
+            share = self._shares[key] = Share()
+        return share
+
     async def _slot(self, scope: Scope, key: str, window: int, now: float) -> int | None:
-        """This hit's number in the client's window: from this process's lease, or from a new one."""
-        if window != self._lease_window:
-            self._lease_window, self._leases = window, {}
-        lease = self._leases.get(key)
-        if lease is not None:
-            if lease.next_slot <= lease.last_slot:
-                lease.next_slot += 1
-                return lease.next_slot - 1
-            if lease.last_slot >= self.limit:
-                return lease.last_slot + 1  # over the limit: the window's count only grows, no need to ask
-        size = 1 if lease is None else max(1, min(_MAX_LEASE, (self.limit - lease.last_slot) // _LEASE_FRACTION))
-        total = await self._count(scope, key, window, now, size)
-        if total is None:
-            return None
-        if window == self._lease_window and (key in self._leases or len(self._leases) < _MAX_LEASED_CLIENTS):
-            self._leases[key] = Lease(next_slot=total - size + 2, last_slot=total)
-        return total - size + 1
+        """This hit's number in the client's window (None: not counted, the store is away). From this process's
+        lease when it has a slot left; otherwise from the lease in flight, which every waiting request shares."""
+        share = self._share(key, window)
+        if share is None:  # more clients this window than we keep: this one is counted hit by hit
+            return await self._count(scope, key, window, now, 1)
+        share.waiting += 1
+        try:
+            while True:
+                if share.next_slot <= share.last_slot:
+                    share.next_slot += 1
+                    return share.next_slot - 1
+                if share.last_slot >= self.limit:
+                    return share.last_slot + 1  # over the limit: the window's count only grows, no need to ask
+                if share.fetch is None:
+                    share.fetch = asyncio.ensure_future(self._lease(scope, share, key, window, now))
+                if not await asyncio.shield(share.fetch):
+                    return None
+        finally:
+            share.waiting -= 1
+
+    async def _lease(self, scope: Scope, share: Share, key: str, window: int, now: float) -> bool:
+        """One upsert for every request waiting now, plus a lease ahead while the limit is far: never ahead in the
+        first lease (it learns the shared count) nor within 16 hits of the limit, so there each hit is exact."""
+        try:
+            ahead = 0
+            if share.last_slot:
+                ahead = min(_MAX_LEASE, max(0, self.limit - share.last_slot - share.waiting) // _LEASE_FRACTION)
+            size = share.waiting + ahead
+            total = await self._count(scope, key, window, now, size)
+            if total is None:
+                return False
+            share.next_slot, share.last_slot = total - size + 1, total
+            return True
+        finally:
+            share.fetch = None
 
     async def _count(self, scope: Scope, key: str, window: int, now: float, size: int) -> int | None:
         pool = infra_pool(scope)

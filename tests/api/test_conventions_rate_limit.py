@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 
 import httpx
 import msgspec
@@ -238,3 +240,35 @@ async def test_a_client_over_the_limit_is_refused_without_asking_postgres_again(
         again = await client.get("/health")
 
     assert again.status_code == 429
+
+
+async def concurrently(count: int, width: int, request: Callable[[int], Awaitable[httpx.Response]]) -> list[int]:
+    """Sends `count` requests, `width` in flight at a time; their status codes."""
+    gate = asyncio.Semaphore(width)
+
+    async def one(n: int) -> int:
+        async with gate:
+            return (await request(n)).status_code
+
+    return list(await asyncio.gather(*(one(n) for n in range(count))))
+
+
+async def test_concurrent_requests_over_the_limit_get_exactly_the_limit(settings: Settings, clock: FakeClock,
+                                                                        peer: str) -> None:
+    limit, sent = 600, 700
+    app = limited_app(msgspec.structs.replace(settings, rate_limit_per_minute=limit), clock)
+    async with served(app, peer) as client:
+        statuses = await concurrently(sent, 16, lambda _: client.get("/health"))
+
+    assert (statuses.count(200), statuses.count(429)) == (limit, sent - limit)
+
+
+async def test_concurrent_requests_across_two_app_instances_get_exactly_the_limit(
+        settings: Settings, clock: FakeClock, peer: str) -> None:
+    limit, sent = 600, 700
+    generous = msgspec.structs.replace(settings, rate_limit_per_minute=limit)
+    async with served(limited_app(generous, clock), peer) as one, \
+            served(limited_app(generous, clock), peer) as other:
+        statuses = await concurrently(sent, 16, lambda n: (one, other)[n % 2].get("/health"))
+
+    assert (statuses.count(200), statuses.count(429)) == (limit, sent - limit)

@@ -15,6 +15,8 @@ from adapters.settings import Settings
 ISSUER = "causeloop"
 AUDIENCE = "causeloop-api"
 USER_TOKEN_TTL = timedelta(hours=72)
+ACCESS_TOKEN = "access_token"
+"""Principal.kind of an HS256 access token (a JWT this server minted for a sign-in)."""
 _REQUIRED = ["iss", "aud", "sub", "ws", "role", "scope", "jti", "iat", "exp"]
 
 
@@ -34,7 +36,7 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     """The token was minted after a second factor (claim `amr` holds "mfa")."""
     needs_mfa: bool = False
     """Set by the MFA check: the workspace requires MFA and this token has none (403 outside the MFA routes)."""
-    kind: str = "access_token"
+    kind: str = ACCESS_TOKEN
     """How the caller authenticated: `access_token` (JWT), `personal` (clp_pat_), `service_account` (clp_sa_),
     `scim` (clp_scim_, on /scim/v2 only)."""
 

@@ -10,6 +10,10 @@ import msgspec
 from domain.errors import Forbidden, InvalidValue
 from domain.identity.roles import ALL_SCOPES, Role, may_grant
 
+SCIM_TOKEN_SCOPES = frozenset({"members:read", "members:write", "members:admin"})
+"""What a SCIM token does on /scim/v2 (reads members, provisions and re-roles them, suspends them). It lists no
+scope, so these are the scopes its maker must hold."""
+
 SCOPE_GROUPS = ("Data", "Integrations", "Workspace", "AI & Reports", "Admin")
 """The tabs of the docs' scope picker, in their order."""
 

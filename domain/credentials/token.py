@@ -15,7 +15,7 @@ from uuid import UUID
 import msgspec
 
 from domain.credentials.events import AnyApiTokenEvent, ApiTokenCreated, ApiTokenRevoked, ApiTokenRotated, TokenKind
-from domain.credentials.grants import Grant, require_within
+from domain.credentials.grants import SCIM_TOKEN_SCOPES, Grant, require_within
 from domain.errors import InvalidTransition, InvalidValue
 from domain.events import Meta, envelope
 from domain.ids import WorkspaceId
@@ -79,10 +79,10 @@ def create_token(*, token_id: UUID, meta: Meta, kind: TokenKind, owner_id: str |
                  scopes: tuple[str, ...], secret_hash: str, expires_at: datetime | None,
                  grant: Grant) -> ApiTokenCreated:
     """A token has a non-blank name, cleaned scopes, an expiry (if any) in the future, and never more than the
-    credential making it (`grant`: scopes and lifetime)."""
+    credential making it (`grant`: scopes and lifetime; a SCIM token counts as holding SCIM_TOKEN_SCOPES)."""
     if expires_at is not None and expires_at <= meta.now:
         raise InvalidValue("expires_at", "must be in the future")
-    require_within(grant, scopes, expires_at)
+    require_within(grant, SCIM_TOKEN_SCOPES if kind is TokenKind.SCIM else scopes, expires_at)
     return ApiTokenCreated(**envelope(meta, token_id, 1), kind=kind, owner_id=owner_id, name=clean_name(name),
                            scopes=scopes, secret_hash=secret_hash, expires_at=expires_at)
 

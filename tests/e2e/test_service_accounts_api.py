@@ -189,6 +189,16 @@ async def test_only_members_admins_manage_scim_tokens(api: Client, tenant: Tenan
     assert response.status_code == 403
 
 
+async def test_a_scim_token_is_made_only_by_a_credential_holding_what_it_does(api: Client, tenant: Tenant) -> None:
+    """A SCIM token reads, provisions, re-roles and suspends members: members:admin alone does not cover it."""
+    narrowed = tenant.headers(Role.OWNER, frozenset({"members:admin"}))
+
+    response = await api.post("/v1/settings/scim-tokens", json={"name": "Okta"}, headers=narrowed)
+
+    assert response.status_code == 403
+    assert response.json()["error"]["details"] == {"field": "scopes", "scope": "members:read"}
+
+
 async def test_a_service_account_token_that_expires_makes_no_credential_that_outlives_it(
         api: Client, tenant: Tenant) -> None:
     expiry = datetime.now(UTC) + timedelta(minutes=5)

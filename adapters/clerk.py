@@ -15,6 +15,7 @@ import msgspec
 
 from adapters.dev_issuer import DevIssuer
 from adapters.settings import Settings
+from adapters.tokens import numeric_dates
 
 ALGORITHM = "RS256"
 LEEWAY_S = 5
@@ -89,6 +90,8 @@ class ClerkVerifier:
         return self._claims(claims)
 
     def _claims(self, claims: dict[str, Any]) -> ClerkClaims:
+        if not numeric_dates(claims):
+            raise InvalidSubjectToken("exp, iat and nbf must be numbers")
         if self._parties and claims.get("azp") not in self._parties:
             raise InvalidSubjectToken("azp is not an authorized party")
         sub, email = claims.get("sub"), claims.get("email")

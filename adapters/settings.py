@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
+from ipaddress import IPv4Network, IPv6Network, ip_network
 
 import msgspec
 
@@ -27,6 +28,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     cursor_secret: str = ""
     data_dir: str = ".causeloop"
     rate_limit_per_minute: int = 600
+    trusted_proxies: str = ""
+    """Comma-separated IPs/CIDRs of the reverse proxies whose X-Forwarded-For is believed (api/client_ip.py)."""
     max_body_bytes: int = 1_048_576
     read_your_writes_timeout_s: float = 5.0
     projector_max_deliveries: int = 5
@@ -53,6 +56,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def authorized_parties(self) -> frozenset[str]:
         """CLERK_AUTHORIZED_PARTIES as a set; empty means the `azp` claim is not checked."""
         return frozenset(part.strip() for part in self.clerk_authorized_parties.split(",") if part.strip())
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        """TRUSTED_PROXIES parsed (a bare address is a one-address network); ValueError on a malformed entry."""
+        return tuple(ip_network(part.strip(), strict=False) for part in self.trusted_proxies.split(",")
+                     if part.strip())
 
 
 _INT_FIELDS = {
@@ -85,6 +94,10 @@ def _check(settings: Settings) -> None:
         raise SettingsError("JWT_SECRET must be changed from the default in production")
     if not settings.database_schema.replace("_", "").isalnum():
         raise SettingsError("DATABASE_SCHEMA must be letters, digits and underscores")
+    try:
+        _ = settings.trusted_proxy_networks
+    except ValueError as exc:
+        raise SettingsError(f"TRUSTED_PROXIES must be comma-separated IP addresses or CIDRs: {exc}") from None
     if settings.causeloop_master_key and not _is_key(settings.causeloop_master_key):
         raise SettingsError("CAUSELOOP_MASTER_KEY must be 32 bytes, base64-encoded")
 

@@ -15,6 +15,8 @@ from adapters.settings import Settings
 ISSUER = "causeloop"
 AUDIENCE = "causeloop-api"
 USER_TOKEN_TTL = timedelta(hours=72)
+ACCESS_TOKEN = "access_token"
+"""Principal.kind of an HS256 access token (a JWT this server minted for a sign-in)."""
 _REQUIRED = ["iss", "aud", "sub", "ws", "role", "scope", "jti", "iat", "exp"]
 
 
@@ -26,14 +28,15 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     role: str
     scopes: frozenset[str]
     token_id: str
-    expires_at: int = 0
+    expires_at: float = 0
+    """When the credential expires (epoch seconds, as precise as it is stored); 0: never."""
     session_id: str | None = None
     """The sign-in session (`ses_…`) an exchanged or refreshed token belongs to; None for other tokens."""
     mfa: bool = False
     """The token was minted after a second factor (claim `amr` holds "mfa")."""
     needs_mfa: bool = False
     """Set by the MFA check: the workspace requires MFA and this token has none (403 outside the MFA routes)."""
-    kind: str = "access_token"
+    kind: str = ACCESS_TOKEN
     """How the caller authenticated: `access_token` (JWT), `personal` (clp_pat_), `service_account` (clp_sa_),
     `scim` (clp_scim_, on /scim/v2 only)."""
 
@@ -64,14 +67,26 @@ def verify_access_token(settings: Settings, token: str) -> Principal:
                             options={"require": _REQUIRED})
     except jwt.PyJWTError as exc:
         raise InvalidToken(str(exc)) from exc
-    if not all(isinstance(claims[name], str) for name in ("sub", "ws", "role", "scope", "jti")):
+    if not all(isinstance(claims[name], str) for name in ("sub", "ws", "role", "scope", "jti")) \
+            or not numeric_dates(claims):
         raise InvalidToken("malformed claims")
     session_id, amr = claims.get("sid"), claims.get("amr", [])
-    if (session_id is not None and not isinstance(session_id, str)) or not isinstance(amr, list):
+    if (session_id is not None and not isinstance(session_id, str)) or not isinstance(amr, list) \
+            or not all(isinstance(method, str) for method in amr):
         raise InvalidToken("malformed claims")
     return Principal(subject=claims["sub"], workspace_id=claims["ws"], role=claims["role"],
-                     scopes=frozenset(claims["scope"].split()), token_id=claims["jti"], expires_at=int(claims["exp"]),
+                     scopes=frozenset(claims["scope"].split()), token_id=claims["jti"], expires_at=claims["exp"],
                      session_id=session_id, mfa="mfa" in amr)
+
+
+NUMERIC_DATES = ("exp", "iat", "nbf")
+
+
+def numeric_dates(claims: dict[str, object]) -> bool:
+    """Whether `exp`, `iat` and `nbf` (when present) are JSON numbers (RFC 7519 NumericDate). PyJWT checks them
+    through int(), which also takes a numeric string: every verifier here refuses such a token."""
+    return all(value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+               for value in map(claims.get, NUMERIC_DATES))
 
 
 class TokenVerifier:

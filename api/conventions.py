@@ -6,7 +6,8 @@ PUBLIC) → JSON content type →
 idempotency → the route (its guards check scopes). Hooks stamp `X-Request-Id` and `X-RateLimit-*` on
 every response, 404/405 included, and one exception handler writes the error envelope.
 
-App state: `app.state.infra_pool` (a psycopg AsyncConnectionPool with search_path = the schema) serves the
+App state: `app.state[api.client_ip.STATE_KEY]` decides each request's client address (TRUSTED_PROXIES);
+`app.state.infra_pool` (a psycopg AsyncConnectionPool with search_path = the schema) serves the
 rate-limit and idempotency tables. The plugin's lifespan runs after the app's own lifespans: if one of them
 put `infra_pool` in `app.state`, that pool is used (autocommit or not: every use is one committed block) and
 left for its owner to close; otherwise the plugin opens a small autocommit pool and closes it on shutdown.
@@ -49,17 +50,13 @@ from api.auth import (
     route_scope,
     under_api_prefix,
 )
+from api.client_ip import STATE_KEY as CLIENT_ADDRESSES
+from api.client_ip import ClientAddresses
 from api.content_type import JsonContentTypeMiddleware
 from api.errors import ErrorEnvelope, exception_handlers
 from api.idempotency import IdempotencyMiddleware
 from api.input_policy import PolicyRequest, RequestBody, TargetPolicyMiddleware
-from api.rate_limit import (
-    INFRA_POOL,
-    RateLimitedEnvelope,
-    RateLimiter,
-    RateLimitMiddleware,
-    stamp_rate_limit_headers,
-)
+from api.rate_limit import INFRA_POOL, RateLimiter, RateLimitMiddleware, stamp_rate_limit_headers
 from api.request_id import stamp_request_id
 from api.standing_gate import StandingFold
 
@@ -75,8 +72,7 @@ def _error_responses(handler: HTTPRouteHandler) -> dict[int, ResponseSpec]:
         responses[401] = spec("unauthorized: missing, invalid or expired bearer token")
     if route_scope(handler) is not None:
         responses[403] = spec(f"forbidden: the token lacks the scope {route_scope(handler)}")
-    responses[429] = ResponseSpec(data_container=RateLimitedEnvelope, generate_examples=False,
-                                  description="rate_limited: see Retry-After")
+    responses[429] = spec("rate_limited: see Retry-After; details give the limit and retry_after (seconds)")
     return responses
 
 
@@ -103,6 +99,7 @@ class ApiConventions(InitPlugin, ReceiveRoutePlugin):
             JsonContentTypeMiddleware(),
             IdempotencyMiddleware(),
         ]
+        app_config.state[CLIENT_ADDRESSES] = ClientAddresses(self.settings.trusted_proxy_networks)
         app_config.before_send[:0] = [stamp_request_id, stamp_rate_limit_headers]
         app_config.after_exception.insert(0, self.rate_limiter.count_unrouted)
         app_config.exception_handlers = {**exception_handlers(), **app_config.exception_handlers}

@@ -12,8 +12,8 @@ from adapters.position_waiter import PositionWaiter
 from adapters.postgres import AsyncConn
 from adapters.tokens import Principal
 from api import standing_gate
+from api.client_ip import client_ip
 from api.idempotency import claim_of
-from api.rate_limit import client_key
 from api.request_id import request_id
 from commands.caller import Caller
 from commands.workspace_settings import WorkspaceSettingsCommands
@@ -41,5 +41,5 @@ def provide_caller(request: Request[Any, Any, Any]) -> Caller:
     principal: Principal = request.user
     kind = ActorKind.SERVICE_ACCOUNT if principal.subject.startswith("sa_") else ActorKind.USER
     return Caller(workspace_id=WorkspaceId(principal.workspace_id), actor=Actor(kind=kind, id=principal.subject),
-                  correlation_id=request_id(request.scope), client_ip=client_key(request.scope),
+                  correlation_id=request_id(request.scope), client_ip=client_ip(request.scope),
                   precondition=standing_gate.precondition(request.scope), claim=claim_of(request.scope))

@@ -22,7 +22,7 @@ from litestar.exceptions import (
 from litestar.types import ExceptionHandlersMap
 
 from adapters.idempotency import ClaimLost
-from api.rate_limit import TOO_MANY_REQUESTS_BODY, decision_of
+from api.rate_limit import RateLimited, decision_of
 from api.request_id import request_id
 from commands.errors import NotFound, StaleVersion
 from commands.group_commit import ConcurrencyConflict
@@ -42,7 +42,7 @@ class ErrorBody(msgspec.Struct, kw_only=True):
 
 
 class ErrorEnvelope(msgspec.Struct, kw_only=True):
-    """Every error response's body (except 429, whose documented body has no trace_id)."""
+    """Every error response's body, 429 included."""
 
     error: ErrorBody
 
@@ -135,6 +135,9 @@ def _classify(exc: Exception) -> tuple[int, str, str, Details]:
     match exc:
         case ApiError():
             return exc.status, exc.code, exc.message, exc.details
+        case RateLimited():
+            return 429, "rate_limited", "Too many requests", {"limit": exc.decision.limit,
+                                                              "retry_after": exc.decision.retry_after}
         case InvalidValue():
             return _validation([{"field": exc.field, "reason": exc.details.get("reason", exc.message)}])
         case Forbidden():
@@ -175,12 +178,10 @@ def _classify(exc: Exception) -> tuple[int, str, str, Details]:
             return 500, "internal_error", "An unexpected error occurred; retry with exponential backoff", {}
 
 
-def error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorEnvelope | bytes]:
+def error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorEnvelope]:
     """Litestar exception handler for everything: the envelope, its status and the headers worth keeping."""
     if (decision := decision_of(request.scope)) is not None and decision.exceeded:
-        # A request that failed routing is only counted now; over the limit it gets the 429, not the 404.
-        return Response(TOO_MANY_REQUESTS_BODY, status_code=429, media_type="application/json",
-                         headers={"Retry-After": str(decision.retry_after)})
+        exc = RateLimited(decision)  # a request that failed routing is counted only now: the 429 wins over a 404
     trace_id = request_id(request.scope)
     status, code, message, details = _classify(exc)
     if status == 500:
@@ -195,6 +196,8 @@ def error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[
         headers.update(exc.headers)
     if isinstance(exc, ApiError):
         headers.update(exc.headers)
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(exc.decision.retry_after)
     if status == 401:
         headers.setdefault("WWW-Authenticate", "Bearer")
     body = ErrorEnvelope(error=ErrorBody(code=code, message=message, trace_id=trace_id, details=details))
@@ -205,6 +208,7 @@ def exception_handlers() -> ExceptionHandlersMap:
     """Register `error_response` for every exception; 500 is Litestar's key for 'anything not HTTP-shaped'."""
     return {
         ApiError: error_response,
+        RateLimited: error_response,
         DomainError: error_response,
         RecordConflictError: error_response,
         NotFound: error_response,

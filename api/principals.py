@@ -30,9 +30,13 @@ _STANDING: Final = "SELECT * FROM principal_standing(%s, %s, %s)"
 """projections/standing.sql: one parametrized call across the identity, sessions and settings read models."""
 
 
+OPEN_STATUSES = frozenset({None, "active"})
+"""A workspace answers tokens while active (None: the identity projection does not know it yet)."""
+
+
 def open_workspace(principal: Principal, standing: Standing) -> Principal | None:
-    """An offboarded workspace answers no token at all (members', service accounts', any other kind)."""
-    return None if standing.workspace_status not in (None, "active") else principal
+    """An offboarded workspace answers no token at all (members', service accounts', SCIM, any other kind)."""
+    return principal if standing.workspace_status in OPEN_STATUSES else None
 
 
 def current_membership(principal: Principal, standing: Standing) -> Principal | None:
@@ -69,8 +73,15 @@ def apply_checks(principal: Principal, standing: Standing) -> Principal | None:
 
 
 async def load_principal(principal: Principal, state: State) -> Principal | None:
-    """The `principal_loader` of AuthMiddleware: one round trip, then every check."""
+    """The `principal_loader` of AuthMiddleware (and of the SCIM guard): one round trip, then every check."""
     return apply_checks(principal, await read_standing(state, principal))
+
+
+async def workspace_is_open(state: State, workspace_id: str) -> bool:
+    """The `open_workspace` check alone, for sign-in before it mints a token or writes anything: one round trip."""
+    row = await call_definer(state.read_pool, _STANDING, (workspace_id, "", None))
+    assert row is not None  # the function's SELECT has no FROM: always its one row
+    return row["workspace_status"] in OPEN_STATUSES
 
 
 class FoldedStanding:

@@ -1,19 +1,26 @@
-"""Per-client-IP rate limit: a fixed 60 s window counted in Postgres, so every API process shares it.
+"""Per-client rate limit: a fixed 60 s window counted in Postgres, so every API process shares it.
 
-A process takes the window's hits from Postgres in leases (one autocommit upsert on the infra pool,
-`app.state.infra_pool`, adds the lease size and returns the window's total): the first request of a client
-in a window leases one hit and so learns the shared count; later leases are a sixteenth of what remains
-(at most 64), so a busy client costs one round trip per many requests, while near the limit every hit is
-counted exactly. Hits are numbered by their slot in the window, so `X-RateLimit-Remaining` counts down
-across processes. Hits leased but not used count as used (a process never hands them back), and once a
-client is over the limit this process refuses it until the window ends without asking Postgres. Routed requests
-are counted by `RateLimitMiddleware` before anything else runs; requests that fail routing (404/405)
-never reach route middleware, so the `after_exception` hook counts those and the error handler turns
-them into 429s. A `before_send` hook stamps the X-RateLimit-* headers on every response.
+The client is `api.client_ip.client_ip` (the peer, or behind a trusted proxy the forwarded address). Every hit
+gets a slot number in its client's window from one counter row: an autocommit upsert on the infra pool
+(`app.state.infra_pool`) adds a lease's size and returns the new total, so the slots of concurrent leases, from
+any process, never overlap, and a hit is refused exactly when its slot is above the limit. A process fetches
+one lease at a time per client: the requests that arrive meanwhile wait for it, and the next lease is sized to
+all of them (not one round trip each, and no slot lost between them). While the limit is far it also leases
+ahead (a sixteenth of what remains, at most 64), so a busy client costs one round trip per many requests; the
+first lease of a window and every lease within 16 hits of the limit carry only the waiting requests, so near
+the limit every hit is counted exactly. The one inexactness left is a lease ahead that its process never hands
+out because the client stops reaching that process in this window: it counts as used. Once a client is over
+the limit, this process refuses it until the window ends without asking Postgres.
+
+Routed requests are counted by `RateLimitMiddleware` before anything else runs; requests that fail routing
+(404/405) never reach route middleware, so the `after_exception` hook counts those and the error handler turns
+them into 429s. A refusal is the `RateLimited` exception: api/errors.py writes every error, this one too.
+A `before_send` hook stamps the X-RateLimit-* headers on every response.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections.abc import Callable
@@ -22,25 +29,23 @@ import msgspec
 from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
-from litestar.response.base import ASGIResponse
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from psycopg_pool import AsyncConnectionPool
 
 from adapters.postgres import AsyncConn
-from api.request_id import header_value
+from api.client_ip import client_ip
 
 log = logging.getLogger("causeloop.api.rate_limit")
 
 INFRA_POOL = "infra_pool"
 WINDOW_SECONDS = 60
-TOO_MANY_REQUESTS_BODY = b'{"error":{"code":"rate_limited","message":"Too many requests"}}'
 _STATE_KEY = "causeloop.rate_limit"
 _OUTAGE_BACKOFF_S = 5.0
 _POOL_TIMEOUT_S = 1.0
 _MAX_LEASE = 64
 _LEASE_FRACTION = 16
 _MAX_LEASED_CLIENTS = 100_000
-"""Beyond this many clients in one window (spoofed X-Forwarded-For floods) new ones are counted one by one."""
+"""Beyond this many clients in one window, new ones are counted hit by hit (memory stays bounded)."""
 
 _COUNT = """
 INSERT INTO rate_limit_windows (client_key, window_start, hits) VALUES (%s, %s, %s)
@@ -50,17 +55,6 @@ RETURNING hits
 _PURGE = "DELETE FROM rate_limit_windows WHERE window_start < %s"
 
 
-class RateLimitedError(msgspec.Struct):
-    code: str
-    message: str
-
-
-class RateLimitedEnvelope(msgspec.Struct):
-    """The documented 429 body, for the OpenAPI schema; the bytes sent are TOO_MANY_REQUESTS_BODY."""
-
-    error: RateLimitedError
-
-
 class Decision(msgspec.Struct, frozen=True):
     limit: int
     remaining: int
@@ -68,14 +62,12 @@ class Decision(msgspec.Struct, frozen=True):
     exceeded: bool
 
 
-def client_key(scope: Scope) -> str:
-    """The first X-Forwarded-For value (as documented; trustworthy only behind a proxy that sets it), else the peer.
-    """
-    forwarded = header_value(scope, b"x-forwarded-for")
-    if forwarded and (first := forwarded.split(",")[0].strip()):
-        return first[:64]
-    client = scope.get("client")
-    return client[0] if client else "unknown"
+class RateLimited(Exception):
+    """The client is over its limit: api/errors.py answers 429 `rate_limited` in the error envelope."""
+
+    def __init__(self, decision: Decision) -> None:
+        super().__init__("Too many requests")
+        self.decision = decision
 
 
 def infra_pool(scope: Scope) -> AsyncConnectionPool[AsyncConn] | None:
@@ -83,15 +75,18 @@ def infra_pool(scope: Scope) -> AsyncConnectionPool[AsyncConn] | None:
     return pool
 
 
-class Lease:
-    """Window slots `next_slot`..`last_slot` of one client, held by this process (`last_slot` is the shared total
-    when they were leased)."""
+class Share:
+    """This process's part of one client's window: the slots it leased and has not handed out yet
+    (`next_slot`..`last_slot`; `last_slot` was the window's shared total when they were leased, 0 before the
+    first lease), how many of its requests wait for a slot, and the lease being fetched for them."""
 
-    __slots__ = ("last_slot", "next_slot")
+    __slots__ = ("fetch", "last_slot", "next_slot", "waiting")
 
-    def __init__(self, next_slot: int, last_slot: int) -> None:
-        self.next_slot = next_slot
-        self.last_slot = last_slot
+    def __init__(self) -> None:
+        self.next_slot = 1
+        self.last_slot = 0
+        self.waiting = 0
+        self.fetch: asyncio.Future[bool] | None = None
 
 
 class RateLimiter:
@@ -103,8 +98,8 @@ class RateLimiter:
         self._purged_window = -1
         self._skip_db_until = 0.0
         self._warned_no_pool = False
-        self._lease_window = -1
-        self._leases: dict[str, Lease] = {}
+        self._window = -1
+        self._shares: dict[str, Share] = {}
 
     async def hit(self, scope: Scope) -> Decision:
         state = scope.setdefault("state", {})
@@ -112,7 +107,7 @@ class RateLimiter:
             return decided
         now = self.clock()
         window = int(now // WINDOW_SECONDS) * WINDOW_SECONDS
-        slot = await self._slot(scope, client_key(scope), window, now)
+        slot = await self._slot(scope, client_ip(scope), window, now)
         retry_after = max(1, math.ceil(window + WINDOW_SECONDS - now))
         if slot is None:
             decision = Decision(self.limit, self.limit, retry_after, exceeded=False)
@@ -122,24 +117,50 @@ class RateLimiter:
         state[_STATE_KEY] = decision
         return decision
 
+    def _share(self, key: str, window: int) -> Share | None:
+        if window != self._window:
+            self._window, self._shares = window, {}
+        share = self._shares.get(key)
+        if share is None and len(self._shares) < _MAX_LEASED_CLIENTS:
+            share = self._shares[key] = Share()
+        return share
+
     async def _slot(self, scope: Scope, key: str, window: int, now: float) -> int | None:
-        """This hit's number in the client's window: from this process's lease, or from a new one."""
-        if window != self._lease_window:
-            self._lease_window, self._leases = window, {}
-        lease = self._leases.get(key)
-        if lease is not None:
-            if lease.next_slot <= lease.last_slot:
-                lease.next_slot += 1
-                return lease.next_slot - 1
-            if lease.last_slot >= self.limit:
-                return lease.last_slot + 1  # over the limit: the window's count only grows, no need to ask
-        size = 1 if lease is None else max(1, min(_MAX_LEASE, (self.limit - lease.last_slot) // _LEASE_FRACTION))
-        total = await self._count(scope, key, window, now, size)
-        if total is None:
-            return None
-        if window == self._lease_window and (key in self._leases or len(self._leases) < _MAX_LEASED_CLIENTS):
-            self._leases[key] = Lease(next_slot=total - size + 2, last_slot=total)
-        return total - size + 1
+        """This hit's number in the client's window (None: not counted, the store is away). From this process's
+        lease when it has a slot left; otherwise from the lease in flight, which every waiting request shares."""
+        share = self._share(key, window)
+        if share is None:  # more clients this window than we keep: this one is counted hit by hit
+            return await self._count(scope, key, window, now, 1)
+        share.waiting += 1
+        try:
+            while True:
+                if share.next_slot <= share.last_slot:
+                    share.next_slot += 1
+                    return share.next_slot - 1
+                if share.last_slot >= self.limit:
+                    return share.last_slot + 1  # over the limit: the window's count only grows, no need to ask
+                if share.fetch is None:
+                    share.fetch = asyncio.ensure_future(self._lease(scope, share, key, window, now))
+                if not await asyncio.shield(share.fetch):
+                    return None
+        finally:
+            share.waiting -= 1
+
+    async def _lease(self, scope: Scope, share: Share, key: str, window: int, now: float) -> bool:
+        """One upsert for every request waiting now, plus a lease ahead while the limit is far: never ahead in the
+        first lease (it learns the shared count) nor within 16 hits of the limit, so there each hit is exact."""
+        try:
+            ahead = 0
+            if share.last_slot:
+                ahead = min(_MAX_LEASE, max(0, self.limit - share.last_slot - share.waiting) // _LEASE_FRACTION)
+            size = share.waiting + ahead
+            total = await self._count(scope, key, window, now, size)
+            if total is None:
+                return False
+            share.next_slot, share.last_slot = total - size + 1, total
+            return True
+        finally:
+            share.fetch = None
 
     async def _count(self, scope: Scope, key: str, window: int, now: float, size: int) -> int | None:
         pool = infra_pool(scope)
@@ -176,12 +197,6 @@ def decision_of(scope: Scope) -> Decision | None:
     return decision if isinstance(decision, Decision) else None
 
 
-def rejection(decision: Decision) -> ASGIResponse:
-    """The documented 429: exact body (no trace_id), Retry-After until the window ends."""
-    return ASGIResponse(body=TOO_MANY_REQUESTS_BODY, status_code=429, media_type="application/json",
-                        headers={"Retry-After": str(decision.retry_after)})
-
-
 async def stamp_rate_limit_headers(message: Message, scope: Scope) -> None:
     """`before_send` hook: X-RateLimit-Limit and -Remaining on every response that was counted."""
     if message["type"] == "http.response.start" and (decision := decision_of(scope)) is not None:
@@ -199,6 +214,5 @@ class RateLimitMiddleware(ASGIMiddleware):
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         decision = await self.limiter.hit(scope)
         if decision.exceeded:
-            await rejection(decision)(scope, receive, send)
-            return
+            raise RateLimited(decision)
         await next_app(scope, receive, send)

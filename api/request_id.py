@@ -38,6 +38,11 @@ def header_value(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def header_values(scope: Scope, name: bytes) -> list[str]:
+    """Every value of a request header (`name` in lower case), in the order received."""
+    return [bytes(value).decode("latin-1") for key, value in scope.get("headers", ()) if key.lower() == name]
+
+
 async def stamp_request_id(message: Message, scope: Scope) -> None:
     """`before_send` hook: every HTTP response carries the request's id."""
     if message["type"] == "http.response.start":

@@ -30,6 +30,7 @@ from domain.credentials.events import (
     ServiceAccountEvent,
     TokenKind,
 )
+from domain.credentials.grants import Grant
 from domain.credentials.service_account import ServiceAccount, ServiceAccountEdit
 from domain.credentials.token import ApiToken
 from domain.events import DomainEvent
@@ -76,15 +77,16 @@ class CredentialCommands:
     # -- tokens -------------------------------------------------------------------------------------------
 
     async def create_token(self, caller: Caller, *, kind: TokenKind, owner_id: str | None, name: str,
-                           scopes: tuple[str, ...], expires_at: datetime | None) -> IssuedToken:
-        """`scopes` are already checked against what the caller may grant (domain.credentials.grants)."""
+                           scopes: tuple[str, ...], expires_at: datetime | None, grant: Grant) -> IssuedToken:
+        """`scopes` are cleaned (domain.credentials.grants.clean_scopes); `grant` is what the caller's credential
+        may hand on."""
         clean = tokens.clean_name(name)
         for _ in range(MAX_ATTEMPTS):
             stream_id = await self._free_name_slot(caller, owner_id, clean)
             secret = new_secret(kind)
             event = tokens.create_token(token_id=stream_id, meta=caller.meta(self._clock()), kind=kind,
                                         owner_id=owner_id, name=clean, scopes=scopes, secret_hash=hash_secret(secret),
-                                        expires_at=expires_at)
+                                        expires_at=expires_at, grant=grant)
             try:
                 return IssuedToken(accepted=await self._accept("tok", stream_id, [event], []), secret=secret)
             except ConcurrencyConflict:
@@ -92,10 +94,10 @@ class CredentialCommands:
         raise ConcurrencyConflict("token names changed concurrently; retry")
 
     async def rotate_token(self, caller: Caller, token_id: str, *, kinds: Sequence[TokenKind],
-                           owner_id: str | None) -> IssuedToken:
+                           owner_id: str | None, grant: Grant) -> IssuedToken:
         token, history = await self._token(caller, token_id, kinds, owner_id)
         secret = new_secret(token.kind)
-        event = tokens.rotate_token(token, hash_secret(secret), caller.meta(self._clock()))
+        event = tokens.rotate_token(token, hash_secret(secret), caller.meta(self._clock()), grant)
         return IssuedToken(accepted=await self._accept("tok", token.id, [event], history), secret=secret)
 
     async def revoke_token(self, caller: Caller, token_id: str, *, kinds: Sequence[TokenKind],
@@ -165,10 +167,11 @@ class CredentialCommands:
         return await self._accept("sa", account.id, events, history)
 
     async def issue_service_account_token(self, caller: Caller, account_id: str, *, name: str,
-                                          scopes: tuple[str, ...], expires_at: datetime | None) -> IssuedToken:
+                                          scopes: tuple[str, ...], expires_at: datetime | None,
+                                          grant: Grant) -> IssuedToken:
         account, _ = await self.service_account(caller, account_id)
         return await self.create_token(caller, kind=TokenKind.SERVICE_ACCOUNT, owner_id=render("sa", account.id),
-                                       name=name, scopes=scopes, expires_at=expires_at)
+                                       name=name, scopes=scopes, expires_at=expires_at, grant=grant)
 
     async def service_account(self, caller: Caller, account_id: str
                               ) -> tuple[ServiceAccount, list[AnyServiceAccountEvent]]:

@@ -39,8 +39,8 @@ async def lookup(pool: AsyncConnectionPool[AsyncConn], secret: str, allowed: fro
     return kind, found
 
 
-def _expiry(value: datetime | None) -> int:
-    return 0 if value is None else int(value.timestamp())
+def _expiry(value: datetime | None) -> float:
+    return 0 if value is None else value.timestamp()
 
 
 async def resolve_api_token(secret: str, state: State) -> Principal | None:

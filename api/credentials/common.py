@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
 import msgspec
@@ -12,13 +12,14 @@ from psycopg_pool import AsyncConnectionPool
 
 from adapters.postgres import AsyncConn, tenant_transaction
 from adapters.settings import Settings
-from adapters.tokens import Principal
+from adapters.tokens import ACCESS_TOKEN, Principal
 from api.consistency import read_your_writes
 from api.credentials.schemas import IssuedToken, ServiceAccountView
 from api.errors import ApiError, not_found
 from api.pagination import Page, decode_cursor, page_of
 from commands.credentials import Accepted, CredentialCommands, DuplicateName
 from domain.credentials.events import AnyApiTokenEvent, AnyServiceAccountEvent
+from domain.credentials.grants import Grant
 from domain.identity.roles import Role
 from domain.ids import canonical
 from projections.credentials import queries
@@ -50,6 +51,17 @@ def ref(prefix: str, kind: str, public_id: str) -> str:
 
 def duplicate(exc: DuplicateName) -> ApiError:
     return ApiError(409, "conflict", f"A token named {exc.name!r} already exists", {"field": "name", "name": exc.name})
+
+
+def grant_of(principal: Principal) -> Grant:
+    """What the caller's credential may hand on: its current scopes, and its own expiry as the latest any
+    credential it creates or rotates may expire. An access token is a person's sign-in (exchange and refresh mint
+    them; `causeloop token` stands in for them in development): its 72-hour expiry is freshness, not a bound,
+    since the person can refresh or sign in again, so it bounds scopes only. An API token is a delegation:
+    it bounds both (docs/security.md)."""
+    if principal.kind == ACCESS_TOKEN or not principal.expires_at:
+        return Grant(scopes=principal.scopes)
+    return Grant(scopes=principal.scopes, expires_at=datetime.fromtimestamp(principal.expires_at, UTC))
 
 
 def role_of(principal: Principal) -> Role:

@@ -41,12 +41,14 @@ class ScimTokensController(Controller):
 
     @post("/", status_code=201, opt=SECRET_RESPONSE)
     async def create(self, state: State, data: JSONBody[CreateScimTokenRequest], commands: Commands,
-                     caller: Who) -> Response[IssuedToken]:
+                     caller: Who, principal: CurrentPrincipal) -> Response[IssuedToken]:
         """Create a SCIM token for the identity provider (secret `clp_scim_…`, shown once). It works only
-        on /scim/v2 and nowhere else; /v1 refuses it with 401."""
+        on /scim/v2 and nowhere else; /v1 refuses it with 401. A caller using an API token that expires must set
+        an expiry no later."""
         try:
             issued = await commands.create_token(caller, kind=TokenKind.SCIM, owner_id=None, name=data.name,
-                                                 scopes=(), expires_at=data.expires_at)
+                                                 scopes=(), expires_at=data.expires_at,
+                                                 grant=common.grant_of(principal))
         except DuplicateName as exc:
             raise common.duplicate(exc) from None
         headers = await common.settle(state, issued.accepted)

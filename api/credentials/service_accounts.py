@@ -109,14 +109,14 @@ class ServiceAccountsController(Controller):
                            commands: Commands, caller: Who) -> Response[IssuedToken]:
         """Issue a token (`clp_sa_…`, shown once) acting as the service account. Its scopes must be the
         account role's AND the caller's (default: all of those); at each request they are narrowed again to
-        the account's current role."""
+        the account's current role. A caller using an API token that expires must set an expiry no later."""
         public_id = common.ref("sa", "service account", account_id)
         account, _ = await commands.service_account(caller, public_id)
-        grantable = SCOPES_BY_ROLE[account.role] & principal.scopes
-        scopes = clean_scopes(data.scopes if data.scopes is not None else sorted(grantable), grantable)
+        grant = common.grant_of(principal).narrowed(SCOPES_BY_ROLE[account.role])
+        scopes = clean_scopes(data.scopes if data.scopes is not None else sorted(grant.scopes), grant.scopes)
         try:
             issued = await commands.issue_service_account_token(caller, public_id, name=data.name, scopes=scopes,
-                                                                expires_at=data.expires_at)
+                                                                expires_at=data.expires_at, grant=grant)
         except DuplicateName as exc:
             raise common.duplicate(exc) from None
         headers = await common.settle(state, issued.accepted)

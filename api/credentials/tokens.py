@@ -12,7 +12,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from adapters.postgres import AsyncConn, tenant_transaction
 from adapters.tokens import Principal
-from api.auth import CurrentPrincipal, authenticated
+from api.auth import CurrentPrincipal, authenticated, requires
 from api.credentials import common
 from api.credentials.schemas import (
     CatalogueGroup,
@@ -32,6 +32,8 @@ from domain.credentials.grants import catalogue, clean_scopes
 from projections.credentials import queries
 from projections.credentials.queries import TokenListing
 
+SCOPE = "api_tokens:write"
+"""Managing (listing, creating, rotating, revoking) one's own tokens: every role has it, a narrowed token may not."""
 ADMIN_SCOPE = "api_tokens:admin"
 Commands = NamedDependency[CredentialCommands]
 ReadPool = NamedDependency[AsyncConnectionPool[AsyncConn]]
@@ -68,19 +70,21 @@ class ApiTokensController(Controller):
                                                 for s in scopes])
             for group, scopes in catalogue().items()])
 
-    @post("/", guards=[authenticated], status_code=201, opt=SECRET_RESPONSE)
+    @post("/", guards=[requires(SCOPE)], status_code=201, opt=SECRET_RESPONSE)
     async def create(self, state: State, data: JSONBody[CreateApiTokenRequest], principal: CurrentPrincipal,
                      commands: Commands, caller: Who) -> Response[IssuedToken]:
         """Create a personal API token. The secret (`clp_pat_…`) is in this response only; store it now.
 
         `scopes` must be ones the caller holds (else 403 `forbidden` naming the scope; an unknown scope is
-        400); `name` is unique among the caller's active tokens (409); `expires_at` is optional.
+        400); `name` is unique among the caller's active tokens (409); `expires_at` is optional, but a caller
+        using an API token that expires must set one no later than its own (else 403 on `expires_at`).
         """
         owner = _user(principal)
-        scopes = clean_scopes(data.scopes, principal.scopes)
+        grant = common.grant_of(principal)
+        scopes = clean_scopes(data.scopes, grant.scopes)
         try:
             issued = await commands.create_token(caller, kind=TokenKind.PERSONAL, owner_id=owner, name=data.name,
-                                                 scopes=scopes, expires_at=data.expires_at)
+                                                 scopes=scopes, expires_at=data.expires_at, grant=grant)
         except DuplicateName as exc:
             raise common.duplicate(exc) from None
         headers = await common.settle(state, issued.accepted)
@@ -88,7 +92,7 @@ class ApiTokensController(Controller):
         return Response(common.issued(common.token_view(issued.accepted), issued.secret), status_code=201,
                         headers=headers)
 
-    @get("/", guards=[authenticated])
+    @get("/", guards=[requires(SCOPE)])
     async def list_tokens(self, request: Request[Any, Any, Any], principal: CurrentPrincipal, read_pool: ReadPool,
                           limit: Limit = 25, cursor: Cursor = None, owner_id: FromQuery[str | None] = None,
                           include_revoked: FromQuery[bool] = False) -> Page[TokenListing]:
@@ -106,19 +110,21 @@ class ApiTokensController(Controller):
                                                     after=common.after_of(request, cursor), limit=limit + 1)
         return common.keyset_page(request, rows, limit, total)
 
-    @post("/{token_id:str}/rotate", guards=[authenticated], status_code=200, opt=SECRET_RESPONSE)
+    @post("/{token_id:str}/rotate", guards=[requires(SCOPE)], status_code=200, opt=SECRET_RESPONSE)
     async def rotate(self, state: State, token_id: FromPath[str], principal: CurrentPrincipal, commands: Commands,
                      caller: Who, read_pool: ReadPool) -> Response[IssuedToken]:
         """Issue a new secret for one of the caller's tokens; the old secret stops working at once.
-        A revoked or expired token cannot be rotated (422 `invalid_transition`)."""
+        A revoked or expired token cannot be rotated (422 `invalid_transition`); nor can one with a scope the
+        caller lacks or outliving the caller's own API token (403)."""
         public_id = common.ref("tok", "token", token_id)
-        issued = await commands.rotate_token(caller, public_id, kinds=PERSONAL, owner_id=_user(principal))
+        issued = await commands.rotate_token(caller, public_id, kinds=PERSONAL, owner_id=_user(principal),
+                                             grant=common.grant_of(principal))
         headers = await common.settle(state, issued.accepted)
         current = await common.read_token(read_pool, principal.workspace_id, public_id)
         view = common.token_view(issued.accepted, last_used_at=current.last_used_at if current else None)
         return Response(common.issued(view, issued.secret), headers=headers)
 
-    @delete("/{token_id:str}", guards=[authenticated], status_code=204)
+    @delete("/{token_id:str}", guards=[requires(SCOPE)], status_code=204)
     async def revoke(self, state: State, token_id: FromPath[str], principal: CurrentPrincipal, commands: Commands,
                      caller: Who) -> Response[None]:
         """Revoke a token: 401 on its next use, and it can never be reactivated. Admins may revoke anyone's."""

@@ -1,6 +1,8 @@
 """The SCIM guard: /scim/v2 lies outside /v1 (no scope check there), and only a workspace SCIM token opens it.
 
-A personal, service-account or JWT bearer is refused here, just as a SCIM token is refused on /v1.
+A personal, service-account or JWT bearer is refused here, just as a SCIM token is refused on /v1. The token's
+caller then passes the same per-request checks as every /v1 token (api/principals.py): an offboarded workspace
+answers 401 before any SCIM route reads or writes.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from litestar.handlers import BaseRouteHandler
 from adapters.tokens import Principal
 from api.auth import bearer_token
 from api.credentials.authn import PRINCIPAL_KIND, lookup
+from api.principals import load_principal
 from api.scim.protocol import ScimError
 from commands.scim import SCIM_LEVEL
 from domain.credentials.events import TokenKind
@@ -29,6 +32,9 @@ async def scim_token(connection: ASGIConnection[Any, Any, Any, Any], handler: Ba
     if match is None:
         raise ScimError(401, "Invalid, revoked or expired SCIM token")
     _, found = match
-    connection.scope["user"] = Principal(subject=found.token_id, workspace_id=found.workspace_id,
-                                         role=SCIM_LEVEL.value, scopes=frozenset(), token_id=found.token_id,
-                                         kind=PRINCIPAL_KIND[TokenKind.SCIM])
+    principal = await load_principal(
+        Principal(subject=found.token_id, workspace_id=found.workspace_id, role=SCIM_LEVEL.value, scopes=frozenset(),
+                  token_id=found.token_id, kind=PRINCIPAL_KIND[TokenKind.SCIM]), connection.app.state)
+    if principal is None:
+        raise ScimError(401, "This SCIM token's workspace accepts no token any more")
+    connection.scope["user"] = principal

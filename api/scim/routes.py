@@ -19,9 +19,9 @@ from litestar.params import FromPath, FromQuery
 
 from adapters.postgres import tenant_transaction
 from adapters.tokens import Principal
+from api.client_ip import client_ip
 from api.consistency import read_your_writes
 from api.input_policy import decode_json
-from api.rate_limit import client_key
 from api.request_id import request_id
 from api.scim import protocol
 from api.scim.auth import scim_token
@@ -56,7 +56,7 @@ def _caller(request: Request[Any, Any, Any]) -> Caller:
     principal = _principal(request)
     return Caller(workspace_id=WorkspaceId(principal.workspace_id),
                   actor=Actor(kind=ActorKind.SYSTEM, id=f"scim:{principal.token_id}"),
-                  correlation_id=request_id(request.scope), client_ip=client_key(request.scope))
+                  correlation_id=request_id(request.scope), client_ip=client_ip(request.scope))
 
 
 async def _settle(state: State, position: int) -> None:

@@ -22,9 +22,10 @@ from adapters.postgres import AsyncConn, tenant_transaction
 from adapters.settings import Settings
 from adapters.tokens import USER_TOKEN_TTL, mint_access_token
 from api.auth import PUBLIC
+from api.client_ip import client_ip
 from api.consistency import POSITION_HEADER, read_your_writes
 from api.errors import ApiError
-from api.rate_limit import client_key
+from api.principals import workspace_is_open
 from api.request_id import request_id
 from api.signin import schemas
 from api.signin.mfa_routes import second_factor
@@ -34,6 +35,7 @@ from commands.members import Joined, MemberCommands, joined_of
 from commands.signin import REFRESH_PREFIX, RefreshRejected, SignInCommands, refresh_hash
 from domain.errors import InvalidValue
 from domain.events import Actor, ActorKind
+from domain.identity.errors import Offboarded
 from domain.identity.roles import Role, scopes_for
 from domain.identity.user import ExternalIdentityConflict, clean_email
 from domain.ids import UserId, WorkspaceId, canonical, render
@@ -49,6 +51,12 @@ MEMBERSHIP_ENDED = "membership_ended"
 
 def _forbidden(message: str) -> ApiError:
     return ApiError(403, "forbidden", message)
+
+
+def _offboarded() -> ApiError:
+    """Sign-in into an offboarded workspace: refused like any token of it, before anything is written."""
+    return ApiError(401, "unauthorized", "This workspace is offboarded and accepts no sign-in",
+                    headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
 
 def _refresh_refused() -> ApiError:
@@ -81,25 +89,30 @@ async def _resolve_user(pool: AsyncConnectionPool[AsyncConn], claims: ClerkClaim
     return user
 
 
-async def _membership(pool: AsyncConnectionPool[AsyncConn], user_id: str,
-                      workspace_id: str | None) -> identity.MembershipRow:
+async def _membership(state: State, user_id: str, workspace_id: str | None) -> identity.MembershipRow:
+    """`workspace_id`'s active membership, else the oldest active membership of a workspace still open (403: none
+    at all; 401: only offboarded ones, or `workspace_id` is offboarded)."""
     if workspace_id is not None:
         workspace_id = canonical("ws", workspace_id) or workspace_id
-        async with tenant_transaction(pool, workspace_id) as conn:
+        async with tenant_transaction(state.read_pool, workspace_id) as conn:
             member = await identity.membership(conn, workspace_id, user_id)
         if member is None or member.status != "active":
             raise _forbidden(f"You are not an active member of workspace {workspace_id}")
-        return member
-    async with tenant_transaction(pool, "") as conn:
-        memberships = await identity.workspaces_of_user(conn, user_id)
-    if not memberships:
-        raise _forbidden("You are not an active member of any workspace")
-    return memberships[0]
+        memberships = [member]
+    else:
+        async with tenant_transaction(state.read_pool, "") as conn:
+            memberships = await identity.workspaces_of_user(conn, user_id)
+        if not memberships:
+            raise _forbidden("You are not an active member of any workspace")
+    for member in memberships:
+        if await workspace_is_open(state, member.workspace_id):
+            return member
+    raise _offboarded()
 
 
 def _caller(request: Request[Any, Any, Any], workspace_id: str, user_id: str) -> Caller:
     return Caller(workspace_id=WorkspaceId(workspace_id), actor=Actor(kind=ActorKind.USER, id=user_id),
-                  correlation_id=request_id(request.scope), client_ip=client_key(request.scope))
+                  correlation_id=request_id(request.scope), client_ip=client_ip(request.scope))
 
 
 def _tokens(settings: Settings, member: identity.MembershipRow | Joined, session_id: str, refresh_token: str,
@@ -135,7 +148,7 @@ async def exchange(request: Request[Any, Any, Any], state: State,
     if data.invitation_token is not None:
         return await _exchange_invited(request, state, data, data.invitation_token, claims)
     user = await _resolve_user(state.read_pool, claims)
-    member = await _membership(state.read_pool, user.id, data.workspace_id)
+    member = await _membership(state, user.id, data.workspace_id)
     caller = _caller(request, member.workspace_id, user.id)
     commands: SignInCommands = state.signin_commands
     try:
@@ -170,6 +183,8 @@ async def _exchange_invited(request: Request[Any, Any, Any], state: State, data:
                                                       caller=_caller(request, workspace_id or "", user_id)))
     except ExternalIdentityConflict:
         raise _forbidden("This email is linked to another sign-in identity") from None
+    except Offboarded:
+        raise _offboarded() from None
     signin: SignInCommands = state.signin_commands
     started = await signin.start_session(joined.user_id, mfa=mfa,
                                          caller=_caller(request, joined.workspace_id, joined.user_id))
@@ -188,6 +203,8 @@ async def refresh(request: Request[Any, Any, Any], state: State,
         ref = await session_queries.session_by_refresh_hash(conn, refresh_hash(data.refresh_token))
     if ref is None:
         raise _refresh_refused()
+    if not await workspace_is_open(state, ref.workspace_id):
+        raise _offboarded()  # nothing is written: the family stays as it was, in a workspace that accepts no token
     commands: SignInCommands = state.signin_commands
     caller = _caller(request, ref.workspace_id, ref.user_id)
     async with tenant_transaction(state.read_pool, ref.workspace_id) as conn:

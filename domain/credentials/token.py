@@ -15,6 +15,7 @@ from uuid import UUID
 import msgspec
 
 from domain.credentials.events import AnyApiTokenEvent, ApiTokenCreated, ApiTokenRevoked, ApiTokenRotated, TokenKind
+from domain.credentials.grants import SCIM_TOKEN_SCOPES, Grant, require_within
 from domain.errors import InvalidTransition, InvalidValue
 from domain.events import Meta, envelope
 from domain.ids import WorkspaceId
@@ -34,6 +35,7 @@ class ApiToken(msgspec.Struct, frozen=True, kw_only=True):
     kind: TokenKind
     owner_id: str | None
     name: str
+    scopes: tuple[str, ...]
     status: TokenStatus
     expires_at: datetime | None
 
@@ -43,7 +45,8 @@ def evolve(token: ApiToken | None, event: AnyApiTokenEvent) -> ApiToken:
         case ApiTokenCreated():
             return ApiToken(id=event.originator_id, workspace_id=event.workspace_id,
                             version=event.originator_version, kind=event.kind, owner_id=event.owner_id,
-                            name=event.name, status=TokenStatus.ACTIVE, expires_at=event.expires_at)
+                            name=event.name, scopes=event.scopes, status=TokenStatus.ACTIVE,
+                            expires_at=event.expires_at)
         case ApiTokenRotated():
             assert token is not None, "a token stream starts with ApiTokenCreated"
             return msgspec.structs.replace(token, version=event.originator_version)
@@ -73,18 +76,23 @@ def is_live(token: ApiToken, now: datetime) -> bool:
 
 
 def create_token(*, token_id: UUID, meta: Meta, kind: TokenKind, owner_id: str | None, name: str,
-                 scopes: tuple[str, ...], secret_hash: str, expires_at: datetime | None) -> ApiTokenCreated:
-    """A token has a non-blank name, already-checked scopes, and an expiry (if any) in the future."""
+                 scopes: tuple[str, ...], secret_hash: str, expires_at: datetime | None,
+                 grant: Grant) -> ApiTokenCreated:
+    """A token has a non-blank name, cleaned scopes, an expiry (if any) in the future, and never more than the
+    credential making it (`grant`: scopes and lifetime; a SCIM token counts as holding SCIM_TOKEN_SCOPES)."""
     if expires_at is not None and expires_at <= meta.now:
         raise InvalidValue("expires_at", "must be in the future")
+    require_within(grant, SCIM_TOKEN_SCOPES if kind is TokenKind.SCIM else scopes, expires_at)
     return ApiTokenCreated(**envelope(meta, token_id, 1), kind=kind, owner_id=owner_id, name=clean_name(name),
                            scopes=scopes, secret_hash=secret_hash, expires_at=expires_at)
 
 
-def rotate_token(token: ApiToken, secret_hash: str, meta: Meta) -> ApiTokenRotated:
-    """Only a live token rotates: a revoked one is never reactivated, an expired one stays expired."""
+def rotate_token(token: ApiToken, secret_hash: str, meta: Meta, grant: Grant) -> ApiTokenRotated:
+    """Only a live token rotates: a revoked one is never reactivated, an expired one stays expired. A new secret
+    is a new credential: the rotating one must hold all of the token's scopes and outlive it (`grant`)."""
     if not is_live(token, meta.now):
         raise InvalidTransition("only an active, unexpired token can be rotated", status=token.status.value)
+    require_within(grant, token.scopes, token.expires_at)
     return ApiTokenRotated(**envelope(meta, token.id, token.version + 1), secret_hash=secret_hash)
 
 

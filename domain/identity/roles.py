@@ -16,7 +16,9 @@ class Role(StrEnum):
     COMPLIANCE_ADMIN = "compliance_admin"
 
 
-_READ_ONLY = frozenset({"dashboards:read", "patterns:read", "predictions:read", "reports:read"})
+_READ_ONLY = frozenset({"dashboards:read", "patterns:read", "predictions:read", "reports:read", "api_tokens:write"})
+"""`api_tokens:write` (managing one's own personal API tokens) is every role's, so a person's own sign-in can; a
+token narrowed to other scopes (a PAT made for a job) cannot touch credentials. Others' tokens: `api_tokens:admin`."""
 _VIEWER = _READ_ONLY | {"issues:read", "recommendations:read", "connectors:read"}
 _ANALYST = _VIEWER | {
     "issues:write", "patterns:write", "predictions:write", "recommendations:write", "reports:write", "ingest:write",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import msgspec
@@ -40,13 +41,17 @@ def bad_tokens(settings: Settings) -> dict[str, str]:
         "wrong audience": signed_claims(settings.jwt_secret, aud="someone-else"),
         "wrong issuer": signed_claims(settings.jwt_secret, iss="someone-else"),
         "missing workspace": signed_claims(settings.jwt_secret, ws=None),
+        "numeric string exp": signed_claims(settings.jwt_secret, exp=str(int(time.time()) + 3600)),
+        "numeric string iat": signed_claims(settings.jwt_secret, iat=str(int(time.time()))),
+        "boolean nbf": signed_claims(settings.jwt_secret, nbf=True),
         "truncated": good[:-5],
         "garbage": "not-a-jwt",
     }
 
 
 @pytest.mark.parametrize("kind", ["expired", "bad signature", "alg none", "wrong audience", "wrong issuer",
-                                  "missing workspace", "truncated", "garbage"])
+                                  "missing workspace", "numeric string exp", "numeric string iat", "boolean nbf",
+                                  "truncated", "garbage"])
 async def test_a_bad_token_is_401(client: AppClient, settings: Settings, kind: str) -> None:
     response = await client.get("/v1/me", headers=bearer(bad_tokens(settings)[kind]))
 
@@ -169,4 +174,5 @@ async def test_openapi_documents_the_error_envelope(client: AppClient) -> None:
     responses = schema["paths"]["/v1/things"]["post"]["responses"]
     assert {"400", "401", "403", "429"} <= set(responses)
     assert responses["400"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorEnvelope"}
+    assert responses["429"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorEnvelope"}
     assert "401" not in schema["paths"]["/v1/public/echo"]["post"]["responses"]

@@ -110,7 +110,8 @@ def test_a_first_caller_who_asks_for_a_lesser_role_is_told_they_own_the_new_work
                 environ) == 0
     captured = capsys.readouterr()
     principal = verify_access_token(settings, captured.out.strip())
-    owner_again = mint(environ, capsys, settings, "--email", f"{unique('olga')}@example.com", "--workspace", unique("x"))
+    owner_again = mint(environ, capsys, settings, "--email", f"{unique('olga')}@example.com",
+                       "--workspace", unique("x"))
 
     assert "is owner of workspace" in captured.err and "only the viewer role's scopes" in captured.err
     assert principal.scopes == scopes_for(Role.VIEWER)

@@ -277,3 +277,65 @@ async def test_an_idempotency_key_never_stores_or_replays_a_secret(api: Client, 
             "SELECT body FROM idempotency_keys WHERE body IS NOT NULL").fetchall()]
     assert all(secret.encode() not in body for body in bodies
                for secret in (first.json()["secret"], rotated.json()["secret"]))
+
+
+async def test_a_narrowed_credential_cannot_manage_its_owners_tokens(api: Client, tenant: Tenant) -> None:
+    """Issue #10 F1: a token made for reading issues rotated (and got the secret of) its owner's admin token."""
+    owner = tenant.headers(Role.OWNER)
+    broad = await create_pat(api, owner, name="admin", scopes=["members:admin", "members:read"])
+    reader = await create_pat(api, owner, name="reader", scopes=["issues:read"])
+    narrowed_session = tenant.headers(Role.OWNER, frozenset({"issues:read"}))  # causeloop token --scope issues:read
+
+    answers = [response for headers in (bearer(reader["secret"]), narrowed_session) for response in (
+        await api.post(f"/v1/api-tokens/{broad['id']}/rotate", headers=headers),
+        await api.delete(f"/v1/api-tokens/{broad['id']}", headers=headers),
+        await api.post("/v1/api-tokens", json={"name": "more", "scopes": ["issues:read"]}, headers=headers),
+        await api.get("/v1/api-tokens", headers=headers))]
+
+    assert [(r.status_code, r.json()["error"]["details"]) for r in answers] == [
+        (403, {"required_scope": "api_tokens:write"})] * 8
+    assert (await api.get("/v1/members", headers=bearer(broad["secret"]))).status_code == 200  # untouched
+    assert (await api.post(f"/v1/api-tokens/{broad['id']}/rotate", headers=owner)).status_code == 200
+
+
+async def test_rotating_needs_every_scope_of_the_rotated_token(api: Client, tenant: Tenant) -> None:
+    owner = tenant.headers(Role.OWNER)
+    broad = await create_pat(api, owner, name="admin", scopes=["members:read"])
+    narrow = await create_pat(api, owner, name="narrow", scopes=["issues:read"])
+    manager = await create_pat(api, owner, name="manager", scopes=["api_tokens:write", "issues:read"])
+
+    refused = await api.post(f"/v1/api-tokens/{broad['id']}/rotate", headers=bearer(manager["secret"]))
+    allowed = await api.post(f"/v1/api-tokens/{narrow['id']}/rotate", headers=bearer(manager["secret"]))
+
+    assert refused.status_code == 403 and "secret" not in refused.json()
+    assert refused.json()["error"]["details"] == {"field": "scopes", "scope": "members:read"}
+    assert (await api.get("/v1/members", headers=bearer(broad["secret"]))).status_code == 200
+    assert allowed.status_code == 200, allowed.text
+
+
+async def test_a_token_that_expires_cannot_make_or_rotate_one_that_outlives_it(api: Client, tenant: Tenant) -> None:
+    """Issue #10 F2: a PAT about to expire made a wider one that never expires."""
+    owner = tenant.headers(Role.OWNER)
+    parent_expiry = datetime.now(UTC) + timedelta(minutes=5)
+    parent = bearer((await create_pat(api, owner, name="parent", scopes=["api_tokens:write", "issues:read"],
+                                      expires_at=parent_expiry.isoformat()))["secret"])
+    forever = await create_pat(api, owner, name="forever", scopes=["issues:read"])
+
+    def child(**fields: Any) -> dict[str, Any]:
+        return {"name": f"child-{secrets.token_hex(4)}", "scopes": ["issues:read"], **fields}
+
+    never = await api.post("/v1/api-tokens", json=child(expires_at=None), headers=parent)
+    unset = await api.post("/v1/api-tokens", json=child(), headers=parent)
+    later = await api.post("/v1/api-tokens", json=child(expires_at=(parent_expiry + timedelta(seconds=1)).isoformat()),
+                           headers=parent)
+    wider = await api.post("/v1/api-tokens", json=child(scopes=["issues:read", "issues:write"],
+                                                        expires_at=parent_expiry.isoformat()), headers=parent)
+    rotate_forever = await api.post(f"/v1/api-tokens/{forever['id']}/rotate", headers=parent)
+    within = await api.post("/v1/api-tokens", json=child(expires_at=parent_expiry.isoformat()), headers=parent)
+
+    for refused in (never, unset, later, rotate_forever):
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["error"]["details"] == {"field": "expires_at", "limit": parent_expiry.isoformat()}
+    assert wider.status_code == 403 and wider.json()["error"]["details"]["field"] == "scopes"
+    assert within.status_code == 201, within.text
+    assert datetime.fromisoformat(within.json()["expires_at"]) == parent_expiry

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
+import time
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import msgspec
 import psycopg
 import pytest
 from litestar.testing import AsyncTestClient
@@ -15,13 +18,25 @@ from adapters.event_store import EVENTS_TABLE
 from adapters.position_waiter import PositionWaiter
 from adapters.postgres import READER_ROLE, WRITER_ROLE
 from adapters.settings import Settings
+from api.app import create_app
 from api.audit import routes as audit_routes
+from api.rate_limit import WINDOW_SECONDS
 from domain.identity.roles import Role
-from tests.e2e.conftest import Tenant
+from tests.e2e.conftest import Tenant, Workers
+from tests.peer import Peer
 
 pytestmark = [pytest.mark.postgres, pytest.mark.nats]
 Client = AsyncTestClient  # type: ignore[type-arg]
 IP = "203.0.113.9"
+PROXY = "10.0.0.2"
+
+
+@pytest.fixture
+async def api(settings: Settings, workers: Workers) -> AsyncIterator[Client]:
+    """The app behind a trusted proxy: the client's address (`ip`) is what the proxy forwards."""
+    behind_proxy = msgspec.structs.replace(settings, trusted_proxies="10.0.0.0/8")
+    async with AsyncTestClient(Peer(create_app(behind_proxy, configure_logging=False), PROXY)) as client:
+        yield client
 
 
 @pytest.fixture
@@ -141,13 +156,29 @@ async def test_csv_export_streams_every_matching_entry_page_after_page(
 
 async def test_csv_quotes_a_cell_that_starts_like_a_formula(
         api: Client, tenant: Tenant, audited: PositionWaiter) -> None:
-    await command(api, audited, "POST", "/v1/issues", tenant, {"title": "x"}, ip="=cmd|' /C calc'!A0")
+    await command(api, audited, "PATCH", "/v1/users/me", tenant, {"name": "=cmd|' /C calc'!A0"})
+    await command(api, audited, "POST", "/v1/issues", tenant, {"title": "x"})
 
     exported = await api.get("/v1/audit-log", params={"action": "issue.created"},
                              headers={**admin(tenant), "Accept": "text/csv"})
 
     assert exported.status_code == 200
-    assert [row["ip"] for row in csv.DictReader(io.StringIO(exported.text))] == ["'=cmd|' /C calc'!A0"]
+    assert [row["actor_name"] for row in csv.DictReader(io.StringIO(exported.text))] == ["'=cmd|' /C calc'!A0"]
+
+
+async def test_a_forwarded_address_from_an_untrusted_peer_is_neither_recorded_nor_the_rate_limit_key(
+        settings: Settings, workers: Workers, tenant: Tenant, audited: PositionWaiter) -> None:
+    peer, forged = "198.51.100.20", f"2001:db8::{uuid.uuid4().hex[:4]}"
+    async with AsyncTestClient(Peer(create_app(settings, configure_logging=False), peer)) as direct:
+        await command(direct, audited, "POST", "/v1/issues", tenant, {"title": "x"}, ip=forged)
+        found = await entries(direct, tenant, action="issue.created")
+
+    assert [e["ip"] for e in found] == [peer]
+    window = int(time.time() // WINDOW_SECONDS) * WINDOW_SECONDS
+    with psycopg.connect(settings.database_url, options=f"-c search_path={settings.database_schema}") as conn:
+        keys = {row[0] for row in conn.execute("SELECT client_key FROM rate_limit_windows WHERE window_start >= %s",
+                                               (window - WINDOW_SECONDS,))}
+    assert peer in keys and forged not in keys
 
 
 async def test_reading_the_audit_log_needs_the_audit_read_scope(api: Client, tenant: Tenant) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -186,3 +187,33 @@ async def test_only_members_admins_manage_scim_tokens(api: Client, tenant: Tenan
                               headers=tenant.headers(Role.ANALYST))
 
     assert response.status_code == 403
+
+
+async def test_a_scim_token_is_made_only_by_a_credential_holding_what_it_does(api: Client, tenant: Tenant) -> None:
+    """A SCIM token reads, provisions, re-roles and suspends members: members:admin alone does not cover it."""
+    narrowed = tenant.headers(Role.OWNER, frozenset({"members:admin"}))
+
+    response = await api.post("/v1/settings/scim-tokens", json={"name": "Okta"}, headers=narrowed)
+
+    assert response.status_code == 403
+    assert response.json()["error"]["details"] == {"field": "scopes", "scope": "members:read"}
+
+
+async def test_a_service_account_token_that_expires_makes_no_credential_that_outlives_it(
+        api: Client, tenant: Tenant) -> None:
+    expiry = datetime.now(UTC) + timedelta(minutes=5)
+    account = await create_account(api, tenant, role="tenant_admin", name="provisioner")
+    robot = bearer((await issue_token(api, tenant, account["id"], expires_at=expiry.isoformat()))["secret"])
+    other = await create_account(api, tenant, role="viewer", name="dashboards")
+
+    forever_sa = await api.post(f"/v1/service-accounts/{other['id']}/tokens", json={"name": "t"}, headers=robot)
+    forever_scim = await api.post("/v1/settings/scim-tokens", json={"name": "Okta"}, headers=robot)
+    bounded_sa = await api.post(f"/v1/service-accounts/{other['id']}/tokens",
+                                json={"name": "t", "expires_at": expiry.isoformat()}, headers=robot)
+    bounded_scim = await api.post("/v1/settings/scim-tokens", json={"name": "Okta", "expires_at": expiry.isoformat()},
+                                  headers=robot)
+
+    assert [forever_sa.status_code, forever_scim.status_code] == [403, 403]
+    assert forever_sa.json()["error"]["details"]["field"] == forever_scim.json()["error"]["details"]["field"] == \
+        "expires_at"
+    assert [bounded_sa.status_code, bounded_scim.status_code] == [201, 201], (bounded_sa.text, bounded_scim.text)

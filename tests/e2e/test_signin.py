@@ -8,6 +8,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,8 @@ BAD_TOKENS = {
     "wrong_audience": lambda t: KEY.token(sub=sub_of(t), email=t.owner_email, aud="someone-else"),
     "unauthorized_party": lambda t: KEY.token(sub=sub_of(t), email=t.owner_email, azp="https://evil.example"),
     "alg_none": _alg_none,
+    "numeric_string_exp": lambda t: KEY.token(sub=sub_of(t), email=t.owner_email, exp=str(int(time.time()) + 300)),
+    "numeric_string_iat": lambda t: KEY.token(sub=sub_of(t), email=t.owner_email, iat=str(int(time.time()))),
     "hs256_with_the_public_key": _hs256_with_public_key,
     "garbage": lambda t: "not.a.jwt",
 }
@@ -203,6 +206,24 @@ async def test_reusing_a_rotated_refresh_token_revokes_the_whole_family(clerk_ap
     assert reuse.status_code == 401 and reuse.json()["error"]["code"] == "unauthorized"
     assert newest.status_code == 401, "the newest refresh token of a revoked family stops working too"
     assert access.status_code == 401, "so do the family's access tokens"
+
+
+async def test_a_signed_in_person_makes_a_long_lived_token_and_a_token_it_made_cannot(clerk_api: Client,
+                                                                                     tenant: Tenant) -> None:
+    """A sign-in session's access token expires in 72 h but stands for the person, who can refresh or sign in
+    again: it may make a token that never expires. A token it made with an expiry is a delegation: it may not."""
+    session = bearer(await sign_in(clerk_api, tenant))
+    soon = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
+
+    forever = await clerk_api.post("/v1/api-tokens", json={"name": "ci", "scopes": ["issues:read"]}, headers=session)
+    delegated = await clerk_api.post("/v1/api-tokens", json={
+        "name": "helper", "scopes": ["api_tokens:write", "issues:read"], "expires_at": soon}, headers=session)
+    from_delegated = await clerk_api.post("/v1/api-tokens", json={"name": "ci-2", "scopes": ["issues:read"]},
+                                          headers={"Authorization": f"Bearer {delegated.json()['secret']}"})
+
+    assert forever.status_code == 201 and forever.json()["expires_at"] is None
+    assert delegated.status_code == 201
+    assert from_delegated.status_code == 403 and from_delegated.json()["error"]["details"]["field"] == "expires_at"
 
 
 async def test_an_unknown_refresh_token_is_401(clerk_api: Client) -> None:

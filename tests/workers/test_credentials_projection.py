@@ -15,9 +15,10 @@ from adapters.settings import Settings
 from domain.credentials import service_account as accounts
 from domain.credentials import token as tokens
 from domain.credentials.events import TokenKind
+from domain.credentials.grants import Grant
 from domain.credentials.service_account import ServiceAccountEdit
 from domain.events import DomainEvent
-from domain.identity.roles import Role
+from domain.identity.roles import ALL_SCOPES, Role
 from domain.ids import WorkspaceId, render
 from projections.credentials import queries
 from projections.credentials.projector import NAME, project
@@ -29,6 +30,7 @@ from workers.relay import run_relay
 
 ONE = WorkspaceId("ws_01KV1PX3NQ3B497SHK7JTNT525")
 TWO = WorkspaceId("ws_01KV1PX3NQ3B497SHK7JTNT999")
+MAKER = Grant(scopes=ALL_SCOPES)
 
 
 def history(workspace_id: WorkspaceId, tag: str) -> tuple[list[DomainEvent], dict[str, str]]:
@@ -44,15 +46,17 @@ def history(workspace_id: WorkspaceId, tag: str) -> tuple[list[DomainEvent], dic
     owner = render("sa", account_id)
     live = tokens.create_token(token_id=live_id, meta=at, kind=TokenKind.SERVICE_ACCOUNT, owner_id=owner,
                                name="live", scopes=("issues:read", "issues:write"), secret_hash=hashes["live"],
-                               expires_at=T1 + timedelta(days=3650))
+                               expires_at=T1 + timedelta(days=3650), grant=MAKER)
     old = tokens.create_token(token_id=dead_id, meta=at, kind=TokenKind.SERVICE_ACCOUNT, owner_id=owner,
-                              name="old", scopes=("issues:read",), secret_hash=hashes["old"], expires_at=None)
+                              name="old", scopes=("issues:read",), secret_hash=hashes["old"], expires_at=None,
+                              grant=MAKER)
     dead = tokens.project_token(None, [old])
     assert dead is not None
-    rotated = tokens.rotate_token(dead, hashes["new"], at)
+    rotated = tokens.rotate_token(dead, hashes["new"], at, MAKER)
     [revoked] = tokens.revoke_token(tokens.evolve(dead, rotated), at)
     gone = tokens.create_token(token_id=gone_id, meta=at, kind=TokenKind.SCIM, owner_id=None, name="idp",
-                               scopes=(), secret_hash=hashes["gone"], expires_at=T1 + timedelta(seconds=1))
+                               scopes=(), secret_hash=hashes["gone"], expires_at=T1 + timedelta(seconds=1),
+                               grant=MAKER)
     return [created, renamed, live, old, rotated, revoked, gone], hashes
 
 

@@ -39,7 +39,7 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     await waiter.start()
     runner = CommandRunner(store, committer)
     app.state.update(store=store, committer=committer, command_runner=runner, issue_commands=IssueCommands(runner),
-                     credential_commands=CredentialCommands(store, committer),
+                     credential_commands=CredentialCommands(runner),
                      scim_commands=ScimCommands(runner), read_pool=read_pool,
                      infra_pool=infra_pool, position_waiter=waiter,
                      nats=await _nats_or_none(settings))

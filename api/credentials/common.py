@@ -17,7 +17,8 @@ from api.consistency import read_your_writes
 from api.credentials.schemas import IssuedToken, ServiceAccountView
 from api.errors import ApiError, not_found
 from api.pagination import Page, decode_cursor, page_of
-from commands.credentials import Accepted, CredentialCommands, DuplicateName
+from commands.credentials import CredentialCommands, DuplicateName
+from commands.runner import Result
 from domain.credentials.events import AnyApiTokenEvent, AnyServiceAccountEvent
 from domain.credentials.grants import Grant
 from domain.identity.roles import Role
@@ -36,7 +37,7 @@ def provide_credential_commands(state: State) -> CredentialCommands:
     return commands
 
 
-async def settle(state: State, accepted: Accepted) -> dict[str, str]:
+async def settle(state: State, accepted: Result) -> dict[str, str]:
     """Read-your-writes: the 2xx waits for the `credentials` projection, so a revocation holds on every replica."""
     return await read_your_writes(state.position_waiter, state.settings, CREDENTIALS_PROJECTION, accepted.position)
 
@@ -72,7 +73,7 @@ def role_of(principal: Principal) -> Role:
         raise ApiError(403, "forbidden", "This token carries no role that may grant one") from None
 
 
-def token_view(accepted: Accepted, *, last_used_at: datetime | None = None) -> TokenListing:
+def token_view(accepted: Result, *, last_used_at: datetime | None = None) -> TokenListing:
     row = fold_token(cast(list[AnyApiTokenEvent], list(accepted.stream)))
     assert row is not None
     return TokenListing(id=row.id, kind=row.kind, owner_id=row.owner_id, name=row.name, scopes=row.scopes,
@@ -81,8 +82,8 @@ def token_view(accepted: Accepted, *, last_used_at: datetime | None = None) -> T
                         last_used_at=last_used_at)
 
 
-def issued(listing: TokenListing, secret: str) -> IssuedToken:
-    return IssuedToken(**msgspec.structs.asdict(listing), secret=secret)
+def issued(listing: TokenListing, secret: str | None) -> IssuedToken:
+    return IssuedToken(**msgspec.structs.asdict(listing), secret=secret or "")
 
 
 def account_view(row: ServiceAccountRow) -> ServiceAccountView:
@@ -90,7 +91,7 @@ def account_view(row: ServiceAccountRow) -> ServiceAccountView:
     return msgspec.convert(fields, ServiceAccountView)
 
 
-def account_of(accepted: Accepted) -> ServiceAccountView:
+def account_of(accepted: Result) -> ServiceAccountView:
     row = fold_service_account(cast(list[AnyServiceAccountEvent], list(accepted.stream)))
     assert row is not None
     return account_view(row)

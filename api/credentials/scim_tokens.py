@@ -20,6 +20,7 @@ from api.pagination import Cursor, Limit, Page
 from commands.caller import Caller
 from commands.credentials import CredentialCommands, DuplicateName
 from domain.credentials.events import TokenKind
+from domain.ids import render
 from projections.credentials import queries
 from projections.credentials.queries import TokenListing
 
@@ -51,9 +52,9 @@ class ScimTokensController(Controller):
                                                  grant=common.grant_of(principal))
         except DuplicateName as exc:
             raise common.duplicate(exc) from None
-        headers = await common.settle(state, issued.accepted)
-        headers["Location"] = f"/v1/settings/scim-tokens/{issued.accepted.id}"
-        return Response(common.issued(common.token_view(issued.accepted), issued.secret), status_code=201,
+        headers = await common.settle(state, issued)
+        headers["Location"] = f"/v1/settings/scim-tokens/{render('tok', issued.stream_id)}"
+        return Response(common.issued(common.token_view(issued), issued.revealed), status_code=201,
                         headers=headers)
 
     @get("/")

@@ -31,6 +31,7 @@ from domain.credentials.events import TokenKind
 from domain.credentials.grants import clean_scopes
 from domain.credentials.service_account import ServiceAccountEdit
 from domain.identity.roles import SCOPES_BY_ROLE
+from domain.ids import render
 from projections.credentials import queries
 from projections.credentials.queries import TokenListing
 
@@ -59,7 +60,7 @@ class ServiceAccountsController(Controller):
         accepted = await commands.create_service_account(caller, name=data.name, description=data.description,
                                                          role=data.role, granter=common.role_of(principal))
         headers = await common.settle(state, accepted)
-        headers["Location"] = f"/v1/service-accounts/{accepted.id}"
+        headers["Location"] = f"/v1/service-accounts/{render('sa', accepted.stream_id)}"
         return Response(common.account_of(accepted), status_code=201, headers=headers)
 
     @get("/")
@@ -119,9 +120,9 @@ class ServiceAccountsController(Controller):
                                                                 expires_at=data.expires_at, grant=grant)
         except DuplicateName as exc:
             raise common.duplicate(exc) from None
-        headers = await common.settle(state, issued.accepted)
-        headers["Location"] = f"/v1/service-accounts/{public_id}/tokens/{issued.accepted.id}"
-        return Response(common.issued(common.token_view(issued.accepted), issued.secret), status_code=201,
+        headers = await common.settle(state, issued)
+        headers["Location"] = f"/v1/service-accounts/{public_id}/tokens/{render('tok', issued.stream_id)}"
+        return Response(common.issued(common.token_view(issued), issued.revealed), status_code=201,
                         headers=headers)
 
     @get("/{account_id:str}/tokens")

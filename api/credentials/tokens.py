@@ -29,6 +29,7 @@ from commands.caller import Caller
 from commands.credentials import CredentialCommands, DuplicateName
 from domain.credentials.events import TokenKind
 from domain.credentials.grants import catalogue, clean_scopes
+from domain.ids import render
 from projections.credentials import queries
 from projections.credentials.queries import TokenListing
 
@@ -87,9 +88,9 @@ class ApiTokensController(Controller):
                                                  scopes=scopes, expires_at=data.expires_at, grant=grant)
         except DuplicateName as exc:
             raise common.duplicate(exc) from None
-        headers = await common.settle(state, issued.accepted)
-        headers["Location"] = f"/v1/api-tokens/{issued.accepted.id}"
-        return Response(common.issued(common.token_view(issued.accepted), issued.secret), status_code=201,
+        headers = await common.settle(state, issued)
+        headers["Location"] = f"/v1/api-tokens/{render('tok', issued.stream_id)}"
+        return Response(common.issued(common.token_view(issued), issued.revealed), status_code=201,
                         headers=headers)
 
     @get("/", guards=[requires(SCOPE)])
@@ -119,10 +120,10 @@ class ApiTokensController(Controller):
         public_id = common.ref("tok", "token", token_id)
         issued = await commands.rotate_token(caller, public_id, kinds=PERSONAL, owner_id=_user(principal),
                                              grant=common.grant_of(principal))
-        headers = await common.settle(state, issued.accepted)
+        headers = await common.settle(state, issued)
         current = await common.read_token(read_pool, principal.workspace_id, public_id)
-        view = common.token_view(issued.accepted, last_used_at=current.last_used_at if current else None)
-        return Response(common.issued(view, issued.secret), headers=headers)
+        view = common.token_view(issued, last_used_at=current.last_used_at if current else None)
+        return Response(common.issued(view, issued.revealed), headers=headers)
 
     @delete("/{token_id:str}", guards=[requires(SCOPE)], status_code=204)
     async def revoke(self, state: State, token_id: FromPath[str], principal: CurrentPrincipal, commands: Commands,

@@ -25,13 +25,12 @@ def _box(settings: Settings) -> SecretBox:
 @contextlib.asynccontextmanager
 async def signin_lifespan(app: Litestar) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    store, committer = app.state.store, app.state.committer
     verifier = verifier_for(settings)
     if verifier is None:
         log.warning("CLERK_JWKS_URL is not set in production: POST /v1/auth/exchange answers 503")
     if settings.is_production and not settings.causeloop_master_key:
         log.warning("CAUSELOOP_MASTER_KEY is not set in production: the MFA routes answer 503")
-    app.state.update(signin_commands=SignInCommands(store, committer), clerk_verifier=verifier,
+    app.state.update(signin_commands=SignInCommands(app.state.command_runner), clerk_verifier=verifier,
                      mfa_commands=MfaCommands(app.state.command_runner, functools.lru_cache(maxsize=1)(
                          functools.partial(_box, settings))))
     yield

@@ -32,7 +32,7 @@ from api.signin.mfa_routes import second_factor
 from commands.caller import Caller
 from commands.identity import user_stream
 from commands.members import Joined, MemberCommands, joined_of
-from commands.signin import REFRESH_PREFIX, RefreshRejected, SignInCommands, refresh_hash
+from commands.signin import REFRESH_PREFIX, RefreshRejected, SignInCommands, refresh_hash, session_of
 from domain.errors import InvalidValue
 from domain.events import Actor, ActorKind
 from domain.identity.errors import Offboarded
@@ -152,13 +152,15 @@ async def exchange(request: Request[Any, Any, Any], state: State,
     caller = _caller(request, member.workspace_id, user.id)
     commands: SignInCommands = state.signin_commands
     try:
-        linked = await commands.link_identity(user.id, claims.sub, caller) if user.clerk_user_id is None else 0
+        linked = (await commands.link_identity(user.id, claims.sub, caller)).position \
+            if user.clerk_user_id is None else 0
     except ExternalIdentityConflict:
         raise _forbidden("This email is linked to another sign-in identity") from None
     mfa = await second_factor(state, user.id, data.mfa_code)
     started = await commands.start_session(UserId(user.id), mfa=mfa, caller=caller)
     headers = await _settle(state, [(IDENTITY_PROJECTION, linked), (SESSIONS_PROJECTION, started.position)])
-    return Response(_tokens(state.settings, member, started.session_id, started.refresh_token, mfa), headers=headers)
+    return Response(_tokens(state.settings, member, render("ses", started.stream_id), started.revealed or "", mfa),
+                    headers=headers)
 
 
 async def _exchange_invited(request: Request[Any, Any, Any], state: State, data: schemas.ExchangeRequest,
@@ -189,7 +191,8 @@ async def _exchange_invited(request: Request[Any, Any, Any], state: State, data:
     started = await signin.start_session(joined.user_id, mfa=mfa,
                                          caller=_caller(request, joined.workspace_id, joined.user_id))
     headers = await _settle(state, [(IDENTITY_PROJECTION, joined.position), (SESSIONS_PROJECTION, started.position)])
-    return Response(_tokens(state.settings, joined, started.session_id, started.refresh_token, mfa), headers=headers)
+    return Response(_tokens(state.settings, joined, render("ses", started.stream_id), started.revealed or "", mfa),
+                    headers=headers)
 
 
 @post("/v1/auth/refresh", opt=PUBLIC, status_code=200, tags=["Auth"], security=[],
@@ -210,7 +213,8 @@ async def refresh(request: Request[Any, Any, Any], state: State,
     async with tenant_transaction(state.read_pool, ref.workspace_id) as conn:
         member = await identity.membership(conn, ref.workspace_id, ref.user_id)
     if member is None or member.status != "active":
-        await _settle(state, [(SESSIONS_PROJECTION, await commands.revoke(ref.session_id, MEMBERSHIP_ENDED, caller))])
+        revoked = await commands.revoke(ref.session_id, MEMBERSHIP_ENDED, caller)
+        await _settle(state, [(SESSIONS_PROJECTION, revoked.position)])
         raise _refresh_refused()
     try:
         rotated = await commands.rotate(ref.session_id, data.refresh_token, caller)
@@ -218,7 +222,7 @@ async def refresh(request: Request[Any, Any, Any], state: State,
         await _settle(state, [(SESSIONS_PROJECTION, exc.position)])  # the revocation is effective at once
         raise _refresh_refused() from None
     headers = await _settle(state, [(SESSIONS_PROJECTION, rotated.position)])
-    body = _tokens(state.settings, member, ref.session_id, rotated.refresh_token, rotated.session.mfa)
+    body = _tokens(state.settings, member, ref.session_id, rotated.revealed or "", session_of(rotated).mfa)
     return Response(body, headers=headers)
 
 

@@ -20,10 +20,6 @@ def provisioning_uri(secret: str, account: str) -> str:
     return pyotp.TOTP(secret).provisioning_uri(name=account, issuer_name=ISSUER)
 
 
-def code_at(secret: str, at: float) -> str:
-    return pyotp.TOTP(secret).at(int(at))
-
-
 def matching_step(secret: str, code: str, at: float) -> int | None:
     """The time step whose code equals `code`, allowing one step of clock drift each way; None if none does.
 

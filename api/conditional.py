@@ -7,7 +7,7 @@ from typing import Any
 
 from litestar import Request
 
-from api.errors import precondition_failed, validation_error
+from api.errors import validation_error
 
 _ETAG = re.compile(r'(?:W/)?"(?P<version>\d{1,18})"')
 
@@ -30,8 +30,3 @@ def parse_if_match(value: str | None) -> int | None:
 def expected_version(request: Request[Any, Any, Any]) -> int | None:
     return parse_if_match(request.headers.get("if-match"))
 
-
-def check_version(expected: int | None, current: int) -> None:
-    """412 `precondition_failed` when the caller's If-Match is stale."""
-    if expected is not None and expected != current:
-        raise precondition_failed(current)

@@ -146,8 +146,6 @@ def _classify(exc: Exception) -> tuple[int, str, str, Details]:
             return _DOMAIN_STATUS.get(exc.code, 422), exc.code, exc.message, dict(exc.details)
         case NotFound():
             return 404, "not_found", f"{exc.kind.capitalize()} {exc.public_id} not found", {"id": exc.public_id}
-        case StaleVersion():
-            return 412, "precondition_failed", str(exc), {"current_version": exc.actual}
         case ConcurrencyConflict():
             return 409, "conflict", "The resource was modified concurrently; re-read and retry", {}
         case ClaimLost():
@@ -183,6 +181,8 @@ def error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[
     if (decision := decision_of(request.scope)) is not None and decision.exceeded:
         exc = RateLimited(decision)  # a request that failed routing is counted only now: the 429 wins over a 404
     trace_id = request_id(request.scope)
+    if isinstance(exc, StaleVersion):
+        exc = precondition_failed(exc.actual)  # with the current version's ETag, as every 412 carries
     status, code, message, details = _classify(exc)
     if status == 500:
         log.error("unhandled %s on %s %s [trace_id=%s]", type(exc).__name__, request.method,

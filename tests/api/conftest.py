@@ -22,11 +22,12 @@ from litestar.testing import AsyncTestClient
 from adapters.settings import Settings
 from adapters.tokens import AUDIENCE, ISSUER, mint_access_token
 from api.auth import PUBLIC, CurrentPrincipal, authenticated, requires
-from api.conditional import check_version, etag_for, expected_version
+from api.conditional import etag_for, expected_version
 from api.conventions import convention_config, openapi_json
 from api.errors import not_found
 from api.input_policy import RequestBody
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, SortParam, decode_cursor, page_of, parse_sort
+from commands.errors import StaleVersion
 from domain.errors import InvalidTransition, InvalidValue
 from tests.conftest import new_workspace_id
 
@@ -100,7 +101,8 @@ async def create_raw_thing(body: RawBody) -> dict[str, str]:
 @patch("/v1/things/{thing_id:str}", guards=[requires(WRITE)])
 async def rename_thing(thing_id: FromPath[str], data: JSONBody[ThingIn],
                        request: Request[Any, Any, Any]) -> Response[dict[str, object]]:
-    check_version(expected_version(request), THING_VERSION)
+    if (expected := expected_version(request)) is not None and expected != THING_VERSION:
+        raise StaleVersion(expected, THING_VERSION)  # what a command raises: the one error mapper answers 412
     return Response({"id": thing_id, "title": data.title}, headers={"ETag": etag_for(THING_VERSION + 1)})
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from api.conditional import check_version, etag_for, parse_if_match
+from api.conditional import etag_for, parse_if_match
 from api.errors import ApiError
 from tests.api.conftest import THING_VERSION, AppClient
 
@@ -33,19 +33,6 @@ def test_a_malformed_if_match_is_a_400_naming_the_header(header: str) -> None:
     assert raised.value.details["field"] == "If-Match"
 
 
-def test_a_stale_version_is_a_412_with_the_current_etag() -> None:
-    with pytest.raises(ApiError) as raised:
-        check_version(2, 3)
-
-    assert (raised.value.status, raised.value.code) == (412, "precondition_failed")
-    assert raised.value.headers == {"ETag": '"3"'}
-
-
-@pytest.mark.parametrize("expected", [None, 3])
-def test_a_current_or_absent_version_passes(expected: int | None) -> None:
-    check_version(expected, 3)
-
-
 async def test_a_write_with_a_stale_if_match_is_refused(client: AppClient, auth: dict[str, str]) -> None:
     response = await client.patch("/v1/things/thg_1", json={"title": "renamed"},
                                   headers={**auth, "If-Match": f'"{THING_VERSION - 1}"'})
@@ -54,6 +41,7 @@ async def test_a_write_with_a_stale_if_match_is_refused(client: AppClient, auth:
     assert response.json()["error"]["code"] == "precondition_failed"
     assert response.json()["error"]["trace_id"] == response.headers["x-request-id"]
     assert response.headers["etag"] == f'"{THING_VERSION}"'
+    assert response.json()["error"]["details"] == {"current_version": THING_VERSION}
 
 
 @pytest.mark.parametrize("if_match", [f'"{THING_VERSION}"', "*", None])

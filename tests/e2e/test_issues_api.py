@@ -114,6 +114,8 @@ async def test_a_stale_if_match_is_412_and_changes_nothing(api: Client, tenant: 
     assert response.json()["error"]["code"] == "precondition_failed"
     current = await api.get(f"/v1/issues/{issue['id']}", headers=tenant.headers())
     assert current.json()["title"] == "First"
+    assert response.headers["etag"] == current.headers["etag"] == '"2"'
+    assert response.json()["error"]["details"] == {"current_version": 2}
 
 
 async def test_close_then_reopen_sets_and_clears_resolved_at(api: Client, tenant: Tenant) -> None:

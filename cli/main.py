@@ -166,7 +166,9 @@ def _projections(args: argparse.Namespace, settings: Settings, environ: Mapping[
     elif args.action == "rebuild":
         print(operations.rebuild(settings, _projection_name(args.name, PROJECTIONS)))
     else:
-        print(operations.retry_parked(settings, _projection_name(args.name, PROJECTIONS)))
+        report, still_parked = operations.retry_parked(settings, _projection_name(args.name, PROJECTIONS))
+        print(report)
+        return 1 if still_parked else 0
     return 0
 
 

@@ -10,6 +10,7 @@ from psycopg import AsyncConnection
 
 from adapters.codec import EVENT_TYPES
 from adapters.event_store import EVENTS_TABLE
+from projections import dead_letters
 from projections.registry import PROJECTIONS
 
 
@@ -48,9 +49,7 @@ async def _projection(conn: AsyncConnection[dict[str, Any]], name: str, head: in
     cur = await conn.execute("SELECT position, updated_at FROM projection_checkpoints WHERE name = %s", (name,))
     row = await cur.fetchone()
     position = int(row["position"]) if row else 0
-    cur = await conn.execute("SELECT count(*) AS n FROM dead_letters WHERE projection = %s AND retried_at IS NULL",
-                             (name,))
-    parked = int((await cur.fetchone() or {"n": 0})["n"])
+    parked = await dead_letters.count(conn, name)
     lag_seconds = 0.0
     if position < head and topics:
         cur = await conn.execute(

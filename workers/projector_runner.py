@@ -21,7 +21,8 @@ from adapters.nats import connect as nats_connect
 from adapters.nats import ensure_stream, fetch_batch
 from adapters.postgres import AsyncConn, create_pool, writer_transaction
 from adapters.settings import Settings
-from projections import checkpoints
+from projections import checkpoints, dead_letters
+from projections.dead_letters import Unapplied
 from projections.registry import PROJECTIONS, Projection
 from workers import leadership
 
@@ -218,11 +219,9 @@ class ProjectorRunner:
         async with writer_transaction(self.pool) as conn:
             position = await checkpoints.lock(conn, projection.name)
             if item.position > position:
-                await conn.execute(
-                    "INSERT INTO dead_letters (projection, position, stream_seq, subject, payload, error, deliveries)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (projection, position) DO NOTHING",
-                    (projection.name, item.position, item.stream_seq, item.msg.subject, item.msg.data,
-                     error[:2000], attempts))
+                await dead_letters.park(conn, projection.name, Unapplied(
+                    position=item.position, payload=item.msg.data, error=error, subject=item.msg.subject,
+                    stream_seq=item.stream_seq, deliveries=attempts))
                 await checkpoints.advance(conn, self.settings.database_schema, projection.name,
                                           item.position, item.stream_seq)
         log.error("%s: parked event at position %s after %s attempts: %s", projection.name, item.position,

@@ -62,9 +62,11 @@ async def test_a_poison_event_is_parked_after_n_attempts_and_later_events_still_
 
         monkeypatch.setitem(PROJECTIONS, "issues", dataclasses.replace(PROJECTIONS["issues"],
                                                                         project=issues_projector.project))
-        outcome = await asyncio.to_thread(retry_parked, s, "issues")
+        report, still_parked = await asyncio.to_thread(retry_parked, s, "issues")
 
-        assert outcome.startswith("retried 1 ")
+        assert (report.splitlines(), still_parked) == (
+            [f"position {poison.position}: applied", "retried 1 parked messages of issues: 1 applied, 0 still parked"],
+            0)
         assert poison.issue_id in read_model(s)[0]
 
 

@@ -1,0 +1,74 @@
+"""Parked messages: events a read model could not apply, kept with their error for the operator (status, retry).
+
+The live projector, a rebuild and a retry all park the same way, so `causeloop projections status` and `retry`
+see one list per read model whoever parked them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from psycopg import AsyncConnection
+
+Conn = AsyncConnection[dict[str, Any]]
+ERROR_CHARS = 2000
+
+
+class Unapplied(msgspec.Struct, frozen=True, kw_only=True):
+    """An event a read model could not apply: where it was found, what it was, and why it failed."""
+
+    position: int
+    payload: bytes
+    error: str
+    subject: str = ""
+    stream_seq: int = 0
+    """0 when it did not come from the bus (a rebuild reads the event store)."""
+    deliveries: int = 1
+
+
+class Parked(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    position: int
+    error: str
+
+
+async def park(conn: Conn, projection: str, unapplied: Unapplied) -> None:
+    """Inside the caller's transaction, which moves the read model's checkpoint past it; parking twice is a no-op."""
+    await conn.execute(
+        "INSERT INTO dead_letters (projection, position, stream_seq, subject, payload, error, deliveries)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (projection, position) DO NOTHING",
+        (projection, unapplied.position, unapplied.stream_seq, unapplied.subject, unapplied.payload,
+         unapplied.error[:ERROR_CHARS], unapplied.deliveries))
+
+
+async def parked(conn: Conn, projection: str) -> list[Parked]:
+    """The read model's messages still parked, in position order."""
+    cur = await conn.execute("SELECT id, position, error FROM dead_letters WHERE projection = %s"
+                             " AND retried_at IS NULL ORDER BY position", (projection,))
+    return [msgspec.convert(row, Parked) for row in await cur.fetchall()]
+
+
+async def count(conn: Conn, projection: str) -> int:
+    cur = await conn.execute("SELECT count(*) AS n FROM dead_letters WHERE projection = %s AND retried_at IS NULL",
+                             (projection,))
+    return int((await cur.fetchone() or {"n": 0})["n"])
+
+
+async def applied(conn: Conn, parked_id: int) -> None:
+    """A parked message that has now been applied stays listed, as retried."""
+    await conn.execute("UPDATE dead_letters SET retried_at = now() WHERE id = %s", (parked_id,))
+
+
+async def failed_again(conn: Conn, parked_id: int, error: str) -> None:
+    await conn.execute("UPDATE dead_letters SET error = %s, deliveries = deliveries + 1 WHERE id = %s",
+                       (error[:ERROR_CHARS], parked_id))
+
+
+async def take_over(conn: Conn, projection: str, rebuilt_as: str) -> int:
+    """At a rebuild's switch: the rebuilt tables replayed every event, so what the rebuild parked (as `rebuilt_as`)
+    replaces whatever was parked for the old tables. Returns how many the rebuild parked."""
+    await conn.execute("DELETE FROM dead_letters WHERE projection = %s", (projection,))
+    cur = await conn.execute("UPDATE dead_letters SET projection = %s WHERE projection = %s",
+                             (projection, rebuilt_as))
+    return cur.rowcount

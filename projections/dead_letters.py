@@ -49,6 +49,16 @@ async def parked(conn: Conn, projection: str) -> list[Parked]:
     return [msgspec.convert(row, Parked) for row in await cur.fetchall()]
 
 
+async def positions_in_workspace(conn: Conn, projection: str, workspace_id: str, limit: int) -> list[int]:
+    """Positions still parked for `projection` that may be `workspace_id`'s events: its subject's second token is
+    the workspace (`codec.subject_for`), and an event whose subject is unknown (undecodable) may be anyone's."""
+    cur = await conn.execute(
+        "SELECT position FROM dead_letters WHERE projection = %s AND retried_at IS NULL"
+        " AND (split_part(subject, '.', 2) = %s OR subject = '') ORDER BY position LIMIT %s",
+        (projection, workspace_id, limit))
+    return [int(row["position"]) for row in await cur.fetchall()]
+
+
 async def count(conn: Conn, projection: str) -> int:
     cur = await conn.execute("SELECT count(*) AS n FROM dead_letters WHERE projection = %s AND retried_at IS NULL",
                              (projection,))

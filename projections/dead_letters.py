@@ -1,7 +1,9 @@
 """Parked messages: events a read model could not apply, kept with their error for the operator (status, retry).
 
 The live projector, a rebuild and a retry all park the same way, so `causeloop projections status` and `retry`
-see one list per read model whoever parked them.
+see one list per read model whoever parked them. A message that is not an event of this store (another store's,
+one without a store id, one beyond the store's head) is parked too, marked with why (`foreign_reason`): it is
+never applied, and it shows until the stream is put right (`causeloop relay reset-stream`).
 """
 
 from __future__ import annotations
@@ -25,27 +27,34 @@ class Unapplied(msgspec.Struct, frozen=True, kw_only=True):
     stream_seq: int = 0
     """0 when it did not come from the bus (a rebuild reads the event store)."""
     deliveries: int = 1
+    foreign_reason: str | None = None
+    """Why the message is not an event of this store (then `position` means nothing here); None when it is."""
 
 
 class Parked(msgspec.Struct, frozen=True, kw_only=True):
     id: int
     position: int
+    stream_seq: int
     error: str
+    foreign_reason: str | None
 
 
 async def park(conn: Conn, projection: str, unapplied: Unapplied) -> None:
-    """Inside the caller's transaction, which moves the read model's checkpoint past it; parking twice is a no-op."""
+    """Inside the caller's transaction (which moves the read model's checkpoint past an event of this store, never
+    past a foreign message); parking twice is a no-op: an event is keyed by its position, a foreign message by its
+    stream sequence."""
     await conn.execute(
-        "INSERT INTO dead_letters (projection, position, stream_seq, subject, payload, error, deliveries)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (projection, position) DO NOTHING",
+        "INSERT INTO dead_letters (projection, position, stream_seq, subject, payload, error, deliveries,"
+        " foreign_reason) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
         (projection, unapplied.position, unapplied.stream_seq, unapplied.subject, unapplied.payload,
-         unapplied.error[:ERROR_CHARS], unapplied.deliveries))
+         unapplied.error[:ERROR_CHARS], unapplied.deliveries, unapplied.foreign_reason))
 
 
 async def parked(conn: Conn, projection: str) -> list[Parked]:
-    """The read model's messages still parked, in position order."""
-    cur = await conn.execute("SELECT id, position, error FROM dead_letters WHERE projection = %s"
-                             " AND retried_at IS NULL ORDER BY position", (projection,))
+    """The read model's messages still parked: its own events in position order, then the foreign messages."""
+    cur = await conn.execute("SELECT id, position, stream_seq, error, foreign_reason FROM dead_letters"
+                             " WHERE projection = %s AND retried_at IS NULL"
+                             " ORDER BY foreign_reason IS NOT NULL, position, stream_seq", (projection,))
     return [msgspec.convert(row, Parked) for row in await cur.fetchall()]
 
 
@@ -53,16 +62,18 @@ async def positions_in_workspace(conn: Conn, projection: str, workspace_id: str,
     """Positions still parked for `projection` that may be `workspace_id`'s events: its subject's second token is
     the workspace (`codec.subject_for`), and an event whose subject is unknown (undecodable) may be anyone's."""
     cur = await conn.execute(
-        "SELECT position FROM dead_letters WHERE projection = %s AND retried_at IS NULL"
+        "SELECT position FROM dead_letters WHERE projection = %s AND retried_at IS NULL AND foreign_reason IS NULL"
         " AND (split_part(subject, '.', 2) = %s OR subject = '') ORDER BY position LIMIT %s",
         (projection, workspace_id, limit))
     return [int(row["position"]) for row in await cur.fetchall()]
 
 
-async def count(conn: Conn, projection: str) -> int:
-    cur = await conn.execute("SELECT count(*) AS n FROM dead_letters WHERE projection = %s AND retried_at IS NULL",
-                             (projection,))
-    return int((await cur.fetchone() or {"n": 0})["n"])
+async def count(conn: Conn, projection: str) -> tuple[int, int]:
+    """(messages still parked, of which not this store's events)."""
+    cur = await conn.execute("SELECT count(*) AS n, count(foreign_reason) AS foreign FROM dead_letters"
+                             " WHERE projection = %s AND retried_at IS NULL", (projection,))
+    row = await cur.fetchone() or {"n": 0, "foreign": 0}
+    return int(row["n"]), int(row["foreign"])
 
 
 async def applied(conn: Conn, parked_id: int) -> None:
@@ -77,8 +88,8 @@ async def failed_again(conn: Conn, parked_id: int, error: str) -> None:
 
 async def take_over(conn: Conn, projection: str, rebuilt_as: str) -> int:
     """At a rebuild's switch: the rebuilt tables replayed every event, so what the rebuild parked (as `rebuilt_as`)
-    replaces whatever was parked for the old tables. Returns how many the rebuild parked."""
-    await conn.execute("DELETE FROM dead_letters WHERE projection = %s", (projection,))
+    replaces whatever of the store's events was parked for the old tables. Returns how many the rebuild parked."""
+    await conn.execute("DELETE FROM dead_letters WHERE projection = %s AND foreign_reason IS NULL", (projection,))
     cur = await conn.execute("UPDATE dead_letters SET projection = %s WHERE projection = %s",
                              (projection, rebuilt_as))
     return cur.rowcount

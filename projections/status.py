@@ -9,7 +9,7 @@ import msgspec
 from psycopg import AsyncConnection
 
 from adapters.codec import EVENT_TYPES
-from adapters.event_store import EVENTS_TABLE
+from adapters.event_store import EVENTS_TABLE, read_head
 from projections import dead_letters
 from projections.registry import PROJECTIONS
 
@@ -21,6 +21,8 @@ class ProjectionStatus(msgspec.Struct, frozen=True, kw_only=True):
     lag_events: int
     lag_seconds: float
     parked: int
+    foreign: int
+    """Of the parked messages, those that are not this store's events (the stream holds another store's)."""
     updated_at: datetime | None
 
 
@@ -33,8 +35,7 @@ class PipelineStatus(msgspec.Struct, frozen=True, kw_only=True):
 
 async def pipeline_status(conn: AsyncConnection[dict[str, Any]]) -> PipelineStatus:
     """Lag in events counts stored events past the checkpoint; lag in seconds is the oldest of them's age."""
-    cur = await conn.execute(f"SELECT coalesce(max(notification_id), 0) AS head FROM {EVENTS_TABLE}")
-    head = int((await cur.fetchone() or {"head": 0})["head"])
+    head = await read_head(conn)
     cur = await conn.execute("SELECT position FROM relay_checkpoint WHERE name = 'relay'")
     row = await cur.fetchone()
     relay = int(row["position"]) if row else 0
@@ -49,7 +50,7 @@ async def _projection(conn: AsyncConnection[dict[str, Any]], name: str, head: in
     cur = await conn.execute("SELECT position, updated_at FROM projection_checkpoints WHERE name = %s", (name,))
     row = await cur.fetchone()
     position = int(row["position"]) if row else 0
-    parked = await dead_letters.count(conn, name)
+    parked, foreign = await dead_letters.count(conn, name)
     lag_seconds = 0.0
     if position < head and topics:
         cur = await conn.execute(
@@ -60,7 +61,7 @@ async def _projection(conn: AsyncConnection[dict[str, Any]], name: str, head: in
         lag_seconds = float(age["age"]) if age and age["age"] is not None else 0.0
     return ProjectionStatus(name=name, version=PROJECTIONS[name].version, position=position,
                             lag_events=await _count_after(conn, position, topics), lag_seconds=max(lag_seconds, 0.0),
-                            parked=parked, updated_at=row["updated_at"] if row else None)
+                            parked=parked, foreign=foreign, updated_at=row["updated_at"] if row else None)
 
 
 async def _count_after(conn: AsyncConnection[dict[str, Any]], position: int, topics: list[str] | None = None) -> int:
@@ -96,5 +97,9 @@ def prometheus_text(status: PipelineStatus) -> str:
         "# HELP causeloop_projection_parked_messages Messages parked in the dead-letter table (alert when > 0).",
         "# TYPE causeloop_projection_parked_messages gauge",
         *(f'causeloop_projection_parked_messages{{projection="{p.name}"}} {p.parked}' for p in status.projections),
+        "# HELP causeloop_projection_foreign_messages Parked messages that are not this event store's events: the"
+        " stream holds another store's (alert when > 0).",
+        "# TYPE causeloop_projection_foreign_messages gauge",
+        *(f'causeloop_projection_foreign_messages{{projection="{p.name}"}} {p.foreign}' for p in status.projections),
     ]
     return "\n".join(lines) + "\n"

@@ -32,9 +32,13 @@ def projections_status(settings: Settings) -> str:
     status = asyncio.run(_status(settings))
     lines = [f"event store head: {status.head}", f"relay: position {status.relay_position}, "
              f"lag {status.relay_lag_events} events",
-             f"{'projection':<18} {'version':>7} {'position':>10} {'lag':>8} {'lag_s':>8} {'parked':>7}"]
+             f"{'projection':<18} {'version':>7} {'position':>10} {'lag':>8} {'lag_s':>8} {'parked':>7} {'foreign':>7}"]
     lines += [f"{p.name:<18} {p.version:>7} {p.position:>10} {p.lag_events:>8} {p.lag_seconds:>8.2f} {p.parked:>7}"
-              for p in status.projections]
+              f" {p.foreign:>7}" for p in status.projections]
+    if any(p.foreign for p in status.projections):
+        lines.append(f"{max(p.foreign for p in status.projections)} message(s) parked as foreign: NATS stream "
+                     f"{settings.nats_stream} carries messages that are not this event store's events; "
+                     "see docs/operations.md, \"A stream shared by two stores\"")
     return "\n".join(lines)
 
 
@@ -353,6 +357,11 @@ async def _retry_parked(settings: Settings, projection: Projection) -> tuple[str
         parked = await dead_letters.parked(conn, projection.name)
         await conn.commit()
         for message in parked:
+            if message.foreign_reason is not None:
+                still += 1
+                lines.append(f"stream message {message.stream_seq}: not retried: {message.foreign_reason}, not an "
+                             "event of this store (it stays parked until `causeloop relay reset-stream`)")
+                continue
             error = await _retry_one(conn, projection, message)
             if error is None:
                 lines.append(f"position {message.position}: applied")

@@ -59,8 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     command("up", _up, "run everything locally: embedded Postgres and NATS unless DATABASE_URL / NATS_URL")
     command("migrate", _migrate, "create or update the database schema, then exit")
     command("api", _api, "serve the HTTP API only (one compose service)")
-    relay = command("relay", _relay, "run the relay, event store -> NATS (or `relay status`)")
-    relay.add_argument("action", nargs="?", choices=["run", "status"], default="run")
+    relay = command("relay", _relay, "run the relay, event store -> NATS (or `relay status`, `relay reset-stream`)")
+    relay.add_argument("action", nargs="?", choices=["run", "status", "reset-stream"], default="run",
+                       help="reset-stream: delete and recreate NATS_STREAM, then republish this store's events")
+    relay.add_argument("--including-other-stores", action="store_true",
+                       help="reset-stream: also when the stream holds another event store's messages")
+    relay.add_argument("--wait-seconds", type=float, default=30.0,
+                       help="reset-stream: how long to wait for the relay's leadership")
     projector = command("projector", _projector,
                         "run read models' projector: one consumer and one transaction per batch for all it hosts")
     projector.add_argument("names", nargs="*", metavar="NAME", help="the read models to host (default: every one)")
@@ -140,6 +145,16 @@ def _relay(args: argparse.Namespace, settings: Settings, environ: Mapping[str, s
         print(operations.relay_status(services.resolve(settings)))
         return 0
     settings = services.resolve(settings, nats=True)
+    if args.action == "reset-stream":
+        from workers.reset_stream import ResetRefused, reset_stream
+
+        try:
+            print(reset_stream(settings, including_other_stores=args.including_other_stores,
+                               wait_s=args.wait_seconds))
+        except ResetRefused as refusal:
+            print(f"causeloop relay reset-stream: {refusal}", file=sys.stderr)
+            return 1
+        return 0
     _configure_logging(settings)
     run(None, {"relay": functools.partial(run_relay, settings)})
     return 0

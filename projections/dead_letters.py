@@ -93,3 +93,10 @@ async def take_over(conn: Conn, projection: str, rebuilt_as: str) -> int:
     cur = await conn.execute("UPDATE dead_letters SET projection = %s WHERE projection = %s",
                              (projection, rebuilt_as))
     return cur.rowcount
+
+
+async def forget_foreign(conn: Conn) -> int:
+    """Once the stream that carried them is gone (`relay reset-stream`), the foreign messages parked from it go too;
+    returns how many."""
+    cur = await conn.execute("DELETE FROM dead_letters WHERE foreign_reason IS NOT NULL")
+    return cur.rowcount

@@ -30,18 +30,20 @@ class PipelineStatus(msgspec.Struct, frozen=True, kw_only=True):
     head: int
     relay_position: int
     relay_lag_events: int
+    relay_refused: str | None
+    """Why the relay refuses to publish into its stream, and what resolves it; None when it does not."""
     projections: list[ProjectionStatus]
 
 
 async def pipeline_status(conn: AsyncConnection[dict[str, Any]]) -> PipelineStatus:
     """Lag in events counts stored events past the checkpoint; lag in seconds is the oldest of them's age."""
     head = await read_head(conn)
-    cur = await conn.execute("SELECT position FROM relay_checkpoint WHERE name = 'relay'")
+    cur = await conn.execute("SELECT position, refused FROM relay_checkpoint WHERE name = 'relay'")
     row = await cur.fetchone()
     relay = int(row["position"]) if row else 0
     statuses = [await _projection(conn, name, head) for name in PROJECTIONS]
     return PipelineStatus(head=head, relay_position=relay, relay_lag_events=await _count_after(conn, relay),
-                          projections=statuses)
+                          relay_refused=row["refused"] if row else None, projections=statuses)
 
 
 async def _projection(conn: AsyncConnection[dict[str, Any]], name: str, head: int) -> ProjectionStatus:
@@ -84,6 +86,9 @@ def prometheus_text(status: PipelineStatus) -> str:
         "# HELP causeloop_relay_lag_events Stored events not yet published.",
         "# TYPE causeloop_relay_lag_events gauge",
         f"causeloop_relay_lag_events {status.relay_lag_events}",
+        "# HELP causeloop_relay_refused 1 while the relay refuses to publish into its stream (see relay status).",
+        "# TYPE causeloop_relay_refused gauge",
+        f"causeloop_relay_refused {int(status.relay_refused is not None)}",
         "# HELP causeloop_projection_position Checkpoint of each read model.",
         "# TYPE causeloop_projection_position gauge",
         *(f'causeloop_projection_position{{projection="{p.name}"}} {p.position}' for p in status.projections),

@@ -31,7 +31,7 @@ PAGE = 5000
 def projections_status(settings: Settings) -> str:
     status = asyncio.run(_status(settings))
     lines = [f"event store head: {status.head}", f"relay: position {status.relay_position}, "
-             f"lag {status.relay_lag_events} events",
+             f"lag {status.relay_lag_events} events" + _refusal(status),
              f"{'projection':<18} {'version':>7} {'position':>10} {'lag':>8} {'lag_s':>8} {'parked':>7} {'foreign':>7}"]
     lines += [f"{p.name:<18} {p.version:>7} {p.position:>10} {p.lag_events:>8} {p.lag_seconds:>8.2f} {p.parked:>7}"
               f" {p.foreign:>7}" for p in status.projections]
@@ -44,7 +44,12 @@ def projections_status(settings: Settings) -> str:
 
 def relay_status(settings: Settings) -> str:
     status = asyncio.run(_status(settings))
-    return f"head {status.head}, relay position {status.relay_position}, lag {status.relay_lag_events} events"
+    return (f"head {status.head}, relay position {status.relay_position}, lag {status.relay_lag_events} events"
+            + _refusal(status))
+
+
+def _refusal(status: PipelineStatus) -> str:
+    return "" if status.relay_refused is None else f"\nrelay REFUSES to publish: {status.relay_refused}"
 
 
 async def _status(settings: Settings) -> PipelineStatus:

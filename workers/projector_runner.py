@@ -98,12 +98,10 @@ class ProjectorRunner:
 
     async def subscribe(self) -> JetStreamContext.PullSubscription:
         async with self.pool.connection() as conn:
-            stream_seq = min([(await checkpoints.read(conn, name))[1] for name in self.names])
+            held = [await checkpoints.read(conn, name) for name in self.names]
             self.store = await store_id(conn)
             await conn.rollback()
-        info = await self.js.stream_info(self.settings.nats_stream)
-        if stream_seq > info.state.last_seq:
-            stream_seq = 0  # the stream was re-created: replay it all, positions filter what we already have
+        stream_seq = await self._resume_after(min(seq for _, seq in held), min(position for position, _ in held))
         config = ConsumerConfig(
             durable_name=self.durable, ack_policy=AckPolicy.ALL, ack_wait=30, max_deliver=-1,
             max_ack_pending=BATCH * 4, filter_subject=self._filter(),
@@ -116,6 +114,22 @@ class ProjectorRunner:
         await self.js.add_consumer(self.settings.nats_stream, config)
         self.resubscribe.clear()
         return await self.js.pull_subscribe_bind(self.durable, stream=self.settings.nats_stream)
+
+    async def _resume_after(self, stream_seq: int, position: int) -> int:
+        """The stream sequence to resume after: the stored one while the stream still holds what it numbered (the
+        message there is this store's, at or below the checkpoints), else 0. A stream deleted and created again
+        (`relay reset-stream`) numbers other messages from 1: replay it all, positions filter the repeats."""
+        if stream_seq == 0:
+            return 0
+        try:
+            msg = await self.js.get_msg(self.settings.nats_stream, seq=stream_seq)
+        except NotFoundError:  # removed (purged, aged out: nothing after it is missed) or never there (re-created)
+            first = (await self.js.stream_info(self.settings.nats_stream)).state.first_seq
+            return stream_seq if stream_seq < first else 0
+        headers = msg.headers or {}
+        text = str(headers.get(POSITION_HEADER, ""))
+        same = headers.get(STORE_HEADER) == self.store and text.isdigit() and int(text) <= position
+        return stream_seq if same else 0
 
     async def _retire_other_consumers(self) -> None:
         """Delete the consumers of an earlier version or grouping of any read model hosted here.

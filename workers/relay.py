@@ -16,13 +16,17 @@ from adapters.nats import connect as nats_connect
 from adapters.nats import ensure_stream, headers_for
 from adapters.postgres import AsyncConn, listen_forever
 from adapters.settings import Settings
-from workers import leadership
+from workers import leadership, stream_guard
+from workers.stream_guard import StreamRefused
 
 log = logging.getLogger(__name__)
 
 RELAY_NAME = "relay"
 PAGE = 1000
 IDLE_WAIT_S = 0.5
+REFUSED_RETRY_S = 10.0
+"""After refusing its stream, the relay lets go of the leadership (so `relay reset-stream` can take it) and checks
+again this much later."""
 
 
 async def read_checkpoint(conn: AsyncConn) -> int:
@@ -35,6 +39,12 @@ async def read_checkpoint(conn: AsyncConn) -> int:
 async def write_checkpoint(conn: AsyncConn, position: int) -> None:
     await conn.execute("UPDATE relay_checkpoint SET position = %s, updated_at = now() WHERE name = %s",
                        (position, RELAY_NAME))
+
+
+async def write_refusal(conn: AsyncConn, refusal: str | None) -> None:
+    """Why the relay refuses its stream (None: it does not), for `relay status` and /metrics."""
+    await conn.execute("INSERT INTO relay_checkpoint (name, refused) VALUES (%s, %s)"
+                       " ON CONFLICT (name) DO UPDATE SET refused = excluded.refused", (RELAY_NAME, refusal))
 
 
 async def publish(js: JetStreamContext, settings: Settings, store: str, page: Sequence[tuple[int, bytes]]) -> None:
@@ -70,14 +80,20 @@ async def run_relay(settings: Settings, stopping: asyncio.Event) -> None:
         conn = await leadership.acquire(settings, RELAY_NAME, stopping)
         if conn is None:
             return
+        pause = 1.0
         try:
             await _lead(settings, stopping, conn)
+        except StreamRefused as refusal:
+            log.error("relay refuses to publish: %s", refusal)
+            pause = REFUSED_RETRY_S
         except Exception:
             log.exception("relay failed; re-electing")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), 1.0)
+        else:
+            continue
         finally:
             await conn.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), pause)
 
 
 async def _lead(settings: Settings, stopping: asyncio.Event, conn: AsyncConn) -> None:
@@ -92,6 +108,12 @@ async def _lead(settings: Settings, stopping: asyncio.Event, conn: AsyncConn) ->
         # dedupe (and the projectors' positions) absorb it, so its commits need not wait for the WAL flush.
         await conn.execute("SET synchronous_commit TO off")
         store = await store_id(conn)
+        try:
+            await stream_guard.check(js, settings, conn, store)
+        except StreamRefused as refusal:
+            await write_refusal(conn, str(refusal))
+            raise
+        await write_refusal(conn, None)
         position = await read_checkpoint(conn)
         while not stopping.is_set():
             wake.clear()  # before reading: a commit after this point sets it again, so none is missed

@@ -12,6 +12,8 @@ CREATE TABLE IF NOT EXISTS relay_checkpoint (
     position    bigint NOT NULL DEFAULT 0,
     updated_at  timestamptz NOT NULL DEFAULT now()
 );
+-- Why the relay refuses to publish into its stream (NULL: it does not); `relay status` shows it.
+ALTER TABLE relay_checkpoint ADD COLUMN IF NOT EXISTS refused text;
 
 -- This event store's id, made by the first `migrate` and never changed: the relay stamps it on every message
 -- (header Causeloop-Store), so a stream holding another store's messages is recognised (docs/operations.md).

@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     projections.add_argument("action", choices=["status", "rebuild", "retry"],
                              help="status; rebuild NAME from the event store; retry NAME's parked messages")
     projections.add_argument("name", nargs="?")
+    projections.add_argument("--discard-foreign", action="store_true",
+                             help="retry: forget parked messages that are not this store's events")
     token = command("token", _token, "print a development access token (creates the user and workspace)")
     token.add_argument("--email", required=True)
     token.add_argument("--workspace", default="default", help="workspace slug; each slug is its own tenant")
@@ -181,7 +183,10 @@ def _projections(args: argparse.Namespace, settings: Settings, environ: Mapping[
     elif args.action == "rebuild":
         print(operations.rebuild(settings, _projection_name(args.name, PROJECTIONS)))
     else:
-        report, still_parked = operations.retry_parked(settings, _projection_name(args.name, PROJECTIONS))
+        from workers.retry import retry_parked
+
+        report, still_parked = retry_parked(settings, _projection_name(args.name, PROJECTIONS),
+                                            discard_foreign=args.discard_foreign)
         print(report)
         return 1 if still_parked else 0
     return 0

@@ -95,8 +95,9 @@ async def take_over(conn: Conn, projection: str, rebuilt_as: str) -> int:
     return cur.rowcount
 
 
-async def forget_foreign(conn: Conn) -> int:
-    """Once the stream that carried them is gone (`relay reset-stream`), the foreign messages parked from it go too;
-    returns how many."""
-    cur = await conn.execute("DELETE FROM dead_letters WHERE foreign_reason IS NOT NULL")
+async def forget_foreign(conn: Conn, projection: str | None = None) -> int:
+    """Once the stream is put right (`relay reset-stream`, `projections retry --discard-foreign`), the foreign
+    messages parked from it (for `projection`, or for every read model) go; returns how many."""
+    cur = await conn.execute("DELETE FROM dead_letters WHERE foreign_reason IS NOT NULL"
+                             " AND (%s::text IS NULL OR projection = %s)", (projection, projection))
     return cur.rowcount

@@ -1,4 +1,4 @@
-"""Operator commands: pipeline status, rebuilding a read model beside the live one, retrying parked messages."""
+"""Operator commands: pipeline status, and rebuilding a read model beside the live one."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import msgspec
 import psycopg
 
 from adapters import codec
-from adapters.event_store import EventStore, read_log
+from adapters.event_store import EventStore
 from adapters.postgres import WRITER_ROLE, AsyncConn, connect, grant_roles
 from adapters.settings import Settings
 from projections import checkpoints, dead_letters
@@ -345,57 +345,3 @@ def _maintenance_connection(settings: Settings, shadow: str) -> psycopg.Connecti
 
 def _schema_sql(projection: Projection) -> str:
     return resources.files(projection.schema_package).joinpath("schema.sql").read_text()
-
-
-def retry_parked(settings: Settings, name: str) -> tuple[str, int]:
-    """Re-apply each parked message of `name`, read again from the event store by its position (the source of
-    truth), in position order; one line per message, then a summary. Returns the report and how many are still
-    parked."""
-    return asyncio.run(_retry_parked(settings, PROJECTIONS[name]))
-
-
-async def _retry_parked(settings: Settings, projection: Projection) -> tuple[str, int]:
-    lines: list[str] = []
-    still = 0
-    conn = await connect(settings)
-    async with conn:
-        parked = await dead_letters.parked(conn, projection.name)
-        await conn.commit()
-        for message in parked:
-            if message.foreign_reason is not None:
-                still += 1
-                lines.append(f"stream message {message.stream_seq}: not retried: {message.foreign_reason}, not an "
-                             "event of this store (it stays parked until `causeloop relay reset-stream`)")
-                continue
-            error = await _retry_one(conn, projection, message)
-            if error is None:
-                lines.append(f"position {message.position}: applied")
-                continue
-            still += 1
-            lines.append(f"position {message.position}: still parked: {error}")
-            async with conn.transaction():
-                await dead_letters.failed_again(conn, message.id, error)
-    lines.append(f"retried {len(parked)} parked messages of {projection.name}: {len(parked) - still} applied, "
-                 f"{still} still parked")
-    return "\n".join(lines), still
-
-
-async def _retry_one(conn: AsyncConn, projection: Projection, message: dead_letters.Parked) -> str | None:
-    """None once applied (and marked so), else why not. Under the read model's checkpoint lock: the live projector
-    waits meanwhile. A database outage is raised: it says nothing about the message."""
-    try:
-        async with conn.transaction():
-            await checkpoints.lock(conn, projection.name)
-            stored = await read_log(conn, message.position - 1, 1)
-            if not stored or stored[0][0] != message.position:
-                return f"no event at position {message.position} in the event store"
-            event = codec.decode(stored[0][1])
-            await conn.execute(f"SET LOCAL role {WRITER_ROLE}")
-            await projection.project(conn, [(message.position, event)])
-            await conn.execute("RESET role")
-            await dead_letters.applied(conn, message.id)
-    except (psycopg.OperationalError, psycopg.InterfaceError):
-        raise
-    except Exception as exc:
-        return repr(exc)
-    return None

@@ -20,7 +20,7 @@ from projections.issues import projector as issues_projector
 from projections.registry import PROJECTIONS
 from projections.status import pipeline_status
 from tests.workers.pipeline import caller, isolated, issue_commands, read_model, running, wait_for_projection
-from workers.operations import retry_parked
+from workers.retry import retry_parked
 
 pytestmark = [pytest.mark.postgres, pytest.mark.nats]
 

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from adapters import codec
-from adapters.event_store import EVENTS_TABLE
+from adapters.event_store import EVENTS_TABLE, EventStore
 from adapters.nats import STORE_HEADER, ensure_stream
 from adapters.postgres import connect
 from adapters.settings import Settings
@@ -53,40 +53,6 @@ async def publish(settings: Settings, event: DomainEvent, position: int, store: 
                                      headers=headers if store is None else {**headers, STORE_HEADER: store})
     finally:
         await nc.close()
-
-
-async def test_a_projector_parks_what_is_not_this_stores_and_applies_its_own_events(
-        settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    with isolated(settings) as s:
-        ours = [issue_opened(f"ours {i}") for i in range(4)]
-        strangers = [issue_opened(f"another store's {i}") for i in range(3)]
-        async with running(s):
-            first = await asyncio.to_thread(append_one_by_one, s, ours[:2])
-            await wait_for_projection(s, first[-1])
-            # Far ahead of this store's positions: applied, they would move the checkpoint past its next events.
-            await publish(s, strangers[0], 10_000, store=str(uuid.uuid4()))
-            await publish(s, strangers[1], 10_001, store=None)
-            await publish(s, strangers[2], 10_002, store=store_of(s))  # stamped as ours, but never stored here
-            later = await asyncio.to_thread(append_one_by_one, s, ours[2:])
-            await wait_for_projection(s, later[-1])
-
-        assert set(read_model(s)[0]) == {render("iss", e.originator_id) for e in ours}
-        conn = await connect(s, autocommit=True)
-        async with conn:
-            status = await pipeline_status(conn)
-        issues = next(p for p in status.projections if p.name == "issues")
-        assert (issues.position, issues.parked, issues.foreign) == (later[-1], 3, 3)
-        assert 'causeloop_projection_foreign_messages{projection="issues"} 3' in prometheus_text(status)
-        assert "3 message(s) parked as foreign" in await asyncio.to_thread(projections_status, s)
-
-        code = await asyncio.to_thread(main, ["projections", "retry", "issues"], {
-            "DATABASE_URL": s.database_url, "DATABASE_SCHEMA": s.database_schema, "DATA_DIR": str(tmp_path)})
-        lines = capsys.readouterr().out.splitlines()
-        assert code == 1
-        assert [line.split(": ", 2)[1] for line in lines[:-1]] == ["not retried"] * 3
-        assert any("a message without a store id" in line for line in lines)
-        assert any("beyond this event store's head" in line for line in lines)
-        assert lines[-1] == "retried 3 parked messages of issues: 0 applied, 3 still parked"
 
 
 def cli(settings: Settings, tmp_path: Path, *args: str) -> int:
@@ -137,6 +103,61 @@ async def published(settings: Settings) -> AsyncIterator[asyncio.Queue[int]]:
         await nc.close()
 
 
+def restore_older_backup(settings: Settings, keep: int) -> None:
+    """The event store as a backup taken at position `keep` would bring it back: later events gone, its position
+    sequence and the relay's checkpoint where they were then."""
+    with psycopg.connect(settings.database_url, autocommit=True,
+                         options=f"-c search_path={settings.database_schema}") as conn:
+        conn.execute(f"DELETE FROM {EVENTS_TABLE} WHERE notification_id > %s", (keep,))
+        conn.execute(f"SELECT setval(pg_get_serial_sequence('{EVENTS_TABLE}', 'notification_id'), %s)", (keep,))
+        conn.execute("UPDATE relay_checkpoint SET position = %s", (keep,))
+
+
+def raw_log(settings: Settings) -> list[tuple[int, bytes]]:
+    store = EventStore(settings, pool_size=1)
+    try:
+        return store.read_raw(0, 10**9)
+    finally:
+        store.close()
+
+
+async def test_a_projector_parks_what_is_not_this_stores_and_applies_its_own_events(
+        settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with isolated(settings) as s:
+        ours = [issue_opened(f"ours {i}") for i in range(4)]
+        strangers = [issue_opened(f"another store's {i}") for i in range(3)]
+        async with running(s):
+            first = await asyncio.to_thread(append_one_by_one, s, ours[:2])
+            await wait_for_projection(s, first[-1])
+            # Far ahead of this store's positions: applied, they would move the checkpoint past its next events.
+            await publish(s, strangers[0], 10_000, store=str(uuid.uuid4()))
+            await publish(s, strangers[1], 10_001, store=None)
+            await publish(s, strangers[2], 10_002, store=store_of(s))  # stamped as ours, but never stored here
+            later = await asyncio.to_thread(append_one_by_one, s, ours[2:])
+            await wait_for_projection(s, later[-1])
+
+        assert set(read_model(s)[0]) == {render("iss", e.originator_id) for e in ours}
+        conn = await connect(s, autocommit=True)
+        async with conn:
+            status = await pipeline_status(conn)
+        issues = next(p for p in status.projections if p.name == "issues")
+        assert (issues.position, issues.parked, issues.foreign) == (later[-1], 3, 3)
+        assert 'causeloop_projection_foreign_messages{projection="issues"} 3' in prometheus_text(status)
+        assert "3 message(s) parked as foreign" in await asyncio.to_thread(projections_status, s)
+
+        assert await asyncio.to_thread(cli, s, tmp_path, "projections", "retry", "issues") == 1
+        lines = capsys.readouterr().out.splitlines()
+        assert len(lines) == 4 and all(": not retried (" in line for line in lines[:3])
+        assert any("a message without a store id" in line for line in lines)
+        assert any("beyond this event store's head" in line for line in lines)
+        assert lines[-1] == "retried 3 parked messages of issues: 0 applied, 3 still parked"
+
+        assert await asyncio.to_thread(cli, s, tmp_path, "projections", "retry", "issues", "--discard-foreign") == 0
+        assert capsys.readouterr().out.splitlines()[-1] == \
+            "retried 3 parked messages of issues: 0 applied, 0 still parked, 3 foreign discarded"
+        assert "parked as foreign" not in await asyncio.to_thread(projections_status, s)
+
+
 async def test_a_relay_refuses_a_stream_that_holds_another_stores_messages(
         settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with isolated(settings) as first, isolated(settings) as own:
@@ -171,16 +192,6 @@ async def test_a_relay_refuses_a_stream_that_holds_another_stores_messages(
         assert "REFUSES" not in await asyncio.to_thread(relay_status, apart)
 
 
-def restore_older_backup(settings: Settings, keep: int) -> None:
-    """The event store as a backup taken at position `keep` would bring it back: later events gone, its position
-    sequence and the relay's checkpoint where they were then."""
-    with psycopg.connect(settings.database_url, autocommit=True,
-                         options=f"-c search_path={settings.database_schema}") as conn:
-        conn.execute(f"DELETE FROM {EVENTS_TABLE} WHERE notification_id > %s", (keep,))
-        conn.execute(f"SELECT setval(pg_get_serial_sequence('{EVENTS_TABLE}', 'notification_id'), %s)", (keep,))
-        conn.execute("UPDATE relay_checkpoint SET position = %s", (keep,))
-
-
 @pytest.mark.parametrize("written_since", [False, True], ids=["lost-tail", "new-events-since"])
 async def test_a_relay_refuses_a_stream_ahead_of_a_store_restored_from_an_older_backup(
         settings: Settings, written_since: bool) -> None:
@@ -207,32 +218,35 @@ async def test_a_relay_refuses_a_stream_ahead_of_a_store_restored_from_an_older_
         assert await stream_messages(s) == before
 
 
+@pytest.mark.parametrize("projecting", [False, True], ids=["projector-stopped", "projector-running"])
 async def test_reset_stream_republishes_the_store_and_projectors_resume_on_the_new_stream(
-        settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+        settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        projecting: bool) -> None:
     monkeypatch.setattr(relay, "REFUSED_RETRY_S", 0.1)
-    with isolated(settings) as s:
+    with isolated(settings) as s, relay_refusals() as refusals:
         head = await asyncio.to_thread(write_history, s, 4)
-        # Copies ahead of the relay's own messages: the projector's stream sequence ends far past the store's
-        # event count, so the new stream numbers other events at that sequence.
+        # Copies of every event ahead of the relay's messages: the projector's stream sequence ends far past the
+        # store's event count, so the new stream will number other events there.
         nc = await nats.connect(s.nats_url)
         await ensure_stream(nc.jetstream(), s)
-        await nc.close()
         await publish_raw(s, copies=2)
+        await relay.publish(nc.jetstream(), s, store_of(s), await asyncio.to_thread(raw_log, s))
+        await nc.close()
         async with running(s):
             await wait_for_projection(s, head)
+        assert refusals.empty()
         await publish(s, issue_opened("from a relay before store ids"), head, store=None)
 
-        with relay_refusals() as refusals:
-            async with running(s, projector=False), published(s) as positions:
-                refusal = await asyncio.wait_for(refusals.get(), 30)
-                assert "messages without a store id" in refusal
-                assert await asyncio.to_thread(cli, s, tmp_path, "relay", "reset-stream") == 0
-                news = [issue_opened(f"after {i}") for i in range(3 * head)]
-                later = await asyncio.to_thread(append_one_by_one, s, news)
-                while await positions.get() != later[-1]:  # the relay republished everything, then the new events
-                    pass
-            assert refusals.empty()
+        async with running(s, projector=projecting), published(s) as positions:
+            refusal = await asyncio.wait_for(refusals.get(), 30)
+            assert "messages without a store id" in refusal
+            assert await asyncio.to_thread(cli, s, tmp_path, "relay", "reset-stream") == 0
+            later = await asyncio.to_thread(append_one_by_one, s, [issue_opened(f"after {i}") for i in range(3 * head)])
+            while await positions.get() != later[-1]:  # the relay republished everything, then the new events
+                pass
+            if projecting:
+                await wait_for_projection(s, later[-1])
+        assert refusals.empty()
 
         assert f"republishes this store's events (positions 1 to {head}" in capsys.readouterr().out
         assert await stream_messages(s) == len(stored_positions(s))

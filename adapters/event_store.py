@@ -30,7 +30,7 @@ from domain.events import DomainEvent
 APPLICATION_NAME = "causeloop"
 EVENTS_TABLE = f"{APPLICATION_NAME}_events"
 
-__all__ = ["EVENTS_TABLE", "EventStore", "IntegrityError", "event_store_env", "read_log"]
+__all__ = ["EVENTS_TABLE", "EventStore", "IntegrityError", "event_store_env", "read_head", "read_log", "store_id"]
 
 _SEARCH_PATH: Final = "SELECT set_config('search_path', %s, true)"
 _READ_LOG: Final = (f"SELECT notification_id, state FROM {EVENTS_TABLE} WHERE notification_id > %s"
@@ -165,3 +165,22 @@ async def read_log(conn: AsyncConnection[Any], after: int, limit: int) -> list[t
     async with conn.cursor(row_factory=tuple_row) as cur:
         await cur.execute(_READ_LOG, (after, limit), binary=True)
         return [(int(position), bytes(state)) for position, state in await cur.fetchall()]
+
+
+async def read_head(conn: AsyncConnection[Any]) -> int:
+    """The highest position stored (0 when empty): one backward step on the notification id's unique index."""
+    async with conn.cursor(row_factory=tuple_row) as cur:
+        await cur.execute(f"SELECT coalesce(max(notification_id), 0) FROM {EVENTS_TABLE}")
+        row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+
+async def store_id(conn: AsyncConnection[Any]) -> str:
+    """This event store's id, made once by `migrate` (table `store_identity`): the relay stamps it on every message
+    and projectors apply only messages that carry it."""
+    async with conn.cursor(row_factory=tuple_row) as cur:
+        await cur.execute("SELECT store_id FROM store_identity")
+        row = await cur.fetchone()
+        if row is None:
+            raise RuntimeError("the event store has no id: run `causeloop migrate`")
+        return str(row[0])

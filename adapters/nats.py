@@ -51,10 +51,16 @@ async def ensure_stream(js: JetStreamContext, settings: Settings) -> None:
         await js.add_stream(config)
 
 
-def headers_for(event: DomainEvent, position: int) -> dict[str, str]:
+STORE_HEADER = "Causeloop-Store"
+"""The id of the event store a message comes from (`event_store.store_id`)."""
+POSITION_HEADER = "Causeloop-Position"
+
+
+def headers_for(event: DomainEvent, position: int, store: str) -> dict[str, str]:
     return {
         "Nats-Msg-Id": str(event_id(event.originator_id, event.originator_version)),
-        "Causeloop-Position": str(position),
+        STORE_HEADER: store,
+        POSITION_HEADER: str(position),
         "Causeloop-Stream-Version": str(event.originator_version),
         "Causeloop-Type": type(event).__name__,
         "Causeloop-Schema-Version": str(type(event).schema_version),

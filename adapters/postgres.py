@@ -144,14 +144,21 @@ async def call_definer(pool: AsyncConnectionPool[AsyncConn], statement: LiteralS
 
 @asynccontextmanager
 async def _manual_transaction(conn: AsyncConn) -> AsyncIterator[None]:
-    """Autocommit for the checkout, so BEGIN/COMMIT are ours to send (and to batch); ends in a clean state."""
+    """Autocommit for the checkout, so BEGIN/COMMIT are ours to send (and to batch); ends in a clean state.
+
+    A failure rolls back with `conn.rollback()`, never a "ROLLBACK" query: psycopg counts a statement as prepared
+    as soon as it queues its Parse in a pipeline, and when an earlier statement of that pipeline fails the server
+    skips the Parse, so the connection would name a statement that does not exist ("_pg3_…") from then on.
+    `rollback()` forgets every prepared statement on both sides (DEALLOCATE ALL); a ROLLBACK sent as a query
+    does that only the first time psycopg sees its text on the connection.
+    """
     await conn.set_autocommit(True)
     try:
         try:
             yield
         except BaseException:
             with contextlib.suppress(psycopg.Error):
-                await conn.execute("ROLLBACK")
+                await conn.rollback()
             raise
         if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             await conn.execute("COMMIT")

@@ -59,8 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     command("up", _up, "run everything locally: embedded Postgres and NATS unless DATABASE_URL / NATS_URL")
     command("migrate", _migrate, "create or update the database schema, then exit")
     command("api", _api, "serve the HTTP API only (one compose service)")
-    relay = command("relay", _relay, "run the relay, event store -> NATS (or `relay status`)")
-    relay.add_argument("action", nargs="?", choices=["run", "status"], default="run")
+    relay = command("relay", _relay, "run the relay, event store -> NATS (or `relay status`, `relay reset-stream`)")
+    relay.add_argument("action", nargs="?", choices=["run", "status", "reset-stream"], default="run",
+                       help="reset-stream: delete and recreate NATS_STREAM, then republish this store's events")
+    relay.add_argument("--including-other-stores", action="store_true",
+                       help="reset-stream: also when the stream holds another event store's messages")
+    relay.add_argument("--wait-seconds", type=float, default=30.0,
+                       help="reset-stream: how long to wait for the relay's leadership")
     projector = command("projector", _projector,
                         "run read models' projector: one consumer and one transaction per batch for all it hosts")
     projector.add_argument("names", nargs="*", metavar="NAME", help="the read models to host (default: every one)")
@@ -68,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     projections.add_argument("action", choices=["status", "rebuild", "retry"],
                              help="status; rebuild NAME from the event store; retry NAME's parked messages")
     projections.add_argument("name", nargs="?")
+    projections.add_argument("--discard-foreign", action="store_true",
+                             help="retry: forget parked messages that are not this store's events")
     token = command("token", _token, "print a development access token (creates the user and workspace)")
     token.add_argument("--email", required=True)
     token.add_argument("--workspace", default="default", help="workspace slug; each slug is its own tenant")
@@ -140,6 +147,16 @@ def _relay(args: argparse.Namespace, settings: Settings, environ: Mapping[str, s
         print(operations.relay_status(services.resolve(settings)))
         return 0
     settings = services.resolve(settings, nats=True)
+    if args.action == "reset-stream":
+        from workers.reset_stream import ResetRefused, reset_stream
+
+        try:
+            print(reset_stream(settings, including_other_stores=args.including_other_stores,
+                               wait_s=args.wait_seconds))
+        except ResetRefused as refusal:
+            print(f"causeloop relay reset-stream: {refusal}", file=sys.stderr)
+            return 1
+        return 0
     _configure_logging(settings)
     run(None, {"relay": functools.partial(run_relay, settings)})
     return 0
@@ -166,7 +183,12 @@ def _projections(args: argparse.Namespace, settings: Settings, environ: Mapping[
     elif args.action == "rebuild":
         print(operations.rebuild(settings, _projection_name(args.name, PROJECTIONS)))
     else:
-        print(operations.retry_parked(settings, _projection_name(args.name, PROJECTIONS)))
+        from workers.retry import retry_parked
+
+        report, still_parked = retry_parked(settings, _projection_name(args.name, PROJECTIONS),
+                                            discard_foreign=args.discard_foreign)
+        print(report)
+        return 1 if still_parked else 0
     return 0
 
 

@@ -9,7 +9,8 @@ import msgspec
 from psycopg import AsyncConnection
 
 from adapters.codec import EVENT_TYPES
-from adapters.event_store import EVENTS_TABLE
+from adapters.event_store import EVENTS_TABLE, read_head
+from projections import dead_letters
 from projections.registry import PROJECTIONS
 
 
@@ -20,6 +21,8 @@ class ProjectionStatus(msgspec.Struct, frozen=True, kw_only=True):
     lag_events: int
     lag_seconds: float
     parked: int
+    foreign: int
+    """Of the parked messages, those that are not this store's events (the stream holds another store's)."""
     updated_at: datetime | None
 
 
@@ -27,19 +30,20 @@ class PipelineStatus(msgspec.Struct, frozen=True, kw_only=True):
     head: int
     relay_position: int
     relay_lag_events: int
+    relay_refused: str | None
+    """Why the relay refuses to publish into its stream, and what resolves it; None when it does not."""
     projections: list[ProjectionStatus]
 
 
 async def pipeline_status(conn: AsyncConnection[dict[str, Any]]) -> PipelineStatus:
     """Lag in events counts stored events past the checkpoint; lag in seconds is the oldest of them's age."""
-    cur = await conn.execute(f"SELECT coalesce(max(notification_id), 0) AS head FROM {EVENTS_TABLE}")
-    head = int((await cur.fetchone() or {"head": 0})["head"])
-    cur = await conn.execute("SELECT position FROM relay_checkpoint WHERE name = 'relay'")
+    head = await read_head(conn)
+    cur = await conn.execute("SELECT position, refused FROM relay_checkpoint WHERE name = 'relay'")
     row = await cur.fetchone()
     relay = int(row["position"]) if row else 0
     statuses = [await _projection(conn, name, head) for name in PROJECTIONS]
     return PipelineStatus(head=head, relay_position=relay, relay_lag_events=await _count_after(conn, relay),
-                          projections=statuses)
+                          relay_refused=row["refused"] if row else None, projections=statuses)
 
 
 async def _projection(conn: AsyncConnection[dict[str, Any]], name: str, head: int) -> ProjectionStatus:
@@ -48,9 +52,7 @@ async def _projection(conn: AsyncConnection[dict[str, Any]], name: str, head: in
     cur = await conn.execute("SELECT position, updated_at FROM projection_checkpoints WHERE name = %s", (name,))
     row = await cur.fetchone()
     position = int(row["position"]) if row else 0
-    cur = await conn.execute("SELECT count(*) AS n FROM dead_letters WHERE projection = %s AND retried_at IS NULL",
-                             (name,))
-    parked = int((await cur.fetchone() or {"n": 0})["n"])
+    parked, foreign = await dead_letters.count(conn, name)
     lag_seconds = 0.0
     if position < head and topics:
         cur = await conn.execute(
@@ -61,7 +63,7 @@ async def _projection(conn: AsyncConnection[dict[str, Any]], name: str, head: in
         lag_seconds = float(age["age"]) if age and age["age"] is not None else 0.0
     return ProjectionStatus(name=name, version=PROJECTIONS[name].version, position=position,
                             lag_events=await _count_after(conn, position, topics), lag_seconds=max(lag_seconds, 0.0),
-                            parked=parked, updated_at=row["updated_at"] if row else None)
+                            parked=parked, foreign=foreign, updated_at=row["updated_at"] if row else None)
 
 
 async def _count_after(conn: AsyncConnection[dict[str, Any]], position: int, topics: list[str] | None = None) -> int:
@@ -84,6 +86,9 @@ def prometheus_text(status: PipelineStatus) -> str:
         "# HELP causeloop_relay_lag_events Stored events not yet published.",
         "# TYPE causeloop_relay_lag_events gauge",
         f"causeloop_relay_lag_events {status.relay_lag_events}",
+        "# HELP causeloop_relay_refused 1 while the relay refuses to publish into its stream (see relay status).",
+        "# TYPE causeloop_relay_refused gauge",
+        f"causeloop_relay_refused {int(status.relay_refused is not None)}",
         "# HELP causeloop_projection_position Checkpoint of each read model.",
         "# TYPE causeloop_projection_position gauge",
         *(f'causeloop_projection_position{{projection="{p.name}"}} {p.position}' for p in status.projections),
@@ -97,5 +102,9 @@ def prometheus_text(status: PipelineStatus) -> str:
         "# HELP causeloop_projection_parked_messages Messages parked in the dead-letter table (alert when > 0).",
         "# TYPE causeloop_projection_parked_messages gauge",
         *(f'causeloop_projection_parked_messages{{projection="{p.name}"}} {p.parked}' for p in status.projections),
+        "# HELP causeloop_projection_foreign_messages Parked messages that are not this event store's events: the"
+        " stream holds another store's (alert when > 0).",
+        "# TYPE causeloop_projection_foreign_messages gauge",
+        *(f'causeloop_projection_foreign_messages{{projection="{p.name}"}} {p.foreign}' for p in status.projections),
     ]
     return "\n".join(lines) + "\n"

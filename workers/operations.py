@@ -1,4 +1,4 @@
-"""Operator commands: pipeline status, rebuilding a read model beside the live one, retrying parked messages."""
+"""Operator commands: pipeline status, and rebuilding a read model beside the live one."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import contextlib
 import queue
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from importlib import resources
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 import psycopg
@@ -20,7 +20,8 @@ from adapters import codec
 from adapters.event_store import EventStore
 from adapters.postgres import WRITER_ROLE, AsyncConn, connect, grant_roles
 from adapters.settings import Settings
-from projections import checkpoints
+from projections import checkpoints, dead_letters
+from projections.dead_letters import Unapplied
 from projections.registry import PROJECTIONS, Projection, Stages
 from projections.status import PipelineStatus, pipeline_status
 
@@ -30,16 +31,25 @@ PAGE = 5000
 def projections_status(settings: Settings) -> str:
     status = asyncio.run(_status(settings))
     lines = [f"event store head: {status.head}", f"relay: position {status.relay_position}, "
-             f"lag {status.relay_lag_events} events",
-             f"{'projection':<18} {'version':>7} {'position':>10} {'lag':>8} {'lag_s':>8} {'parked':>7}"]
+             f"lag {status.relay_lag_events} events" + _refusal(status),
+             f"{'projection':<18} {'version':>7} {'position':>10} {'lag':>8} {'lag_s':>8} {'parked':>7} {'foreign':>7}"]
     lines += [f"{p.name:<18} {p.version:>7} {p.position:>10} {p.lag_events:>8} {p.lag_seconds:>8.2f} {p.parked:>7}"
-              for p in status.projections]
+              f" {p.foreign:>7}" for p in status.projections]
+    if any(p.foreign for p in status.projections):
+        lines.append(f"{max(p.foreign for p in status.projections)} message(s) parked as foreign: NATS stream "
+                     f"{settings.nats_stream} carries messages that are not this event store's events; "
+                     "see docs/operations.md, \"A stream shared by two stores\"")
     return "\n".join(lines)
 
 
 def relay_status(settings: Settings) -> str:
     status = asyncio.run(_status(settings))
-    return f"head {status.head}, relay position {status.relay_position}, lag {status.relay_lag_events} events"
+    return (f"head {status.head}, relay position {status.relay_position}, lag {status.relay_lag_events} events"
+            + _refusal(status))
+
+
+def _refusal(status: PipelineStatus) -> str:
+    return "" if status.relay_refused is None else f"\nrelay REFUSES to publish: {status.relay_refused}"
 
 
 async def _status(settings: Settings) -> PipelineStatus:
@@ -53,18 +63,26 @@ def rebuild(settings: Settings, name: str) -> str:
     if name not in PROJECTIONS:
         raise SystemExit(f"unknown projection {name!r}; known: {', '.join(PROJECTIONS)}")
     started = time.perf_counter()
-    events, position = asyncio.run(rebuild_projection(settings, PROJECTIONS[name]))
+    events, position, parked = asyncio.run(rebuild_projection(settings, PROJECTIONS[name]))
     elapsed = time.perf_counter() - started
-    return (f"rebuilt {name}: {events} events up to position {position} in {elapsed:.1f}s "
-            f"({events / elapsed if elapsed else 0:,.0f} events/s)")
+    report = (f"rebuilt {name}: {events} events up to position {position} in {elapsed:.1f}s "
+              f"({events / elapsed if elapsed else 0:,.0f} events/s)")
+    if parked:
+        report += (f"; parked {parked} event{'s' if parked > 1 else ''} it could not apply "
+                   f"(`causeloop projections retry {name}` once fixed)")
+    return report
 
 
 def shadow_schema(settings: Settings, projection: Projection) -> str:
     return f"{settings.database_schema}__rb_{projection.name}"[:63]
 
 
-async def rebuild_projection(settings: Settings, projection: Projection) -> tuple[int, int]:
-    """Resumable: progress is a checkpoint of its own, so a crashed rebuild continues where it stopped."""
+async def rebuild_projection(settings: Settings, projection: Projection) -> tuple[int, int, int]:
+    """Resumable: progress is a checkpoint of its own, so a crashed rebuild continues where it stopped.
+
+    Returns (events read, position reached, events parked). An event the read model cannot apply is parked, like
+    the live projector does, and the rebuild goes on.
+    """
     shadow = shadow_schema(settings, projection)
     progress_name = f"{projection.name}__rebuild"
     conn = await connect(settings)
@@ -77,21 +95,22 @@ async def rebuild_projection(settings: Settings, projection: Projection) -> tupl
     store = EventStore(settings, pool_size=2)
     applied = 0
     try:
-        if projection.stages is not None:
-            applied += await _overlapped_pages(settings, store, projection, projection.stages, shadow, conn,
-                                               progress_name)
         while True:
+            if projection.stages is not None:  # until the end, or up to a page it cannot write whole
+                applied += await _overlapped_pages(settings, store, projection, projection.stages, shadow, conn,
+                                                   progress_name)
             async with conn.transaction():
                 position = await checkpoints.lock(conn, progress_name)
-                count, position = await _apply_page(conn, store, projection, shadow, position, settings)
+                count, position = await _apply_page(conn, store, projection, shadow, position, settings,
+                                                    progress_name)
                 await checkpoints.advance(conn, settings.database_schema, progress_name, position, 0)
             applied += count
             if count == 0:
                 break
         await asyncio.to_thread(_build_indexes, settings, projection, shadow)
         async with conn.transaction():
-            applied += await _switch(conn, store, projection, shadow, settings, progress_name)
-        return applied, await checkpoints.position(conn, projection.name)
+            count, parked = await _switch(conn, store, projection, shadow, settings, progress_name)
+        return applied + count, await checkpoints.position(conn, projection.name), parked
     finally:
         await conn.close()
         store.close()
@@ -100,38 +119,44 @@ async def rebuild_projection(settings: Settings, projection: Projection) -> tupl
 async def _overlapped_pages(settings: Settings, store: EventStore, projection: Projection, stages: Stages,
                             shadow: str, conn: AsyncConn, progress_name: str) -> int:
     """Read page N+2 and prepare page N+1 (each on a thread) while Postgres writes page N; returns the events
-    read.
+    written.
 
     The rows a page needs come from the previous page's prepared rows when it touched them (its write
     may still be in flight), else from the shadow tables, where every older page is already committed.
+    Stops before the first page that cannot be prepared or written whole: `_apply_page` isolates what fails
+    in it, then the caller comes back here.
     """
     reader = await connect(msgspec.structs.replace(settings, database_schema=shadow), autocommit=True)
     await reader.execute(f"SET role {WRITER_ROLE}")
     position = await checkpoints.position(conn, progress_name)
     await conn.commit()
     cache: dict[Any, Any] = {}
-    pending: asyncio.Task[None] | None = None
+    pending: asyncio.Task[int] | None = None
     applied = 0
     next_page = asyncio.create_task(_read_page(store, projection, position))
     try:
         while True:
-            read, last, batch = await next_page
-            if not read:
+            page = await next_page
+            if not page.read:
                 break
-            next_page = asyncio.create_task(_read_page(store, projection, last))
-            keys = stages.keys_of(batch)
+            next_page = asyncio.create_task(_read_page(store, projection, page.last))
+            keys = stages.keys_of(page.batch)
             missing = keys - cache.keys()
             views = {**(await stages.load(reader, missing) if missing else {}),
                      **{key: cache[key] for key in keys & cache.keys()}}
-            prepared = await asyncio.to_thread(stages.prepare, views, batch)
+            prepared = await asyncio.to_thread(stages.prepare, views, page.batch)
             if pending is not None:
-                await pending
-            cache, position = prepared.views, last
-            pending = asyncio.create_task(_write_page(conn, stages, prepared, shadow, settings, progress_name,
-                                                      position))
-            applied += read
+                applied += await pending
+            cache = prepared.views
+            pending = asyncio.create_task(_write_page(conn, stages, prepared, page, shadow, settings, progress_name))
         if pending is not None:
-            await pending
+            applied += await pending
+    except (psycopg.OperationalError, psycopg.InterfaceError):
+        raise
+    except Exception:
+        if pending is not None:  # let the write in flight land (or fail) before anything else uses `conn`
+            with contextlib.suppress(Exception):
+                applied += await pending
     finally:
         next_page.cancel()  # a read ahead that nobody will use (or whose failure a raised error already explains)
         with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -140,8 +165,8 @@ async def _overlapped_pages(settings: Settings, store: EventStore, projection: P
     return applied
 
 
-async def _write_page(conn: AsyncConn, stages: Stages, prepared: Any, shadow: str, settings: Settings,
-                      progress_name: str, position: int) -> None:
+async def _write_page(conn: AsyncConn, stages: Stages, prepared: Any, page: Page, shadow: str, settings: Settings,
+                      progress_name: str) -> int:
     async with conn.transaction():
         # A page's rows and the progress checkpoint commit together, so a page lost to a crash right after its
         # commit is simply written again on resume: no need to wait for the WAL flush of each one.
@@ -149,33 +174,79 @@ async def _write_page(conn: AsyncConn, stages: Stages, prepared: Any, shadow: st
         async with _writing_into(conn, shadow, settings):
             await stages.write(conn, prepared)
         await checkpoints.lock(conn, progress_name)
-        await checkpoints.advance(conn, settings.database_schema, progress_name, position, 0)
+        for unreadable in page.unreadable:
+            await dead_letters.park(conn, progress_name, unreadable)
+        await checkpoints.advance(conn, settings.database_schema, progress_name, page.last, 0)
+    return page.read
 
 
 async def _apply_page(conn: AsyncConn, store: EventStore, projection: Projection, shadow: str, position: int,
-                      settings: Settings) -> tuple[int, int]:
-    """Fold the next page of stored events into the shadow tables; returns (events read, new position)."""
-    read, last, batch = await _read_page(store, projection, position)
-    if read:
+                      settings: Settings, progress_name: str) -> tuple[int, int]:
+    """Fold the next page of stored events into the shadow tables, parking (as `progress_name`) each event that
+    cannot be applied; returns (events read, new position)."""
+    page = await _read_page(store, projection, position)
+    if page.read:
         async with _writing_into(conn, shadow, settings):
+            failed = await _apply_isolating(conn, projection, page.batch)
+        for unapplied in [*page.unreadable, *(_unapplied(settings, at, event, error) for at, event, error in failed)]:
+            await dead_letters.park(conn, progress_name, unapplied)
+    return page.read, page.last
+
+
+async def _apply_isolating(conn: AsyncConn, projection: Projection,
+                           batch: Sequence[tuple[int, codec.AnyEvent]]) -> list[tuple[int, codec.AnyEvent, str]]:
+    """Apply `batch` in order inside the caller's transaction, leaving out each event that fails on its own:
+    a failing run is halved (each half in a savepoint) until the culprits stand alone. Returns them with their
+    errors. A database outage is no fault of an event: it is raised."""
+    if not batch:
+        return []
+    try:
+        async with conn.transaction():
             await projection.project(conn, batch)
-    return read, last
+        return []
+    except (psycopg.OperationalError, psycopg.InterfaceError):
+        raise
+    except Exception as exc:
+        if len(batch) == 1:
+            return [(batch[0][0], batch[0][1], repr(exc))]
+    half = len(batch) // 2
+    return [*await _apply_isolating(conn, projection, batch[:half]),
+            *await _apply_isolating(conn, projection, batch[half:])]
 
 
-async def _read_page(store: EventStore, projection: Projection,
-                     position: int) -> tuple[int, int, list[tuple[int, codec.AnyEvent]]]:
-    """(events read, last position, the ones this projection consumes) of the next page after `position`."""
+def _unapplied(settings: Settings, position: int, event: codec.AnyEvent, error: str) -> Unapplied:
+    return Unapplied(position=position, payload=codec.encode(event), error=error,
+                     subject=codec.subject_for(settings.subject_prefix, event))
+
+
+class Page(NamedTuple):
+    read: int
+    """Events read, of every category."""
+    last: int
+    batch: list[tuple[int, codec.AnyEvent]]
+    """The ones this projection consumes."""
+    unreadable: list[Unapplied]
+    """The ones the codec cannot decode (whatever their category: it is unknown)."""
+
+
+async def _read_page(store: EventStore, projection: Projection, position: int) -> Page:
+    """The next page after `position`."""
     return await asyncio.to_thread(_read_and_decode, store, projection, position)
 
 
-def _read_and_decode(store: EventStore, projection: Projection,
-                     position: int) -> tuple[int, int, list[tuple[int, codec.AnyEvent]]]:
+def _read_and_decode(store: EventStore, projection: Projection, position: int) -> Page:
     page = store.read_raw(position, PAGE)
-    if not page:
-        return 0, position, []
-    batch = [(pos, event) for pos, event in ((pos, codec.decode(state)) for pos, state in page)
-             if type(event).category in projection.categories]
-    return len(page), page[-1][0], batch
+    batch: list[tuple[int, codec.AnyEvent]] = []
+    unreadable: list[Unapplied] = []
+    for pos, state in page:
+        try:
+            event = codec.decode(state)
+        except Exception as exc:
+            unreadable.append(Unapplied(position=pos, payload=state, error=repr(exc)))
+            continue
+        if type(event).category in projection.categories:
+            batch.append((pos, event))
+    return Page(len(page), page[-1][0] if page else position, batch, unreadable)
 
 
 @asynccontextmanager
@@ -189,13 +260,14 @@ async def _writing_into(conn: AsyncConn, shadow: str, settings: Settings) -> Asy
 
 
 async def _switch(conn: AsyncConn, store: EventStore, projection: Projection, shadow: str, settings: Settings,
-                  progress_name: str) -> int:
-    """Under the live checkpoint's row lock (the live projector waits), catch up to the head and swap tables."""
+                  progress_name: str) -> tuple[int, int]:
+    """Under the live checkpoint's row lock (the live projector waits), catch up to the head and swap tables (and
+    the parked messages); returns (events read, events parked by the rebuild)."""
     live_position = await checkpoints.lock(conn, projection.name)
     position = await checkpoints.lock(conn, progress_name)
     applied = 0
     while True:
-        count, position = await _apply_page(conn, store, projection, shadow, position, settings)
+        count, position = await _apply_page(conn, store, projection, shadow, position, settings, progress_name)
         applied += count
         if count == 0:
             break
@@ -209,8 +281,9 @@ async def _switch(conn: AsyncConn, store: EventStore, projection: Projection, sh
     await conn.execute(_schema_sql(projection).encode())
     await conn.execute("DELETE FROM projection_checkpoints WHERE name = %s", (progress_name,))
     await checkpoints.advance(conn, main, projection.name, max(position, live_position), 0)
+    parked = await dead_letters.take_over(conn, projection.name, progress_name)
     await conn.execute(f'DROP SCHEMA "{shadow}" CASCADE')
-    return applied
+    return applied, parked
 
 
 def _create_shadow(settings: Settings, projection: Projection, shadow: str) -> None:
@@ -272,32 +345,3 @@ def _maintenance_connection(settings: Settings, shadow: str) -> psycopg.Connecti
 
 def _schema_sql(projection: Projection) -> str:
     return resources.files(projection.schema_package).joinpath("schema.sql").read_text()
-
-
-def retry_parked(settings: Settings, name: str) -> str:
-    """Re-apply parked messages of `name` directly from their stored payload, in position order."""
-    return asyncio.run(_retry_parked(settings, name))
-
-
-async def _retry_parked(settings: Settings, name: str) -> str:
-    projection = PROJECTIONS[name]
-    conn = await connect(settings)
-    retried, failed = 0, 0
-    async with conn:
-        cur = await conn.execute("SELECT id, position, payload FROM dead_letters WHERE projection = %s"
-                                 " AND retried_at IS NULL ORDER BY position", (name,))
-        for row in await cur.fetchall():
-            try:
-                async with conn.transaction():
-                    payload = row["payload"]
-                    assert isinstance(payload, bytes | memoryview)
-                    position, event = codec.from_public(bytes(payload))
-                    await conn.execute(f"SET LOCAL role {WRITER_ROLE}")
-                    await projection.project(conn, [(position, event)])
-                    await conn.execute("RESET role")
-                    await conn.execute("UPDATE dead_letters SET retried_at = now() WHERE id = %s", (row["id"],))
-                retried += 1
-            except (codec.MalformedEvent, codec.UnknownEventType, psycopg.Error, msgspec.ValidationError):
-                failed += 1
-    return f"retried {retried} parked messages of {name}; {failed} still failing"
-

@@ -17,11 +17,13 @@ from nats.js.errors import NotFoundError
 from psycopg_pool import AsyncConnectionPool
 
 from adapters import codec
+from adapters.event_store import read_head, store_id
+from adapters.nats import POSITION_HEADER, STORE_HEADER, ensure_stream, fetch_batch
 from adapters.nats import connect as nats_connect
-from adapters.nats import ensure_stream, fetch_batch
 from adapters.postgres import AsyncConn, create_pool, writer_transaction
 from adapters.settings import Settings
-from projections import checkpoints
+from projections import checkpoints, dead_letters
+from projections.dead_letters import Unapplied
 from projections.registry import PROJECTIONS, Projection
 from workers import leadership
 
@@ -41,6 +43,8 @@ class Decoded(msgspec.Struct, frozen=True):
     category: str | None = None
     """The subject's category token; None when the subject does not have the documented shape."""
     error: str | None = None
+    foreign: str | None = None
+    """Why the message is not an event of this store (it is parked, never applied); None when it is."""
 
     def read_by(self, projection: Projection) -> bool:
         """False for another category's event, seen only because the consumer reads every subject: it still
@@ -87,14 +91,17 @@ class ProjectorRunner:
         self.js = js
         self.resubscribe = asyncio.Event()
         self.attempts: dict[tuple[str, int], int] = {}
+        self.store = ""
+        """This event store's id: a message without it is never applied."""
+        self.head = 0
+        """The highest position known to be stored: a message beyond it is not this store's event."""
 
     async def subscribe(self) -> JetStreamContext.PullSubscription:
         async with self.pool.connection() as conn:
-            stream_seq = min([(await checkpoints.read(conn, name))[1] for name in self.names])
+            held = [await checkpoints.read(conn, name) for name in self.names]
+            self.store = await store_id(conn)
             await conn.rollback()
-        info = await self.js.stream_info(self.settings.nats_stream)
-        if stream_seq > info.state.last_seq:
-            stream_seq = 0  # the stream was re-created: replay it all, positions filter what we already have
+        stream_seq = await self._resume_after(min(seq for _, seq in held), min(position for position, _ in held))
         config = ConsumerConfig(
             durable_name=self.durable, ack_policy=AckPolicy.ALL, ack_wait=30, max_deliver=-1,
             max_ack_pending=BATCH * 4, filter_subject=self._filter(),
@@ -107,6 +114,22 @@ class ProjectorRunner:
         await self.js.add_consumer(self.settings.nats_stream, config)
         self.resubscribe.clear()
         return await self.js.pull_subscribe_bind(self.durable, stream=self.settings.nats_stream)
+
+    async def _resume_after(self, stream_seq: int, position: int) -> int:
+        """The stream sequence to resume after: the stored one while the stream still holds what it numbered (the
+        message there is this store's, at or below the checkpoints), else 0. A stream deleted and created again
+        (`relay reset-stream`) numbers other messages from 1: replay it all, positions filter the repeats."""
+        if stream_seq == 0:
+            return 0
+        try:
+            msg = await self.js.get_msg(self.settings.nats_stream, seq=stream_seq)
+        except NotFoundError:  # removed (purged, aged out: nothing after it is missed) or never there (re-created)
+            first = (await self.js.stream_info(self.settings.nats_stream)).state.first_seq
+            return stream_seq if stream_seq < first else 0
+        headers = msg.headers or {}
+        text = str(headers.get(POSITION_HEADER, ""))
+        same = headers.get(STORE_HEADER) == self.store and text.isdigit() and int(text) <= position
+        return stream_seq if same else 0
 
     async def _retire_other_consumers(self) -> None:
         """Delete the consumers of an earlier version or grouping of any read model hosted here.
@@ -163,7 +186,7 @@ class ProjectorRunner:
         return bool(consumer.num_pending)
 
     async def handle(self, messages: Sequence[Msg]) -> None:
-        decoded = [_decode(msg, self.categories) for msg in messages]
+        decoded = [_decode(msg, self.categories, self.store) for msg in messages]
         try:
             await self.commit(self.projections, decoded)
         except Exception:
@@ -203,26 +226,44 @@ class ProjectorRunner:
                 await asyncio.sleep(0.05 * 2 ** attempts)
 
     async def commit(self, projections: Sequence[Projection], batch: Sequence[Decoded]) -> None:
-        stream_seq = max(item.stream_seq for item in batch)
+        """Apply the batch's events to each read model and move its checkpoint; park its foreign messages (for each
+        read model that reads their category) without moving anything: their positions are another store's."""
         async with writer_transaction(self.pool) as conn:
             held = await checkpoints.lock_many(conn, [p.name for p in projections])
+            own, foreign = await self._own_and_foreign(conn, batch)
             moved: dict[str, int] = {}
             for projection in projections:
-                moved[projection.name] = await _apply(conn, projection, held[projection.name], batch)
-            await checkpoints.advance_many(conn, self.settings.database_schema, moved, stream_seq)
+                for item in foreign:
+                    if item.read_by(projection):
+                        await dead_letters.park(conn, projection.name, _unapplied(item, item.foreign or ""))
+                moved[projection.name] = await _apply(conn, projection, held[projection.name], own)
+            await checkpoints.advance_many(conn, self.settings.database_schema, moved,
+                                           max((item.stream_seq for item in own), default=0))
         for projection in projections:
             for item in batch:
                 self.attempts.pop((projection.name, item.position), None)
+
+    async def _own_and_foreign(self, conn: AsyncConn,
+                               batch: Sequence[Decoded]) -> tuple[list[Decoded], list[Decoded]]:
+        """Split off the messages that are not this store's events: another store's, and those beyond the store's
+        head (a stream ahead of a database restored from an older backup). The head is read again only when a
+        message goes past the last one read."""
+        if max((item.position for item in batch if item.foreign is None), default=0) > self.head:
+            self.head = await read_head(conn)
+        own: list[Decoded] = []
+        foreign: list[Decoded] = []
+        for item in batch:
+            if item.foreign is None and item.position > self.head:
+                item = msgspec.structs.replace(
+                    item, foreign=f"position {item.position} is beyond this event store's head ({self.head})")
+            (own if item.foreign is None else foreign).append(item)
+        return own, foreign
 
     async def park(self, projection: Projection, item: Decoded, error: str, attempts: int) -> None:
         async with writer_transaction(self.pool) as conn:
             position = await checkpoints.lock(conn, projection.name)
             if item.position > position:
-                await conn.execute(
-                    "INSERT INTO dead_letters (projection, position, stream_seq, subject, payload, error, deliveries)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (projection, position) DO NOTHING",
-                    (projection.name, item.position, item.stream_seq, item.msg.subject, item.msg.data,
-                     error[:2000], attempts))
+                await dead_letters.park(conn, projection.name, _unapplied(item, error, attempts))
                 await checkpoints.advance(conn, self.settings.database_schema, projection.name,
                                           item.position, item.stream_seq)
         log.error("%s: parked event at position %s after %s attempts: %s", projection.name, item.position,
@@ -246,20 +287,31 @@ async def _apply(conn: AsyncConn, projection: Projection, position: int, batch: 
     return position
 
 
-def _decode(msg: Msg, categories: frozenset[str]) -> Decoded:
+def _unapplied(item: Decoded, error: str, deliveries: int = 1) -> Unapplied:
+    return Unapplied(position=item.position, payload=item.msg.data, error=error, subject=item.msg.subject,
+                     stream_seq=item.stream_seq, deliveries=deliveries, foreign_reason=item.foreign)
+
+
+def _decode(msg: Msg, categories: frozenset[str], store: str) -> Decoded:
     """The event, decoded only when one of the hosted read models reads its category (the subject's
-    next-to-last token): on a consumer of every subject the others are skipped without parsing them."""
+    next-to-last token): on a consumer of every subject the others are skipped without parsing them. A message
+    not stamped with this store's id is never decoded: it is foreign."""
     stream_seq = msg.metadata.sequence.stream
     headers = msg.headers or {}
     tokens = msg.subject.rsplit(".", 2)
     category = tokens[1] if len(tokens) == 3 else None
-    position_header = headers.get("Causeloop-Position", "")
+    position_header = headers.get(POSITION_HEADER, "")
+    owner = headers.get(STORE_HEADER)
+    if owner != store:
+        return Decoded(msg=msg, stream_seq=stream_seq, position=int(position_header) if position_header.isdigit()
+                       else 0, event=None, category=category,
+                       foreign=f"a message of event store {owner}" if owner else "a message without a store id")
     if category is not None and category not in categories and position_header.isdigit():
         return Decoded(msg=msg, stream_seq=stream_seq, position=int(position_header), event=None, category=category)
     try:
         position, event = codec.from_public(msg.data)
     except (codec.MalformedEvent, codec.UnknownEventType) as exc:
-        fallback = int(headers.get("Causeloop-Position", "0") or 0)
+        fallback = int(position_header) if position_header.isdigit() else 0
         return Decoded(msg=msg, stream_seq=stream_seq, position=fallback, event=None, category=category,
                        error=repr(exc))
     return Decoded(msg=msg, stream_seq=stream_seq, position=position, event=event, category=category)

@@ -11,18 +11,22 @@ import psycopg
 from nats.js import JetStreamContext
 
 from adapters import codec
-from adapters.event_store import EVENTS_TABLE, read_log
+from adapters.event_store import EVENTS_TABLE, read_log, store_id
 from adapters.nats import connect as nats_connect
 from adapters.nats import ensure_stream, headers_for
 from adapters.postgres import AsyncConn, listen_forever
 from adapters.settings import Settings
-from workers import leadership
+from workers import leadership, stream_guard
+from workers.stream_guard import StreamRefused
 
 log = logging.getLogger(__name__)
 
 RELAY_NAME = "relay"
 PAGE = 1000
 IDLE_WAIT_S = 0.5
+REFUSED_RETRY_S = 10.0
+"""After refusing its stream, the relay lets go of the leadership (so `relay reset-stream` can take it) and checks
+again this much later."""
 
 
 async def read_checkpoint(conn: AsyncConn) -> int:
@@ -37,18 +41,26 @@ async def write_checkpoint(conn: AsyncConn, position: int) -> None:
                        (position, RELAY_NAME))
 
 
-async def publish(js: JetStreamContext, settings: Settings, page: Sequence[tuple[int, bytes]]) -> None:
-    """Pipelined publishes; returns only once every one is acknowledged (or raises)."""
+async def write_refusal(conn: AsyncConn, refusal: str | None) -> None:
+    """Why the relay refuses its stream (None: it does not), for `relay status` and /metrics."""
+    await conn.execute("INSERT INTO relay_checkpoint (name, refused) VALUES (%s, %s)"
+                       " ON CONFLICT (name) DO UPDATE SET refused = excluded.refused", (RELAY_NAME, refusal))
+
+
+async def publish(js: JetStreamContext, settings: Settings, store: str, page: Sequence[tuple[int, bytes]]) -> None:
+    """Pipelined publishes, each stamped with the store's id; returns only once every one is acknowledged (or
+    raises)."""
     acks = []
     for position, state in page:
         event = codec.decode(state)
         acks.append(await js.publish_async(codec.subject_for(settings.subject_prefix, event),
                                            codec.encode_public(event, position),
-                                           headers=headers_for(event, position)))
+                                           headers=headers_for(event, position, store)))
     await asyncio.gather(*acks)
 
 
-async def relay_once(js: JetStreamContext, settings: Settings, conn: AsyncConn, position: int) -> list[int]:
+async def relay_once(js: JetStreamContext, settings: Settings, conn: AsyncConn, store: str,
+                     position: int) -> list[int]:
     """Publish one page after `position` and checkpoint it; returns the page's positions (empty when idle).
 
     The page is read on `conn`, the leadership session, so every read also proves the lock is still held: a lost
@@ -57,7 +69,7 @@ async def relay_once(js: JetStreamContext, settings: Settings, conn: AsyncConn, 
     """
     page = await read_log(conn, position, PAGE)
     if page:
-        await publish(js, settings, page)
+        await publish(js, settings, store, page)
         await write_checkpoint(conn, page[-1][0])
     return [relayed for relayed, _ in page]
 
@@ -68,14 +80,20 @@ async def run_relay(settings: Settings, stopping: asyncio.Event) -> None:
         conn = await leadership.acquire(settings, RELAY_NAME, stopping)
         if conn is None:
             return
+        pause = 1.0
         try:
             await _lead(settings, stopping, conn)
+        except StreamRefused as refusal:
+            log.error("relay refuses to publish: %s", refusal)
+            pause = REFUSED_RETRY_S
         except Exception:
             log.exception("relay failed; re-electing")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), 1.0)
+        else:
+            continue
         finally:
             await conn.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), pause)
 
 
 async def _lead(settings: Settings, stopping: asyncio.Event, conn: AsyncConn) -> None:
@@ -89,11 +107,18 @@ async def _lead(settings: Settings, stopping: asyncio.Event, conn: AsyncConn) ->
         # The checkpoint only saves republishing: one lost in a crash is re-sent and JetStream's Nats-Msg-Id
         # dedupe (and the projectors' positions) absorb it, so its commits need not wait for the WAL flush.
         await conn.execute("SET synchronous_commit TO off")
+        store = await store_id(conn)
+        try:
+            await stream_guard.check(js, settings, conn, store)
+        except StreamRefused as refusal:
+            await write_refusal(conn, str(refusal))
+            raise
+        await write_refusal(conn, None)
         position = await read_checkpoint(conn)
         while not stopping.is_set():
             wake.clear()  # before reading: a commit after this point sets it again, so none is missed
             try:
-                relayed = await relay_once(js, settings, conn, position)
+                relayed = await relay_once(js, settings, conn, store, position)
             except psycopg.OperationalError as exc:
                 log.warning("relay lost its leadership session: %s", exc)
                 return

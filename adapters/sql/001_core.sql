@@ -12,6 +12,17 @@ CREATE TABLE IF NOT EXISTS relay_checkpoint (
     position    bigint NOT NULL DEFAULT 0,
     updated_at  timestamptz NOT NULL DEFAULT now()
 );
+-- Why the relay refuses to publish into its stream (NULL: it does not); `relay status` shows it.
+ALTER TABLE relay_checkpoint ADD COLUMN IF NOT EXISTS refused text;
+
+-- This event store's id, made by the first `migrate` and never changed: the relay stamps it on every message
+-- (header Causeloop-Store), so a stream holding another store's messages is recognised (docs/operations.md).
+CREATE TABLE IF NOT EXISTS store_identity (
+    singleton   boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    store_id    text NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO store_identity (store_id) VALUES (gen_random_uuid()::text) ON CONFLICT DO NOTHING;
 
 CREATE TABLE IF NOT EXISTS dead_letters (
     id           bigserial PRIMARY KEY,
@@ -23,9 +34,16 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     error        text NOT NULL,
     deliveries   int NOT NULL,
     parked_at    timestamptz NOT NULL DEFAULT now(),
-    retried_at   timestamptz,
-    UNIQUE (projection, position)
+    retried_at   timestamptz
 );
+-- Why a parked message is not this store's event (another store's, no store id, beyond the head); NULL: it is.
+-- Such a message never moved a checkpoint and its position means nothing here, so it is keyed by stream message.
+ALTER TABLE dead_letters ADD COLUMN IF NOT EXISTS foreign_reason text;
+ALTER TABLE dead_letters DROP CONSTRAINT IF EXISTS dead_letters_projection_position_key;
+CREATE UNIQUE INDEX IF NOT EXISTS dead_letters_own ON dead_letters (projection, position)
+    WHERE foreign_reason IS NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS dead_letters_foreign ON dead_letters (projection, stream_seq)
+    WHERE foreign_reason IS NOT NULL;
 
 -- Rate-limit windows are shared by every API process; losing them in a crash is harmless, so no WAL.
 CREATE UNLOGGED TABLE IF NOT EXISTS rate_limit_windows (

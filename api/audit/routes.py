@@ -98,14 +98,18 @@ class AuditLogController(Controller):
                        position=lambda entry: {"v": entry.seq})
 
     @get("/verify", guards=[requires("audit:read")], description=(
-        "hash = sha256_hex(prev_hash + canonical JSON of the entry), from 64 zeros; see the README's audit section."))
+        "hash = sha256_hex(prev_hash + canonical JSON of the entry), from 64 zeros; see the README's audit section. "
+        "`ok` says the stored chain is intact; `complete` is false while some of the workspace's events are parked "
+        "instead of chained (`parked_positions` lists them): an intact chain can still miss them."))
     async def verify(self, read_pool: ReadPool, caller: Who) -> schemas.ChainVerdict:
-        """Recompute the workspace's hash chain: ok, or the first seq where it breaks."""
+        """Recompute the workspace's hash chain (ok, or the first seq where it breaks) and say whether it lacks
+        parked events."""
         async with tenant_transaction(read_pool, caller.workspace_id) as conn:
             verdict = await queries.verify_chain(conn, caller.workspace_id)
+            parked = await queries.missing_from_chain(conn, caller.workspace_id)
         return schemas.ChainVerdict(ok=verdict.ok, entries=verdict.entries, first_seq=verdict.first_seq,
                                     last_seq=verdict.last_seq, head_hash=verdict.head_hash,
-                                    broken_at=verdict.broken_at)
+                                    broken_at=verdict.broken_at, complete=not parked, parked_positions=parked)
 
 
 class _CsvStream(Stream):

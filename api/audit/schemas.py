@@ -39,7 +39,9 @@ class AuditEntry(msgspec.Struct, kw_only=True):
 
 
 class ChainVerdict(msgspec.Struct, kw_only=True):
-    """`ok` when every entry's hash recomputes and links to the one before; `broken_at` is the first bad seq."""
+    """`ok` when every stored entry's hash recomputes and links to the one before; `broken_at` is the first bad seq.
+    `complete` is false while an event of the workspace is parked instead of chained: the stored chain can be
+    intact (`ok`) and still miss it."""
 
     ok: bool
     entries: int
@@ -47,6 +49,11 @@ class ChainVerdict(msgspec.Struct, kw_only=True):
     last_seq: int | None
     head_hash: str | None
     broken_at: int | None
+    complete: bool
+    """False while `parked_positions` is not empty: the chain lacks those events."""
+    parked_positions: list[int]
+    """Event-store positions of the workspace's events the audit projection parked (at most 100, oldest first);
+    `causeloop projections retry audit` appends them, a rebuild puts them in order."""
 
 
 def entry_of(row: AuditRow) -> AuditEntry:

@@ -9,11 +9,14 @@ from typing import Any
 import msgspec
 from psycopg import AsyncConnection, sql
 
+from projections import dead_letters
 from projections.audit.chain import ChainCheck, Entry, Verdict
+from projections.audit.projector import NAME
 
 Conn = AsyncConnection[dict[str, Any]]
 TOTAL_EXACT_UP_TO = 10_000
 VERIFY_PAGE = 5_000
+PARKED_LISTED = 100
 
 
 class AuditFilters(msgspec.Struct, frozen=True, kw_only=True):
@@ -133,3 +136,9 @@ async def verify_chain(conn: Conn, workspace_id: str) -> Verdict:
     async for entry, prev_hash, stored_hash in _chain(conn, workspace_id):
         check.add(entry, prev_hash, stored_hash)
     return check.verdict()
+
+
+async def missing_from_chain(conn: Conn, workspace_id: str) -> list[int]:
+    """Positions of the workspace's events the projection parked instead of chaining (the first PARKED_LISTED):
+    the chain is built from what was written, so no hash can show they are missing."""
+    return await dead_letters.positions_in_workspace(conn, NAME, workspace_id, PARKED_LISTED)

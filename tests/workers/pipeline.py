@@ -17,6 +17,7 @@ from psycopg.rows import dict_row
 
 from adapters import codec
 from adapters.event_store import EventStore
+from adapters.nats import STORE_HEADER
 from adapters.position_waiter import PositionWaiter
 from adapters.postgres import migrate
 from adapters.settings import Settings
@@ -166,17 +167,27 @@ def stored_positions(settings: Settings) -> list[int]:
         store.close()
 
 
+def store_of(settings: Settings) -> str:
+    """The event store's id, which the relay stamps on every message."""
+    with psycopg.connect(settings.database_url, options=f"-c search_path={settings.database_schema}") as conn:
+        row = conn.execute("SELECT store_id FROM store_identity").fetchone()
+    assert row is not None
+    return str(row[0])
+
+
 async def publish_raw(settings: Settings, copies: int) -> None:
     """Put every stored event on the bus `copies` more times, with fresh msg ids so JetStream keeps them all."""
     store = EventStore(settings, pool_size=1)
     nc = await nats.connect(settings.nats_url)
+    stamp = {STORE_HEADER: store_of(settings)}
     try:
         js = nc.jetstream()
         for position, state in store.read_raw(0, 10**9):
             event = codec.decode(state)
             for _ in range(copies):
                 await js.publish(codec.subject_for(settings.subject_prefix, event),
-                                 codec.encode_public(event, position), headers={"Nats-Msg-Id": uuid.uuid4().hex})
+                                 codec.encode_public(event, position),
+                                 headers={"Nats-Msg-Id": uuid.uuid4().hex, **stamp})
     finally:
         await nc.close()
         store.close()

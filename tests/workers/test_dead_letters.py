@@ -21,7 +21,7 @@ from projections.issues import projector as issues_projector
 from projections.registry import PROJECTIONS
 from projections.status import pipeline_status
 from tests.workers.pipeline import caller, isolated, issue_commands, read_model, running, wait_for_projection
-from workers.operations import retry_parked
+from workers.retry import retry_parked
 
 pytestmark = [pytest.mark.postgres, pytest.mark.nats]
 
@@ -63,9 +63,11 @@ async def test_a_poison_event_is_parked_after_n_attempts_and_later_events_still_
 
         monkeypatch.setitem(PROJECTIONS, "issues", dataclasses.replace(PROJECTIONS["issues"],
                                                                         project=issues_projector.project))
-        outcome = await asyncio.to_thread(retry_parked, s, "issues")
+        report, still_parked = await asyncio.to_thread(retry_parked, s, "issues")
 
-        assert outcome.startswith("retried 1 ")
+        assert (report.splitlines(), still_parked) == (
+            [f"position {poison.position}: applied", "retried 1 parked messages of issues: 1 applied, 0 still parked"],
+            0)
         assert issue_id_of(poison) in read_model(s)[0]
 
 

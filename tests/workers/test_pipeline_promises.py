@@ -30,6 +30,7 @@ from tests.workers.pipeline import (
     publish_raw,
     read_model,
     running,
+    store_of,
     stored_positions,
     wait_for_projection,
     write_history,
@@ -126,7 +127,7 @@ async def test_a_relay_killed_between_puback_and_checkpoint_changes_nothing(sett
         js = nc.jetstream()
         await ensure_stream(js, s)
         store = EventStore(s, pool_size=1)
-        await relay.publish(js, s, store.read_raw(0, 1000))  # published and acked, checkpoint never written
+        await relay.publish(js, s, store_of(s), store.read_raw(0, 1000))  # published and acked, no checkpoint
         store.close()
         await nc.close()
 
@@ -149,7 +150,8 @@ async def test_a_projector_killed_between_commit_and_ack_applies_each_event_once
             runner = ProjectorRunner(s, [PROJECTIONS[name] for name in hosted], pool, nc.jetstream())
             sub = await runner.subscribe()
             batch = await sub.fetch(10, timeout=10)
-            await runner.commit(runner.projections, [_decode(msg, runner.categories) for msg in batch])  # never acked
+            await runner.commit(runner.projections,  # never acked
+                                [_decode(msg, runner.categories, runner.store) for msg in batch])
             await pool.close()
             await nc.close()
 

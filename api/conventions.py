@@ -16,8 +16,9 @@ Dependency: `principal: CurrentPrincipal` in any handler of a non-public /v1 rou
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -31,6 +32,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components
 from litestar.plugins import InitPlugin, ReceiveRoutePlugin
 from litestar.routes import BaseRoute, HTTPRoute
+from litestar.status_codes import HTTP_204_NO_CONTENT
 from psycopg_pool import AsyncConnectionPool
 
 from adapters.postgres import AsyncConn, connect_kwargs, conninfo
@@ -39,6 +41,7 @@ from api.auth import (
     BEARER_REQUIREMENT,
     BEARER_SCHEME,
     BEARER_SCHEME_NAME,
+    MFA_EXEMPT_PATHS,
     AuthMiddleware,
     PrincipalLoader,
     TokenResolver,
@@ -49,9 +52,9 @@ from api.auth import (
     route_scope,
     under_api_prefix,
 )
-from api.content_type import JsonContentTypeMiddleware
-from api.errors import ErrorEnvelope, exception_handlers
-from api.idempotency import IdempotencyMiddleware
+from api.content_type import JsonContentTypeMiddleware, takes_json_body
+from api.errors import ErrorEnvelope, error_responses, exception_handlers
+from api.idempotency import IDEMPOTENT_METHODS, SECRET_RESPONSE_OPT_KEY, IdempotencyMiddleware
 from api.input_policy import PolicyRequest, RequestBody, TargetPolicyMiddleware
 from api.rate_limit import (
     INFRA_POOL,
@@ -66,18 +69,42 @@ from api.standing_gate import StandingFold
 INFRA_POOL_MAX_SIZE = 4
 
 
-def _error_responses(handler: HTTPRouteHandler) -> dict[int, ResponseSpec]:
-    def spec(description: str) -> ResponseSpec:
-        return ResponseSpec(data_container=ErrorEnvelope, description=description, generate_examples=False)
-
-    responses = {400: spec("validation_error: details name the offending field(s)")}
-    if not is_public(handler):
-        responses[401] = spec("unauthorized: missing, invalid or expired bearer token")
-    if route_scope(handler) is not None:
-        responses[403] = spec(f"forbidden: the token lacks the scope {route_scope(handler)}")
+def _error_responses(handler: HTTPRouteHandler, path: str) -> dict[int, ResponseSpec]:
+    """The errors the conventions answer on a /v1 route; a route documents its own beyond these (its text wins,
+    the conventions' is appended)."""
+    guarded, scope = not is_public(handler), route_scope(handler)
+    errors = {"e400": "validation_error: details name the offending field(s)"}
+    if guarded:
+        errors["e401"] = "unauthorized: missing, invalid or expired bearer token"
+    forbidden = [f"forbidden: the token lacks the scope {scope}"] if scope else []
+    if guarded and not path.startswith(MFA_EXEMPT_PATHS):
+        forbidden.append("mfa_required: the workspace requires MFA and the token was minted without it")
+    if forbidden:
+        errors["e403"] = "; ".join(forbidden)
+    if "{" in path:
+        errors["e404"] = "not_found: no such id here (malformed ids and other workspaces' ids look the same)"
+    if guarded and handler.http_methods & IDEMPOTENT_METHODS and not handler.opt.get(SECRET_RESPONSE_OPT_KEY):
+        errors["e409"] = "idempotency_in_progress: a request with this Idempotency-Key is still running"
+        errors["e422"] = "idempotency_key_reused: this Idempotency-Key came with another body"
+    if takes_json_body(handler):
+        errors["e413"] = "payload_too_large: the body is over MAX_BODY_BYTES"
+        errors["e415"] = "unsupported_media_type: the body is not application/json"
+    responses = error_responses(**errors)
     responses[429] = ResponseSpec(data_container=RateLimitedEnvelope, generate_examples=False,
                                   description="rate_limited: see Retry-After")
+    if handler.status_code == HTTP_204_NO_CONTENT:  # Litestar documents a `Response[None]` as a JSON null
+        responses[HTTP_204_NO_CONTENT] = ResponseSpec(data_container=None, description="Done; no body")
     return responses
+
+
+def _with_route_responses(conventional: dict[int, ResponseSpec],
+                          own: Mapping[int, ResponseSpec]) -> dict[int, ResponseSpec]:
+    merged = {**conventional, **own}
+    for status in conventional.keys() & own.keys():
+        if own[status].data_container is ErrorEnvelope:
+            merged[status] = dataclasses.replace(
+                own[status], description=f"{own[status].description}; {conventional[status].description}")
+    return merged
 
 
 class ApiConventions(InitPlugin, ReceiveRoutePlugin):
@@ -130,7 +157,7 @@ class ApiConventions(InitPlugin, ReceiveRoutePlugin):
                     "derive from api.input_policy.RequestBody (the input policy normalizes their datetimes)")
             if not is_public(handler) and BEARER_REQUIREMENT not in (handler.security or []):
                 handler.security = [*(handler.security or []), BEARER_REQUIREMENT]
-            handler.responses = {**_error_responses(handler), **(handler.responses or {})}
+            handler.responses = _with_route_responses(_error_responses(handler, route.path), handler.responses or {})
 
     @asynccontextmanager
     async def infra_pool_lifespan(self, app: Litestar) -> AsyncIterator[None]:

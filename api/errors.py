@@ -19,6 +19,7 @@ from litestar.exceptions import (
     SerializationException,
     ValidationException,
 )
+from litestar.openapi import ResponseSpec
 from litestar.types import ExceptionHandlersMap
 
 from api.rate_limit import TOO_MANY_REQUESTS_BODY, decision_of
@@ -44,6 +45,12 @@ class ErrorEnvelope(msgspec.Struct, kw_only=True):
     """Every error response's body (except 429, whose documented body has no trace_id)."""
 
     error: ErrorBody
+
+
+def error_responses(**by_status: str) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the errors a route answers, in the envelope: `error_responses(e404="not_found: …")`."""
+    return {int(key[1:]): ResponseSpec(data_container=ErrorEnvelope, description=text, generate_examples=False)
+            for key, text in by_status.items()}
 
 
 class ApiError(Exception):

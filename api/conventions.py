@@ -29,7 +29,7 @@ from litestar.exceptions import ImproperlyConfiguredException
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.openapi.spec import Components
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins import InitPlugin, ReceiveRoutePlugin
 from litestar.routes import BaseRoute, HTTPRoute
 from litestar.status_codes import HTTP_204_NO_CONTENT
@@ -107,6 +107,17 @@ def _with_route_responses(conventional: dict[int, ResponseSpec],
     return merged
 
 
+def _refuse_untyped_body(handler: HTTPRouteHandler, path: str) -> None:
+    """Every route's body derives from RequestBody, whose decoding applies the input policy to datetimes."""
+    body = handler.parsed_fn_signature.parameters.get("data")
+    if body is not None and not all(part.is_subclass_of(RequestBody)
+                                    for part in (body.inner_types if body.is_union else (body,))
+                                    if not part.is_none_type):
+        raise ImproperlyConfiguredException(
+            f"{sorted(handler.http_methods)} {path} takes a body of {body.annotation!r}: request bodies "
+            "derive from api.input_policy.RequestBody (the input policy normalizes their datetimes)")
+
+
 class ApiConventions(InitPlugin, ReceiveRoutePlugin):
     """Installs middleware, hooks, error handlers, the `principal` dependency, the infra pool, OpenAPI security."""
 
@@ -140,7 +151,11 @@ class ApiConventions(InitPlugin, ReceiveRoutePlugin):
         return app_config
 
     def receive_route(self, route: BaseRoute) -> None:
-        if not isinstance(route, HTTPRoute) or not under_api_prefix(route.path):
+        if not isinstance(route, HTTPRoute):
+            return
+        for handler in route.route_handlers:
+            _refuse_untyped_body(handler, route.path)
+        if not under_api_prefix(route.path):
             return
         for handler in route.route_handlers:
             if is_preflight(handler):
@@ -149,12 +164,6 @@ class ApiConventions(InitPlugin, ReceiveRoutePlugin):
                 raise ImproperlyConfiguredException(
                     f"{sorted(handler.http_methods)} {route.path} declares no access: add "
                     "guards=[requires(scope)], guards=[authenticated] or opt=PUBLIC")
-            if (body := handler.parsed_fn_signature.parameters.get("data")) is not None and not all(
-                    part.is_subclass_of(RequestBody) for part in (body.inner_types if body.is_union else (body,))
-                    if not part.is_none_type):
-                raise ImproperlyConfiguredException(
-                    f"{sorted(handler.http_methods)} {route.path} takes a body of {body.annotation!r}: request bodies "
-                    "derive from api.input_policy.RequestBody (the input policy normalizes their datetimes)")
             if not is_public(handler) and BEARER_REQUIREMENT not in (handler.security or []):
                 handler.security = [*(handler.security or []), BEARER_REQUIREMENT]
             handler.responses = _with_route_responses(_error_responses(handler, route.path), handler.responses or {})
@@ -188,10 +197,12 @@ def with_bearer_scheme(config: OpenAPIConfig) -> OpenAPIConfig:
     return copied
 
 
-def openapi_config(*, title: str = "Causeloop API", version: str = "1.0.0") -> OpenAPIConfig:
-    """The explorer at /docs (JSON at /docs/openapi.json); register `openapi_json` for the root /openapi.json."""
-    return OpenAPIConfig(title=title, version=version, path="/docs",
-                         render_plugins=[SwaggerRenderPlugin(path="/")])
+def openapi_config(*, title: str = "Causeloop API", version: str = "1.0.0",
+                   security_schemes: Mapping[str, SecurityScheme] | None = None) -> OpenAPIConfig:
+    """The explorer at /docs (JSON at /docs/openapi.json); register `openapi_json` for the root /openapi.json.
+    `security_schemes` are those of routes outside /v1 (the conventions add /v1's bearer scheme)."""
+    return OpenAPIConfig(title=title, version=version, path="/docs", render_plugins=[SwaggerRenderPlugin(path="/")],
+                         components=Components(security_schemes=dict(security_schemes or {})))
 
 
 @get("/openapi.json", include_in_schema=False, sync_to_thread=False)
@@ -200,15 +211,16 @@ def openapi_json(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return request.app.openapi_schema.to_schema()
 
 
-def convention_config(settings: Settings, **plugin_options: Any) -> dict[str, Any]:
-    """Keyword arguments for `Litestar(...)`; `plugin_options` go to ApiConventions (clock, principal_loader,
-    token_resolver, standing_fold).
+def convention_config(settings: Settings, *, security_schemes: Mapping[str, SecurityScheme] | None = None,
+                      **plugin_options: Any) -> dict[str, Any]:
+    """Keyword arguments for `Litestar(...)`; `security_schemes` go to `openapi_config`, `plugin_options` to
+    ApiConventions (clock, principal_loader, token_resolver, standing_fold).
 
     `request_max_body_size` is a constructor argument because Litestar ignores it when a plugin sets it.
     """
     return {
         "plugins": [ApiConventions(settings, **plugin_options)],
-        "openapi_config": openapi_config(),
+        "openapi_config": openapi_config(security_schemes=security_schemes),
         "request_max_body_size": settings.max_body_bytes,
         "request_class": PolicyRequest,
     }

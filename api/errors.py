@@ -131,6 +131,14 @@ def _from_litestar_validation(exc: ValidationException) -> list[FieldError]:
     return errors or [{"field": "body", "reason": exc.detail}]
 
 
+def validation_details(exc: ValidationException) -> list[FieldError]:
+    """The fields a Litestar validation error is about: a body msgspec refused, or parameters."""
+    cause = exc.__cause__
+    if isinstance(cause, msgspec.DecodeError) and not exc.extra:
+        return [_from_msgspec(cause)]
+    return _from_litestar_validation(exc)
+
+
 def _validation(errors: list[FieldError]) -> tuple[int, str, str, Details]:
     message = "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
     return 400, "validation_error", message, errors[0] if len(errors) == 1 else errors
@@ -158,10 +166,7 @@ def _classify(exc: Exception) -> tuple[int, str, str, Details]:
         case msgspec.DecodeError():  # ValidationError included; EncodeError is ours, a 500
             return _validation([_from_msgspec(exc)])
         case ValidationException():
-            cause = exc.__cause__
-            if isinstance(cause, msgspec.DecodeError) and not exc.extra:
-                return _validation([_from_msgspec(cause)])
-            return _validation(_from_litestar_validation(exc))
+            return _validation(validation_details(exc))
         case HTTPException() if exc.status_code == 400:
             cause = exc.__cause__
             reason = f"malformed JSON: {exc.detail}" if isinstance(cause, SerializationException) else exc.detail

@@ -10,8 +10,8 @@ every rebuild, so the bounds are those of the weakest of them:
 - the request target (path and query string) is valid UTF-8 without NUL;
 - the body is bounded by MAX_BODY_BYTES (413) and the request head by MAX_HEADER_BYTES (431, enforced by the
   server while the head arrives: cli/http_protocol.py).
-JSON bodies decoded by Litestar go through `PolicyRequest.json`, bodies a route decodes itself through
-`decode_json`; every typed body derives from `RequestBody`, which normalizes its datetimes.
+JSON bodies are decoded by Litestar through `PolicyRequest.json`; every typed body derives from `RequestBody`,
+which normalizes its datetimes.
 """
 
 from __future__ import annotations
@@ -68,17 +68,6 @@ def check_value(value: object, field: str = "", depth: int = 1) -> None:
             if isinstance(key, str):
                 check_text(key, _path(field, key))
             check_value(item, _path(field, key), depth + 1)
-
-
-def decode_json(body: bytes, type_: Any = Any) -> Any:
-    """The policy's JSON decoder for routes that decode their own body (SCIM): msgspec errors as usual, a body
-    nested too deeply or holding forbidden text is a 400."""
-    try:
-        value = msgspec.json.decode(body, type=type_)
-    except RecursionError:
-        raise refused("body", f"nested deeper than {MAX_JSON_DEPTH} levels") from None
-    check_value(value)
-    return value
 
 
 def utc_instant(value: datetime, field: str) -> datetime:

@@ -23,6 +23,7 @@ from api.conditional import STALE, etag_for, expected_version
 from api.consistency import read_your_writes
 from api.deps import provide_caller
 from api.errors import error_responses, not_found, validation_error
+from api.input_policy import QueryInstant, query_instant
 from api.issues import schemas
 from api.pagination import (
     Cursor,
@@ -146,7 +147,7 @@ class IssuesController(Controller):
         stage: FromQuery[str | None] = None, assignee_id: FromQuery[str | None] = None,
         risk_min: Annotated[int | None, QueryParameter(ge=0, le=100)] = None,
         risk_max: Annotated[int | None, QueryParameter(ge=0, le=100)] = None,
-        created_after: FromQuery[datetime | None] = None, created_before: FromQuery[datetime | None] = None,
+        created_after: QueryInstant = None, created_before: QueryInstant = None,
     ) -> Response[bytes]:
         """List issues: filters, sort (default -created_at; relevance when q is given), cursor pagination."""
         if risk_min is not None and risk_max is not None and risk_max < risk_min:
@@ -156,7 +157,8 @@ class IssuesController(Controller):
             status=_enum_list("status", status, {s.value for s in Status}), severity=_severities(severity),
             stage=_enum_list("stage", stage, {s.value for s in Stage}), pattern_id=pattern_id, q=q or None,
             source=source, team=team, assignee_id=assignee_id, risk_min=risk_min, risk_max=risk_max,
-            created_after=created_after, created_before=created_before)
+            created_after=query_instant(created_after, "created_after"),
+            created_before=query_instant(created_before, "created_before"))
         sort_token = sort_spec(field, descending)
         key = state_key(request)
         after = None

@@ -62,6 +62,13 @@ async def test_health_and_ready_report_ok(api: AsyncTestClient) -> None:  # type
                                                                     "migrations": "ok"}
 
 
+async def test_readiness_documents_its_503(api: AsyncTestClient) -> None:  # type: ignore[type-arg]
+    responses = (await api.get("/openapi.json")).json()["paths"]["/ready"]["get"]["responses"]
+
+    assert responses["503"]["content"]["application/json"]["schema"] == responses["200"]["content"][
+        "application/json"]["schema"]
+
+
 async def test_metrics_expose_head_checkpoints_lag_and_parked(api: AsyncTestClient) -> None:  # type: ignore[type-arg]
     text = (await api.get("/metrics")).text
 

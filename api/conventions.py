@@ -70,10 +70,23 @@ INFRA_POOL_MAX_SIZE = 4
 
 
 def _error_responses(handler: HTTPRouteHandler, path: str) -> dict[int, ResponseSpec]:
-    """The errors the conventions answer on a /v1 route; a route documents its own beyond these (its text wins,
-    the conventions' is appended)."""
-    guarded, scope = not is_public(handler), route_scope(handler)
+    """The errors the conventions answer before a route's handler: on every route the input policy's 400 and the
+    rate limit's 429, on /v1 routes also those of auth, ids, idempotency and media types. A route documents its
+    own beyond these (its text wins, the conventions' is appended)."""
     errors = {"e400": "validation_error: details name the offending field(s)"}
+    if under_api_prefix(path):
+        errors |= _v1_errors(handler, path)
+    responses = error_responses(**errors)
+    responses[429] = ResponseSpec(data_container=RateLimitedEnvelope, generate_examples=False,
+                                  description="rate_limited: see Retry-After")
+    if handler.status_code == HTTP_204_NO_CONTENT:  # Litestar documents a `Response[None]` as a JSON null
+        responses[HTTP_204_NO_CONTENT] = ResponseSpec(data_container=None, description="Done; no body")
+    return responses
+
+
+def _v1_errors(handler: HTTPRouteHandler, path: str) -> dict[str, str]:
+    guarded, scope = not is_public(handler), route_scope(handler)
+    errors = {}
     if guarded:
         errors["e401"] = "unauthorized: missing, invalid or expired bearer token"
     forbidden = [f"forbidden: the token lacks the scope {scope}"] if scope else []
@@ -89,12 +102,7 @@ def _error_responses(handler: HTTPRouteHandler, path: str) -> dict[int, Response
     if takes_json_body(handler):
         errors["e413"] = "payload_too_large: the body is over MAX_BODY_BYTES"
         errors["e415"] = "unsupported_media_type: the body is not application/json"
-    responses = error_responses(**errors)
-    responses[429] = ResponseSpec(data_container=RateLimitedEnvelope, generate_examples=False,
-                                  description="rate_limited: see Retry-After")
-    if handler.status_code == HTTP_204_NO_CONTENT:  # Litestar documents a `Response[None]` as a JSON null
-        responses[HTTP_204_NO_CONTENT] = ResponseSpec(data_container=None, description="Done; no body")
-    return responses
+    return errors
 
 
 def _with_route_responses(conventional: dict[int, ResponseSpec],
@@ -154,19 +162,21 @@ class ApiConventions(InitPlugin, ReceiveRoutePlugin):
         if not isinstance(route, HTTPRoute):
             return
         for handler in route.route_handlers:
-            _refuse_untyped_body(handler, route.path)
-        if not under_api_prefix(route.path):
-            return
-        for handler in route.route_handlers:
             if is_preflight(handler):
                 continue
-            if self.enforce_declared_access and not declares_access(handler):
-                raise ImproperlyConfiguredException(
-                    f"{sorted(handler.http_methods)} {route.path} declares no access: add "
-                    "guards=[requires(scope)], guards=[authenticated] or opt=PUBLIC")
-            if not is_public(handler) and BEARER_REQUIREMENT not in (handler.security or []):
-                handler.security = [*(handler.security or []), BEARER_REQUIREMENT]
+            _refuse_untyped_body(handler, route.path)
+            if under_api_prefix(route.path):
+                self._check_access(handler, route.path)
             handler.responses = _with_route_responses(_error_responses(handler, route.path), handler.responses or {})
+
+    def _check_access(self, handler: HTTPRouteHandler, path: str) -> None:
+        """A /v1 route says who may call it, and the OpenAPI document says it takes the bearer scheme."""
+        if self.enforce_declared_access and not declares_access(handler):
+            raise ImproperlyConfiguredException(
+                f"{sorted(handler.http_methods)} {path} declares no access: add "
+                "guards=[requires(scope)], guards=[authenticated] or opt=PUBLIC")
+        if not is_public(handler) and BEARER_REQUIREMENT not in (handler.security or []):
+            handler.security = [*(handler.security or []), BEARER_REQUIREMENT]
 
     @asynccontextmanager
     async def infra_pool_lifespan(self, app: Litestar) -> AsyncIterator[None]:

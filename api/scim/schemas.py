@@ -11,7 +11,6 @@ import msgspec
 from litestar.openapi import ResponseSpec
 
 from api.input_policy import RequestBody
-from api.rate_limit import RateLimitedEnvelope
 from domain.identity.roles import Role
 
 MEDIA_TYPE = "application/scim+json"
@@ -154,9 +153,6 @@ class Error(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 
 def errors(**by_status: str) -> dict[int, ResponseSpec]:
-    """OpenAPI entries for SCIM errors (`errors(e404="…")`), in the SCIM error schema, plus the rate limit's 429."""
-    responses = {int(key[1:]): ResponseSpec(Error, description=text, media_type=MEDIA_TYPE, generate_examples=False)
-                 for key, text in by_status.items()}
-    responses[429] = ResponseSpec(RateLimitedEnvelope, description="rate_limited: see Retry-After",
-                                  generate_examples=False)
-    return responses
+    """OpenAPI entries for SCIM errors (`errors(e404="…")`), in the SCIM error schema (the conventions add 429)."""
+    return {int(key[1:]): ResponseSpec(Error, description=text, media_type=MEDIA_TYPE, generate_examples=False)
+            for key, text in by_status.items()}

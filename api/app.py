@@ -18,6 +18,7 @@ from api.issues.routes import IssuesController
 from api.lifespan import lifespan
 from api.members.routes import InvitationsController, MeController, MembersController, RolesController
 from api.principals import FoldedStanding, load_principal
+from api.scim.auth import SCIM_SCHEME, SCIM_SCHEME_NAME
 from api.scim.routes import ScimController
 from api.signin import mfa_routes
 from api.signin import routes as signin_routes
@@ -41,7 +42,7 @@ def create_app(settings: Settings, *, configure_logging: bool = True) -> Litesta
         state=State({"settings": settings}),
         logging_config=logging_config,
         debug=False,
-        **convention_config(settings, principal_loader=load_principal, token_resolver=resolve_api_token,
-                            standing_fold=FoldedStanding()),
+        **convention_config(settings, security_schemes={SCIM_SCHEME_NAME: SCIM_SCHEME}, principal_loader=load_principal,
+                            token_resolver=resolve_api_token, standing_fold=FoldedStanding()),
     )
 

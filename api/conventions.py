@@ -17,8 +17,9 @@ Dependency: `principal: CurrentPrincipal` in any handler of a non-public /v1 rou
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -29,9 +30,10 @@ from litestar.exceptions import ImproperlyConfiguredException
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.openapi.spec import Components
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins import InitPlugin, ReceiveRoutePlugin
 from litestar.routes import BaseRoute, HTTPRoute
+from litestar.status_codes import HTTP_204_NO_CONTENT
 from psycopg_pool import AsyncConnectionPool
 
 from adapters.postgres import AsyncConn, connect_kwargs, conninfo
@@ -40,6 +42,7 @@ from api.auth import (
     BEARER_REQUIREMENT,
     BEARER_SCHEME,
     BEARER_SCHEME_NAME,
+    MFA_EXEMPT_PATHS,
     AuthMiddleware,
     PrincipalLoader,
     TokenResolver,
@@ -52,9 +55,9 @@ from api.auth import (
 )
 from api.client_ip import STATE_KEY as CLIENT_ADDRESSES
 from api.client_ip import ClientAddresses
-from api.content_type import JsonContentTypeMiddleware
-from api.errors import ErrorEnvelope, exception_handlers
-from api.idempotency import IdempotencyMiddleware
+from api.content_type import JsonContentTypeMiddleware, takes_json_body
+from api.errors import ErrorEnvelope, error_responses, exception_handlers
+from api.idempotency import IDEMPOTENT_METHODS, SECRET_RESPONSE_OPT_KEY, IdempotencyMiddleware
 from api.input_policy import PolicyRequest, RequestBody, TargetPolicyMiddleware
 from api.rate_limit import INFRA_POOL, RateLimiter, RateLimitMiddleware, stamp_rate_limit_headers
 from api.request_id import stamp_request_id
@@ -63,17 +66,60 @@ from api.standing_gate import StandingFold
 INFRA_POOL_MAX_SIZE = 4
 
 
-def _error_responses(handler: HTTPRouteHandler) -> dict[int, ResponseSpec]:
-    def spec(description: str) -> ResponseSpec:
-        return ResponseSpec(data_container=ErrorEnvelope, description=description, generate_examples=False)
-
-    responses = {400: spec("validation_error: details name the offending field(s)")}
-    if not is_public(handler):
-        responses[401] = spec("unauthorized: missing, invalid or expired bearer token")
-    if route_scope(handler) is not None:
-        responses[403] = spec(f"forbidden: the token lacks the scope {route_scope(handler)}")
-    responses[429] = spec("rate_limited: see Retry-After; details give the limit and retry_after (seconds)")
+def _error_responses(handler: HTTPRouteHandler, path: str) -> dict[int, ResponseSpec]:
+    """The errors the conventions answer before a route's handler: on every route the input policy's 400 and the
+    rate limit's 429, on /v1 routes also those of auth, ids, idempotency and media types. A route documents its
+    own beyond these (its text wins, the conventions' is appended)."""
+    errors = {"e400": "validation_error: details name the offending field(s)",
+              "e429": "rate_limited: see Retry-After; details give the limit and retry_after (seconds)"}
+    if under_api_prefix(path):
+        errors |= _v1_errors(handler, path)
+    responses = error_responses(**errors)
+    if handler.status_code == HTTP_204_NO_CONTENT:  # Litestar documents a `Response[None]` as a JSON null
+        responses[HTTP_204_NO_CONTENT] = ResponseSpec(data_container=None, description="Done; no body")
     return responses
+
+
+def _v1_errors(handler: HTTPRouteHandler, path: str) -> dict[str, str]:
+    guarded, scope = not is_public(handler), route_scope(handler)
+    errors = {}
+    if guarded:
+        errors["e401"] = "unauthorized: missing, invalid or expired bearer token"
+    forbidden = [f"forbidden: the token lacks the scope {scope}"] if scope else []
+    if guarded and not path.startswith(MFA_EXEMPT_PATHS):
+        forbidden.append("mfa_required: the workspace requires MFA and the token was minted without it")
+    if forbidden:
+        errors["e403"] = "; ".join(forbidden)
+    if "{" in path:
+        errors["e404"] = "not_found: no such id here (malformed ids and other workspaces' ids look the same)"
+    if guarded and handler.http_methods & IDEMPOTENT_METHODS and not handler.opt.get(SECRET_RESPONSE_OPT_KEY):
+        errors["e409"] = "idempotency_in_progress: a request with this Idempotency-Key is still running"
+        errors["e422"] = "idempotency_key_reused: this Idempotency-Key came with another body"
+    if takes_json_body(handler):
+        errors["e413"] = "payload_too_large: the body is over MAX_BODY_BYTES"
+        errors["e415"] = "unsupported_media_type: the body is not application/json"
+    return errors
+
+
+def _with_route_responses(conventional: dict[int, ResponseSpec],
+                          own: Mapping[int, ResponseSpec]) -> dict[int, ResponseSpec]:
+    merged = {**conventional, **own}
+    for status in conventional.keys() & own.keys():
+        if own[status].data_container is ErrorEnvelope:
+            merged[status] = dataclasses.replace(
+                own[status], description=f"{own[status].description}; {conventional[status].description}")
+    return merged
+
+
+def _refuse_untyped_body(handler: HTTPRouteHandler, path: str) -> None:
+    """Every route's body derives from RequestBody, whose decoding applies the input policy to datetimes."""
+    body = handler.parsed_fn_signature.parameters.get("data")
+    if body is not None and not all(part.is_subclass_of(RequestBody)
+                                    for part in (body.inner_types if body.is_union else (body,))
+                                    if not part.is_none_type):
+        raise ImproperlyConfiguredException(
+            f"{sorted(handler.http_methods)} {path} takes a body of {body.annotation!r}: request bodies "
+            "derive from api.input_policy.RequestBody (the input policy normalizes their datetimes)")
 
 
 class ApiConventions(InitPlugin, ReceiveRoutePlugin):
@@ -110,24 +156,24 @@ class ApiConventions(InitPlugin, ReceiveRoutePlugin):
         return app_config
 
     def receive_route(self, route: BaseRoute) -> None:
-        if not isinstance(route, HTTPRoute) or not under_api_prefix(route.path):
+        if not isinstance(route, HTTPRoute):
             return
         for handler in route.route_handlers:
             if is_preflight(handler):
                 continue
-            if self.enforce_declared_access and not declares_access(handler):
-                raise ImproperlyConfiguredException(
-                    f"{sorted(handler.http_methods)} {route.path} declares no access: add "
-                    "guards=[requires(scope)], guards=[authenticated] or opt=PUBLIC")
-            if (body := handler.parsed_fn_signature.parameters.get("data")) is not None and not all(
-                    part.is_subclass_of(RequestBody) for part in (body.inner_types if body.is_union else (body,))
-                    if not part.is_none_type):
-                raise ImproperlyConfiguredException(
-                    f"{sorted(handler.http_methods)} {route.path} takes a body of {body.annotation!r}: request bodies "
-                    "derive from api.input_policy.RequestBody (the input policy normalizes their datetimes)")
-            if not is_public(handler) and BEARER_REQUIREMENT not in (handler.security or []):
-                handler.security = [*(handler.security or []), BEARER_REQUIREMENT]
-            handler.responses = {**_error_responses(handler), **(handler.responses or {})}
+            _refuse_untyped_body(handler, route.path)
+            if under_api_prefix(route.path):
+                self._check_access(handler, route.path)
+            handler.responses = _with_route_responses(_error_responses(handler, route.path), handler.responses or {})
+
+    def _check_access(self, handler: HTTPRouteHandler, path: str) -> None:
+        """A /v1 route says who may call it, and the OpenAPI document says it takes the bearer scheme."""
+        if self.enforce_declared_access and not declares_access(handler):
+            raise ImproperlyConfiguredException(
+                f"{sorted(handler.http_methods)} {path} declares no access: add "
+                "guards=[requires(scope)], guards=[authenticated] or opt=PUBLIC")
+        if not is_public(handler) and BEARER_REQUIREMENT not in (handler.security or []):
+            handler.security = [*(handler.security or []), BEARER_REQUIREMENT]
 
     @asynccontextmanager
     async def infra_pool_lifespan(self, app: Litestar) -> AsyncIterator[None]:
@@ -158,10 +204,12 @@ def with_bearer_scheme(config: OpenAPIConfig) -> OpenAPIConfig:
     return copied
 
 
-def openapi_config(*, title: str = "Causeloop API", version: str = "1.0.0") -> OpenAPIConfig:
-    """The explorer at /docs (JSON at /docs/openapi.json); register `openapi_json` for the root /openapi.json."""
-    return OpenAPIConfig(title=title, version=version, path="/docs",
-                         render_plugins=[SwaggerRenderPlugin(path="/")])
+def openapi_config(*, title: str = "Causeloop API", version: str = "1.0.0",
+                   security_schemes: Mapping[str, SecurityScheme] | None = None) -> OpenAPIConfig:
+    """The explorer at /docs (JSON at /docs/openapi.json); register `openapi_json` for the root /openapi.json.
+    `security_schemes` are those of routes outside /v1 (the conventions add /v1's bearer scheme)."""
+    return OpenAPIConfig(title=title, version=version, path="/docs", render_plugins=[SwaggerRenderPlugin(path="/")],
+                         components=Components(security_schemes=dict(security_schemes or {})))
 
 
 @get("/openapi.json", include_in_schema=False, sync_to_thread=False)
@@ -170,15 +218,16 @@ def openapi_json(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return request.app.openapi_schema.to_schema()
 
 
-def convention_config(settings: Settings, **plugin_options: Any) -> dict[str, Any]:
-    """Keyword arguments for `Litestar(...)`; `plugin_options` go to ApiConventions (clock, principal_loader,
-    token_resolver, standing_fold).
+def convention_config(settings: Settings, *, security_schemes: Mapping[str, SecurityScheme] | None = None,
+                      **plugin_options: Any) -> dict[str, Any]:
+    """Keyword arguments for `Litestar(...)`; `security_schemes` go to `openapi_config`, `plugin_options` to
+    ApiConventions (clock, principal_loader, token_resolver, standing_fold).
 
     `request_max_body_size` is a constructor argument because Litestar ignores it when a plugin sets it.
     """
     return {
         "plugins": [ApiConventions(settings, **plugin_options)],
-        "openapi_config": openapi_config(),
+        "openapi_config": openapi_config(security_schemes=security_schemes),
         "request_max_body_size": settings.max_body_bytes,
         "request_class": PolicyRequest,
     }

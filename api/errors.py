@@ -19,6 +19,7 @@ from litestar.exceptions import (
     SerializationException,
     ValidationException,
 )
+from litestar.openapi import ResponseSpec
 from litestar.types import ExceptionHandlersMap
 
 from adapters.idempotency import ClaimLost
@@ -45,6 +46,12 @@ class ErrorEnvelope(msgspec.Struct, kw_only=True):
     """Every error response's body, 429 included."""
 
     error: ErrorBody
+
+
+def error_responses(**by_status: str) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the errors a route answers, in the envelope: `error_responses(e404="not_found: …")`."""
+    return {int(key[1:]): ResponseSpec(data_container=ErrorEnvelope, description=text, generate_examples=False)
+            for key, text in by_status.items()}
 
 
 class ApiError(Exception):
@@ -125,6 +132,14 @@ def _from_litestar_validation(exc: ValidationException) -> list[FieldError]:
     return errors or [{"field": "body", "reason": exc.detail}]
 
 
+def validation_details(exc: ValidationException) -> list[FieldError]:
+    """The fields a Litestar validation error is about: a body msgspec refused, or parameters."""
+    cause = exc.__cause__
+    if isinstance(cause, msgspec.DecodeError) and not exc.extra:
+        return [_from_msgspec(cause)]
+    return _from_litestar_validation(exc)
+
+
 def _validation(errors: list[FieldError]) -> tuple[int, str, str, Details]:
     message = "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
     return 400, "validation_error", message, errors[0] if len(errors) == 1 else errors
@@ -156,10 +171,7 @@ def _classify(exc: Exception) -> tuple[int, str, str, Details]:
         case msgspec.DecodeError():  # ValidationError included; EncodeError is ours, a 500
             return _validation([_from_msgspec(exc)])
         case ValidationException():
-            cause = exc.__cause__
-            if isinstance(cause, msgspec.DecodeError) and not exc.extra:
-                return _validation([_from_msgspec(cause)])
-            return _validation(_from_litestar_validation(exc))
+            return _validation(validation_details(exc))
         case HTTPException() if exc.status_code == 400:
             cause = exc.__cause__
             reason = f"malformed JSON: {exc.detail}" if isinstance(cause, SerializationException) else exc.detail

@@ -1,12 +1,11 @@
-"""Liveness, readiness, Prometheus metrics and the raw OpenAPI document (all outside /v1, no auth)."""
+"""Liveness, readiness and Prometheus metrics (outside /v1, no auth)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
-from litestar import Request, Response, get
+from litestar import Response, get
 from litestar.datastructures import State
+from litestar.openapi import ResponseSpec
 from psycopg_pool import AsyncConnectionPool
 
 from adapters.postgres import AsyncConn
@@ -24,7 +23,8 @@ async def health() -> HealthResponse:
     return HealthResponse(status="ok")
 
 
-@get("/ready", tags=["Operations"])
+@get("/ready", tags=["Operations"], responses={503: ResponseSpec(
+    HealthResponse, generate_examples=False, description="Not ready: `checks` name what is down")})
 async def ready(state: State) -> Response[HealthResponse]:
     """Readiness: Postgres and NATS reachable, migrations applied."""
     checks = {"postgres": "ok", "nats": "ok", "migrations": "ok"}
@@ -53,9 +53,3 @@ async def metrics(state: State) -> str:
     async with pool.connection() as conn:
         status = await pipeline_status(conn)
     return prometheus_text(status)
-
-
-@get("/openapi.json", include_in_schema=False)
-async def openapi_json(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    schema: dict[str, Any] = request.app.openapi_schema.to_schema()
-    return schema

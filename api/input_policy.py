@@ -10,21 +10,25 @@ every rebuild, so the bounds are those of the weakest of them:
 - the request target (path and query string) is valid UTF-8 without NUL;
 - the body is bounded by MAX_BODY_BYTES (413) and the request head by MAX_HEADER_BYTES (431, enforced by the
   server while the head arrives: cli/http_protocol.py).
-JSON bodies decoded by Litestar go through `PolicyRequest.json`, bodies a route decodes itself through
-`decode_json`; every typed body derives from `RequestBody`, which normalizes its datetimes.
+JSON bodies are decoded by Litestar through `PolicyRequest.json`; every typed body derives from `RequestBody`,
+which normalizes its datetimes.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import unquote_to_bytes
 
 import msgspec
 from litestar import Request
 from litestar.enums import ScopeType
+from litestar.exceptions import ValidationException
+from litestar.handlers import HTTPRouteHandler
 from litestar.middleware import ASGIMiddleware
+from litestar.params import QueryParameter
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import ApiError
@@ -70,15 +74,19 @@ def check_value(value: object, field: str = "", depth: int = 1) -> None:
             check_value(item, _path(field, key), depth + 1)
 
 
-def decode_json(body: bytes, type_: Any = Any) -> Any:
-    """The policy's JSON decoder for routes that decode their own body (SCIM): msgspec errors as usual, a body
-    nested too deeply or holding forbidden text is a 400."""
+QueryInstant = Annotated[str | None, QueryParameter(
+    format="date-time", description="RFC 3339 with a UTC offset, e.g. 2026-01-31T12:00:00Z")]
+"""A datetime in the query, read by `query_instant` under the body rule (Litestar would take 0.5 for a datetime)."""
+
+
+def query_instant(value: str | None, field: str) -> datetime | None:
+    if value is None:
+        return None
     try:
-        value = msgspec.json.decode(body, type=type_)
-    except RecursionError:
-        raise refused("body", f"nested deeper than {MAX_JSON_DEPTH} levels") from None
-    check_value(value)
-    return value
+        return utc_instant(datetime.fromisoformat(value), field)
+    except ValueError:
+        raise refused(field, "must be an RFC 3339 datetime with a UTC offset (e.g. 2026-01-31T12:00:00Z), "
+                             f"between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}") from None
 
 
 def utc_instant(value: datetime, field: str) -> datetime:
@@ -107,15 +115,33 @@ class RequestBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class PolicyRequest(Request[Any, Any, Any]):
-    """The app's request class: Litestar's JSON decoding, then the policy's walk; deep nesting is a 400."""
+    """The app's request class: a typed body is decoded strictly into its type (Litestar's own conversion of `data`
+    is lax: it would take a JSON 0 for a datetime, 0 for false, "1" for 1), anything else by Litestar; then the
+    policy's walk. Deep nesting is a 400."""
 
     async def json(self) -> Any:
+        body_type = typed_body(self.route_handler)
         try:
-            value = await super().json()
+            if body_type is not None and (body := await self.body()):
+                value = msgspec.json.decode(body, type=body_type)
+            else:
+                value = await super().json()
         except RecursionError:
             raise refused("body", f"nested deeper than {MAX_JSON_DEPTH} levels") from None
+        except msgspec.DecodeError as exc:  # the error handlers name the field from the cause
+            raise ValidationException() from exc
         check_value(value)
         return value
+
+
+@functools.cache
+def typed_body(handler: HTTPRouteHandler) -> Any | None:
+    """The declared type of a route's RequestBody (`T` or `T | None`), or None for a route without one."""
+    field = handler.parsed_fn_signature.parameters.get("data")
+    if field is None:
+        return None
+    parts = field.inner_types if field.is_union else (field,)
+    return field.annotation if any(part.is_subclass_of(RequestBody) for part in parts) else None
 
 
 def check_target(scope: Scope) -> None:

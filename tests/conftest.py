@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
+import hypothesis.configuration
 import nats
 import psycopg
 import pytest
@@ -17,6 +21,17 @@ from adapters.postgres import migrate
 from adapters.settings import Settings
 
 RUN_ID = uuid.uuid4().hex[:10]
+_HYPOTHESIS_HOME = Path(tempfile.gettempdir()) / f"causeloop-hypothesis-{RUN_ID}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Hypothesis keeps its files (example database, constants cache) in a temporary folder, never in the repo;
+    set before collection, which already reads the constants."""
+    hypothesis.configuration.set_hypothesis_home_dir(_HYPOTHESIS_HOME)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_HYPOTHESIS_HOME, ignore_errors=True)
 
 
 def _test_settings() -> Settings:

@@ -15,7 +15,7 @@ from adapters.settings import Settings
 from adapters.tokens import ACCESS_TOKEN, Principal
 from api.consistency import read_your_writes
 from api.credentials.schemas import IssuedToken, ServiceAccountView
-from api.errors import ApiError, not_found
+from api.errors import ApiError, error_responses, not_found
 from api.pagination import Page, decode_cursor, page_of
 from commands.credentials import CredentialCommands, DuplicateName
 from commands.runner import Result
@@ -29,6 +29,8 @@ from projections.credentials.queries import TokenListing
 from projections.credentials.view import ServiceAccountRow, fold_service_account, fold_token
 
 SORT = "created_at"
+DUPLICATE_NAME = error_responses(e409="conflict: an active token of the same owner has this name")
+ABOVE_OWN = error_responses(e403="forbidden: a role or scope above your own (nobody grants more than they hold)")
 T = TypeVar("T", TokenListing, ServiceAccountRow, ServiceAccountView)
 
 

@@ -40,7 +40,7 @@ class ScimTokensController(Controller):
         "caller": Provide(provide_caller, sync_to_thread=False),
     }
 
-    @post("/", status_code=201, opt=SECRET_RESPONSE)
+    @post("/", status_code=201, opt=SECRET_RESPONSE, responses=common.DUPLICATE_NAME)
     async def create(self, state: State, data: JSONBody[CreateScimTokenRequest], commands: Commands,
                      caller: Who, principal: CurrentPrincipal) -> Response[IssuedToken]:
         """Create a SCIM token for the identity provider (secret `clp_scim_…`, shown once). It works only

@@ -52,7 +52,7 @@ class ServiceAccountsController(Controller):
         "caller": Provide(provide_caller, sync_to_thread=False),
     }
 
-    @post("/", status_code=201)
+    @post("/", status_code=201, responses=common.ABOVE_OWN)
     async def create(self, state: State, data: JSONBody[CreateServiceAccountRequest],
                      principal: CurrentPrincipal, commands: Commands, caller: Who) -> Response[ServiceAccountView]:
         """Create a service account with a role no higher than the caller's own (else 403 `forbidden`).
@@ -83,7 +83,7 @@ class ServiceAccountsController(Controller):
             raise not_found("service account", account_id)
         return common.account_view(row)
 
-    @patch("/{account_id:str}")
+    @patch("/{account_id:str}", responses=common.ABOVE_OWN)
     async def update(self, state: State, account_id: FromPath[str],
                      data: JSONBody[UpdateServiceAccountRequest], principal: CurrentPrincipal, commands: Commands,
                      caller: Who) -> Response[ServiceAccountView]:
@@ -94,7 +94,7 @@ class ServiceAccountsController(Controller):
         accepted = await commands.update_service_account(caller, public_id, edit, common.role_of(principal))
         return Response(common.account_of(accepted), headers=await common.settle(state, accepted))
 
-    @delete("/{account_id:str}", status_code=204)
+    @delete("/{account_id:str}", status_code=204, responses=common.ABOVE_OWN)
     async def delete_account(self, state: State, account_id: FromPath[str], principal: CurrentPrincipal,
                              commands: Commands, caller: Who, read_pool: ReadPool) -> Response[None]:
         """Delete a service account and revoke its tokens (401 at once)."""
@@ -104,7 +104,8 @@ class ServiceAccountsController(Controller):
         accepted = await commands.delete_service_account(caller, public_id, common.role_of(principal), token_ids)
         return Response(None, status_code=204, headers=await common.settle(state, accepted))
 
-    @post("/{account_id:str}/tokens", status_code=201, opt=SECRET_RESPONSE)
+    @post("/{account_id:str}/tokens", status_code=201, opt=SECRET_RESPONSE,
+          responses={**common.ABOVE_OWN, **common.DUPLICATE_NAME})
     async def create_token(self, state: State, account_id: FromPath[str],
                            data: JSONBody[CreateServiceAccountTokenRequest], principal: CurrentPrincipal,
                            commands: Commands, caller: Who) -> Response[IssuedToken]:

@@ -22,7 +22,7 @@ from api.credentials.schemas import (
     ScopeCatalogue,
 )
 from api.deps import provide_caller, provide_read_pool
-from api.errors import ApiError
+from api.errors import ApiError, error_responses
 from api.idempotency import SECRET_RESPONSE
 from api.pagination import Cursor, Limit, Page
 from commands.caller import Caller
@@ -40,6 +40,9 @@ Commands = NamedDependency[CredentialCommands]
 ReadPool = NamedDependency[AsyncConnectionPool[AsyncConn]]
 Who = NamedDependency[Caller]
 PERSONAL = [TokenKind.PERSONAL]
+
+
+NOT_A_USER = "forbidden: a service account's token (personal tokens belong to people)"
 
 
 def _user(principal: Principal) -> str:
@@ -71,7 +74,8 @@ class ApiTokensController(Controller):
                                                 for s in scopes])
             for group, scopes in catalogue().items()])
 
-    @post("/", guards=[requires(SCOPE)], status_code=201, opt=SECRET_RESPONSE)
+    @post("/", guards=[requires(SCOPE)], status_code=201, opt=SECRET_RESPONSE, responses={
+        **common.DUPLICATE_NAME, **error_responses(e403=f"{NOT_A_USER}; a scope you do not hold (details name it)")})
     async def create(self, state: State, data: JSONBody[CreateApiTokenRequest], principal: CurrentPrincipal,
                      commands: Commands, caller: Who) -> Response[IssuedToken]:
         """Create a personal API token. The secret (`clp_pat_…`) is in this response only; store it now.
@@ -93,7 +97,8 @@ class ApiTokensController(Controller):
         return Response(common.issued(common.token_view(issued), issued.revealed), status_code=201,
                         headers=headers)
 
-    @get("/", guards=[requires(SCOPE)])
+    @get("/", guards=[requires(SCOPE)],
+         responses=error_responses(e403=f"forbidden: owner_id names others, which needs the scope {ADMIN_SCOPE}"))
     async def list_tokens(self, request: Request[Any, Any, Any], principal: CurrentPrincipal, read_pool: ReadPool,
                           limit: Limit = 25, cursor: Cursor = None, owner_id: FromQuery[str | None] = None,
                           include_revoked: FromQuery[bool] = False) -> Page[TokenListing]:
@@ -111,7 +116,8 @@ class ApiTokensController(Controller):
                                                     after=common.after_of(request, cursor), limit=limit + 1)
         return common.keyset_page(request, rows, limit, total)
 
-    @post("/{token_id:str}/rotate", guards=[requires(SCOPE)], status_code=200, opt=SECRET_RESPONSE)
+    @post("/{token_id:str}/rotate", guards=[requires(SCOPE)], status_code=200, opt=SECRET_RESPONSE,
+          responses=error_responses(e403=NOT_A_USER, e422="invalid_transition: the token is revoked or expired"))
     async def rotate(self, state: State, token_id: FromPath[str], principal: CurrentPrincipal, commands: Commands,
                      caller: Who, read_pool: ReadPool) -> Response[IssuedToken]:
         """Issue a new secret for one of the caller's tokens; the old secret stops working at once.
@@ -125,7 +131,7 @@ class ApiTokensController(Controller):
         view = common.token_view(issued, last_used_at=current.last_used_at if current else None)
         return Response(common.issued(view, issued.revealed), headers=headers)
 
-    @delete("/{token_id:str}", guards=[requires(SCOPE)], status_code=204)
+    @delete("/{token_id:str}", guards=[requires(SCOPE)], status_code=204, responses=error_responses(e403=NOT_A_USER))
     async def revoke(self, state: State, token_id: FromPath[str], principal: CurrentPrincipal, commands: Commands,
                      caller: Who) -> Response[None]:
         """Revoke a token: 401 on its next use, and it can never be reactivated. Admins may revoke anyone's."""

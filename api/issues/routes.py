@@ -19,10 +19,11 @@ from adapters.postgres import AsyncConn, tenant_transaction
 from adapters.settings import Settings
 from api import standing_gate
 from api.auth import requires
-from api.conditional import etag_for, expected_version
+from api.conditional import STALE, etag_for, expected_version
 from api.consistency import read_your_writes
 from api.deps import provide_caller
-from api.errors import not_found, validation_error
+from api.errors import error_responses, not_found, validation_error
+from api.input_policy import QueryInstant, query_instant
 from api.issues import schemas
 from api.pagination import (
     Cursor,
@@ -49,6 +50,11 @@ from projections.issues.view import IssueView, fold
 
 SORTS = {"created_at", "updated_at", "risk_score", "severity"}
 ISSUE = ResponseSpec(IssueView, description="The issue; `ETag` is its version", generate_examples=False)
+REOPENED = ResponseSpec(IssueView, generate_examples=False,
+                        description="An issue with this source + external_id existed: it was updated")
+CONCURRENT = error_responses(e409="conflict: the issue changed concurrently; re-read and retry")
+CHANGED = {**CONCURRENT, **error_responses(e412=STALE)}
+EDITED = {**CHANGED, **error_responses(e422="invalid_transition: a closed issue changes only through reopen")}
 ISSUE_PAGE = ResponseSpec(Page[IssueView], description="A page of issues", generate_examples=False)
 """Reads send the issues' stored JSON documents as they are (`Response[bytes]`); these name their schema."""
 IssueIdPath = FromPath[str]
@@ -121,7 +127,8 @@ class IssuesController(Controller):
     tags = ("Issues",)
     dependencies = {"ctx": Provide(provide_issues_context, sync_to_thread=False)}  # noqa: RUF012
 
-    @post("/", guards=[requires("issues:write")], status_code=201, opt=FOLD_STANDING)
+    @post("/", guards=[requires("issues:write")], status_code=201, opt=FOLD_STANDING,
+          responses={200: REOPENED, **CONCURRENT})
     async def open_issue(self, data: JSONBody[schemas.OpenIssueRequest], ctx: Ctx) -> Response[IssueView]:
         """Open an issue (same source + external_id updates the existing one: 200)."""
         command = OpenIssue(**{**msgspec.structs.asdict(data), "severity": data.severity.canonical()})
@@ -141,7 +148,7 @@ class IssuesController(Controller):
         stage: FromQuery[str | None] = None, assignee_id: FromQuery[str | None] = None,
         risk_min: Annotated[int | None, QueryParameter(ge=0, le=100)] = None,
         risk_max: Annotated[int | None, QueryParameter(ge=0, le=100)] = None,
-        created_after: FromQuery[datetime | None] = None, created_before: FromQuery[datetime | None] = None,
+        created_after: QueryInstant = None, created_before: QueryInstant = None,
     ) -> Response[bytes]:
         """List issues: filters, sort (default -created_at; relevance when q is given), cursor pagination."""
         if risk_min is not None and risk_max is not None and risk_max < risk_min:
@@ -151,7 +158,8 @@ class IssuesController(Controller):
             status=_enum_list("status", status, {s.value for s in Status}), severity=_severities(severity),
             stage=_enum_list("stage", stage, {s.value for s in Stage}), pattern_id=pattern_id, q=q or None,
             source=source, team=team, assignee_id=assignee_id, risk_min=risk_min, risk_max=risk_max,
-            created_after=created_after, created_before=created_before)
+            created_after=query_instant(created_after, "created_after"),
+            created_before=query_instant(created_before, "created_before"))
         sort_token = sort_spec(field, descending)
         key = state_key(request)
         after = None
@@ -177,7 +185,7 @@ class IssuesController(Controller):
         version, document = found
         return Response(document.encode(), media_type=MediaType.JSON, headers={"ETag": etag_for(version)})
 
-    @patch("/{issue_id:str}", guards=[requires("issues:write")], opt=FOLD_STANDING)
+    @patch("/{issue_id:str}", guards=[requires("issues:write")], opt=FOLD_STANDING, responses=EDITED)
     async def update_issue(self, request: Request[Any, Any, Any], issue_id: IssueIdPath,
                            data: JSONBody[schemas.UpdateIssueRequest], ctx: Ctx) -> Response[IssueView]:
         """Update fields and/or status; If-Match with a stale ETag is 412."""
@@ -188,21 +196,23 @@ class IssuesController(Controller):
         return await self._command(ctx, request, lambda expected: ctx.commands.edit_issue(
             issue_ref(issue_id), edit, ctx.caller, expected))
 
-    @post("/{issue_id:str}/close", guards=[requires("issues:write")], status_code=200, opt=FOLD_STANDING)
+    @post("/{issue_id:str}/close", guards=[requires("issues:write")], status_code=200, opt=FOLD_STANDING,
+          responses=CHANGED)
     async def close_issue(self, request: Request[Any, Any, Any], issue_id: IssueIdPath,
                           ctx: Ctx) -> Response[IssueView]:
         """Close an issue (closing a closed issue is a no-op)."""
         return await self._command(ctx, request, lambda expected: ctx.commands.close_issue(
             issue_ref(issue_id), ctx.caller, expected))
 
-    @post("/{issue_id:str}/reopen", guards=[requires("issues:write")], status_code=200, opt=FOLD_STANDING)
+    @post("/{issue_id:str}/reopen", guards=[requires("issues:write")], status_code=200, opt=FOLD_STANDING,
+          responses=CHANGED)
     async def reopen_issue(self, request: Request[Any, Any, Any], issue_id: IssueIdPath,
                            ctx: Ctx) -> Response[IssueView]:
         """Reopen an issue: back to `open`, `resolved_at` cleared."""
         return await self._command(ctx, request, lambda expected: ctx.commands.reopen_issue(
             issue_ref(issue_id), ctx.caller, expected))
 
-    @post("/{issue_id:str}/link-pattern", guards=[requires("issues:write")], status_code=200)
+    @post("/{issue_id:str}/link-pattern", guards=[requires("issues:write")], status_code=200, responses=CHANGED)
     async def link_pattern(self, request: Request[Any, Any, Any], issue_id: IssueIdPath,
                            data: JSONBody[schemas.LinkPatternRequest], ctx: Ctx) -> Response[IssueView]:
         """Link the issue to a pattern (stage becomes pattern_found)."""
@@ -210,7 +220,7 @@ class IssuesController(Controller):
         return await self._command(ctx, request, lambda expected: ctx.commands.link_pattern(
             issue_ref(issue_id), pattern_id, ctx.caller, expected))
 
-    @post("/{issue_id:str}/unlink-pattern", guards=[requires("issues:write")], status_code=200)
+    @post("/{issue_id:str}/unlink-pattern", guards=[requires("issues:write")], status_code=200, responses=CHANGED)
     async def unlink_pattern(self, request: Request[Any, Any, Any], issue_id: IssueIdPath,
                              ctx: Ctx) -> Response[IssueView]:
         """Remove the issue's pattern link."""
@@ -241,7 +251,7 @@ class IssuesController(Controller):
         return page_of(entries, limit=limit, total=total, key=key, sort="-version",
                        position=lambda entry: {"v": entry.version})
 
-    @post("/{issue_id:str}/comments", guards=[requires("issues:write")], status_code=201)
+    @post("/{issue_id:str}/comments", guards=[requires("issues:write")], status_code=201, responses=CONCURRENT)
     async def add_comment(self, issue_id: IssueIdPath, data: JSONBody[schemas.CommentRequest],
                           ctx: Ctx) -> Response[queries.Comment]:
         """Comment on an issue (closed issues still take comments)."""

@@ -12,7 +12,6 @@ import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody
 from psycopg_pool import AsyncConnectionPool
 
@@ -23,7 +22,7 @@ from adapters.tokens import Principal
 from api.auth import CurrentPrincipal, authenticated, requires
 from api.consistency import read_your_writes
 from api.deps import provide_caller, provide_read_pool, provide_waiter
-from api.errors import ApiError, ErrorEnvelope, not_found, validation_error
+from api.errors import ApiError, error_responses, not_found, validation_error
 from api.idempotency import SECRET_RESPONSE
 from api.members import schemas
 from api.pagination import Cursor, Limit, Page, SortParam, decode_cursor, page_of, parse_sort, sort_spec
@@ -49,12 +48,6 @@ ROLE_LABELS = {
     Role.SECURITY_ADMIN: "Security Admin", Role.COMPLIANCE_ADMIN: "Compliance Admin",
     Role.TENANT_ADMIN: "Workspace Admin", Role.OWNER: "Owner",
 }
-
-
-def errors(**by_status: str) -> dict[int, ResponseSpec]:
-    """OpenAPI entries for the identity codes a route may answer (`errors(e422="last_admin: …")`)."""
-    return {int(key[1:]): ResponseSpec(data_container=ErrorEnvelope, description=text, generate_examples=False)
-            for key, text in by_status.items()}
 
 
 NOT_FOUND = "not_found: no such id in this workspace (other workspaces' ids look the same)"
@@ -150,13 +143,13 @@ class MembersController(Controller):
                        position=lambda row: {"v": row.joined_at.isoformat(), "i": row.id})
         return Page(data=[member_view(row) for row in page.data], page=page.page)
 
-    @get("/{member_id:str}", guards=[requires("members:read")], responses=errors(e404=NOT_FOUND))
+    @get("/{member_id:str}", guards=[requires("members:read")], responses=error_responses(e404=NOT_FOUND))
     async def get_member(self, member_id: IdPath, read_pool: ReadPool, caller: Who) -> schemas.MemberView:
         """One member by membership id (`mem_…`)."""
         return await _member(read_pool, caller, member_id)
 
     @patch("/{member_id:str}", guards=[requires("members:write")],
-           responses=errors(e403=ABOVE_OWN, e404=NOT_FOUND, e422=f"{LAST_ADMIN}; {SEAT_LIMIT} (reactivation)"))
+           responses=error_responses(e403=ABOVE_OWN, e404=NOT_FOUND, e422=f"{LAST_ADMIN}; {SEAT_LIMIT} (reactivation)"))
     async def update_member(self, state: State, member_id: IdPath, data: JSONBody[schemas.UpdateMemberRequest],
                             commands: Commands, caller: Who, waiter: Waiter, read_pool: ReadPool,
                             principal: CurrentPrincipal) -> Response[schemas.MemberView]:
@@ -174,7 +167,7 @@ class MembersController(Controller):
         return Response(await _member(read_pool, caller, member_id), headers=headers)
 
     @delete("/{member_id:str}", guards=[requires("members:admin")], status_code=204,
-            responses=errors(e403=ABOVE_OWN, e404=NOT_FOUND, e422=LAST_ADMIN))
+            responses=error_responses(e403=ABOVE_OWN, e404=NOT_FOUND, e422=LAST_ADMIN))
     async def remove_member(self, state: State, member_id: IdPath, commands: Commands, caller: Who,
                             waiter: Waiter, principal: CurrentPrincipal) -> Response[None]:
         """Remove a member: every token of theirs for this workspace is refused (401) from the next request.
@@ -201,7 +194,7 @@ class InvitationsController(Controller):
     dependencies = DEPENDENCIES
 
     @post("/", guards=[requires("members:write")], status_code=201, opt=SECRET_RESPONSE,
-          responses=errors(e403=ABOVE_OWN, e409="conflict: already a member, or an invitation is pending",
+          responses=error_responses(e403=ABOVE_OWN, e409="conflict: already a member, or an invitation is pending",
                            e422=SEAT_LIMIT))
     async def invite(self, state: State, data: JSONBody[schemas.InviteRequest], commands: Commands, caller: Who,
                      waiter: Waiter, read_pool: ReadPool,
@@ -228,7 +221,7 @@ class InvitationsController(Controller):
                        position=lambda row: {"v": row.created_at.isoformat(), "i": row.id})
         return Page(data=[invitation_view(row) for row in page.data], page=page.page)
 
-    @get("/{invitation_id:str}", guards=[requires("members:read")], responses=errors(e404=NOT_FOUND))
+    @get("/{invitation_id:str}", guards=[requires("members:read")], responses=error_responses(e404=NOT_FOUND))
     async def get_invitation(self, invitation_id: IdPath, read_pool: ReadPool,
                              caller: Who) -> schemas.InvitationView:
         """One invitation (never its token)."""
@@ -236,7 +229,7 @@ class InvitationsController(Controller):
 
     @post("/{invitation_id:str}/resend", guards=[requires("members:write")], status_code=200,
           opt=SECRET_RESPONSE,
-          responses=errors(e404=NOT_FOUND, e422="invalid_transition: the invitation is accepted or revoked"))
+          responses=error_responses(e404=NOT_FOUND, e422="invalid_transition: the invitation is accepted or revoked"))
     async def resend(self, state: State, invitation_id: IdPath, commands: Commands, caller: Who, waiter: Waiter,
                      read_pool: ReadPool) -> Response[schemas.InvitationSent]:
         """A fresh token and link, valid 7 days (shown once); the earlier links stay valid until they expire."""
@@ -244,14 +237,14 @@ class InvitationsController(Controller):
         return await _sent(state, sent, waiter, read_pool, caller, 200)
 
     @delete("/{invitation_id:str}", guards=[requires("members:write")], status_code=204,
-            responses=errors(e404=NOT_FOUND, e422="invalid_transition: the invitation was accepted"))
+            responses=error_responses(e404=NOT_FOUND, e422="invalid_transition: the invitation was accepted"))
     async def revoke(self, state: State, invitation_id: IdPath, commands: Commands, caller: Who,
                      waiter: Waiter) -> Response[None]:
         """Revoke a pending invitation: none of its links works any more (again: no-op; accepted: 422)."""
         changed = await commands.revoke(_invitation_ref(invitation_id), caller)
         return Response(None, status_code=204, headers=await settle(waiter, state.settings, changed.position))
 
-    @post("/accept", guards=[authenticated], status_code=200, responses=errors(
+    @post("/accept", guards=[authenticated], status_code=200, responses=error_responses(
         e403="forbidden: the invitation was sent to another email", e404="not_found: unknown token",
         e422="invitation_expired: the link is older than 7 days; invalid_transition: already accepted or revoked;"
              f" {SEAT_LIMIT}"))

@@ -11,6 +11,7 @@ from typing import Any
 
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
+from litestar.openapi.spec import SecurityRequirement, SecurityScheme
 
 from adapters.tokens import Principal
 from api.auth import bearer_token
@@ -21,6 +22,10 @@ from commands.scim import SCIM_LEVEL
 from domain.credentials.events import TokenKind
 
 SCIM_KINDS = frozenset({TokenKind.SCIM})
+SCIM_SCHEME_NAME = "ScimBearer"
+SCIM_SCHEME = SecurityScheme(type="http", scheme="bearer",
+                             description="A workspace's SCIM token (clp_scim_…) from POST /v1/settings/scim-tokens")
+SCIM_REQUIREMENT: SecurityRequirement = {SCIM_SCHEME_NAME: []}
 
 
 async def scim_token(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:

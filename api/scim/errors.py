@@ -7,12 +7,13 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
 
-from api.errors import ApiError
+from api.errors import ApiError, validation_details
 from api.request_id import request_id
-from api.scim.protocol import MEDIA_TYPE, ScimError, error_body
+from api.scim.protocol import ScimError, error_body
+from api.scim.schemas import MEDIA_TYPE
 from commands.errors import NotFound
 from commands.group_commit import ConcurrencyConflict
 from commands.scim import AlreadyProvisioned
@@ -45,6 +46,9 @@ def to_scim(exc: Exception) -> ScimError:
             return ScimError(exc.status, exc.message, _SCIM_TYPE_BY_STATUS.get(exc.status))
         case msgspec.DecodeError():
             return ScimError(400, f"Malformed request: {exc}", "invalidSyntax")
+        case ValidationException():
+            reasons = "; ".join(f"{e['field']}: {e['reason']}" for e in validation_details(exc))
+            return ScimError(400, f"Malformed request: {reasons}", "invalidSyntax")
         case HTTPException() if exc.status_code < 500:
             return ScimError(exc.status_code, str(exc.detail), _SCIM_TYPE_BY_STATUS.get(exc.status_code))
         case _:

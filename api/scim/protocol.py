@@ -9,16 +9,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import msgspec
-
-from api.input_policy import decode_json
+from api.scim.schemas import Error, PatchRequest
 
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
 LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
-MEDIA_TYPE = "application/scim+json"
 MAX_COUNT = 200
 
 _FILTER = re.compile(r'^\s*(?P<attr>[A-Za-z][\w.:]*)\s+(?P<op>eq)\s+"(?P<value>(?:[^"\\]|\\.)*)"\s*$', re.IGNORECASE)
@@ -34,15 +31,8 @@ class ScimError(Exception):
         self.scim_type = scim_type
 
 
-class ErrorBody(msgspec.Struct, kw_only=True, omit_defaults=True):
-    schemas: list[str]
-    status: str
-    detail: str
-    scimType: str | None = None
-
-
-def error_body(exc: ScimError) -> ErrorBody:
-    return ErrorBody(schemas=[ERROR_SCHEMA], status=str(exc.status), detail=exc.detail, scimType=exc.scim_type)
+def error_body(exc: ScimError) -> Error:
+    return Error(schemas=[ERROR_SCHEMA], status=str(exc.status), detail=exc.detail, scimType=exc.scim_type)
 
 
 def parse_filter(text: str | None, allowed: dict[str, str]) -> tuple[str, str] | None:
@@ -81,23 +71,8 @@ def as_bool(value: object, field: str) -> bool:
     raise ScimError(400, f"{field} must be a boolean", "invalidValue")
 
 
-class Operation(msgspec.Struct, kw_only=True):
-    op: str
-    path: str | None = None
-    value: Any = None
-
-
-class PatchRequest(msgspec.Struct, kw_only=True):
-    schemas: list[str] = msgspec.field(default_factory=lambda: [PATCH_SCHEMA])
-    Operations: list[Operation] = msgspec.field(default_factory=list)
-
-
-def operations(body: bytes) -> list[tuple[str, str | None, Any]]:
-    """(op in lower case, path or None, value) of a PatchOp body; a malformed one is 400 invalidSyntax."""
-    try:
-        request = decode_json(body, PatchRequest)
-    except msgspec.DecodeError as exc:
-        raise ScimError(400, f"Malformed PatchOp: {exc}", "invalidSyntax") from None
+def operations(request: PatchRequest) -> list[tuple[str, str | None, Any]]:
+    """(op in lower case, path or None, value) of a PatchOp; an unknown op or none at all is 400 invalidSyntax."""
     result = []
     for operation in request.Operations:
         op = operation.op.strip().lower()

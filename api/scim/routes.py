@@ -10,23 +10,23 @@ Every answer uses `application/scim+json`; errors use the SCIM error schema.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
-import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.datastructures import State
-from litestar.params import FromPath, FromQuery
+from litestar.openapi.spec import Example
+from litestar.params import Body, FromPath, FromQuery
 
 from adapters.postgres import tenant_transaction
 from adapters.tokens import Principal
 from api.client_ip import client_ip
 from api.consistency import read_your_writes
-from api.input_policy import decode_json
 from api.request_id import request_id
-from api.scim import protocol
-from api.scim.auth import scim_token
+from api.scim import protocol, schemas
+from api.scim.auth import SCIM_REQUIREMENT, scim_token
 from api.scim.errors import scim_exception_handlers
-from api.scim.protocol import MEDIA_TYPE, ScimError
+from api.scim.protocol import ScimError
+from api.scim.schemas import MEDIA_TYPE
 from commands.caller import Caller
 from commands.scim import DEFAULT_ROLE
 from domain.events import Actor, ActorKind
@@ -39,10 +39,36 @@ PREFIX = "/scim/v2"
 IDENTITY_PROJECTION = "identity"
 USER_FILTERS = {"username": "userName"}
 GROUP_FILTERS = {"displayname": "displayName"}
+T = TypeVar("T")
+NewUser = Annotated[schemas.NewUser, Body(media_type=MEDIA_TYPE, examples=[
+    Example(summary="Okta", value={"schemas": [protocol.USER_SCHEMA], "userName": "ada@example.com",
+                                   "name": {"givenName": "Ada", "familyName": "Lovelace"},
+                                   "emails": [{"primary": True, "value": "ada@example.com", "type": "work"}],
+                                   "active": True, "externalId": "00u1abcd"})])]
+NewGroup = Annotated[schemas.NewGroup, Body(media_type=MEDIA_TYPE, examples=[
+    Example(summary="Give a role", value={"schemas": [protocol.GROUP_SCHEMA], "displayName": "analyst",
+                                          "members": []})])]
+UserPatch = Annotated[schemas.PatchRequest, Body(media_type=MEDIA_TYPE, examples=[
+    Example(summary="Okta", value={"schemas": [protocol.PATCH_SCHEMA],
+                                   "Operations": [{"op": "replace", "value": {"active": False}}]}),
+    Example(summary="Entra ID", value={"schemas": [protocol.PATCH_SCHEMA],
+                                       "Operations": [{"op": "Replace", "path": "active", "value": "True"}]})])]
+GroupPatch = Annotated[schemas.PatchRequest, Body(media_type=MEDIA_TYPE, examples=[
+    Example(summary="Add members", value={"schemas": [protocol.PATCH_SCHEMA], "Operations": [
+        {"op": "add", "path": "members", "value": [{"value": "usr_01J0000000000000000000000A"}]}]})])]
+"""SCIM request bodies: identity providers send `application/scim+json` (plain JSON is read as well)."""
+
+ERRORS = schemas.errors(e400="invalidValue, invalidSyntax, invalidFilter, invalidPath, mutability",
+                        e401="no SCIM token, or one that is revoked or expired")
+USER_ERRORS = {**ERRORS, **schemas.errors(e404="no such member in this workspace")}
+GROUP_ERRORS = {**ERRORS, **schemas.errors(e404="not a role key")}
+WRITE_ERRORS = schemas.errors(e403="the change would grant a role SCIM may not give (owner)",
+                              e409="uniqueness: already a member, or a concurrent change; retry",
+                              e413="the body is over MAX_BODY_BYTES")
 
 
-def scim(body: object, status: int = 200, headers: dict[str, str] | None = None) -> Response[bytes]:
-    return Response(msgspec.json.encode(body), status_code=status, media_type=MEDIA_TYPE, headers=headers)
+def scim(body: T, status: int = 200, headers: dict[str, str] | None = None) -> Response[T]:
+    return Response(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
 def _principal(request: Request[Any, Any, Any]) -> Principal:
@@ -72,34 +98,28 @@ def _user_id(value: str) -> str:
     return public
 
 
-def user_resource(member: ScimMember) -> dict[str, Any]:
+def user_resource(member: ScimMember) -> schemas.User:
     given, _, family = member.name.partition(" ")
-    return {
-        "schemas": [protocol.USER_SCHEMA],
-        "id": member.id,
-        "userName": member.email,
-        "name": {"formatted": member.name, "givenName": given, "familyName": family},
-        "displayName": member.name,
-        "emails": [{"value": member.email, "type": "work", "primary": True}],
-        "active": member.status == "active",
-        "groups": [{"value": member.role, "display": member.role, "$ref": f"{PREFIX}/Groups/{member.role}"}],
-        "meta": {"resourceType": "User", "created": member.created_at.isoformat(),
-                 "lastModified": member.updated_at.isoformat(), "location": f"{PREFIX}/Users/{member.id}",
-                 "version": f'W/"{member.version}"'},
-    }
+    return schemas.User(
+        schemas=[protocol.USER_SCHEMA], id=member.id, userName=member.email,
+        name=schemas.Name(formatted=member.name, givenName=given, familyName=family), displayName=member.name,
+        emails=[schemas.Email(value=member.email, type="work", primary=True)], active=member.status == "active",
+        groups=[schemas.Reference(value=member.role, display=member.role, ref=f"{PREFIX}/Groups/{member.role}")],
+        meta=schemas.Meta(resourceType="User", created=member.created_at, lastModified=member.updated_at,
+                          location=f"{PREFIX}/Users/{member.id}", version=f'W/"{member.version}"'))
 
 
-def group_resource(role: Role, members: list[ScimMember] | None) -> dict[str, Any]:
-    body: dict[str, Any] = {"schemas": [protocol.GROUP_SCHEMA], "id": role.value, "displayName": role.value,
-                            "meta": {"resourceType": "Group", "location": f"{PREFIX}/Groups/{role.value}"}}
-    if members is not None:
-        body["members"] = [{"value": m.id, "display": m.email, "$ref": f"{PREFIX}/Users/{m.id}"} for m in members]
-    return body
+def group_resource(role: Role, members: list[ScimMember] | None) -> schemas.Group:
+    return schemas.Group(
+        schemas=[protocol.GROUP_SCHEMA], id=role.value, displayName=role.value,
+        meta=schemas.Meta(resourceType="Group", location=f"{PREFIX}/Groups/{role.value}"),
+        members=None if members is None else [
+            schemas.Reference(value=m.id, display=m.email, ref=f"{PREFIX}/Users/{m.id}") for m in members])
 
 
-def list_response(resources: list[dict[str, Any]], total: int, start: int) -> dict[str, Any]:
-    return {"schemas": [protocol.LIST_SCHEMA], "totalResults": total, "startIndex": start,
-            "itemsPerPage": len(resources), "Resources": resources}
+def list_response(resources: list[T], total: int, start: int) -> schemas.ListResponse[T]:
+    return schemas.ListResponse(schemas=[protocol.LIST_SCHEMA], totalResults=total, startIndex=start,
+                                itemsPerPage=len(resources), Resources=resources)
 
 
 def _role(group_id: str) -> Role:
@@ -109,18 +129,7 @@ def _role(group_id: str) -> Role:
         raise ScimError(404, f"Group {group_id} not found") from None
 
 
-class NewUser(msgspec.Struct, kw_only=True):
-    """The parts of a SCIM User we use; the rest of the resource is ignored (RFC 7643 allows extensions)."""
-
-    userName: str
-    name: dict[str, Any] | None = None
-    displayName: str | None = None
-    emails: list[dict[str, Any]] | None = None
-    active: Any = True
-    externalId: str | None = None
-
-
-def _display_name(user: NewUser) -> str | None:
+def _display_name(user: schemas.NewUser) -> str | None:
     if user.displayName and user.displayName.strip():
         return user.displayName
     name = user.name or {}
@@ -131,7 +140,7 @@ def _display_name(user: NewUser) -> str | None:
     return joined or None
 
 
-def _email(user: NewUser) -> str:
+def _email(user: schemas.NewUser) -> str:
     if "@" in user.userName:
         return user.userName
     for item in user.emails or []:
@@ -144,26 +153,29 @@ class ScimController(Controller):
     path = PREFIX
     tags = ("SCIM",)
     guards = [scim_token]  # noqa: RUF012  (Litestar reads this class attribute)
+    security = [SCIM_REQUIREMENT]  # noqa: RUF012
     exception_handlers = scim_exception_handlers()
 
-    @get("/ServiceProviderConfig")
-    async def service_provider_config(self) -> Response[bytes]:
+    @get("/ServiceProviderConfig", media_type=MEDIA_TYPE, responses=ERRORS)
+    async def service_provider_config(self) -> Response[schemas.ServiceProviderConfig]:
         """What this SCIM service supports (RFC 7643 5)."""
-        return scim({
-            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
-            "patch": {"supported": True}, "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": 0},
-            "filter": {"supported": True, "maxResults": protocol.MAX_COUNT},
-            "changePassword": {"supported": False}, "sort": {"supported": False}, "etag": {"supported": False},
-            "authenticationSchemes": [{"type": "oauthbearertoken", "name": "SCIM token",
-                                       "description": "Bearer clp_scim_… from POST /v1/settings/scim-tokens"}],
-        })
+        return scim(schemas.ServiceProviderConfig(
+            schemas=["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
+            patch=schemas.Supported(supported=True),
+            bulk=schemas.Bulk(supported=False, maxOperations=0, maxPayloadSize=0),
+            filter=schemas.Filter(supported=True, maxResults=protocol.MAX_COUNT),
+            changePassword=schemas.Supported(supported=False), sort=schemas.Supported(supported=False),
+            etag=schemas.Supported(supported=False),
+            authenticationSchemes=[schemas.AuthenticationScheme(
+                type="oauthbearertoken", name="SCIM token",
+                description="Bearer clp_scim_… from POST /v1/settings/scim-tokens")]))
 
     # -- Users ----------------------------------------------------------------------------------------------
 
-    @get("/Users")
+    @get("/Users", media_type=MEDIA_TYPE, responses=ERRORS)
     async def list_users(self, request: Request[Any, Any, Any], filter: FromQuery[str | None] = None,
                          startIndex: FromQuery[int | None] = None,
-                         count: FromQuery[int | None] = None) -> Response[bytes]:
+                         count: FromQuery[int | None] = None) -> Response[schemas.ListResponse[schemas.User]]:
         """Members of the workspace; `filter=userName eq "…"`, `startIndex` (1-based) and `count`."""
         principal = _principal(request)
         matched = protocol.parse_filter(filter, USER_FILTERS)
@@ -173,43 +185,42 @@ class ScimController(Controller):
                                               email=matched[1] if matched else None, offset=start - 1, limit=size)
         return scim(list_response([user_resource(row) for row in rows], total, start))
 
-    @get("/Users/{user_id:str}")
-    async def get_user(self, request: Request[Any, Any, Any], user_id: FromPath[str]) -> Response[bytes]:
+    @get("/Users/{user_id:str}", media_type=MEDIA_TYPE, responses=USER_ERRORS)
+    async def get_user(self, request: Request[Any, Any, Any], user_id: FromPath[str]) -> Response[schemas.User]:
         """One member as a SCIM User (404 for anyone who is not a member of this workspace)."""
         return scim(user_resource(await self._member(request, _user_id(user_id))))
 
-    @post("/Users", status_code=201)
-    async def create_user(self, request: Request[Any, Any, Any], state: State) -> Response[bytes]:
+    @post("/Users", status_code=201, media_type=MEDIA_TYPE, responses={**ERRORS, **WRITE_ERRORS})
+    async def create_user(self, request: Request[Any, Any, Any], state: State,
+                          data: NewUser) -> Response[schemas.User]:
         """Provision: creates the user if new and adds them as a `viewer` (suspended if `active` is false).
         An existing member is 409 `uniqueness`."""
-        user = decode_json(await request.body(), NewUser)
-        active = protocol.as_bool(user.active, "active")
+        active = protocol.as_bool(data.active, "active")
         done = await request.app.state.scim_commands.provision(
-            _caller(request), email=_email(user), name=_display_name(user), active=active, role=DEFAULT_ROLE)
+            _caller(request), email=_email(data), name=_display_name(data), active=active, role=DEFAULT_ROLE)
         await _settle(state, done.position)
         member = await self._member(request, render("usr", done.stream_id))
         return scim(user_resource(member), 201, {"Location": f"{PREFIX}/Users/{member.id}"})
 
-    @patch("/Users/{user_id:str}")
-    async def patch_user(self, request: Request[Any, Any, Any], state: State, user_id: FromPath[str]
-                         ) -> Response[bytes]:
+    @patch("/Users/{user_id:str}", media_type=MEDIA_TYPE, responses={**USER_ERRORS, **WRITE_ERRORS})
+    async def patch_user(self, request: Request[Any, Any, Any], state: State, user_id: FromPath[str],
+                         data: UserPatch) -> Response[schemas.User]:
         """PatchOp: `active` (de)activates the membership (Okta's value object and Entra ID's string booleans
         both work); other attributes are accepted and not applied."""
         public = _user_id(user_id)
-        active = protocol.user_active_change(protocol.operations(await request.body()))
+        active = protocol.user_active_change(protocol.operations(data))
         await self._set_active(request, state, public, active)
         return scim(user_resource(await self._member(request, public)))
 
-    @put("/Users/{user_id:str}")
-    async def replace_user(self, request: Request[Any, Any, Any], state: State, user_id: FromPath[str]
-                           ) -> Response[bytes]:
+    @put("/Users/{user_id:str}", media_type=MEDIA_TYPE, responses={**USER_ERRORS, **WRITE_ERRORS})
+    async def replace_user(self, request: Request[Any, Any, Any], state: State, user_id: FromPath[str],
+                           data: NewUser) -> Response[schemas.User]:
         """Replace: only `active` is applied (see PATCH)."""
         public = _user_id(user_id)
-        user = decode_json(await request.body(), NewUser)
-        await self._set_active(request, state, public, protocol.as_bool(user.active, "active"))
+        await self._set_active(request, state, public, protocol.as_bool(data.active, "active"))
         return scim(user_resource(await self._member(request, public)))
 
-    @delete("/Users/{user_id:str}", status_code=204)
+    @delete("/Users/{user_id:str}", status_code=204, responses={**USER_ERRORS, **WRITE_ERRORS})
     async def delete_user(self, request: Request[Any, Any, Any], state: State, user_id: FromPath[str]) -> None:
         """Deprovision: the membership is suspended (its history and the user stay)."""
         await self._set_active(request, state, _user_id(user_id), False)
@@ -232,11 +243,11 @@ class ScimController(Controller):
 
     # -- Groups (= roles) -----------------------------------------------------------------------------------
 
-    @get("/Groups")
+    @get("/Groups", media_type=MEDIA_TYPE, responses=ERRORS)
     async def list_groups(self, request: Request[Any, Any, Any], filter: FromQuery[str | None] = None,
                           excludedAttributes: FromQuery[str | None] = None,
                           startIndex: FromQuery[int | None] = None,
-                          count: FromQuery[int | None] = None) -> Response[bytes]:
+                          count: FromQuery[int | None] = None) -> Response[schemas.ListResponse[schemas.Group]]:
         """One group per role (`displayName` = the role key), with its members."""
         matched = protocol.parse_filter(filter, GROUP_FILTERS)
         roles = [r for r in Role if matched is None or r.value == matched[1]]
@@ -247,33 +258,28 @@ class ScimController(Controller):
                   for role in page]
         return scim(list_response(groups, len(roles), start))
 
-    @get("/Groups/{group_id:str}")
-    async def get_group(self, request: Request[Any, Any, Any], group_id: FromPath[str]) -> Response[bytes]:
+    @get("/Groups/{group_id:str}", media_type=MEDIA_TYPE, responses=GROUP_ERRORS)
+    async def get_group(self, request: Request[Any, Any, Any], group_id: FromPath[str]) -> Response[schemas.Group]:
         role = _role(group_id)
         return scim(group_resource(role, await self._members_of(request, role)))
 
-    @post("/Groups", status_code=201)
-    async def create_group(self, request: Request[Any, Any, Any], state: State) -> Response[bytes]:
-        """Groups are the fixed roles: "creating" one whose displayName is a role key returns it (then add
-        members with PATCH); any other name is 400."""
-        body = decode_json(await request.body())
-        name = body.get("displayName") if isinstance(body, dict) else None
-        if not isinstance(name, str) or name not in {r.value for r in Role}:
-            raise ScimError(400, f"displayName must be a role key: {', '.join(r.value for r in Role)}",
-                            "invalidValue")
-        role = Role(name)
-        members = body.get("members")
-        if members:
-            await self._apply(request, state, role, protocol.member_ids(members), [], None)
+    @post("/Groups", status_code=201, media_type=MEDIA_TYPE, responses={**USER_ERRORS, **WRITE_ERRORS})
+    async def create_group(self, request: Request[Any, Any, Any], state: State,
+                           data: NewGroup) -> Response[schemas.Group]:
+        """Groups are the fixed roles: "creating" one whose displayName is a role key returns it, with the
+        members given added to it; any other name is 400. A member that is not in the workspace is 404."""
+        role = data.displayName
+        if data.members:
+            await self._apply(request, state, role, [member.value for member in data.members], [], None)
         return scim(group_resource(role, await self._members_of(request, role)), 201,
                     {"Location": f"{PREFIX}/Groups/{role.value}"})
 
-    @patch("/Groups/{group_id:str}")
-    async def patch_group(self, request: Request[Any, Any, Any], state: State, group_id: FromPath[str]
-                          ) -> Response[bytes]:
+    @patch("/Groups/{group_id:str}", media_type=MEDIA_TYPE, responses={**GROUP_ERRORS, **WRITE_ERRORS})
+    async def patch_group(self, request: Request[Any, Any, Any], state: State, group_id: FromPath[str],
+                          data: GroupPatch) -> Response[schemas.Group]:
         """Members add/remove/replace: a member added gets this role; a member removed gets `viewer`."""
         role = _role(group_id)
-        added, removed, replaced = protocol.group_member_changes(protocol.operations(await request.body()))
+        added, removed, replaced = protocol.group_member_changes(protocol.operations(data))
         await self._apply(request, state, role, added, removed, replaced)
         return scim(group_resource(role, await self._members_of(request, role)))
 

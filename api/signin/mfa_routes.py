@@ -15,7 +15,7 @@ from adapters.tokens import Principal
 from api.auth import authenticated
 from api.consistency import read_your_writes
 from api.deps import provide_caller
-from api.errors import ApiError
+from api.errors import ApiError, error_responses
 from api.idempotency import SECRET_RESPONSE
 from api.signin import schemas
 from api.signin.totp_attempts import check_totp, invalid_code
@@ -66,7 +66,7 @@ def _user(request: Request[Any, Any, Any]) -> Principal:
 
 
 @post("/v1/me/mfa/totp", guards=[authenticated], status_code=201, tags=["MFA"], opt=SECRET_RESPONSE,
-      responses=schemas.errors(e422="mfa_already_enrolled: remove the active factor first",
+      responses=error_responses(e422="mfa_already_enrolled: remove the active factor first",
                                e503="service_unavailable: CAUSELOOP_MASTER_KEY is not configured in production"))
 async def enrol_totp(request: Request[Any, Any, Any], state: State) -> Response[schemas.TotpEnrolment]:
     """Start TOTP enrolment: the secret and otpauth URI are shown once; verify a code to activate."""
@@ -101,7 +101,7 @@ async def verify_totp(request: Request[Any, Any, Any], state: State,
 
 
 @delete("/v1/me/mfa/totp", guards=[authenticated], status_code=204, tags=["MFA"],
-      responses={**schemas.CODE_ERRORS, **schemas.errors(
+      responses={**schemas.CODE_ERRORS, **error_responses(
           e403="mfa_required: removing an active factor needs a code or a token minted with MFA")})
 async def remove_totp(request: Request[Any, Any, Any], state: State,
                       data: Annotated[schemas.TotpRemoveRequest | None, Body()] = None) -> Response[None]:

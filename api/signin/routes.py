@@ -24,7 +24,7 @@ from adapters.tokens import USER_TOKEN_TTL, mint_access_token
 from api.auth import PUBLIC
 from api.client_ip import client_ip
 from api.consistency import POSITION_HEADER, read_your_writes
-from api.errors import ApiError
+from api.errors import ApiError, error_responses
 from api.principals import workspace_is_open
 from api.request_id import request_id
 from api.signin import schemas
@@ -226,7 +226,8 @@ async def refresh(request: Request[Any, Any, Any], state: State,
     return Response(body, headers=headers)
 
 
-@get("/.well-known/causeloop-dev-jwks.json", sync_to_thread=True, tags=["Auth"])
+@get("/.well-known/causeloop-dev-jwks.json", sync_to_thread=True, tags=["Auth"],
+     responses=error_responses(e404="not_found: in production, or when CLERK_JWKS_URL is set"))
 def dev_jwks(state: State) -> dict[str, Any]:
     """The development issuer's public keys (the key set exchange verifies against when CLERK_JWKS_URL is unset).
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import msgspec
-from litestar.openapi import ResponseSpec
 
-from api.errors import ErrorEnvelope
+from api.errors import error_responses
 from api.input_policy import RequestBody
 from api.members.schemas import Token
 
@@ -68,13 +67,7 @@ class TotpRemoveRequest(RequestBody, kw_only=True):
     """A current code; may be left out when the caller's token was minted with a second factor."""
 
 
-def errors(**by_status: str) -> dict[int, ResponseSpec]:
-    """Documented error responses beyond the conventions' 400/401/403/429 (keys like `e503`)."""
-    return {int(key[1:]): ResponseSpec(data_container=ErrorEnvelope, description=text, generate_examples=False)
-            for key, text in by_status.items()}
-
-
-EXCHANGE_ERRORS = errors(
+EXCHANGE_ERRORS = error_responses(
     e401="invalid_grant: subject_token is invalid or could not be verified",
     e403="forbidden: unknown identity, or not an active member of the workspace, or (with invitation_token) "
          "the invitation is addressed to another email or workspace, or the token has no email claim; "
@@ -84,8 +77,9 @@ EXCHANGE_ERRORS = errors(
          "invalid_transition (already accepted or revoked), seat_limit",
     e503="service_unavailable: CLERK_JWKS_URL is not configured in production, or Clerk's keys cannot be fetched",
 )
-REFRESH_ERRORS = errors(e401="unauthorized: the refresh token is unknown, revoked, reused or its session expired")
-CODE_ERRORS = errors(
+REFRESH_ERRORS = error_responses(
+    e401="unauthorized: the refresh token is unknown, revoked, reused or its session expired")
+CODE_ERRORS = error_responses(
     e404="not_found: no TOTP enrolment",
     e422="invalid_mfa_code: the code is wrong or already used",
     e503="service_unavailable: CAUSELOOP_MASTER_KEY is not configured in production",

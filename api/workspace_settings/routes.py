@@ -10,7 +10,6 @@ import msgspec
 from litestar import Controller, Request, Response, get, patch, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody
 from psycopg_pool import AsyncConnectionPool
 
@@ -18,10 +17,10 @@ from adapters.position_waiter import PositionWaiter
 from adapters.postgres import AsyncConn, tenant_transaction
 from adapters.settings import Settings
 from api.auth import CurrentPrincipal, authenticated, requires, requires_any
-from api.conditional import etag_for, expected_version
+from api.conditional import STALE, etag_for, expected_version
 from api.consistency import read_your_writes
 from api.deps import provide_caller, provide_read_pool, provide_waiter, provide_workspace_settings_commands
-from api.errors import ApiError, ErrorEnvelope, conflict, not_found, validation_error
+from api.errors import ApiError, conflict, error_responses, not_found, validation_error
 from api.workspace_settings import schemas
 from commands.caller import Caller
 from commands.runner import Result
@@ -39,13 +38,6 @@ Who = NamedDependency[Caller]
 MFA_SCOPE = "workspace:admin"
 
 
-def _errors(**by_status: str) -> dict[int, ResponseSpec]:
-    """Documented error responses beyond the conventions' 400/401/403/429 (keys like `e412`)."""
-    return {int(key[1:]): ResponseSpec(data_container=ErrorEnvelope, description=text, generate_examples=False)
-            for key, text in by_status.items()}
-
-
-STALE = "precondition_failed: If-Match names an older version (the ETag of the current one is returned)"
 
 
 async def settle(waiter: PositionWaiter, settings: Settings, accepted: Result) -> dict[str, str]:
@@ -118,7 +110,7 @@ class WorkspaceSettingsController(Controller):
         return Response(workspace_view(caller.workspace_id, state, record), headers={"ETag": etag_for(state.version)})
 
     @patch("/workspace", guards=[requires("workspace:write")],
-           responses=_errors(e409="conflict: another workspace of the organization has this slug", e412=STALE))
+           responses=error_responses(e409="conflict: another workspace of the organization has this slug", e412=STALE))
     async def update_workspace(self, state: State, request: Request[Any, Any, Any],
                                data: JSONBody[schemas.UpdateWorkspaceRequest], principal: CurrentPrincipal,
                                commands: Commands, caller: Who, waiter: Waiter,
@@ -151,7 +143,7 @@ class WorkspaceSettingsController(Controller):
             current = await queries.workspace_settings(conn, caller.workspace_id)
         return Response(ai_view(current), headers={"ETag": etag_for(current.version)})
 
-    @patch("/settings/ai", guards=[requires("workspace:write")], responses=_errors(e412=STALE))
+    @patch("/settings/ai", guards=[requires("workspace:write")], responses=error_responses(e412=STALE))
     async def update_ai_settings(self, state: State, request: Request[Any, Any, Any],
                                  data: JSONBody[schemas.UpdateAiSettingsRequest], commands: Commands, caller: Who,
                                  waiter: Waiter) -> Response[schemas.AiSettingsResponse]:
@@ -170,7 +162,8 @@ class WorkspaceSettingsController(Controller):
 
     @patch("/settings/data-retention",
            guards=[requires_any("workspace.compliance:write", "workspace:admin")],
-           responses=_errors(e412=STALE, e422="retention_below_minimum: audit_days below 365 (details name the field)"))
+           responses=error_responses(
+               e412=STALE, e422="retention_below_minimum: audit_days below 365 (details name the field)"))
     async def update_retention(self, state: State, request: Request[Any, Any, Any],
                                data: JSONBody[schemas.UpdateRetentionRequest], commands: Commands, caller: Who,
                                waiter: Waiter) -> Response[schemas.RetentionResponse]:
@@ -189,7 +182,7 @@ class WorkspaceSettingsController(Controller):
         return Response(onboarding_view(current, facts, record), headers={"ETag": etag_for(current.version)})
 
     @post("/onboarding/steps/{step:str}/complete", guards=[requires("workspace:write")], status_code=200,
-          responses=_errors(e404="not_found: not one of the five step ids"))
+          responses=error_responses(e404="not_found: not one of the five step ids"))
     async def complete_step(self, state: State, step: FromPath[str], commands: Commands, caller: Who,
                             waiter: Waiter, read_pool: ReadPool) -> Response[schemas.OnboardingStepResponse]:
         """Complete a wizard step (connect_source, invite_team, review_insights, configure_alerts,

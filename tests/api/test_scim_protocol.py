@@ -7,13 +7,14 @@ import pytest
 
 from api.scim import protocol
 from api.scim.protocol import ScimError
+from api.scim.schemas import PatchRequest
 
 USERS = {"username": "userName"}
 
 
 def ops(*operations: dict[str, object]) -> list[tuple[str, str | None, object]]:
-    return protocol.operations(msgspec.json.encode({"schemas": [protocol.PATCH_SCHEMA],
-                                                    "Operations": list(operations)}))
+    return protocol.operations(msgspec.convert({"schemas": [protocol.PATCH_SCHEMA], "Operations": list(operations)},
+                                               PatchRequest))
 
 
 def test_a_username_filter_is_case_insensitive_in_attribute_and_operator() -> None:

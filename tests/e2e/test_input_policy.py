@@ -83,6 +83,30 @@ async def test_datetimes_outside_the_range_or_without_offset_are_refused(api: Cl
     assert_refused(response, "source_created_at")
 
 
+@pytest.mark.parametrize(("path", "body", "field"), [
+    ("/v1/issues", {"title": "t", "source_created_at": 0}, "source_created_at"),
+    ("/v1/issues", {"title": "t", "source_created_at": 1.7e9}, "source_created_at"),
+    ("/v1/settings/ai", {"auto_link": 0}, "auto_link"),
+    ("/v1/settings/ai", {"proof_window_days": "30"}, "proof_window_days"),
+])
+async def test_a_body_is_decoded_strictly_against_its_documented_types(api: Client, tenant: Tenant, path: str,
+                                                                        body: dict[str, Any], field: str) -> None:
+    send = api.post if path == "/v1/issues" else api.patch
+    response = await send(path, json=body, headers=owner_headers(tenant))
+
+    assert_refused(response, field)
+    assert (await api.get("/v1/issues", headers=tenant.headers())).json()["data"] == []
+    assert (await api.get("/v1/settings/ai", headers=tenant.headers())).json()["version"] == 0
+
+
+@pytest.mark.parametrize("instant", ["0.5", "1700000000", "2026-01-01T00:00:00", "9000-01-01T00:00:00Z"])
+async def test_a_datetime_in_the_query_needs_an_offset_and_the_range(api: Client, tenant: Tenant,
+                                                                       instant: str) -> None:
+    response = await api.get("/v1/issues", params={"created_before": instant}, headers=tenant.headers())
+
+    assert_refused(response, "created_before")
+
+
 async def test_datetimes_are_normalized_to_utc(api: Client, tenant: Tenant) -> None:
     created = await api.post("/v1/issues", json={"title": "t", "source_created_at": "2026-03-01T01:30:00+02:00"},
                              headers=tenant.headers())

@@ -62,6 +62,23 @@ async def test_health_and_ready_report_ok(api: AsyncTestClient) -> None:  # type
                                                                     "migrations": "ok"}
 
 
+async def test_readiness_documents_its_503(api: AsyncTestClient) -> None:  # type: ignore[type-arg]
+    responses = (await api.get("/openapi.json")).json()["paths"]["/ready"]["get"]["responses"]
+
+    assert responses["503"]["content"]["application/json"]["schema"] == responses["200"]["content"][
+        "application/json"]["schema"]
+
+
+@pytest.mark.parametrize("path", ["/health", "/ready", "/metrics", "/.well-known/causeloop-dev-jwks.json"])
+async def test_root_routes_answer_and_document_the_input_policys_400(
+        api: AsyncTestClient, path: str) -> None:  # type: ignore[type-arg]
+    documented = (await api.get("/openapi.json")).json()["paths"][path]["get"]["responses"]
+    response = await api.get(f"{path}?q=a%00b")
+
+    assert response.status_code == 400 and response.json()["error"]["code"] == "validation_error"
+    assert {"400", "429"} <= set(documented)
+
+
 async def test_metrics_expose_head_checkpoints_lag_and_parked(api: AsyncTestClient) -> None:  # type: ignore[type-arg]
     text = (await api.get("/metrics")).text
 

@@ -140,17 +140,6 @@ class EventStore:
         notifications = self._app.recorder.select_notifications(after, limit, stop=stop, inclusive_of_start=False)
         return [(n.id, n.state) for n in notifications]
 
-    def first_rows(self, queries: Sequence[tuple[str, Sequence[object]]]) -> list[dict[str, Any] | None]:
-        """The first row of each query, read in the store's schema in ONE round trip (a pipeline on one of the
-        store's connections): the group committer's preconditions, just before the append."""
-        recorder = self._app.recorder
-        assert isinstance(recorder, PostgresApplicationRecorder)
-        with recorder.datastore.get_connection() as conn:
-            with conn.pipeline(), conn.transaction():
-                conn.execute(_SEARCH_PATH, (self._schema,))
-                cursors = [conn.execute(text.encode(), params, prepare=True) for text, params in queries]
-            return [cursor.fetchone() for cursor in cursors]
-
     def head(self) -> int:
         return self._app.recorder.max_notification_id() or 0
 

@@ -5,17 +5,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
+from collections.abc import Sequence
+from typing import Protocol
 
 from adapters.postgres import connect, listen_forever
 from adapters.settings import Settings
 from projections import checkpoints
 
 
+class Companion(Protocol):
+    """Something else this process learns from NOTIFYs, on the waiter's connection so that it hears a transaction's
+    announcements before the checkpoint advance that wakes the waiters (one connection, one order)."""
+
+    @property
+    def channel(self) -> str: ...
+
+    def notified(self, payload: str) -> None: ...
+
+    def listening(self) -> None: ...
+
+    def lost(self) -> None: ...
+
+
 class PositionWaiter:
     """One LISTEN connection per process; callers park on futures instead of polling."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, companions: Sequence[Companion] = ()) -> None:
         self._settings = settings
+        self._companions = tuple(companions)
         self._known: dict[str, int] = defaultdict(int)
         self._waiters: dict[str, list[tuple[int, asyncio.Future[None]]]] = defaultdict(list)
         self._task: asyncio.Task[None] | None = None
@@ -70,18 +87,23 @@ class PositionWaiter:
             await conn.close()
 
     async def _listen(self) -> None:
-        await listen_forever(self._settings, checkpoints.channel(self._settings.database_schema), self._notified,
-                             on_listening=self._listening_again, on_lost=self._lost)
+        handlers = {checkpoints.channel(self._settings.database_schema): self._notified,
+                    **{companion.channel: companion.notified for companion in self._companions}}
+        await listen_forever(self._settings, handlers, on_listening=self._listening_again, on_lost=self._lost)
 
     def _lost(self) -> None:
         self._listening.clear()
         self._read.clear()
+        for companion in self._companions:
+            companion.lost()
 
     def _notified(self, payload: str) -> None:
         name, _, position = payload.rpartition(":")
         self._advance(name, int(position))
 
     async def _listening_again(self) -> None:
+        for companion in self._companions:
+            companion.listening()
         self._listening.set()
         for name in list(self._waiters):
             await self._refresh(name)

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -60,25 +60,28 @@ async def connect(settings: Settings, *, autocommit: bool = False) -> AsyncConn:
     return conn
 
 
-async def listen_forever(settings: Settings, channel: str, on_notify: Callable[[str], None], *,
+async def listen_forever(settings: Settings, handlers: Mapping[str, Callable[[str], None]], *,
                          on_listening: Callable[[], Awaitable[None]] | None = None,
                          on_lost: Callable[[], None] | None = None, retry_s: float = 0.5) -> None:
-    """LISTEN on a connection of its own, calling `on_notify(payload)` per NOTIFY; reconnects until cancelled.
+    """LISTEN on each channel of `handlers` on ONE connection of its own, calling the channel's handler with each
+    NOTIFY's payload; reconnects until cancelled. One connection keeps one order: the NOTIFYs of a transaction,
+    and transactions in commit order, are handled in the order they were sent, whatever their channels.
 
-    `on_listening` runs each time the LISTEN is in place (to catch up on what a gap may have hidden),
+    `on_listening` runs each time the LISTENs are in place (to catch up on what a gap may have hidden),
     `on_lost` each time the connection drops.
     """
     while True:
         try:
             conn = await connect(settings, autocommit=True)
             async with conn:
-                await conn.execute(f'LISTEN "{channel}"')
+                for channel in handlers:
+                    await conn.execute(f'LISTEN "{channel}"')
                 if on_listening is not None:
                     await on_listening()
                 async for notify in conn.notifies():
-                    on_notify(notify.payload)
+                    handlers[notify.channel](notify.payload)
         except psycopg.Error as exc:
-            log.warning("listener on %s lost its connection: %s", channel, exc)
+            log.warning("listener on %s lost its connection: %s", ", ".join(handlers), exc)
             if on_lost is not None:
                 on_lost()
             await asyncio.sleep(retry_s)

@@ -32,6 +32,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Comma-separated IPs/CIDRs of the reverse proxies whose X-Forwarded-For is believed (api/client_ip.py)."""
     max_body_bytes: int = 1_048_576
     read_your_writes_timeout_s: float = 5.0
+    standing_cache_max_age_s: float = 5.0
+    """Longest an API process serves a caller's standing from its cache without reading it again (the projectors'
+    announcements make it forget sooner: this is the backstop for a lost LISTEN connection)."""
     projector_max_deliveries: int = 5
     group_commit_max_batch: int = 500
     db_pool_size: int = 10
@@ -68,7 +71,7 @@ _INT_FIELDS = {
     "port", "nats_stream_replicas", "rate_limit_per_minute", "max_body_bytes", "projector_max_deliveries",
     "group_commit_max_batch", "db_pool_size",
 }
-_FLOAT_FIELDS = {"read_your_writes_timeout_s", "clerk_jwks_cooldown_s"}
+_FLOAT_FIELDS = {"read_your_writes_timeout_s", "clerk_jwks_cooldown_s", "standing_cache_max_age_s"}
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:

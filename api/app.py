@@ -17,7 +17,7 @@ from api.health import health, metrics, ready
 from api.issues.routes import IssuesController
 from api.lifespan import lifespan
 from api.members.routes import InvitationsController, MeController, MembersController, RolesController
-from api.principals import FoldedStanding, load_principal
+from api.principals import load_principal
 from api.scim.auth import SCIM_SCHEME, SCIM_SCHEME_NAME
 from api.scim.routes import ScimController
 from api.signin import mfa_routes
@@ -43,6 +43,6 @@ def create_app(settings: Settings, *, configure_logging: bool = True) -> Litesta
         logging_config=logging_config,
         debug=False,
         **convention_config(settings, security_schemes={SCIM_SCHEME_NAME: SCIM_SCHEME}, principal_loader=load_principal,
-                            token_resolver=resolve_api_token, standing_fold=FoldedStanding()),
+                            token_resolver=resolve_api_token),
     )
 

@@ -9,7 +9,6 @@ or `opt=PUBLIC` (no token at all, e.g. /v1/auth/exchange). Handlers get the call
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any, Final, TypeAlias, cast
 
@@ -28,7 +27,6 @@ from adapters.settings import Settings
 from adapters.tokens import InvalidToken, Principal, TokenVerifier
 from api.errors import ApiError
 from api.request_id import header_value
-from api.standing_gate import StandingFold, StandingGate, folds_standing
 from domain.identity.roles import ALL_SCOPES
 
 API_PREFIX = "/v1"
@@ -74,7 +72,7 @@ class ScopeGuard:
         self.check(principal)
 
     def check(self, principal: Principal) -> None:
-        """403 unless `principal` carries the scope (also run again on a principal narrowed after the guards)."""
+        """403 unless `principal` carries the scope."""
         if self.scope is not None and self.scope not in principal.scopes:
             raise ApiError(403, "forbidden", f"This token lacks the scope {self.scope}",
                            {"required_scope": self.scope})
@@ -192,11 +190,10 @@ class AuthMiddleware(ASGIMiddleware):
     should_bypass_for_scope = staticmethod(_exempt)
 
     def __init__(self, settings: Settings, loader: PrincipalLoader | None = None,
-                 resolver: TokenResolver | None = None, fold: StandingFold | None = None) -> None:
+                 resolver: TokenResolver | None = None) -> None:
         self.settings = settings
         self.loader = loader
         self.resolver = resolver
-        self.fold = fold
         self.verifier = TokenVerifier(settings)
 
     async def _principal(self, token: str, state: State) -> Principal:
@@ -218,25 +215,11 @@ class AuthMiddleware(ASGIMiddleware):
         state = scope["litestar_app"].state
         principal = await self._principal(token, state)
         scope["auth"] = token
-        if self.loader is not None and self.fold is not None and folds_standing(scope):
-            gate = StandingGate(principal, scope, self.fold, self.loader, state,
-                                admit=functools.partial(admit_to_route, scope=scope))
-            await gate.run(next_app, receive, send)
-            return
         if self.loader is not None:
             scope["user"] = admit(await self.loader(principal, state), scope["path"])
         else:
             scope["user"] = admit(principal, scope["path"])
         await next_app(scope, receive, send)
-
-
-def admit_to_route(principal: Principal | None, scope: Scope) -> Principal:
-    """`admit`, then the route's scope guards again: they ran on the token's claims, and a principal settled after
-    them may have been narrowed to its current role."""
-    admitted = admit(principal, scope["path"])
-    for guard in scope_guards(scope["route_handler"]):
-        guard.check(admitted)
-    return admitted
 
 
 def admit(principal: Principal | None, path: str) -> Principal:

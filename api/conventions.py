@@ -61,7 +61,6 @@ from api.idempotency import IDEMPOTENT_METHODS, SECRET_RESPONSE_OPT_KEY, Idempot
 from api.input_policy import PolicyRequest, RequestBody, TargetPolicyMiddleware
 from api.rate_limit import INFRA_POOL, RateLimiter, RateLimitMiddleware, stamp_rate_limit_headers
 from api.request_id import stamp_request_id
-from api.standing_gate import StandingFold
 
 INFRA_POOL_MAX_SIZE = 4
 
@@ -128,20 +127,18 @@ class ApiConventions(InitPlugin, ReceiveRoutePlugin):
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time,
                  principal_loader: PrincipalLoader | None = None,
                  token_resolver: TokenResolver | None = None,
-                 standing_fold: StandingFold | None = None,
                  enforce_declared_access: bool = True) -> None:
         self.settings = settings
         self.rate_limiter = RateLimiter(settings.rate_limit_per_minute, clock)
         self.principal_loader = principal_loader
         self.token_resolver = token_resolver
-        self.standing_fold = standing_fold
         self.enforce_declared_access = enforce_declared_access
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.middleware[:0] = [
             RateLimitMiddleware(self.rate_limiter),
             TargetPolicyMiddleware(),
-            AuthMiddleware(self.settings, self.principal_loader, self.token_resolver, self.standing_fold),
+            AuthMiddleware(self.settings, self.principal_loader, self.token_resolver),
             JsonContentTypeMiddleware(),
             IdempotencyMiddleware(),
         ]
@@ -221,7 +218,7 @@ def openapi_json(request: Request[Any, Any, Any]) -> dict[str, Any]:
 def convention_config(settings: Settings, *, security_schemes: Mapping[str, SecurityScheme] | None = None,
                       **plugin_options: Any) -> dict[str, Any]:
     """Keyword arguments for `Litestar(...)`; `security_schemes` go to `openapi_config`, `plugin_options` to
-    ApiConventions (clock, principal_loader, token_resolver, standing_fold).
+    ApiConventions (clock, principal_loader, token_resolver).
 
     `request_max_body_size` is a constructor argument because Litestar ignores it when a plugin sets it.
     """

@@ -11,7 +11,6 @@ from psycopg_pool import AsyncConnectionPool
 from adapters.position_waiter import PositionWaiter
 from adapters.postgres import AsyncConn
 from adapters.tokens import Principal
-from api import standing_gate
 from api.client_ip import client_ip
 from api.idempotency import claim_of
 from api.request_id import request_id
@@ -42,4 +41,4 @@ def provide_caller(request: Request[Any, Any, Any]) -> Caller:
     kind = ActorKind.SERVICE_ACCOUNT if principal.subject.startswith("sa_") else ActorKind.USER
     return Caller(workspace_id=WorkspaceId(principal.workspace_id), actor=Actor(kind=kind, id=principal.subject),
                   correlation_id=request_id(request.scope), client_ip=client_ip(request.scope),
-                  precondition=standing_gate.precondition(request.scope), claim=claim_of(request.scope))
+                  claim=claim_of(request.scope))

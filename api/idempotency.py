@@ -37,7 +37,6 @@ from adapters import idempotency as store
 from adapters.idempotency import Claim, KeyScope, StoredResponse
 from adapters.postgres import AsyncConn
 from adapters.tokens import Principal
-from api import standing_gate
 from api.errors import ApiError, validation_error
 from api.rate_limit import infra_pool
 from api.request_id import header_value
@@ -130,7 +129,6 @@ class IdempotencyMiddleware(ASGIMiddleware):
             raise RuntimeError("app.state.infra_pool is missing: install ApiConventions")
         # Read through Litestar's Request: it enforces request_max_body_size and caches the body for the handler.
         body = await Request[Any, Any, Any](scope, receive).body()
-        await standing_gate.settle_now(scope)  # the claim below is a write: never on behalf of a dead token
         await self._purge_now_and_then(pool)
         key = KeyScope(principal.workspace_id, principal.subject, raw_key.strip(), scope["path"])
         outcome = await store.claim(pool, key, body_hash(method, body))

@@ -1,4 +1,5 @@
-"""What the API process holds open while it serves: pools, the event store, group commit, NATS, the waiter."""
+"""What the API process holds open while it serves: pools, the event store, group commit, NATS, the waiter, the
+standing cache."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from adapters.nats import connect as nats_connect
 from adapters.position_waiter import PositionWaiter
 from adapters.postgres import create_pool
 from adapters.settings import Settings
+from api.standing_cache import StandingCache
 from commands.credentials import CredentialCommands
 from commands.group_commit import GroupCommitter
 from commands.issues import IssueCommands
@@ -33,7 +35,8 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     read_pool = create_pool(settings, min_size=2, name="api-read")
     # Autocommit: the rate limiter's upsert on a hot row must not hold its lock across an await.
     infra_pool = create_pool(settings, min_size=1, max_size=4, name="api-infra", autocommit=True)
-    waiter = PositionWaiter(settings)
+    standing = StandingCache(settings.database_schema, max_age_s=settings.standing_cache_max_age_s)
+    waiter = PositionWaiter(settings, companions=[standing])
     await read_pool.open()
     await infra_pool.open()
     await waiter.start()
@@ -41,7 +44,7 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     app.state.update(store=store, committer=committer, command_runner=runner, issue_commands=IssueCommands(runner),
                      credential_commands=CredentialCommands(runner),
                      scim_commands=ScimCommands(runner), read_pool=read_pool,
-                     infra_pool=infra_pool, position_waiter=waiter,
+                     infra_pool=infra_pool, position_waiter=waiter, standing_cache=standing,
                      nats=await _nats_or_none(settings))
     app.state.update(member_commands=MemberCommands(runner))
     app.state.workspace_settings_commands = WorkspaceSettingsCommands(runner)

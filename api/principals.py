@@ -4,23 +4,24 @@ A token says who the caller was when it was minted; the read models say who they
 SECURITY DEFINER function `principal_standing` (projections/standing.sql) reads everything the checks need —
 the workspace's status, the caller's membership, the token's session, the MFA requirement — for exactly the
 token's workspace, subject and session, and then pure checks decide, in order: each returns the principal
-(possibly narrowed) or None, which is a 401. Because every command that changes any of these answers only
-after its projection has the change, a removed member's very next request fails on any replica, and a new
-role applies at once.
+(possibly narrowed) or None, which is a 401. Each API process keeps the answers until a projector announces a
+change to the workspace's rows (api/standing_cache.py), so a revocation, removal, demotion or offboarding is
+refused by every process within moments of its projection, and the hot path costs no round trip.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, Final
+from collections.abc import Callable
+from typing import Final
 
 import msgspec
 from litestar.datastructures import State
 
-from adapters.postgres import Statement, call_definer
+from adapters.postgres import call_definer
 from adapters.tokens import Principal
 from api.signin import checks as signin_checks
 from api.standing import Standing
+from api.standing_cache import StandingCache
 from domain.identity.roles import Role, scopes_for
 
 Check = Callable[[Principal, Standing], Principal | None]
@@ -56,10 +57,15 @@ CHECKS: list[Check] = [open_workspace, current_membership, signin_checks.active_
 
 
 async def read_standing(state: State, principal: Principal) -> Standing:
-    """One round trip, no transaction: the function answers for exactly this workspace, subject and session."""
-    row = await call_definer(state.read_pool, _STANDING, _arguments(principal))
-    assert row is not None  # the function's SELECT has no FROM: always its one row
-    return msgspec.convert(row, Standing)
+    """From this process's cache (api/standing_cache.py), else one round trip, no transaction: the function answers
+    for exactly this workspace, subject and session."""
+    async def read() -> Standing:
+        row = await call_definer(state.read_pool, _STANDING, _arguments(principal))
+        assert row is not None  # the function's SELECT has no FROM: always its one row
+        return msgspec.convert(row, Standing)
+
+    cache: StandingCache = state.standing_cache
+    return await cache.get(("standing", *_arguments(principal)), read, lambda _: principal.workspace_id)
 
 
 def apply_checks(principal: Principal, standing: Standing) -> Principal | None:
@@ -82,16 +88,6 @@ async def workspace_is_open(state: State, workspace_id: str) -> bool:
     row = await call_definer(state.read_pool, _STANDING, (workspace_id, "", None))
     assert row is not None  # the function's SELECT has no FROM: always its one row
     return row["workspace_status"] in OPEN_STATUSES
-
-
-class FoldedStanding:
-    """The same call and checks, carried as the first statement of a route's own read (api/standing_gate.py)."""
-
-    def statement(self, principal: Principal) -> Statement:
-        return Statement(_STANDING, _arguments(principal))
-
-    def judge(self, principal: Principal, row: Mapping[str, Any]) -> Principal | None:
-        return apply_checks(principal, msgspec.convert(row, Standing))
 
 
 def _arguments(principal: Principal) -> tuple[str, str, str | None]:

@@ -1,6 +1,6 @@
 """`python -m bench [--quick] [--only NAME[,NAME]]`: measure Causeloop against its targets, print one table.
 
-Scenarios (names for --only): baselines, post, get, search, lag, rebuild.
+Scenarios (names for --only): baselines, post, get, search, lag, standing, rebuild.
 The bench makes its own schema (bench_<random>), JetStream stream and subject prefix, runs `migrate`,
 starts the processes it measures (uvicorn with the API, `causeloop relay`, `causeloop projector` of every read model),
 and drops the schema and stream at the end. The table goes to stdout and bench/results/latest.md.
@@ -33,7 +33,7 @@ from bench.data import COMMON, Tenant, tenant, vocabulary, write_words
 from bench.harness import DEFAULT_DATABASE_URL, DEFAULT_NATS_URL, BenchEnv, bench_env
 from bench.load import which_client
 
-SCENARIOS = ("baselines", "post", "get", "search", "lag", "rebuild")
+SCENARIOS = ("baselines", "post", "get", "search", "lag", "standing", "rebuild")
 RESULTS = Path(__file__).with_name("results")
 POST_PATH = "/v1/issues"
 FILTER_PATH = "/v1/issues?limit=25&status=open&severity=high"
@@ -324,6 +324,28 @@ class Bench:
                            "relay_p50": sc.percentile(lag.relay_ms, 50), "relay_p99": sc.percentile(lag.relay_ms, 99),
                            "relay_max": max(lag.relay_ms, default=None),
                            "lag_hist_ms": _histogram(lag.lags_ms)}
+
+    def standing(self) -> None:
+        """Two API processes cache callers' standing (kept 600 s here, so only the projectors' announcement makes
+        them forget): each round revokes an API token through one and times the other's first refusal."""
+        self.pipeline()
+        self.drain()
+        owner = tenant(self.env.settings)
+        keep = {"STANDING_CACHE_MAX_AGE_S": "600"}
+        (_, a), (_, b) = (self.env.start_uvicorn(name, "bench.asgi:api", 1, keep) for name in ("api-a", "api-b"))
+        rounds = 20 if self.plan.quick else 100
+        self.say(f"standing: {rounds} API-token revocations through one API process, refusals timed on the other")
+        refusal = sc.standing_refusals(f"http://127.0.0.1:{a}", f"http://127.0.0.1:{b}", owner.token, rounds)
+        p50, p99 = sc.percentile(refusal.delays_ms, 50), sc.percentile(refusal.delays_ms, 99)
+        self.rows.append(Row(
+            "Revoked API token refused by another API process (revoke request sent → first 401 there)",
+            "p99 ≤ 250 ms",
+            f"p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {max(refusal.delays_ms):.0f} ms over {rounds} revocations "
+            f"(of which the revoking request itself: p50 {sc.percentile(refusal.command_ms, 50):.0f} ms, "
+            f"p99 {sc.percentile(refusal.command_ms, 99):.0f} ms)",
+            verdict(p99 <= 250)))
+        self.raw["standing"] = {"p50": p50, "p99": p99, "delays_ms": refusal.delays_ms,
+                                "command_ms": refusal.command_ms}
 
     def rebuild(self) -> None:
         self.ensure_seeded()

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 
 from adapters.codec import EVENT_TYPES
@@ -537,6 +538,38 @@ def projection_lag(env: BenchEnv, tenant: Tenant, rate: float, seconds: float, b
 
 
 # -- rebuild ------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Refusals:
+    delays_ms: list[float]
+    command_ms: list[float]
+
+
+def standing_refusals(a: str, b: str, owner_token: str, rounds: int) -> Refusals:
+    """Per round: create an API token through A, have B admit it twice (cached), revoke it through A, then ask B
+    every 2 ms until it answers 401; the delay runs from sending the revocation."""
+    owner = {"Authorization": f"Bearer {owner_token}"}
+    delays, commands = [], []
+    with httpx.Client(timeout=30) as client:
+        for n in range(rounds):
+            created = client.post(f"{a}/v1/api-tokens", json={"name": f"standing-{n}", "scopes": ["issues:read"]},
+                                  headers=owner)
+            created.raise_for_status()
+            token = created.json()
+            bearer = {"Authorization": f"Bearer {token['secret']}"}
+            for _ in range(2):
+                client.get(f"{b}/v1/issues?limit=1", headers=bearer).raise_for_status()
+            started = time.monotonic()
+            client.delete(f"{a}/v1/api-tokens/{token['id']}", headers=owner).raise_for_status()
+            commands.append((time.monotonic() - started) * 1000)
+            deadline = started + 30
+            while client.get(f"{b}/v1/issues?limit=1", headers=bearer).status_code != 401:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the other API process never refused the revoked token")
+                time.sleep(0.002)
+            delays.append((time.monotonic() - started) * 1000)
+    return Refusals(delays_ms=delays, command_ms=commands)
 
 
 @dataclass(frozen=True)

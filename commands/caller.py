@@ -7,7 +7,6 @@ from datetime import datetime
 import msgspec
 
 from adapters.idempotency import Claim
-from commands.group_commit import Precondition
 from domain.events import Actor, Meta
 from domain.ids import WorkspaceId
 
@@ -17,9 +16,6 @@ class Caller(msgspec.Struct, frozen=True, kw_only=True):
     actor: Actor
     correlation_id: str | None = None
     client_ip: str | None = None
-    precondition: Precondition | None = None
-    """A check this caller's writes must pass just before their append (the request's standing check, when the
-    route carries it: api/standing_gate.py); None when it was made up front."""
     claim: Claim | None = None
     """The request's Idempotency-Key claim: the commands it runs are its steps (commands/runner.py)."""
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future
-from typing import Any, Protocol
 
 from adapters.event_store import EventStore, IntegrityError, Outcome
 from adapters.idempotency import ClaimLost, StepRecord
@@ -20,29 +19,11 @@ class ConcurrencyConflict(Exception):
     """Another command appended to the same stream first; the caller's decision was based on stale state."""
 
 
-class Precondition(Protocol):
-    """A check a command's write must pass, made just before the append: the caller's standing, carried from the
-    request (api/standing_gate.py). The committer reads the checks of every queued command in one round trip
-    and appends only the commands whose verdict passes."""
-
-    @property
-    def needed(self) -> bool:
-        """False once decided (a request's several commands share one check)."""
-
-    def query(self) -> tuple[str, Sequence[object]]:
-        """The statement whose first row the verdict judges, with its parameters."""
-
-    def verdict(self, row: Mapping[str, Any] | None) -> None:
-        """Raises to refuse the write; the exception is the command's answer."""
-
-
 class _Pending:
-    __slots__ = ("events", "future", "precondition", "record")
+    __slots__ = ("events", "future", "record")
 
-    def __init__(self, events: Sequence[DomainEvent], precondition: Precondition | None,
-                 record: StepRecord | None) -> None:
+    def __init__(self, events: Sequence[DomainEvent], record: StepRecord | None) -> None:
         self.events = events
-        self.precondition = precondition
         self.record = record
         self.future: Future[list[int]] = Future()
 
@@ -57,11 +38,10 @@ class GroupCommitter:
         self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
         self._thread.start()
 
-    def submit(self, events: Sequence[DomainEvent], precondition: Precondition | None = None,
-               record: StepRecord | None = None) -> Future[list[int]]:
-        """Queue `events` to be appended atomically together, once `precondition` (if any) has passed, with `record`
-        (an idempotency step's result) in the same transaction; the future holds their positions, or the refusal."""
-        pending = _Pending(events, precondition, record)
+    def submit(self, events: Sequence[DomainEvent], record: StepRecord | None = None) -> Future[list[int]]:
+        """Queue `events` to be appended atomically together, with `record` (an idempotency step's result) in the
+        same transaction; the future holds their positions, or the refusal."""
+        pending = _Pending(events, record)
         if not events:
             pending.future.set_result([])
         else:
@@ -84,33 +64,10 @@ class GroupCommitter:
                 except queue.Empty:
                     break
                 if item is None:
-                    self._commit(self._admitted(batch))
+                    self._commit(batch)
                     return
                 batch.append(item)
-            self._commit(self._admitted(batch))
-
-    def _admitted(self, batch: list[_Pending]) -> list[_Pending]:
-        """The batch without the commands whose precondition refuses them (their futures hold the refusal)."""
-        checked = [(pending, pending.precondition) for pending in batch
-                   if pending.precondition is not None and pending.precondition.needed]
-        if not checked:
-            return batch
-        failed: set[int] = set()
-        try:
-            rows = self._store.first_rows([precondition.query() for _, precondition in checked])
-        except Exception as exc:
-            log.exception("could not read the preconditions of a batch")
-            for pending, _ in checked:
-                pending.future.set_exception(exc)
-                failed.add(id(pending))
-        else:
-            for (pending, precondition), row in zip(checked, rows, strict=True):
-                try:
-                    precondition.verdict(row)
-                except Exception as refusal:
-                    pending.future.set_exception(refusal)
-                    failed.add(id(pending))
-        return [pending for pending in batch if id(pending) not in failed]
+            self._commit(batch)
 
     def _commit(self, batch: list[_Pending]) -> None:
         if not batch:

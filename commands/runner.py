@@ -141,7 +141,7 @@ class CommandRunner:
         if step is not None and decision.events and caller.claim is not None:
             record = caller.claim.record(step, _step_encoder.encode(_Step(
                 decision.stream_id, version, 0, created, decision.revealed)))
-        future = self.committer.submit(decision.events, caller.precondition, record)
+        future = self.committer.submit(decision.events, record)
         positions = await asyncio.wrap_future(future)
         return Result(stream_id=decision.stream_id, version=version, position=max(positions, default=0),
                       created=created, revealed=decision.revealed, stream=stream)

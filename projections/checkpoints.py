@@ -10,6 +10,24 @@ def channel(schema: str) -> str:
     return f"{schema}_checkpoints"
 
 
+def standing_channel(schema: str) -> str:
+    """LISTEN/NOTIFY channel on which the read models behind a caller's standing (identity, sessions, workspace
+    settings, credentials) announce the workspaces whose rows they changed; `*` means any workspace."""
+    return f"{schema}_standing"
+
+
+STANDING_PAYLOAD_MAX = 7_000
+"""NOTIFY payloads stop at 8,000 bytes: past this many, the announcement is `*` (every workspace)."""
+
+
+async def announce_standing(conn: AsyncConnection[dict[str, object]], schema: str, workspaces: set[str]) -> None:
+    """Say, when the transaction commits, that these workspaces' standing rows changed (API processes drop what
+    they cached of them)."""
+    payload = ",".join(sorted(workspaces))
+    await conn.execute("SELECT pg_notify(%s, %s)", (standing_channel(schema),
+                                                      payload if len(payload) <= STANDING_PAYLOAD_MAX else "*"))
+
+
 async def lock_many(conn: AsyncConnection[dict[str, object]], names: list[str]) -> dict[str, int]:
     """Each read model's position, all locked for this transaction in name order (one order, no deadlock).
     A read model's row is created on its first lock; after that, locking is one statement."""

@@ -40,6 +40,8 @@ class Projection:
     schema_package: str
     project: ProjectFn
     stages: Stages | None = None
+    guards_standing: bool = False
+    """Its rows decide a caller's standing (api/principals.py): each batch announces the workspaces it changed."""
 
 PROJECTIONS: dict[str, Projection] = {
     issues.NAME: Projection(name=issues.NAME, version=issues.VERSION, categories=issues.CATEGORIES,
@@ -47,19 +49,21 @@ PROJECTIONS: dict[str, Projection] = {
                             stages=Stages(keys_of=issues.keys_of, load=issues.load, prepare=issues.prepare,
                                           write=issues.write)),
     identity.NAME: Projection(name=identity.NAME, version=identity.VERSION, categories=identity.CATEGORIES,
-                              tables=identity.TABLES, schema_package="projections.identity", project=identity.project),
+                              tables=identity.TABLES, schema_package="projections.identity", project=identity.project,
+                              guards_standing=True),
     workspace_settings.NAME: Projection(
         name=workspace_settings.NAME, version=workspace_settings.VERSION, categories=workspace_settings.CATEGORIES,
         tables=workspace_settings.TABLES, schema_package="projections.workspace_settings",
-        project=workspace_settings.project),
+        project=workspace_settings.project, guards_standing=True),
     audit.NAME: Projection(name=audit.NAME, version=audit.VERSION, categories=audit.CATEGORIES,
                            tables=audit.TABLES, schema_package="projections.audit", project=audit.project,
                            stages=Stages(keys_of=audit.keys_of, load=audit.load, prepare=audit.prepare,
                                          write=audit.write)),
     sessions.NAME: Projection(name=sessions.NAME, version=sessions.VERSION, categories=sessions.CATEGORIES,
                               tables=sessions.TABLES, schema_package="projections.sessions",
-                              project=sessions.project),
+                              project=sessions.project, guards_standing=True),
     credentials.NAME: Projection(name=credentials.NAME, version=credentials.VERSION,
                                  categories=credentials.CATEGORIES, tables=credentials.TABLES,
-                                 schema_package="projections.credentials", project=credentials.project),
+                                 schema_package="projections.credentials", project=credentials.project,
+                                 guards_standing=True),
 }

@@ -280,6 +280,8 @@ async def _switch(conn: AsyncConn, store: EventStore, projection: Projection, sh
     await conn.execute(f'SET LOCAL search_path TO "{main}"')
     await conn.execute(_schema_sql(projection).encode())
     await conn.execute("DELETE FROM projection_checkpoints WHERE name = %s", (progress_name,))
+    if projection.guards_standing:
+        await checkpoints.announce_standing(conn, main, {"*"})  # every cached standing may rest on old rows
     await checkpoints.advance(conn, main, projection.name, max(position, live_position), 0)
     parked = await dead_letters.take_over(conn, projection.name, progress_name)
     await conn.execute(f'DROP SCHEMA "{shadow}" CASCADE')

@@ -232,11 +232,16 @@ class ProjectorRunner:
             held = await checkpoints.lock_many(conn, [p.name for p in projections])
             own, foreign = await self._own_and_foreign(conn, batch)
             moved: dict[str, int] = {}
+            standing: set[str] = set()
             for projection in projections:
                 for item in foreign:
                     if item.read_by(projection):
                         await dead_letters.park(conn, projection.name, _unapplied(item, item.foreign or ""))
                 moved[projection.name] = await _apply(conn, projection, held[projection.name], own)
+                if projection.guards_standing:
+                    standing |= _workspaces(projection, held[projection.name], own)
+            if standing:  # first: a process hears it before the checkpoint advance that ends a read-your-writes wait
+                await checkpoints.announce_standing(conn, self.settings.database_schema, standing)
             await checkpoints.advance_many(conn, self.settings.database_schema, moved,
                                            max((item.stream_seq for item in own), default=0))
         for projection in projections:
@@ -285,6 +290,12 @@ async def _apply(conn: AsyncConn, projection: Projection, position: int, batch: 
     if fresh:
         await projection.project(conn, fresh)
     return position
+
+
+def _workspaces(projection: Projection, position: int, batch: Sequence[Decoded]) -> set[str]:
+    """The workspaces of the events this read model applied from the batch (those past its checkpoint)."""
+    return {item.event.workspace_id for item in batch
+            if item.position > position and item.event is not None and item.read_by(projection)}
 
 
 def _unapplied(item: Decoded, error: str, deliveries: int = 1) -> Unapplied:

@@ -100,7 +100,8 @@ async def _lead(settings: Settings, stopping: asyncio.Event, conn: AsyncConn) ->
     nc = await nats_connect(settings, name="causeloop-relay")
     wake = asyncio.Event()
     # The event store NOTIFYs on each commit; on a lost listener the relay polls (wakes) rather than stalls.
-    listener = asyncio.create_task(listen_forever(settings, EVENTS_TABLE, lambda _: wake.set(), on_lost=wake.set))
+    listener = asyncio.create_task(listen_forever(settings, {EVENTS_TABLE: lambda _: wake.set()},
+                                                  on_lost=wake.set))
     try:
         js = nc.jetstream()
         await ensure_stream(js, settings)

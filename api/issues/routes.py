@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,9 +16,8 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from psycopg_pool import AsyncConnectionPool
 
 from adapters.position_waiter import PositionWaiter
-from adapters.postgres import AsyncConn, tenant_transaction
+from adapters.postgres import AsyncConn, tenant_read, tenant_transaction
 from adapters.settings import Settings
-from api import standing_gate
 from api.auth import requires
 from api.conditional import STALE, etag_for, expected_version
 from api.consistency import read_your_writes
@@ -36,7 +36,6 @@ from api.pagination import (
     parse_sort,
     sort_spec,
 )
-from api.standing_gate import FOLD_STANDING
 from commands.caller import Caller
 from commands.errors import NotFound
 from commands.issues import BulkOp, IssueCommands, OpenIssue, comment_id_of, issue_events, issue_id_of
@@ -127,7 +126,7 @@ class IssuesController(Controller):
     tags = ("Issues",)
     dependencies = {"ctx": Provide(provide_issues_context, sync_to_thread=False)}  # noqa: RUF012
 
-    @post("/", guards=[requires("issues:write")], status_code=201, opt=FOLD_STANDING,
+    @post("/", guards=[requires("issues:write")], status_code=201,
           responses={200: REOPENED, **CONCURRENT})
     async def open_issue(self, data: JSONBody[schemas.OpenIssueRequest], ctx: Ctx) -> Response[IssueView]:
         """Open an issue (same source + external_id updates the existing one: 200)."""
@@ -137,7 +136,7 @@ class IssuesController(Controller):
         headers["Location"] = f"/v1/issues/{issue_id_of(accepted)}"
         return Response(view_of(accepted), status_code=201 if accepted.created else 200, headers=headers)
 
-    @get("/", guards=[requires("issues:read")], responses={200: ISSUE_PAGE}, opt=FOLD_STANDING)
+    @get("/", guards=[requires("issues:read")], responses={200: ISSUE_PAGE})
     async def list_issues(
         self, request: Request[Any, Any, Any], ctx: Ctx,
         limit: Limit = 25, cursor: Cursor = None, sort: SortParam = None,
@@ -167,7 +166,7 @@ class IssuesController(Controller):
             payload = decode_cursor(key, cursor, sort_token)
             after = queries.Keyset(payload["v"], str(payload["i"]))
         page = await queries.list_issues(
-            standing_gate.reader(request.scope, ctx.read_pool, ctx.caller.workspace_id), ctx.caller.workspace_id,
+            functools.partial(tenant_read, ctx.read_pool, ctx.caller.workspace_id), ctx.caller.workspace_id,
             filters,
             sort=field, descending=descending, limit=limit + 1, after=after)
         body = encoded_page(page.documents, limit=limit, total=page.total, key=key, sort=sort_token,
@@ -185,7 +184,7 @@ class IssuesController(Controller):
         version, document = found
         return Response(document.encode(), media_type=MediaType.JSON, headers={"ETag": etag_for(version)})
 
-    @patch("/{issue_id:str}", guards=[requires("issues:write")], opt=FOLD_STANDING, responses=EDITED)
+    @patch("/{issue_id:str}", guards=[requires("issues:write")], responses=EDITED)
     async def update_issue(self, request: Request[Any, Any, Any], issue_id: IssueIdPath,
                            data: JSONBody[schemas.UpdateIssueRequest], ctx: Ctx) -> Response[IssueView]:
         """Update fields and/or status; If-Match with a stale ETag is 412."""
@@ -196,7 +195,7 @@ class IssuesController(Controller):
         return await self._command(ctx, request, lambda expected: ctx.commands.edit_issue(
             issue_ref(issue_id), edit, ctx.caller, expected))
 
-    @post("/{issue_id:str}/close", guards=[requires("issues:write")], status_code=200, opt=FOLD_STANDING,
+    @post("/{issue_id:str}/close", guards=[requires("issues:write")], status_code=200,
           responses=CHANGED)
     async def close_issue(self, request: Request[Any, Any, Any], issue_id: IssueIdPath,
                           ctx: Ctx) -> Response[IssueView]:
@@ -204,7 +203,7 @@ class IssuesController(Controller):
         return await self._command(ctx, request, lambda expected: ctx.commands.close_issue(
             issue_ref(issue_id), ctx.caller, expected))
 
-    @post("/{issue_id:str}/reopen", guards=[requires("issues:write")], status_code=200, opt=FOLD_STANDING,
+    @post("/{issue_id:str}/reopen", guards=[requires("issues:write")], status_code=200,
           responses=CHANGED)
     async def reopen_issue(self, request: Request[Any, Any, Any], issue_id: IssueIdPath,
                            ctx: Ctx) -> Response[IssueView]:

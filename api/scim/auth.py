@@ -33,7 +33,7 @@ async def scim_token(connection: ASGIConnection[Any, Any, Any, Any], handler: Ba
     secret = bearer_token(connection.scope)
     if secret is None:
         raise ScimError(401, "Missing bearer token: use a SCIM token (clp_scim_…)")
-    match = await lookup(connection.app.state.read_pool, secret, SCIM_KINDS)
+    match = await lookup(connection.app.state, secret, SCIM_KINDS)
     if match is None:
         raise ScimError(401, "Invalid, revoked or expired SCIM token")
     _, found = match

@@ -10,15 +10,9 @@ stored answer byte for byte.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import httpx
 import msgspec
@@ -32,11 +26,11 @@ from domain.identity.roles import Role
 from domain.ids import render
 from projections.registry import PROJECTIONS
 from tests.e2e.conftest import Tenant
+from tests.processes import serving, start, stop, wait_until
 from tests.workers.pipeline import isolated
 
 pytestmark = [pytest.mark.postgres, pytest.mark.nats]
 
-CAUSELOOP = str(Path(sys.executable).parent / "causeloop")
 REQUESTS = 40
 
 
@@ -44,42 +38,6 @@ REQUESTS = 40
 def own(settings: Settings) -> Iterator[Settings]:
     with isolated(msgspec.structs.replace(settings, port=free_port(0))) as own_settings:
         yield own_settings
-
-
-def environ(settings: Settings, **extra: str) -> dict[str, str]:
-    return {"PATH": os.environ.get("PATH", ""), "DATABASE_URL": settings.database_url,
-            "DATABASE_SCHEMA": settings.database_schema, "NATS_URL": settings.nats_url,
-            "NATS_STREAM": settings.nats_stream, "SUBJECT_PREFIX": settings.subject_prefix,
-            "PORT": str(settings.port), "RATE_LIMIT_PER_MINUTE": "1000000", "LOG_LEVEL": "WARNING", **extra}
-
-
-def start(settings: Settings, *args: str, **extra: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([CAUSELOOP, *args], env=environ(settings, **extra), stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-
-
-def wait_until(condition: Any, what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
-def serving(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/health", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def stored_issue_ids(settings: Settings) -> list[str]:

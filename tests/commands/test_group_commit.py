@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
 
 import pytest
 
@@ -73,61 +72,3 @@ def test_a_conflicting_command_fails_alone_and_the_rest_of_its_batch_commits(
     with pytest.raises(ConcurrencyConflict):
         loser.result(10)
     assert [e.title for e in store.load(stream)] == ["winner"]  # type: ignore[union-attr]
-
-
-class Verdict:
-    """A precondition reading a real row in the store's schema (`SELECT %s::text AS verdict`), refusing "no"."""
-
-    def __init__(self, answer: str) -> None:
-        self.answer = answer
-        self.rows: list[object] = []
-
-    @property
-    def needed(self) -> bool:
-        return not self.rows
-
-    def query(self) -> tuple[str, Sequence[object]]:
-        return "SELECT %s::text AS verdict", (self.answer,)
-
-    def verdict(self, row: Mapping[str, Any] | None) -> None:
-        self.rows.append(row)
-        if row is None or row["verdict"] != "yes":
-            raise PermissionError(f"refused: {self.answer}")
-
-
-def test_a_command_whose_precondition_refuses_appends_nothing_and_its_batch_commits(
-        gated: tuple[CountingStore, GroupCommitter, threading.Event]) -> None:
-    store, committer, gate = gated
-    blocker = committer.submit([open_issue(issue_id=new_uuid(), meta=meta(), title="blocker")])
-    admitted, refused, unchecked = new_uuid(), new_uuid(), new_uuid()
-    yes, no = Verdict("yes"), Verdict("no")
-    futures = [committer.submit([open_issue(issue_id=admitted, meta=meta(), title="admitted")], yes),
-               committer.submit([open_issue(issue_id=refused, meta=meta(), title="refused")], no),
-               committer.submit([open_issue(issue_id=unchecked, meta=meta(), title="unchecked")])]
-
-    gate.set()
-
-    assert blocker.result(10) and futures[0].result(10) and futures[2].result(10)
-    with pytest.raises(PermissionError, match="refused: no"):
-        futures[1].result(10)
-    assert yes.rows == [{"verdict": "yes"}] and no.rows == [{"verdict": "no"}]  # each read once, before the append
-    assert store.load(refused) == [] and len(store.load(admitted)) == len(store.load(unchecked)) == 1
-    assert store.transactions <= 2  # the blocker (alone, or already with them), then the others together
-
-
-def test_a_precondition_that_cannot_be_read_fails_its_command_only(
-        gated: tuple[CountingStore, GroupCommitter, threading.Event]) -> None:
-    store, committer, gate = gated
-    broken = Verdict("yes")
-    broken.query = lambda: ("SELECT no_such_column FROM no_such_table", ())  # type: ignore[method-assign]
-    blocker = committer.submit([open_issue(issue_id=new_uuid(), meta=meta(), title="blocker")])
-    unchecked = new_uuid()
-    failed = committer.submit([open_issue(issue_id=unchecked, meta=meta(), title="unreadable check")], broken)
-    bystander = committer.submit([open_issue(issue_id=new_uuid(), meta=meta(), title="bystander")])
-
-    gate.set()
-
-    assert blocker.result(10) and bystander.result(10)
-    with pytest.raises(Exception, match="no_such_table"):
-        failed.result(10)
-    assert store.load(unchecked) == []

@@ -68,8 +68,8 @@ async def test_every_dead_token_is_401(api: Client, tenant: Tenant, settings: Se
     assert (await api.get("/v1/issues", headers=owner_headers(tenant))).status_code == 200
     tokens = await dead_tokens(api, tenant, settings)
 
-    # GET /v1/issues carries the standing check in its own read (api/standing_gate.py): whatever else is wrong
-    # with the request, a dead token is answered 401 first, as by the check up front.
+    # The standing check runs before anything else (api/auth.py): whatever else is wrong with the request, a dead
+    # token is answered 401 first, right after the change that killed it (each change empties the cache).
     shapes = ["", "?q=disk", "?limit=0", "?risk_min=5&risk_max=1", "?cursor=forged", "?status=bogus"]
     answers = {(kind, shape): await api.get(f"/v1/issues{shape}", headers={"Authorization": f"Bearer {token}"})
                for kind, token in tokens.items() for shape in shapes}
@@ -80,8 +80,8 @@ async def test_every_dead_token_is_401(api: Client, tenant: Tenant, settings: Se
 
 async def test_every_dead_token_is_401_on_the_issue_commands_and_writes_nothing(
         api: Client, tenant: Tenant, settings: Settings) -> None:
-    """POST, PATCH, close and reopen carry the standing check to the append (api/standing_gate.py): a dead token
-    gets 401 before any other error, and its command never reaches the event store."""
+    """A dead token gets 401 on every issue command before any other error, and its command never reaches the
+    event store."""
     owner = owner_headers(tenant)
     target = (await api.post("/v1/issues", json={"title": "Disk full"}, headers=owner)).json()
     tokens = await dead_tokens(api, tenant, settings)

@@ -510,12 +510,12 @@ def main(argv: list[str] | None = None) -> int:
         bench.say(f"schema {env.settings.database_schema}, stream {env.settings.nats_stream}, logs in {env.run_dir}")
         migrate(env.settings)
         order = [("baselines", bench.baselines), ("get", bench.get), ("search", bench.search),
-                 ("rebuild", bench.rebuild), ("lag", bench.lag), ("post", bench.post)]
+                 ("rebuild", bench.rebuild), ("lag", bench.lag), ("standing", bench.standing), ("post", bench.post)]
         for name, fn in order:
             if name in plan.only:
                 bench.guarded(name, fn)
         notes = machine_notes(env, plan, background_busy)
-    order_of = {"post": 0, "baselines": 1, "get": 2, "search": 3, "lag": 4, "rebuild": 5}
+    order_of = {"post": 0, "baselines": 1, "get": 2, "search": 3, "lag": 4, "standing": 5, "rebuild": 6}
 
     def rank(row: Row) -> int:
         b = row.benchmark
@@ -524,7 +524,7 @@ def main(argv: list[str] | None = None) -> int:
         if b.startswith("Baseline"):
             return order_of["baselines"]
         if b.startswith("Seed"):
-            return 6
+            return 7
         if "after the rebuild" in b:
             return order_of["rebuild"]
         if "q=<" in b:
@@ -533,9 +533,11 @@ def main(argv: list[str] | None = None) -> int:
             return order_of["get"]
         if b.startswith("Projection lag"):
             return order_of["lag"]
+        if b.startswith("Revoked"):
+            return order_of["standing"]
         if "rebuild" in b:
             return order_of["rebuild"]
-        return 7
+        return 8
 
     rows = sorted(bench.rows, key=rank)
     notes.append(f"bench wall time {time.monotonic() - t0:.0f} s")

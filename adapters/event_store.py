@@ -136,8 +136,8 @@ class EventStore:
         notifications = self._app.recorder.select_notifications(after, limit, inclusive_of_start=False)
         return [(n.id, codec.decode(n.state)) for n in notifications]
 
-    def read_raw(self, after: int, limit: int, stop: int | None = None) -> list[tuple[int, bytes]]:
-        notifications = self._app.recorder.select_notifications(after, limit, stop=stop, inclusive_of_start=False)
+    def read_raw(self, after: int, limit: int) -> list[tuple[int, bytes]]:
+        notifications = self._app.recorder.select_notifications(after, limit, inclusive_of_start=False)
         return [(n.id, n.state) for n in notifications]
 
     def head(self) -> int:

@@ -6,10 +6,9 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
-from pathlib import Path
 from typing import Any, LiteralString, NamedTuple
 
 import msgspec
@@ -182,22 +181,12 @@ async def writer_transaction(pool: AsyncConnectionPool[AsyncConn]) -> AsyncItera
         yield conn
 
 
-def sql_files() -> list[tuple[str, str]]:
-    """(name, sql) of every migration: core first, then each read model's schema.sql."""
-    files = [("adapters/001_core.sql", resources.files("adapters.sql").joinpath("001_core.sql").read_text())]
-    for package in ("projections.issues", "projections.identity",
-                    "projections.workspace_settings",
-                    "projections.audit",
-                    "projections.sessions",
-                    "projections.credentials"):
-        text = resources.files(package).joinpath("schema.sql").read_text()
-        files.append((f"{package.replace('.', '/')}/schema.sql", text))
-    files.append(("projections/standing.sql", resources.files("projections").joinpath("standing.sql").read_text()))
-    return files
+CORE_SQL = ("adapters/001_core.sql", resources.files("adapters.sql").joinpath("001_core.sql").read_text())
 
 
-def migrate(settings: Settings, extra: Iterable[Path] = ()) -> None:
-    """Create the schema, roles, event store table and read models; safe to run from many processes at once."""
+def migrate(settings: Settings, read_models: Sequence[tuple[str, str]]) -> None:
+    """Create the schema, roles, event store table, the shared tables, then each (name, sql) of `read_models` (the
+    projection registry's: projections/schema.py); safe to run from many processes at once."""
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(hashtext('causeloop-migrate'))")
         try:
@@ -207,7 +196,7 @@ def migrate(settings: Settings, extra: Iterable[Path] = ()) -> None:
             conn.execute(f'SET search_path TO "{settings.database_schema}"')
             conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, sha text NOT NULL,"
                          " applied_at timestamptz NOT NULL DEFAULT now())")
-            for name, sql in [*sql_files(), *((str(p), p.read_text()) for p in extra)]:
+            for name, sql in [CORE_SQL, *read_models]:
                 _apply(conn, name, sql)
             grant_roles(conn, settings.database_schema)
         finally:

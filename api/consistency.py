@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from adapters.position_waiter import PositionWaiter
 from adapters.settings import Settings
+from projections.position_waiter import PositionWaiter
 
 POSITION_HEADER = "X-Causeloop-Position"
 CONSISTENCY_HEADER = "X-Causeloop-Consistency"

@@ -8,7 +8,6 @@ from litestar import Request
 from litestar.datastructures import State
 from psycopg_pool import AsyncConnectionPool
 
-from adapters.position_waiter import PositionWaiter
 from adapters.postgres import AsyncConn
 from adapters.tokens import Principal
 from api.client_ip import client_ip
@@ -18,6 +17,7 @@ from commands.caller import Caller
 from commands.workspace_settings import WorkspaceSettingsCommands
 from domain.events import Actor, ActorKind
 from domain.ids import WorkspaceId
+from projections.position_waiter import PositionWaiter
 
 
 def provide_read_pool(state: State) -> AsyncConnectionPool[AsyncConn]:

@@ -12,7 +12,6 @@ from litestar import Litestar
 from adapters.event_store import EventStore
 from adapters.heap import freeze_startup_objects
 from adapters.nats import connect as nats_connect
-from adapters.position_waiter import PositionWaiter
 from adapters.postgres import create_pool
 from adapters.settings import Settings
 from api.standing_cache import StandingCache
@@ -23,6 +22,7 @@ from commands.members import MemberCommands
 from commands.runner import CommandRunner
 from commands.scim import ScimCommands
 from commands.workspace_settings import WorkspaceSettingsCommands
+from projections.position_waiter import PositionWaiter
 
 log = logging.getLogger(__name__)
 

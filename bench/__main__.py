@@ -27,11 +27,11 @@ from typing import Any
 
 import psycopg
 
-from adapters.postgres import migrate
 from bench import scenarios as sc
 from bench.data import COMMON, Tenant, tenant, vocabulary, write_words
 from bench.harness import DEFAULT_DATABASE_URL, DEFAULT_NATS_URL, BenchEnv, bench_env
 from bench.load import which_client
+from projections.schema import migrate
 
 SCENARIOS = ("baselines", "post", "get", "search", "lag", "standing", "rebuild")
 RESULTS = Path(__file__).with_name("results")

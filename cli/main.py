@@ -16,7 +16,6 @@ import msgspec
 import psycopg
 
 from adapters.event_store import EventStore
-from adapters.postgres import migrate
 from adapters.settings import Settings, SettingsError, load_settings
 from cli import services
 from cli.embedded import EmbeddedServerError
@@ -25,6 +24,7 @@ from cli.token import UsageError, issue_dev_clerk_token, issue_dev_token, parse_
 from commands.provisioning import Provision, ProvisioningCommands
 from domain.errors import DomainError
 from domain.identity.events import Plan
+from projections.schema import migrate
 
 log = logging.getLogger("causeloop")
 

@@ -17,8 +17,8 @@ import nats
 import psycopg
 import pytest
 
-from adapters.postgres import migrate
 from adapters.settings import Settings
+from projections.schema import migrate
 
 RUN_ID = uuid.uuid4().hex[:10]
 _HYPOTHESIS_HOME = Path(tempfile.gettempdir()) / f"causeloop-hypothesis-{RUN_ID}"

@@ -10,7 +10,6 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from importlib import resources
 from typing import Any, NamedTuple
 
 import msgspec
@@ -23,6 +22,7 @@ from adapters.settings import Settings
 from projections import checkpoints, dead_letters
 from projections.dead_letters import Unapplied
 from projections.registry import PROJECTIONS, Projection, Stages
+from projections.schema import schema_sql
 from projections.status import PipelineStatus, pipeline_status
 
 PAGE = 5000
@@ -278,7 +278,7 @@ async def _switch(conn: AsyncConn, store: EventStore, projection: Projection, sh
     # The moved tables' triggers still call the shadow's functions, which DROP SCHEMA … CASCADE would take
     # with them (and the triggers too): re-running the idempotent schema file binds them to the live ones.
     await conn.execute(f'SET LOCAL search_path TO "{main}"')
-    await conn.execute(_schema_sql(projection).encode())
+    await conn.execute(schema_sql(projection).encode())
     await conn.execute("DELETE FROM projection_checkpoints WHERE name = %s", (progress_name,))
     if projection.guards_standing:
         await checkpoints.announce_standing(conn, main, {"*"})  # every cached standing may rest on old rows
@@ -293,7 +293,7 @@ def _create_shadow(settings: Settings, projection: Projection, shadow: str) -> N
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{shadow}"')
         conn.execute(f'SET search_path TO "{shadow}", "{settings.database_schema}"')  # shared SQL routines
-        conn.execute(_schema_sql(projection).encode())
+        conn.execute(schema_sql(projection).encode())
         grant_roles(conn, shadow)
         indexes = conn.execute(
             "SELECT i.indexname FROM pg_indexes i JOIN pg_class c ON c.relname = i.indexname"
@@ -311,9 +311,9 @@ _CREATE_INDEX = re.compile(r"^CREATE INDEX IF NOT EXISTS [^;]+;", re.MULTILINE)
 def _build_indexes(settings: Settings, projection: Projection, shadow: str) -> None:
     """Build the shadow tables' secondary indexes, two at a time on their own connections (GIN first: it builds on
     one core, while B-tree builds can take parallel workers), then re-run the schema file for the rest."""
-    schema_sql = _schema_sql(projection)
+    text = schema_sql(projection)
     pending = queue.SimpleQueue[str]()
-    for statement in sorted(_CREATE_INDEX.findall(schema_sql), key=lambda text: "USING gin" not in text):
+    for statement in sorted(_CREATE_INDEX.findall(text), key=lambda found: "USING gin" not in found):
         pending.put(statement)
 
     def build() -> None:
@@ -329,7 +329,7 @@ def _build_indexes(settings: Settings, projection: Projection, shadow: str) -> N
         for future in [pool.submit(build) for _ in range(INDEX_BUILDERS)]:
             future.result()
     with _maintenance_connection(settings, shadow) as conn:
-        conn.execute(schema_sql.encode())
+        conn.execute(text.encode())
         conn.execute(f'ANALYZE "{shadow}".{projection.tables[0]}')
 
 
@@ -345,5 +345,3 @@ def _maintenance_connection(settings: Settings, shadow: str) -> psycopg.Connecti
     return conn
 
 
-def _schema_sql(projection: Projection) -> str:
-    return resources.files(projection.schema_package).joinpath("schema.sql").read_text()

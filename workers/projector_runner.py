@@ -328,11 +328,6 @@ def _decode(msg: Msg, categories: frozenset[str], store: str) -> Decoded:
     return Decoded(msg=msg, stream_seq=stream_seq, position=position, event=event, category=category)
 
 
-async def run_projector(settings: Settings, name: str, stopping: asyncio.Event) -> None:
-    """One read model on its own consumer (see `run_projectors`)."""
-    await run_projectors(settings, (name,), stopping)
-
-
 async def run_projectors(settings: Settings, names: Sequence[str], stopping: asyncio.Event) -> None:
     """Stand by until elected for every one of these read models, then project them until `stopping`."""
     projections = [PROJECTIONS[name] for name in sorted(set(names))]

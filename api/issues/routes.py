@@ -15,7 +15,6 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from psycopg_pool import AsyncConnectionPool
 
-from adapters.position_waiter import PositionWaiter
 from adapters.postgres import AsyncConn, tenant_read, tenant_transaction
 from adapters.settings import Settings
 from api.auth import requires
@@ -46,6 +45,7 @@ from domain.issues.issue import IssueEdit
 from projections.issues import queries
 from projections.issues.projector import NAME as ISSUES_PROJECTION
 from projections.issues.view import IssueView, fold
+from projections.position_waiter import PositionWaiter
 
 SORTS = {"created_at", "updated_at", "risk_score", "severity"}
 ISSUE = ResponseSpec(IssueView, description="The issue; `ETag` is its version", generate_examples=False)

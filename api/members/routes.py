@@ -15,7 +15,6 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody
 from psycopg_pool import AsyncConnectionPool
 
-from adapters.position_waiter import PositionWaiter
 from adapters.postgres import AsyncConn, tenant_transaction
 from adapters.settings import Settings
 from adapters.tokens import Principal
@@ -36,6 +35,7 @@ from domain.identity.workspace import MemberStatus
 from domain.ids import canonical, render
 from projections.identity import queries, roster
 from projections.identity.projector import NAME as IDENTITY_PROJECTION
+from projections.position_waiter import PositionWaiter
 
 Commands = NamedDependency[MemberCommands]
 ReadPool = NamedDependency[AsyncConnectionPool[AsyncConn]]

@@ -13,7 +13,6 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
 from psycopg_pool import AsyncConnectionPool
 
-from adapters.position_waiter import PositionWaiter
 from adapters.postgres import AsyncConn, tenant_transaction
 from adapters.settings import Settings
 from api.auth import CurrentPrincipal, authenticated, requires, requires_any
@@ -28,6 +27,7 @@ from commands.workspace_settings import WorkspaceSettingsCommands, settings_of
 from domain.workspace_settings.events import OnboardingStep
 from domain.workspace_settings.settings import AiEdit, ProfileEdit, RetentionEdit, SlugTaken, WorkspaceSettings
 from domain.workspace_settings.settings import current_step as first_incomplete
+from projections.position_waiter import PositionWaiter
 from projections.workspace_settings import queries
 from projections.workspace_settings.projector import NAME as SETTINGS_PROJECTION
 

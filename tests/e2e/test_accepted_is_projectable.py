@@ -24,12 +24,12 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from adapters.event_store import EventStore
-from adapters.position_waiter import PositionWaiter
 from adapters.settings import Settings
 from api.app import create_app
 from api.auth import http_handlers
 from api.input_policy import RequestBody
 from domain.identity.roles import Role
+from projections.position_waiter import PositionWaiter
 from projections.registry import PROJECTIONS
 from tests.e2e.conftest import Tenant, Workers
 from tests.e2e.members_helpers import Member

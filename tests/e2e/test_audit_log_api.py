@@ -17,7 +17,6 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from adapters.event_store import EVENTS_TABLE, EventStore
-from adapters.position_waiter import PositionWaiter
 from adapters.postgres import READER_ROLE, WRITER_ROLE
 from adapters.settings import Settings
 from api.app import create_app
@@ -27,6 +26,7 @@ from domain.events import Meta
 from domain.identity.roles import Role
 from domain.identity.user import register_user
 from domain.ids import WorkspaceId
+from projections.position_waiter import PositionWaiter
 from tests.e2e.conftest import TEST_ACTOR, Tenant, Workers
 from tests.peer import Peer
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from adapters.position_waiter import PositionWaiter
 from adapters.settings import Settings
+from projections.position_waiter import PositionWaiter
 from tests.e2e.conftest import Tenant
 from tests.e2e.members_helpers import Client, owner_headers
 

@@ -18,8 +18,6 @@ from psycopg.rows import dict_row
 from adapters import codec
 from adapters.event_store import EventStore
 from adapters.nats import STORE_HEADER
-from adapters.position_waiter import PositionWaiter
-from adapters.postgres import migrate
 from adapters.settings import Settings
 from commands.caller import Caller
 from commands.group_commit import GroupCommitter
@@ -29,7 +27,9 @@ from domain.events import Actor, ActorKind
 from domain.ids import WorkspaceId
 from projections.issues.projector import from_row
 from projections.issues.view import IssueView, document, fold
+from projections.position_waiter import PositionWaiter
 from projections.registry import PROJECTIONS
+from projections.schema import migrate
 from workers.projector_runner import run_projectors
 from workers.relay import run_relay
 

@@ -9,7 +9,6 @@ from datetime import timedelta
 from typing import Any
 
 from adapters.event_store import EventStore
-from adapters.position_waiter import PositionWaiter
 from adapters.postgres import READER_ROLE, WRITER_ROLE, connect
 from adapters.settings import Settings
 from domain.credentials import service_account as accounts
@@ -22,10 +21,11 @@ from domain.identity.roles import ALL_SCOPES, Role
 from domain.ids import WorkspaceId, render
 from projections.credentials import queries
 from projections.credentials.projector import NAME, project
+from projections.position_waiter import PositionWaiter
 from tests.builders import T1, meta
 from tests.workers.pipeline import isolated
 from workers.operations import rebuild
-from workers.projector_runner import run_projector
+from workers.projector_runner import run_projectors
 from workers.relay import run_relay
 
 ONE = WorkspaceId("ws_01KV1PX3NQ3B497SHK7JTNT525")
@@ -122,7 +122,7 @@ async def test_a_rebuild_from_zero_equals_the_live_read_model_and_tokens_still_a
         store = EventStore(s, pool_size=2)
         head = max(store.append(events_one + events_two))
         stopping = asyncio.Event()
-        workers = asyncio.gather(run_relay(s, stopping), run_projector(s, NAME, stopping))
+        workers = asyncio.gather(run_relay(s, stopping), run_projectors(s, [NAME], stopping))
         waiter = PositionWaiter(s)
         await waiter.start()
         try:

@@ -7,10 +7,10 @@ import asyncio
 
 import pytest
 
-from adapters.position_waiter import PositionWaiter
 from adapters.postgres import connect
 from adapters.settings import Settings
 from projections import checkpoints
+from projections.position_waiter import PositionWaiter
 from tests.workers.pipeline import isolated
 
 pytestmark = [pytest.mark.postgres]

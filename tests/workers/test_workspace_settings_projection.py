@@ -7,7 +7,6 @@ from typing import Any
 
 from adapters.event_store import EventStore
 from adapters.ids import keyed_uuid
-from adapters.position_waiter import PositionWaiter
 from adapters.postgres import READER_ROLE, WRITER_ROLE, connect
 from adapters.settings import Settings
 from domain.events import DomainEvent
@@ -15,12 +14,13 @@ from domain.ids import WorkspaceId
 from domain.workspace_settings import settings as decide
 from domain.workspace_settings.events import OnboardingStep, Theme
 from domain.workspace_settings.settings import AiEdit, ProfileEdit, Provisioned, RetentionEdit, WorkspaceSettings
+from projections.position_waiter import PositionWaiter
 from projections.workspace_settings import queries
 from projections.workspace_settings.projector import NAME, project
 from tests.builders import T1, meta
 from tests.workers.pipeline import isolated
 from workers.operations import rebuild
-from workers.projector_runner import run_projector
+from workers.projector_runner import run_projectors
 from workers.relay import run_relay
 
 ONE = WorkspaceId("ws_01KV1PX3NQ3B497SHK7JTNT525")
@@ -103,7 +103,7 @@ async def test_a_rebuild_from_zero_equals_the_live_read_model(settings: Settings
         store = EventStore(s, pool_size=2)
         head = max(store.append(history(ONE)[0] + history(TWO)[0]))
         stopping = asyncio.Event()
-        workers = asyncio.gather(run_relay(s, stopping), run_projector(s, NAME, stopping))
+        workers = asyncio.gather(run_relay(s, stopping), run_projectors(s, [NAME], stopping))
         waiter = PositionWaiter(s)
         await waiter.start()
         try:

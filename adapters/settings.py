@@ -29,7 +29,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     data_dir: str = ".causeloop"
     rate_limit_per_minute: int = 600
     trusted_proxies: str = ""
-    """Comma-separated IPs/CIDRs of the reverse proxies whose X-Forwarded-For is believed (api/client_ip.py)."""
+    """Comma-separated IPs/CIDRs of the reverse proxies whose X-Forwarded-For is believed (api/core/client_ip.py)."""
     max_body_bytes: int = 1_048_576
     read_your_writes_timeout_s: float = 5.0
     standing_cache_max_age_s: float = 5.0

@@ -8,16 +8,19 @@ from litestar.logging import LoggingConfig
 
 from adapters.settings import Settings
 from api.audit.routes import AuditLogController
-from api.conventions import convention_config, openapi_json
+from api.core.conventions import convention_config, openapi_json
+from api.core.lifespan import lifespan
+from api.core.principals import load_principal
 from api.credentials.authn import resolve_api_token
 from api.credentials.scim_tokens import ScimTokensController
 from api.credentials.service_accounts import ServiceAccountsController
 from api.credentials.tokens import ApiTokensController
-from api.health import health, metrics, ready
+from api.health.routes import health, metrics, ready
 from api.issues.routes import IssuesController
-from api.lifespan import lifespan
-from api.members.routes import InvitationsController, MeController, MembersController, RolesController
-from api.principals import load_principal
+from api.members.invitations import InvitationsController
+from api.members.me import MeController
+from api.members.roles import RolesController
+from api.members.routes import MembersController
 from api.scim.auth import SCIM_SCHEME, SCIM_SCHEME_NAME
 from api.scim.routes import ScimController
 from api.signin import mfa_routes

@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from api.input_policy import MAX_HEADER_BYTES
+from api.core.input_policy import MAX_HEADER_BYTES
 
 
 class HeadTooLarge(Exception):

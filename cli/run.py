@@ -31,7 +31,7 @@ class ApiServer(uvicorn.Server):
 
 def api_server(app: Litestar, settings: Settings) -> ApiServer:
     """`proxy_headers=False`: uvicorn would otherwise replace the peer by X-Forwarded-For for loopback peers (or
-    FORWARDED_ALLOW_IPS); the app decides alone, from TRUSTED_PROXIES (api/client_ip.py)."""
+    FORWARDED_ALLOW_IPS); the app decides alone, from TRUSTED_PROXIES (api/core/client_ip.py)."""
     config = uvicorn.Config(app, host="0.0.0.0", port=settings.port, access_log=False, loop="uvloop",
                             http=BoundedHttpToolsProtocol, log_level=settings.log_level.lower(),
                             proxy_headers=False)

@@ -41,7 +41,7 @@ class Projection:
     project: ProjectFn
     stages: Stages | None = None
     guards_standing: bool = False
-    """Its rows decide a caller's standing (api/principals.py): each batch announces the workspaces it changed."""
+    """Its rows decide a caller's standing (api/core/principals.py): each batch announces the workspaces it changed."""
 
 PROJECTIONS: dict[str, Projection] = {
     issues.NAME: Projection(name=issues.NAME, version=issues.VERSION, categories=issues.CATEGORIES,

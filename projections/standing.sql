@@ -1,4 +1,4 @@
--- The per-request re-check of a token's caller (api/principals.py), across read models: the workspace's
+-- The per-request re-check of a token's caller (api/core/principals.py), across read models: the workspace's
 -- status, the caller's membership, the token's sign-in session and the MFA requirement, in ONE parametrized
 -- call (a prepared statement, no tenant transaction around it). Like user_memberships it runs as
 -- causeloop_writer and answers only for the one workspace, user and session asked about.

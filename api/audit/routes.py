@@ -16,10 +16,10 @@ from psycopg_pool import AsyncConnectionPool
 from adapters.postgres import AsyncConn, tenant_transaction
 from adapters.settings import Settings
 from api.audit import csv_export, schemas
-from api.auth import requires
-from api.deps import provide_caller, provide_read_pool
-from api.errors import validation_error
-from api.pagination import Cursor, Limit, Page, decode_cursor, page_of
+from api.core.auth import requires
+from api.core.deps import provide_caller, provide_read_pool
+from api.core.errors import validation_error
+from api.core.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from commands.caller import Caller
 from projections.audit import queries
 from projections.audit.actions import CATEGORIES

@@ -3,7 +3,7 @@
 The secret's SHA-256 is looked up with one call of the SECURITY DEFINER function `authenticate_token`
 (projections/credentials/schema.sql): before the lookup nobody knows the workspace, so the tenant's RLS
 context cannot exist yet; the function answers only for the exact hash, and only usable tokens (it also notes
-the token's use, at most once a minute). The answer is kept with the caller's standing (api/standing_cache.py)
+the token's use, at most once a minute). The answer is kept with the caller's standing (api/core/standing_cache.py)
 until the token's workspace changes. Nothing here logs the secret or its hash.
 """
 
@@ -17,7 +17,7 @@ from psycopg_pool import AsyncConnectionPool
 from adapters.postgres import AsyncConn
 from adapters.secrets import hash_secret, kind_of
 from adapters.tokens import Principal
-from api.standing_cache import StandingCache
+from api.core.standing_cache import StandingCache
 from domain.credentials.events import TokenKind
 from domain.identity.roles import SCOPES_BY_ROLE, Role
 from projections.credentials import queries

@@ -13,10 +13,10 @@ from psycopg_pool import AsyncConnectionPool
 from adapters.postgres import AsyncConn, tenant_transaction
 from adapters.settings import Settings
 from adapters.tokens import ACCESS_TOKEN, Principal
-from api.consistency import read_your_writes
+from api.core.consistency import settle as settle_on
+from api.core.errors import ApiError, error_responses, not_found
+from api.core.pagination import Page, decode_cursor, page_of
 from api.credentials.schemas import IssuedToken, ServiceAccountView
-from api.errors import ApiError, error_responses, not_found
-from api.pagination import Page, decode_cursor, page_of
 from commands.credentials import CredentialCommands, DuplicateName
 from commands.runner import Result
 from domain.credentials.events import AnyApiTokenEvent, AnyServiceAccountEvent
@@ -41,7 +41,7 @@ def provide_credential_commands(state: State) -> CredentialCommands:
 
 async def settle(state: State, accepted: Result) -> dict[str, str]:
     """Read-your-writes: the 2xx waits for the `credentials` projection, so a revocation holds on every replica."""
-    return await read_your_writes(state.position_waiter, state.settings, CREDENTIALS_PROJECTION, accepted.position)
+    return await settle_on(state, (CREDENTIALS_PROJECTION, accepted.position))
 
 
 def ref(prefix: str, kind: str, public_id: str) -> str:

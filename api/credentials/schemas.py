@@ -8,7 +8,7 @@ from typing import Annotated
 
 import msgspec
 
-from api.input_policy import RequestBody
+from api.core.input_policy import RequestBody
 from domain.identity.roles import ALL_SCOPES, Role
 from projections.credentials.queries import TokenListing
 

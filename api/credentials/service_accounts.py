@@ -12,7 +12,11 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from psycopg_pool import AsyncConnectionPool
 
 from adapters.postgres import AsyncConn, tenant_transaction
-from api.auth import CurrentPrincipal, requires
+from api.core.auth import CurrentPrincipal, requires
+from api.core.deps import provide_caller, provide_read_pool
+from api.core.errors import not_found
+from api.core.idempotency import SECRET_RESPONSE
+from api.core.pagination import Cursor, Limit, Page
 from api.credentials import common
 from api.credentials.schemas import (
     CreateServiceAccountRequest,
@@ -21,10 +25,6 @@ from api.credentials.schemas import (
     ServiceAccountView,
     UpdateServiceAccountRequest,
 )
-from api.deps import provide_caller, provide_read_pool
-from api.errors import not_found
-from api.idempotency import SECRET_RESPONSE
-from api.pagination import Cursor, Limit, Page
 from commands.caller import Caller
 from commands.credentials import CredentialCommands, DuplicateName
 from domain.credentials.events import TokenKind

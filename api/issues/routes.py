@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, MediaType, Request, Response, get, patch, post
+from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
@@ -17,14 +18,13 @@ from psycopg_pool import AsyncConnectionPool
 
 from adapters.postgres import AsyncConn, tenant_read, tenant_transaction
 from adapters.settings import Settings
-from api.auth import requires
-from api.conditional import STALE, etag_for, expected_version
-from api.consistency import read_your_writes
-from api.deps import provide_caller
-from api.errors import error_responses, not_found, validation_error
-from api.input_policy import QueryInstant, query_instant
-from api.issues import schemas
-from api.pagination import (
+from api.core.auth import requires
+from api.core.conditional import STALE, etag_for, expected_version
+from api.core.consistency import settle as settle_on
+from api.core.deps import provide_caller
+from api.core.errors import error_responses, not_found, validation_error
+from api.core.input_policy import QueryInstant, query_instant
+from api.core.pagination import (
     Cursor,
     Limit,
     Page,
@@ -35,6 +35,7 @@ from api.pagination import (
     parse_sort,
     sort_spec,
 )
+from api.issues import schemas
 from commands.caller import Caller
 from commands.errors import NotFound
 from commands.issues import BulkOp, IssueCommands, OpenIssue, comment_id_of, issue_events, issue_id_of
@@ -45,7 +46,6 @@ from domain.issues.issue import IssueEdit
 from projections.issues import queries
 from projections.issues.projector import NAME as ISSUES_PROJECTION
 from projections.issues.view import IssueView, fold
-from projections.position_waiter import PositionWaiter
 
 SORTS = {"created_at", "updated_at", "risk_score", "severity"}
 ISSUE = ResponseSpec(IssueView, description="The issue; `ETag` is its version", generate_examples=False)
@@ -67,14 +67,13 @@ class IssuesContext:
     caller: Caller
     commands: IssueCommands
     read_pool: AsyncConnectionPool[AsyncConn]
-    waiter: PositionWaiter
-    settings: Settings
+    state: State
 
 
 def provide_issues_context(request: Request[Any, Any, Any]) -> IssuesContext:
     state = request.app.state
     return IssuesContext(caller=provide_caller(request), commands=state.issue_commands, read_pool=state.read_pool,
-                         waiter=state.position_waiter, settings=state.settings)
+                         state=state)
 
 
 Ctx = NamedDependency[IssuesContext]
@@ -82,8 +81,7 @@ Ctx = NamedDependency[IssuesContext]
 
 async def settle(ctx: IssuesContext, accepted: Result) -> dict[str, str]:
     """Read-your-writes: hold the 2xx until the projection serving the next GET has the write."""
-    return {"ETag": etag_for(accepted.version),
-            **await read_your_writes(ctx.waiter, ctx.settings, ISSUES_PROJECTION, accepted.position)}
+    return {"ETag": etag_for(accepted.version), **await settle_on(ctx.state, (ISSUES_PROJECTION, accepted.position))}
 
 
 def issue_ref(issue_id: str) -> str:
@@ -287,9 +285,8 @@ class IssuesController(Controller):
         value = _bulk_value(data)
         outcomes = await ctx.commands.bulk(data.ids, BulkOp(data.op.value), value, ctx.caller)
         results = [_bulk_result(outcome.id, outcome.result, outcome.error) for outcome in outcomes]
-        position = max((o.result.position for o in outcomes if o.result), default=0)
-        await ctx.waiter.wait(ISSUES_PROJECTION, position, ctx.settings.read_your_writes_timeout_s)
-        return Response(schemas.BulkResponse(results=results), headers={"X-Causeloop-Position": str(position)})
+        headers = await settle_on(ctx.state, *((ISSUES_PROJECTION, o.result.position) for o in outcomes if o.result))
+        return Response(schemas.BulkResponse(results=results), headers=headers)
 
 
 def state_key(request: Request[Any, Any, Any]) -> str:

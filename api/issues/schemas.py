@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from api.input_policy import RequestBody
+from api.core.input_policy import RequestBody
 from domain.issues.events import Severity, Status
 
 Title = Annotated[str, msgspec.Meta(min_length=1, max_length=300)]

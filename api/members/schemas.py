@@ -8,7 +8,7 @@ from typing import Annotated
 
 import msgspec
 
-from api.input_policy import RequestBody
+from api.core.input_policy import RequestBody
 from domain.identity.roles import Role
 
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254, pattern=r"^\s*[^\s@][^\s]*@[^\s@]+\s*$",

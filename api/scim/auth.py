@@ -1,7 +1,7 @@
 """The SCIM guard: /scim/v2 lies outside /v1 (no scope check there), and only a workspace SCIM token opens it.
 
 A personal, service-account or JWT bearer is refused here, just as a SCIM token is refused on /v1. The token's
-caller then passes the same per-request checks as every /v1 token (api/principals.py): an offboarded workspace
+caller then passes the same per-request checks as every /v1 token (api/core/principals.py): an offboarded workspace
 answers 401 before any SCIM route reads or writes.
 """
 
@@ -14,9 +14,9 @@ from litestar.handlers import BaseRouteHandler
 from litestar.openapi.spec import SecurityRequirement, SecurityScheme
 
 from adapters.tokens import Principal
-from api.auth import bearer_token
+from api.core.auth import bearer_token
+from api.core.principals import load_principal
 from api.credentials.authn import PRINCIPAL_KIND, lookup
-from api.principals import load_principal
 from api.scim.protocol import ScimError
 from commands.scim import SCIM_LEVEL
 from domain.credentials.events import TokenKind

@@ -10,8 +10,8 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
 
-from api.errors import ApiError, validation_details
-from api.request_id import request_id
+from api.core.errors import ApiError, validation_details
+from api.core.request_id import request_id
 from api.scim.protocol import ScimError, error_body
 from api.scim.schemas import MEDIA_TYPE
 from commands.errors import NotFound

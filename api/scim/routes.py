@@ -19,9 +19,9 @@ from litestar.params import Body, FromPath, FromQuery
 
 from adapters.postgres import tenant_transaction
 from adapters.tokens import Principal
-from api.client_ip import client_ip
-from api.consistency import read_your_writes
-from api.request_id import request_id
+from api.core.client_ip import client_ip
+from api.core.consistency import settle
+from api.core.request_id import request_id
 from api.scim import protocol, schemas
 from api.scim.auth import SCIM_REQUIREMENT, scim_token
 from api.scim.errors import scim_exception_handlers
@@ -84,11 +84,6 @@ def _caller(request: Request[Any, Any, Any]) -> Caller:
                   actor=Actor(kind=ActorKind.SYSTEM, id=f"scim:{principal.token_id}"),
                   correlation_id=request_id(request.scope), client_ip=client_ip(request.scope))
 
-
-async def _settle(state: State, position: int) -> None:
-    """Answer only once the `identity` projection (which the API and the membership check read) has it."""
-    if position:
-        await read_your_writes(state.position_waiter, state.settings, IDENTITY_PROJECTION, position)
 
 
 def _user_id(value: str) -> str:
@@ -198,7 +193,7 @@ class ScimController(Controller):
         active = protocol.as_bool(data.active, "active")
         done = await request.app.state.scim_commands.provision(
             _caller(request), email=_email(data), name=_display_name(data), active=active, role=DEFAULT_ROLE)
-        await _settle(state, done.position)
+        await settle(state, (IDENTITY_PROJECTION, done.position))
         member = await self._member(request, render("usr", done.stream_id))
         return scim(user_resource(member), 201, {"Location": f"{PREFIX}/Users/{member.id}"})
 
@@ -231,7 +226,7 @@ class ScimController(Controller):
         if active is None:
             return
         done = await state.scim_commands.set_active(_caller(request), user_id, active)
-        await _settle(state, done.position)
+        await settle(state, (IDENTITY_PROJECTION, done.position))
 
     async def _member(self, request: Request[Any, Any, Any], user_id: str) -> ScimMember:
         principal = _principal(request)
@@ -299,7 +294,7 @@ class ScimController(Controller):
             changes[_user_id(user_id)] = role
         if changes:
             changed = await state.scim_commands.set_roles(_caller(request), sorted(changes.items()))
-            await _settle(state, changed.position)
+            await settle(state, (IDENTITY_PROJECTION, changed.position))
 
     async def _members_of(self, request: Request[Any, Any, Any], role: Role) -> list[ScimMember]:
         principal = _principal(request)

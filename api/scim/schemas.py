@@ -10,7 +10,7 @@ from typing import Annotated, Any, Generic, TypeVar
 import msgspec
 from litestar.openapi import ResponseSpec
 
-from api.input_policy import RequestBody
+from api.core.input_policy import RequestBody
 from domain.identity.roles import Role
 
 MEDIA_TYPE = "application/scim+json"

@@ -1,11 +1,11 @@
-"""Principal checks of sign-in (part of api.principals.CHECKS): the token's session, and the MFA requirement."""
+"""Principal checks of sign-in (part of api.core.principals.CHECKS): the token's session, and the MFA requirement."""
 
 from __future__ import annotations
 
 import msgspec
 
 from adapters.tokens import Principal
-from api.standing import Standing
+from api.core.standing import Standing
 
 # Credentials that are not a sign-in (API tokens of any kind) are not asked for a second factor.
 _NOT_SIGN_IN_KINDS = frozenset({"personal", "pat", "service_account", "sa", "scim"})

@@ -12,11 +12,11 @@ from adapters import totp
 from adapters.postgres import tenant_transaction
 from adapters.secret_box import MasterKeyMissing
 from adapters.tokens import Principal
-from api.auth import authenticated
-from api.consistency import read_your_writes
-from api.deps import provide_caller
-from api.errors import ApiError, error_responses
-from api.idempotency import SECRET_RESPONSE
+from api.core.auth import authenticated
+from api.core.consistency import settle
+from api.core.deps import provide_caller
+from api.core.errors import ApiError, error_responses
+from api.core.idempotency import SECRET_RESPONSE
 from api.signin import schemas
 from api.signin.totp_attempts import check_totp, invalid_code
 from commands.mfa import MfaCommands
@@ -52,11 +52,6 @@ async def second_factor(state: State, user_id: str, code: str | None) -> bool:
     return True
 
 
-async def _settle(state: State, position: int) -> dict[str, str]:
-    if not position:
-        return {}
-    return await read_your_writes(state.position_waiter, state.settings, SESSIONS_PROJECTION, position)
-
 
 def _user(request: Request[Any, Any, Any]) -> Principal:
     principal: Principal = request.user
@@ -80,7 +75,7 @@ async def enrol_totp(request: Request[Any, Any, Any], state: State) -> Response[
         raise _unavailable() from None
     secret = enrolment.revealed or ""
     uri = totp.provisioning_uri(secret, user.email if user is not None else principal.subject)
-    headers = {**await _settle(state, enrolment.position), "Cache-Control": "no-store"}
+    headers = {**await settle(state, (SESSIONS_PROJECTION, enrolment.position)), "Cache-Control": "no-store"}
     return Response(schemas.TotpEnrolment(secret=secret, otpauth_uri=uri, status="pending"),
                     status_code=201, headers=headers)
 
@@ -97,7 +92,8 @@ async def verify_totp(request: Request[Any, Any, Any], state: State,
         raise ApiError(404, "not_found", "No TOTP enrolment to verify; enrol first")
     await check_totp(state.infra_pool, principal.subject, _secret(mfa, factor), data.code)
     activated = await mfa.activate(UserId(principal.subject), provide_caller(request))
-    return Response(schemas.TotpStatus(status="active"), headers=await _settle(state, activated.position))
+    headers = await settle(state, (SESSIONS_PROJECTION, activated.position))
+    return Response(schemas.TotpStatus(status="active"), headers=headers)
 
 
 @delete("/v1/me/mfa/totp", guards=[authenticated], status_code=204, tags=["MFA"],
@@ -118,4 +114,4 @@ async def remove_totp(request: Request[Any, Any, Any], state: State,
         raise ApiError(403, "mfa_required", "Removing TOTP needs a current code or a token minted with MFA",
                        {"factor": "totp"})
     removed = await mfa.remove(UserId(principal.subject), provide_caller(request))
-    return Response(None, status_code=204, headers=await _settle(state, removed.position))
+    return Response(None, status_code=204, headers=await settle(state, (SESSIONS_PROJECTION, removed.position)))

@@ -21,12 +21,12 @@ from adapters.dev_issuer import DevIssuer
 from adapters.postgres import AsyncConn, tenant_transaction
 from adapters.settings import Settings
 from adapters.tokens import USER_TOKEN_TTL, mint_access_token
-from api.auth import PUBLIC
-from api.client_ip import client_ip
-from api.consistency import POSITION_HEADER, read_your_writes
-from api.errors import ApiError, error_responses
-from api.principals import workspace_is_open
-from api.request_id import request_id
+from api.core.auth import PUBLIC
+from api.core.client_ip import client_ip
+from api.core.consistency import settle
+from api.core.errors import ApiError, error_responses
+from api.core.principals import workspace_is_open
+from api.core.request_id import request_id
 from api.signin import schemas
 from api.signin.mfa_routes import second_factor
 from commands.caller import Caller
@@ -125,15 +125,9 @@ def _tokens(settings: Settings, member: identity.MembershipRow | Joined, session
                                  workspace_id=member.workspace_id)
 
 
-async def _settle(state: State, waits: list[tuple[str, int]]) -> dict[str, str]:
-    headers = dict(NO_STORE)
-    for projection, position in waits:
-        if position:  # a pending wait stays marked; the position header is the highest, set below
-            headers.update(await read_your_writes(state.position_waiter, state.settings, projection, position))
-    positions = [position for _, position in waits if position]
-    if positions:
-        headers[POSITION_HEADER] = str(max(positions))
-    return headers
+async def _settle(state: State, *waits: tuple[str, int]) -> dict[str, str]:
+    """Read-your-writes; token answers are never cached."""
+    return {**NO_STORE, **await settle(state, *waits)}
 
 
 @post("/v1/auth/exchange", opt=PUBLIC, status_code=200, tags=["Auth"], security=[],
@@ -158,7 +152,7 @@ async def exchange(request: Request[Any, Any, Any], state: State,
         raise _forbidden("This email is linked to another sign-in identity") from None
     mfa = await second_factor(state, user.id, data.mfa_code)
     started = await commands.start_session(UserId(user.id), mfa=mfa, caller=caller)
-    headers = await _settle(state, [(IDENTITY_PROJECTION, linked), (SESSIONS_PROJECTION, started.position)])
+    headers = await _settle(state, (IDENTITY_PROJECTION, linked), (SESSIONS_PROJECTION, started.position))
     return Response(_tokens(state.settings, member, render("ses", started.stream_id), started.revealed or "", mfa),
                     headers=headers)
 
@@ -190,7 +184,7 @@ async def _exchange_invited(request: Request[Any, Any, Any], state: State, data:
     signin: SignInCommands = state.signin_commands
     started = await signin.start_session(joined.user_id, mfa=mfa,
                                          caller=_caller(request, joined.workspace_id, joined.user_id))
-    headers = await _settle(state, [(IDENTITY_PROJECTION, joined.position), (SESSIONS_PROJECTION, started.position)])
+    headers = await _settle(state, (IDENTITY_PROJECTION, joined.position), (SESSIONS_PROJECTION, started.position))
     return Response(_tokens(state.settings, joined, render("ses", started.stream_id), started.revealed or "", mfa),
                     headers=headers)
 
@@ -214,14 +208,14 @@ async def refresh(request: Request[Any, Any, Any], state: State,
         member = await identity.membership(conn, ref.workspace_id, ref.user_id)
     if member is None or member.status != "active":
         revoked = await commands.revoke(ref.session_id, MEMBERSHIP_ENDED, caller)
-        await _settle(state, [(SESSIONS_PROJECTION, revoked.position)])
+        await _settle(state, (SESSIONS_PROJECTION, revoked.position))
         raise _refresh_refused()
     try:
         rotated = await commands.rotate(ref.session_id, data.refresh_token, caller)
     except RefreshRejected as exc:
-        await _settle(state, [(SESSIONS_PROJECTION, exc.position)])  # the revocation is effective at once
+        await _settle(state, (SESSIONS_PROJECTION, exc.position))  # the revocation is effective at once
         raise _refresh_refused() from None
-    headers = await _settle(state, [(SESSIONS_PROJECTION, rotated.position)])
+    headers = await _settle(state, (SESSIONS_PROJECTION, rotated.position))
     body = _tokens(state.settings, member, ref.session_id, rotated.revealed or "", session_of(rotated).mfa)
     return Response(body, headers=headers)
 

@@ -6,8 +6,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from api.errors import error_responses
-from api.input_policy import RequestBody
+from api.core.errors import error_responses
+from api.core.input_policy import RequestBody
 from api.members.schemas import Token
 
 WorkspaceRef = Annotated[str, msgspec.Meta(pattern=r"^ws_[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}$")]

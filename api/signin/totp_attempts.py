@@ -14,7 +14,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from adapters import totp
 from adapters.postgres import AsyncConn
-from api.errors import ApiError
+from api.core.errors import ApiError
 
 MAX_FAILURES = 5
 WINDOW_S = 300

@@ -14,12 +14,11 @@ from litestar.params import FromPath, JSONBody
 from psycopg_pool import AsyncConnectionPool
 
 from adapters.postgres import AsyncConn, tenant_transaction
-from adapters.settings import Settings
-from api.auth import CurrentPrincipal, authenticated, requires, requires_any
-from api.conditional import STALE, etag_for, expected_version
-from api.consistency import read_your_writes
-from api.deps import provide_caller, provide_read_pool, provide_waiter, provide_workspace_settings_commands
-from api.errors import ApiError, conflict, error_responses, not_found, validation_error
+from api.core.auth import CurrentPrincipal, authenticated, requires, requires_any
+from api.core.conditional import STALE, etag_for, expected_version
+from api.core.consistency import settle
+from api.core.deps import provide_caller, provide_read_pool, provide_workspace_settings_commands
+from api.core.errors import ApiError, conflict, error_responses, not_found, validation_error
 from api.workspace_settings import schemas
 from commands.caller import Caller
 from commands.runner import Result
@@ -27,23 +26,20 @@ from commands.workspace_settings import WorkspaceSettingsCommands, settings_of
 from domain.workspace_settings.events import OnboardingStep
 from domain.workspace_settings.settings import AiEdit, ProfileEdit, RetentionEdit, SlugTaken, WorkspaceSettings
 from domain.workspace_settings.settings import current_step as first_incomplete
-from projections.position_waiter import PositionWaiter
 from projections.workspace_settings import queries
 from projections.workspace_settings.projector import NAME as SETTINGS_PROJECTION
 
 Commands = NamedDependency[WorkspaceSettingsCommands]
 ReadPool = NamedDependency[AsyncConnectionPool[AsyncConn]]
-Waiter = NamedDependency[PositionWaiter]
 Who = NamedDependency[Caller]
 MFA_SCOPE = "workspace:admin"
 
 
 
 
-async def settle(waiter: PositionWaiter, settings: Settings, accepted: Result) -> dict[str, str]:
-    """Read-your-writes: hold the 2xx until the `workspace_settings` projection has the write."""
-    return {"ETag": etag_for(accepted.version),
-            **await read_your_writes(waiter, settings, SETTINGS_PROJECTION, accepted.position)}
+async def answered(state: State, accepted: Result) -> dict[str, str]:
+    """The settings' ETag, once the `workspace_settings` projection has the write (read-your-writes)."""
+    return {"ETag": etag_for(accepted.version), **await settle(state, (SETTINGS_PROJECTION, accepted.position))}
 
 
 def _check_timezone(timezone: str | msgspec.UnsetType) -> None:
@@ -97,7 +93,6 @@ class WorkspaceSettingsController(Controller):
     dependencies = {  # noqa: RUF012  (Litestar reads this class attribute)
         "commands": Provide(provide_workspace_settings_commands, sync_to_thread=False),
         "read_pool": Provide(provide_read_pool, sync_to_thread=False),
-        "waiter": Provide(provide_waiter, sync_to_thread=False),
         "caller": Provide(provide_caller, sync_to_thread=False),
     }
 
@@ -113,7 +108,7 @@ class WorkspaceSettingsController(Controller):
            responses=error_responses(e409="conflict: another workspace of the organization has this slug", e412=STALE))
     async def update_workspace(self, state: State, request: Request[Any, Any, Any],
                                data: JSONBody[schemas.UpdateWorkspaceRequest], principal: CurrentPrincipal,
-                               commands: Commands, caller: Who, waiter: Waiter,
+                               commands: Commands, caller: Who,
                                read_pool: ReadPool) -> Response[schemas.WorkspaceResponse]:
         """Change profile fields (slug unique within the organization: 409); `mfa_required` needs workspace:admin.
 
@@ -131,7 +126,7 @@ class WorkspaceSettingsController(Controller):
                                                        expected_version(request))
         except SlugTaken as exc:
             raise conflict(exc.message, field="slug") from None
-        headers = await settle(waiter, state.settings, accepted)
+        headers = await answered(state, accepted)
         async with tenant_transaction(read_pool, caller.workspace_id) as conn:
             record = await queries.workspace_record(conn, caller.workspace_id)
         return Response(workspace_view(caller.workspace_id, settings_of(accepted), record), headers=headers)
@@ -145,12 +140,12 @@ class WorkspaceSettingsController(Controller):
 
     @patch("/settings/ai", guards=[requires("workspace:write")], responses=error_responses(e412=STALE))
     async def update_ai_settings(self, state: State, request: Request[Any, Any, Any],
-                                 data: JSONBody[schemas.UpdateAiSettingsRequest], commands: Commands, caller: Who,
-                                 waiter: Waiter) -> Response[schemas.AiSettingsResponse]:
+                                 data: JSONBody[schemas.UpdateAiSettingsRequest], commands: Commands,
+                                 caller: Who) -> Response[schemas.AiSettingsResponse]:
         """Change AI settings; only the fields present change. A stale If-Match is 412."""
         edit = AiEdit(**msgspec.structs.asdict(data))
         accepted = await commands.update_ai(edit, caller, expected_version(request))
-        return Response(ai_view(settings_of(accepted)), headers=await settle(waiter, state.settings, accepted))
+        return Response(ai_view(settings_of(accepted)), headers=await answered(state, accepted))
 
     @get("/settings/data-retention",
          guards=[requires_any("workspace.compliance:read", "workspace:admin")])
@@ -165,12 +160,12 @@ class WorkspaceSettingsController(Controller):
            responses=error_responses(
                e412=STALE, e422="retention_below_minimum: audit_days below 365 (details name the field)"))
     async def update_retention(self, state: State, request: Request[Any, Any, Any],
-                               data: JSONBody[schemas.UpdateRetentionRequest], commands: Commands, caller: Who,
-                               waiter: Waiter) -> Response[schemas.RetentionResponse]:
+                               data: JSONBody[schemas.UpdateRetentionRequest], commands: Commands,
+                               caller: Who) -> Response[schemas.RetentionResponse]:
         """Change retention windows; `audit_days` below 365 is 422 retention_below_minimum. Stale If-Match: 412."""
         edit = RetentionEdit(**msgspec.structs.asdict(data))
         accepted = await commands.update_retention(edit, caller, expected_version(request))
-        return Response(retention_view(settings_of(accepted)), headers=await settle(waiter, state.settings, accepted))
+        return Response(retention_view(settings_of(accepted)), headers=await answered(state, accepted))
 
     @get("/onboarding", guards=[authenticated])
     async def get_onboarding(self, read_pool: ReadPool, caller: Who) -> Response[schemas.OnboardingState]:
@@ -184,7 +179,7 @@ class WorkspaceSettingsController(Controller):
     @post("/onboarding/steps/{step:str}/complete", guards=[requires("workspace:write")], status_code=200,
           responses=error_responses(e404="not_found: not one of the five step ids"))
     async def complete_step(self, state: State, step: FromPath[str], commands: Commands, caller: Who,
-                            waiter: Waiter, read_pool: ReadPool) -> Response[schemas.OnboardingStepResponse]:
+                            read_pool: ReadPool) -> Response[schemas.OnboardingStepResponse]:
         """Complete a wizard step (connect_source, invite_team, review_insights, configure_alerts,
         generate_report); completing it again is a 200 no-op, an unknown step is 404."""
         try:
@@ -192,7 +187,7 @@ class WorkspaceSettingsController(Controller):
         except ValueError:
             raise not_found("onboarding step", step) from None
         accepted = await commands.complete_onboarding_step(wizard_step, caller)
-        headers = await settle(waiter, state.settings, accepted)
+        headers = await answered(state, accepted)
         async with tenant_transaction(read_pool, caller.workspace_id) as conn:
             facts = await queries.onboarding_facts(conn, caller.workspace_id)
             record = await queries.workspace_record(conn, caller.workspace_id)

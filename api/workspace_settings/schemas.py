@@ -7,7 +7,7 @@ from typing import Annotated
 
 import msgspec
 
-from api.input_policy import RequestBody
+from api.core.input_policy import RequestBody
 from domain.workspace_settings.events import Theme
 from domain.workspace_settings.settings import (
     AUDIT_DAYS_FLOOR,

@@ -21,12 +21,12 @@ from litestar.testing import AsyncTestClient
 
 from adapters.settings import Settings
 from adapters.tokens import AUDIENCE, ISSUER, mint_access_token
-from api.auth import PUBLIC, CurrentPrincipal, authenticated, requires
-from api.conditional import etag_for, expected_version
-from api.conventions import convention_config, openapi_json
-from api.errors import not_found
-from api.input_policy import RequestBody
-from api.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, SortParam, decode_cursor, page_of, parse_sort
+from api.core.auth import PUBLIC, CurrentPrincipal, authenticated, requires
+from api.core.conditional import etag_for, expected_version
+from api.core.conventions import convention_config, openapi_json
+from api.core.errors import not_found
+from api.core.input_policy import RequestBody
+from api.core.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, SortParam, decode_cursor, page_of, parse_sort
 from commands.errors import StaleVersion
 from domain.errors import InvalidTransition, InvalidValue
 from tests.conftest import new_workspace_id

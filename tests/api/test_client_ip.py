@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from adapters.settings import Settings, SettingsError, load_settings
-from api.client_ip import decide
+from api.core.client_ip import decide
 
 TRUSTED = Settings(trusted_proxies="10.0.0.0/8, 192.0.2.1, 2001:db8:ffff::/48").trusted_proxy_networks
 

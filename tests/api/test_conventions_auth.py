@@ -14,8 +14,8 @@ from litestar.testing import AsyncTestClient
 
 from adapters.settings import Settings
 from adapters.tokens import Principal
-from api.auth import http_handlers, requires, route_scope, undeclared_routes
-from api.conventions import convention_config
+from api.core.auth import http_handlers, requires, route_scope, undeclared_routes
+from api.core.conventions import convention_config
 from tests.api.conftest import READ, WRITE, AppClient, bearer, build_app, signed_claims, token_for
 
 pytestmark = pytest.mark.postgres

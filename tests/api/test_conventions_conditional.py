@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from api.conditional import etag_for, parse_if_match
-from api.errors import ApiError
+from api.core.conditional import etag_for, parse_if_match
+from api.core.errors import ApiError
 from tests.api.conftest import THING_VERSION, AppClient
 
 pytestmark = pytest.mark.postgres

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import httpx
 import psycopg
@@ -13,7 +11,6 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient, TestClient
 
-from adapters.postgres import create_pool
 from adapters.settings import Settings
 from tests.api.conftest import AppClient, Calls, bearer, build_app, token_for
 
@@ -184,28 +181,3 @@ def test_the_same_key_while_the_first_is_in_flight_is_a_409(settings: Settings, 
     assert afterwards.headers["idempotency-replayed"] == "true"
     assert afterwards.content == first[0].content
     assert gates.by_path["/v1/things"] == 1
-
-
-async def test_a_transactional_infra_pool_from_the_apps_own_lifespan_works(settings: Settings, key: str) -> None:
-    provided = create_pool(settings, min_size=1, max_size=2, name="test-infra")  # autocommit off, like api/lifespan
-
-    @asynccontextmanager
-    async def own_pool(app: Litestar) -> AsyncIterator[None]:
-        await provided.open()
-        app.state.infra_pool = provided
-        try:
-            yield
-        finally:
-            await provided.close()
-
-    auth = bearer(token_for(settings))
-    async with AsyncTestClient(app=build_app(settings, lifespan=[own_pool])) as client:
-        assert client.app.state.infra_pool is provided
-        failed = await post(client, auth, key, title="illegal")
-        first = await post(client, auth, key)
-        again = await post(client, auth, key)
-
-    assert failed.status_code == 422
-    assert again.headers["idempotency-replayed"] == "true"
-    assert again.content == first.content
-    assert calls(client).by_path["/v1/things"] == 2

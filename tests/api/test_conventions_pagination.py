@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from api.errors import ApiError
-from api.pagination import decode_cursor, encode_cursor, parse_sort
+from api.core.errors import ApiError
+from api.core.pagination import decode_cursor, encode_cursor, parse_sort
 from tests.api.conftest import AppClient
 
 pytestmark = pytest.mark.postgres

@@ -15,7 +15,7 @@ import pytest
 from litestar import Litestar
 
 from adapters.settings import Settings
-from api.rate_limit import WINDOW_SECONDS
+from api.core.rate_limit import WINDOW_SECONDS
 from tests.api.conftest import build_app, token_for
 from tests.peer import served
 
@@ -208,7 +208,7 @@ async def test_an_unreachable_store_fails_open(limited: Settings, clock: FakeClo
                                                caplog: pytest.LogCaptureFixture) -> None:
     unreachable = msgspec.structs.replace(limited, database_url="postgresql://postgres@127.0.0.1:1/test")
 
-    with caplog.at_level(logging.WARNING, logger="causeloop.api.rate_limit"):
+    with caplog.at_level(logging.WARNING, logger="causeloop.api.core.rate_limit"):
         async with served(limited_app(unreachable, clock), peer) as client:
             responses = [await client.get("/health") for _ in range(LIMIT + 2)]
 

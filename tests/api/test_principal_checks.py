@@ -1,5 +1,5 @@
-"""Every /v1 route re-checks its caller against current state before anything else runs (api/auth.py with the
-principal loader of api/principals.py): a dead token gets its 401, a narrowed role its 403, whatever else is wrong
+"""Every /v1 route re-checks its caller against current state before anything else runs (api/core/auth.py with the
+principal loader of api/core/principals.py): a dead token gets its 401, a narrowed role its 403, whatever else is wrong
 with the request, and the route never runs for them. The real loader is covered through the API in
 tests/e2e/test_security_properties.py and tests/e2e/test_standing_cache.py."""
 
@@ -17,9 +17,9 @@ from litestar.testing import AsyncTestClient
 
 from adapters.settings import Settings
 from adapters.tokens import Principal
-from api.auth import requires
-from api.conventions import convention_config
-from api.errors import validation_error
+from api.core.auth import requires
+from api.core.conventions import convention_config
+from api.core.errors import validation_error
 from tests.api.conftest import READ, bearer, token_for
 
 pytestmark = pytest.mark.postgres

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from api.auth import requires_any
+from api.core.auth import requires_any
 
 
 def test_an_unknown_scope_is_refused_when_the_route_is_declared() -> None:

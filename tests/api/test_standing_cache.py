@@ -1,10 +1,10 @@
-"""The per-process standing cache (api/standing_cache.py) on its own: no services, a fake clock."""
+"""The per-process standing cache (api/core/standing_cache.py) on its own: no services, a fake clock."""
 
 from __future__ import annotations
 
 import asyncio
 
-from api.standing_cache import StandingCache
+from api.core.standing_cache import StandingCache
 
 
 class Clock:

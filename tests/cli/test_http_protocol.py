@@ -12,7 +12,7 @@ import pytest
 from litestar import Litestar, get
 
 from adapters.settings import Settings
-from api.input_policy import MAX_HEADER_BYTES
+from api.core.input_policy import MAX_HEADER_BYTES
 from cli.run import api_server
 
 

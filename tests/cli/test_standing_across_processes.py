@@ -1,4 +1,4 @@
-"""Two API processes, each caching callers' standing (api/standing_cache.py): after a revocation, a removal, a
+"""Two API processes, each caching callers' standing (api/core/standing_cache.py): after a revocation, a removal, a
 demotion or an offboarding commits through one of them (or the operator's provisioning commands), the OTHER refuses
 the old standing. Its cache keeps entries 600 s here, so only the projectors' announcement can make it forget. The
 delays are printed at the end of the module; `python -m bench --only standing` measures their p99.

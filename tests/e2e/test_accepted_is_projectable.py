@@ -26,8 +26,8 @@ from litestar.testing import AsyncTestClient
 from adapters.event_store import EventStore
 from adapters.settings import Settings
 from api.app import create_app
-from api.auth import http_handlers
-from api.input_policy import RequestBody
+from api.core.auth import http_handlers
+from api.core.input_policy import RequestBody
 from domain.identity.roles import Role
 from projections.position_waiter import PositionWaiter
 from projections.registry import PROJECTIONS

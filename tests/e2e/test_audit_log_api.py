@@ -21,7 +21,7 @@ from adapters.postgres import READER_ROLE, WRITER_ROLE
 from adapters.settings import Settings
 from api.app import create_app
 from api.audit import routes as audit_routes
-from api.rate_limit import WINDOW_SECONDS
+from api.core.rate_limit import WINDOW_SECONDS
 from domain.events import Meta
 from domain.identity.roles import Role
 from domain.identity.user import register_user

@@ -36,7 +36,7 @@ from schemathesis.specs.openapi.checks import (
 from adapters.event_store import EventStore
 from adapters.settings import Settings
 from api.app import create_app
-from api.auth import BEARER_SCHEME_NAME
+from api.core.auth import BEARER_SCHEME_NAME
 from api.scim.auth import SCIM_SCHEME_NAME
 from domain.identity.roles import Role
 from tests.e2e.conftest import Tenant, Workers

@@ -1,4 +1,4 @@
-"""The input policy (api/input_policy.py) through the public API: each finding of the hostile review that let a
+"""The input policy (api/core/input_policy.py) through the public API: each finding of the hostile review that let a
 request be accepted and then never projected (or answered 500) is now a clean 400, naming what is wrong."""
 
 from __future__ import annotations

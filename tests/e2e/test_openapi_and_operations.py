@@ -7,7 +7,7 @@ from litestar.testing import AsyncTestClient
 
 from adapters.settings import Settings
 from api.app import create_app
-from api.auth import http_handlers, is_preflight, route_scope, undeclared_routes
+from api.core.auth import http_handlers, is_preflight, route_scope, undeclared_routes
 from domain.identity.roles import ALL_SCOPES
 
 pytestmark = [pytest.mark.postgres, pytest.mark.nats]

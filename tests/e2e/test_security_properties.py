@@ -68,7 +68,7 @@ async def test_every_dead_token_is_401(api: Client, tenant: Tenant, settings: Se
     assert (await api.get("/v1/issues", headers=owner_headers(tenant))).status_code == 200
     tokens = await dead_tokens(api, tenant, settings)
 
-    # The standing check runs before anything else (api/auth.py): whatever else is wrong with the request, a dead
+    # The standing check runs before anything else (api/core/auth.py): whatever else is wrong with the request, a dead
     # token is answered 401 first, right after the change that killed it (each change empties the cache).
     shapes = ["", "?q=disk", "?limit=0", "?risk_min=5&risk_max=1", "?cursor=forged", "?status=bogus"]
     answers = {(kind, shape): await api.get(f"/v1/issues{shape}", headers={"Authorization": f"Bearer {token}"})

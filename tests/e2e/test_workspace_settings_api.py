@@ -12,7 +12,7 @@ from litestar.testing import AsyncTestClient
 
 from adapters.settings import Settings
 from api.app import create_app
-from api.auth import http_handlers, route_scope
+from api.core.auth import http_handlers, route_scope
 from domain.identity.roles import Role
 from tests.e2e.conftest import Tenant
 

@@ -37,11 +37,11 @@ from adapters import idempotency as store
 from adapters.idempotency import Claim, KeyScope, StoredResponse
 from adapters.postgres import AsyncConn
 from adapters.tokens import Principal
-from api.errors import ApiError, validation_error
-from api.rate_limit import infra_pool
-from api.request_id import header_value
+from api.core.errors import ApiError, validation_error
+from api.core.rate_limit import infra_pool
+from api.core.request_id import header_value
 
-log = logging.getLogger("causeloop.api.idempotency")
+log = logging.getLogger("causeloop.api.core.idempotency")
 
 IDEMPOTENT_METHODS = frozenset({"POST", "PATCH", "PUT"})
 MAX_KEY_LENGTH = 255
@@ -157,7 +157,7 @@ class IdempotencyMiddleware(ASGIMiddleware):
     async def _run(self, pool: AsyncConnectionPool[AsyncConn], claimed: Claim, scope: Scope,
                    receive: Receive, send: Send, next_app: ASGIApp) -> None:
         """Run the route; a 2xx is stored for replay. Its commands' results already committed with their events,
-        so whatever happens after them, a retry answers the same (api/idempotency.py, adapters/idempotency.py)."""
+        so whatever happens after them, a retry answers the same (api/core/idempotency.py, adapters/idempotency.py)."""
         recorder = _Recorder(send, replayed=bool(claimed.committed))
         try:
             await next_app(scope, receive, recorder)

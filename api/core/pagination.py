@@ -18,7 +18,7 @@ from typing import Annotated, Generic, TypeVar
 import msgspec
 from litestar.params import QueryParameter
 
-from api.errors import ApiError, validation_error
+from api.core.errors import ApiError, validation_error
 
 T = TypeVar("T")
 

@@ -25,8 +25,8 @@ from litestar.types import ASGIApp, HTTPScope, Receive, Scope, Send
 
 from adapters.settings import Settings
 from adapters.tokens import InvalidToken, Principal, TokenVerifier
-from api.errors import ApiError
-from api.request_id import header_value
+from api.core.errors import ApiError
+from api.core.request_id import header_value
 from domain.identity.roles import ALL_SCOPES
 
 API_PREFIX = "/v1"

@@ -23,8 +23,8 @@ from litestar.openapi import ResponseSpec
 from litestar.types import ExceptionHandlersMap
 
 from adapters.idempotency import ClaimLost
-from api.rate_limit import RateLimited, decision_of
-from api.request_id import request_id
+from api.core.rate_limit import RateLimited, decision_of
+from api.core.request_id import request_id
 from commands.errors import NotFound, StaleVersion
 from commands.group_commit import ConcurrencyConflict
 from domain.errors import DomainError, Forbidden, InvalidValue
@@ -99,7 +99,7 @@ _DOMAIN_STATUS = {"forbidden": 403, "not_found": 404, "conflict": 409}
 """Domain rules whose documented answer is not 422 (e.g. granting above one's own role is 403 forbidden)."""
 _AT_PATH = re.compile(r"^(?P<reason>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 _NAMED_FIELD = re.compile(r"(?:(?:missing required|contains unknown) field |^)`(?P<name>[^`]+)`")
-"""msgspec's own messages name a field this way, and so do the input policy's (api/input_policy.py)."""
+"""msgspec's own messages name a field this way, and so do the input policy's (api/core/input_policy.py)."""
 
 
 def _field_error(path: str, reason: str) -> FieldError:

@@ -1,6 +1,6 @@
 """What this API process knows of callers' standing, kept until the read models it came from change.
 
-Every request is checked against the read models (api/principals.py), the same way on every route. Those
+Every request is checked against the read models (api/core/principals.py), the same way on every route. Those
 answers change rarely (a revocation, a removal, a new role, an offboarding, a session ended, MFA required), so
 each process keeps them, keyed by what was asked, and forgets a workspace's the moment a projector announces
 that it changed that workspace's identity, sessions, settings or credentials rows (`standing_channel`: the

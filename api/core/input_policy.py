@@ -31,7 +31,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.params import QueryParameter
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from api.errors import ApiError
+from api.core.errors import ApiError
 
 MAX_JSON_DEPTH = 32
 MAX_HEADER_BYTES = 16_384

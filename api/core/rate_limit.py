@@ -1,6 +1,6 @@
 """Per-client rate limit: a fixed 60 s window counted in Postgres, so every API process shares it.
 
-The client is `api.client_ip.client_ip` (the peer, or behind a trusted proxy the forwarded address). Every hit
+The client is `api.core.client_ip.client_ip` (the peer, or behind a trusted proxy the forwarded address). Every hit
 gets a slot number in its client's window from one counter row: an autocommit upsert on the infra pool
 (`app.state.infra_pool`) adds a lease's size and returns the new total, so the slots of concurrent leases, from
 any process, never overlap, and a hit is refused exactly when its slot is above the limit. A process fetches
@@ -14,7 +14,7 @@ the limit, this process refuses it until the window ends without asking Postgres
 
 Routed requests are counted by `RateLimitMiddleware` before anything else runs; requests that fail routing
 (404/405) never reach route middleware, so the `after_exception` hook counts those and the error handler turns
-them into 429s. A refusal is the `RateLimited` exception: api/errors.py writes every error, this one too.
+them into 429s. A refusal is the `RateLimited` exception: api/core/errors.py writes every error, this one too.
 A `before_send` hook stamps the X-RateLimit-* headers on every response.
 """
 
@@ -33,9 +33,9 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from psycopg_pool import AsyncConnectionPool
 
 from adapters.postgres import AsyncConn
-from api.client_ip import client_ip
+from api.core.client_ip import client_ip
 
-log = logging.getLogger("causeloop.api.rate_limit")
+log = logging.getLogger("causeloop.api.core.rate_limit")
 
 INFRA_POOL = "infra_pool"
 WINDOW_SECONDS = 60
@@ -63,7 +63,7 @@ class Decision(msgspec.Struct, frozen=True):
 
 
 class RateLimited(Exception):
-    """The client is over its limit: api/errors.py answers 429 `rate_limited` in the error envelope."""
+    """The client is over its limit: api/core/errors.py answers 429 `rate_limited` in the error envelope."""
 
     def __init__(self, decision: Decision) -> None:
         super().__init__("Too many requests")

@@ -5,7 +5,7 @@ SECURITY DEFINER function `principal_standing` (projections/standing.sql) reads 
 the workspace's status, the caller's membership, the token's session, the MFA requirement — for exactly the
 token's workspace, subject and session, and then pure checks decide, in order: each returns the principal
 (possibly narrowed) or None, which is a 401. Each API process keeps the answers until a projector announces a
-change to the workspace's rows (api/standing_cache.py), so a revocation, removal, demotion or offboarding is
+change to the workspace's rows (api/core/standing_cache.py), so a revocation, removal, demotion or offboarding is
 refused by every process within moments of its projection, and the hot path costs no round trip.
 """
 
@@ -19,9 +19,9 @@ from litestar.datastructures import State
 
 from adapters.postgres import call_definer
 from adapters.tokens import Principal
+from api.core.standing import Standing
+from api.core.standing_cache import StandingCache
 from api.signin import checks as signin_checks
-from api.standing import Standing
-from api.standing_cache import StandingCache
 from domain.identity.roles import Role, scopes_for
 
 Check = Callable[[Principal, Standing], Principal | None]
@@ -57,7 +57,7 @@ CHECKS: list[Check] = [open_workspace, current_membership, signin_checks.active_
 
 
 async def read_standing(state: State, principal: Principal) -> Standing:
-    """From this process's cache (api/standing_cache.py), else one round trip, no transaction: the function answers
+    """From this process's cache (api/core/standing_cache.py), else one round trip, no transaction: the function answers
     for exactly this workspace, subject and session."""
     async def read() -> Standing:
         row = await call_definer(state.read_pool, _STANDING, _arguments(principal))

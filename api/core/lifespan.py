@@ -14,7 +14,7 @@ from adapters.heap import freeze_startup_objects
 from adapters.nats import connect as nats_connect
 from adapters.postgres import create_pool
 from adapters.settings import Settings
-from api.standing_cache import StandingCache
+from api.core.standing_cache import StandingCache
 from commands.credentials import CredentialCommands
 from commands.group_commit import GroupCommitter
 from commands.issues import IssueCommands
@@ -33,18 +33,15 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     store = EventStore(settings, pool_size=settings.db_pool_size)
     committer = GroupCommitter(store, max_batch=settings.group_commit_max_batch)
     read_pool = create_pool(settings, min_size=2, name="api-read")
-    # Autocommit: the rate limiter's upsert on a hot row must not hold its lock across an await.
-    infra_pool = create_pool(settings, min_size=1, max_size=4, name="api-infra", autocommit=True)
     standing = StandingCache(settings.database_schema, max_age_s=settings.standing_cache_max_age_s)
     waiter = PositionWaiter(settings, companions=[standing])
     await read_pool.open()
-    await infra_pool.open()
     await waiter.start()
     runner = CommandRunner(store, committer)
     app.state.update(store=store, committer=committer, command_runner=runner, issue_commands=IssueCommands(runner),
                      credential_commands=CredentialCommands(runner),
                      scim_commands=ScimCommands(runner), read_pool=read_pool,
-                     infra_pool=infra_pool, position_waiter=waiter, standing_cache=standing,
+                     position_waiter=waiter, standing_cache=standing,
                      nats=await _nats_or_none(settings))
     app.state.update(member_commands=MemberCommands(runner))
     app.state.workspace_settings_commands = WorkspaceSettingsCommands(runner)
@@ -58,7 +55,6 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
         committer.close()
         store.close()
         await read_pool.close()
-        await infra_pool.close()
 
 
 async def _nats_or_none(settings: Settings) -> object | None:

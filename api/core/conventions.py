@@ -1,16 +1,14 @@
 """The API conventions every route gets from app-level configuration: one plugin, one kwargs dict.
 
 `Litestar(route_handlers=[...], lifespan=[...], **convention_config(settings))` installs, in this order
-around every routed request: rate limit → request target policy (api/input_policy.py) → bearer auth (/v1, unless
+around every routed request: rate limit → request target policy (api/core/input_policy.py) → bearer auth (/v1, unless
 PUBLIC) → JSON content type →
 idempotency → the route (its guards check scopes). Hooks stamp `X-Request-Id` and `X-RateLimit-*` on
 every response, 404/405 included, and one exception handler writes the error envelope.
 
-App state: `app.state[api.client_ip.STATE_KEY]` decides each request's client address (TRUSTED_PROXIES);
-`app.state.infra_pool` (a psycopg AsyncConnectionPool with search_path = the schema) serves the
-rate-limit and idempotency tables. The plugin's lifespan runs after the app's own lifespans: if one of them
-put `infra_pool` in `app.state`, that pool is used (autocommit or not: every use is one committed block) and
-left for its owner to close; otherwise the plugin opens a small autocommit pool and closes it on shutdown.
+App state: `app.state[api.core.client_ip.STATE_KEY]` decides each request's client address (TRUSTED_PROXIES);
+`app.state.infra_pool` (a small autocommit psycopg pool, search_path = the schema) serves the rate-limit,
+idempotency and TOTP-attempt tables; the plugin owns it (opens it in its lifespan, closes it on shutdown).
 Dependency: `principal: CurrentPrincipal` in any handler of a non-public /v1 route (or `request.user`).
 """
 
@@ -38,7 +36,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from adapters.postgres import AsyncConn, connect_kwargs, conninfo
 from adapters.settings import Settings
-from api.auth import (
+from api.core.auth import (
     BEARER_REQUIREMENT,
     BEARER_SCHEME,
     BEARER_SCHEME_NAME,
@@ -53,14 +51,14 @@ from api.auth import (
     route_scope,
     under_api_prefix,
 )
-from api.client_ip import STATE_KEY as CLIENT_ADDRESSES
-from api.client_ip import ClientAddresses
-from api.content_type import JsonContentTypeMiddleware, takes_json_body
-from api.errors import ErrorEnvelope, error_responses, exception_handlers
-from api.idempotency import IDEMPOTENT_METHODS, SECRET_RESPONSE_OPT_KEY, IdempotencyMiddleware
-from api.input_policy import PolicyRequest, RequestBody, TargetPolicyMiddleware
-from api.rate_limit import INFRA_POOL, RateLimiter, RateLimitMiddleware, stamp_rate_limit_headers
-from api.request_id import stamp_request_id
+from api.core.client_ip import STATE_KEY as CLIENT_ADDRESSES
+from api.core.client_ip import ClientAddresses
+from api.core.content_type import JsonContentTypeMiddleware, takes_json_body
+from api.core.errors import ErrorEnvelope, error_responses, exception_handlers
+from api.core.idempotency import IDEMPOTENT_METHODS, SECRET_RESPONSE_OPT_KEY, IdempotencyMiddleware
+from api.core.input_policy import PolicyRequest, RequestBody, TargetPolicyMiddleware
+from api.core.rate_limit import INFRA_POOL, RateLimiter, RateLimitMiddleware, stamp_rate_limit_headers
+from api.core.request_id import stamp_request_id
 
 INFRA_POOL_MAX_SIZE = 4
 
@@ -118,7 +116,7 @@ def _refuse_untyped_body(handler: HTTPRouteHandler, path: str) -> None:
                                     if not part.is_none_type):
         raise ImproperlyConfiguredException(
             f"{sorted(handler.http_methods)} {path} takes a body of {body.annotation!r}: request bodies "
-            "derive from api.input_policy.RequestBody (the input policy normalizes their datetimes)")
+            "derive from api.core.input_policy.RequestBody (the input policy normalizes their datetimes)")
 
 
 class ApiConventions(InitPlugin, ReceiveRoutePlugin):
@@ -174,9 +172,7 @@ class ApiConventions(InitPlugin, ReceiveRoutePlugin):
 
     @asynccontextmanager
     async def infra_pool_lifespan(self, app: Litestar) -> AsyncIterator[None]:
-        if app.state.get(INFRA_POOL) is not None:
-            yield
-            return
+        """Autocommit: the rate limiter's upsert on a hot row must not hold its lock across an await."""
         pool: AsyncConnectionPool[AsyncConn] = AsyncConnectionPool(
             conninfo(self.settings), min_size=1, max_size=INFRA_POOL_MAX_SIZE, name="causeloop-infra",
             kwargs={**connect_kwargs(self.settings), "autocommit": True}, open=False,

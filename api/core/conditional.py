@@ -7,7 +7,7 @@ from typing import Any
 
 from litestar import Request
 
-from api.errors import validation_error
+from api.core.errors import validation_error
 
 STALE = "precondition_failed: If-Match names an older version (the ETag of the current one is returned)"
 """The 412's description in the OpenAPI document, for every route that honours If-Match."""

@@ -10,14 +10,13 @@ from psycopg_pool import AsyncConnectionPool
 
 from adapters.postgres import AsyncConn
 from adapters.tokens import Principal
-from api.client_ip import client_ip
-from api.idempotency import claim_of
-from api.request_id import request_id
+from api.core.client_ip import client_ip
+from api.core.idempotency import claim_of
+from api.core.request_id import request_id
 from commands.caller import Caller
 from commands.workspace_settings import WorkspaceSettingsCommands
 from domain.events import Actor, ActorKind
 from domain.ids import WorkspaceId
-from projections.position_waiter import PositionWaiter
 
 
 def provide_read_pool(state: State) -> AsyncConnectionPool[AsyncConn]:
@@ -28,11 +27,6 @@ def provide_read_pool(state: State) -> AsyncConnectionPool[AsyncConn]:
 def provide_workspace_settings_commands(state: State) -> WorkspaceSettingsCommands:
     commands: WorkspaceSettingsCommands = state.workspace_settings_commands
     return commands
-
-
-def provide_waiter(state: State) -> PositionWaiter:
-    waiter: PositionWaiter = state.position_waiter
-    return waiter
 
 
 def provide_caller(request: Request[Any, Any, Any]) -> Caller:

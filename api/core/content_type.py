@@ -10,8 +10,8 @@ from litestar.middleware import ASGIMiddleware
 from litestar.params import BodyKwarg
 from litestar.types import ASGIApp, HTTPScope, Receive, Scope, Send
 
-from api.errors import ApiError
-from api.request_id import header_value
+from api.core.errors import ApiError
+from api.core.request_id import header_value
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 

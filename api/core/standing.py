@@ -1,4 +1,4 @@
-"""What the read models say about a token's caller right now, read once per request by api.principals."""
+"""What the read models say about a token's caller right now, read once per request by api.core.principals."""
 
 from __future__ import annotations
 

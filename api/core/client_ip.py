@@ -14,12 +14,12 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_add
 
 from litestar.types import Scope
 
-from api.request_id import header_values
+from api.core.request_id import header_values
 
 Network = IPv4Network | IPv6Network
 Address = IPv4Address | IPv6Address
 STATE_KEY = "causeloop.client_addresses"
-"""Where the app's ClientAddresses lives in `app.state` (installed by api.conventions)."""
+"""Where the app's ClientAddresses lives in `app.state` (installed by api.core.conventions)."""
 _DECIDED = "causeloop.client_ip"
 UNKNOWN = "unknown"
 

@@ -15,7 +15,7 @@ from api.credentials.authn import resolve_api_token
 from api.credentials.scim_tokens import ScimTokensController
 from api.credentials.service_accounts import ServiceAccountsController
 from api.credentials.tokens import ApiTokensController
-from api.health.routes import health, metrics, ready
+from api.health.routes import get_health, get_metrics, get_readiness
 from api.issues.routes import IssuesController
 from api.members.invitations import InvitationsController
 from api.members.me import MeController
@@ -28,7 +28,8 @@ from api.signin import routes as signin_routes
 from api.signin.lifespan import signin_lifespan
 from api.workspace_settings.routes import WorkspaceSettingsController
 
-SIGNIN_ROUTES = [signin_routes.exchange, signin_routes.refresh, signin_routes.dev_jwks, mfa_routes.enrol_totp,
+SIGNIN_ROUTES = [signin_routes.exchange_session_token, signin_routes.refresh_tokens, signin_routes.get_dev_jwks,
+                 mfa_routes.enrol_totp,
                  mfa_routes.verify_totp, mfa_routes.remove_totp]
 
 
@@ -37,7 +38,8 @@ def create_app(settings: Settings, *, configure_logging: bool = True) -> Litesta
     logging_config = LoggingConfig(root={"level": settings.log_level, "handlers": ["queue_listener"]},
                                    log_exceptions="never") if configure_logging else None
     return Litestar(
-        route_handlers=[IssuesController, WorkspaceSettingsController, AuditLogController, health, ready, metrics,
+        route_handlers=[IssuesController, WorkspaceSettingsController, AuditLogController, get_health, get_readiness,
+                        get_metrics,
                         openapi_json, *SIGNIN_ROUTES, MembersController, InvitationsController, RolesController,
                         MeController, ApiTokensController, ServiceAccountsController, ScimTokensController,
                         ScimController],

@@ -79,7 +79,7 @@ class AuditLogController(Controller):
     @get("/", guards=[requires("audit:read")], description=(
         "Newest first, cursor-paginated. With `Accept: text/csv` the answer is `text/csv; charset=utf-8` "
         "(`Content-Disposition: attachment`): a header row and every matching entry (limit and cursor ignored)."))
-    async def list_entries(
+    async def list_audit_log(
         self, request: Request[Any, Any, Any], read_pool: ReadPool, caller: Who,
         limit: Limit = 25, cursor: Cursor = None, q: Q = None, from_: From = None, to: To = None,
         actor_id: FromQuery[str | None] = None, action: Action = None, category: Category = None,
@@ -101,7 +101,7 @@ class AuditLogController(Controller):
         "hash = sha256_hex(prev_hash + canonical JSON of the entry), from 64 zeros; see the README's audit section. "
         "`ok` says the stored chain is intact; `complete` is false while some of the workspace's events are parked "
         "instead of chained (`parked_positions` lists them): an intact chain can still miss them."))
-    async def verify(self, read_pool: ReadPool, caller: Who) -> schemas.ChainVerdict:
+    async def verify_audit_log(self, read_pool: ReadPool, caller: Who) -> schemas.ChainVerdict:
         """Recompute the workspace's hash chain (ok, or the first seq where it breaks) and say whether it lacks
         parked events."""
         async with tenant_transaction(read_pool, caller.workspace_id) as conn:

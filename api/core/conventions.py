@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -56,11 +57,12 @@ from api.core.client_ip import ClientAddresses
 from api.core.content_type import JsonContentTypeMiddleware, takes_json_body
 from api.core.errors import ErrorEnvelope, error_responses, exception_handlers
 from api.core.idempotency import IDEMPOTENT_METHODS, SECRET_RESPONSE_OPT_KEY, IdempotencyMiddleware
-from api.core.input_policy import PolicyRequest, RequestBody, TargetPolicyMiddleware
+from api.core.input_policy import ClosedBodySchema, PolicyRequest, RequestBody, TargetPolicyMiddleware
 from api.core.rate_limit import INFRA_POOL, RateLimiter, RateLimitMiddleware, stamp_rate_limit_headers
 from api.core.request_id import stamp_request_id
 
 INFRA_POOL_MAX_SIZE = 4
+DOCS_PATH = "/docs"
 
 
 def _error_responses(handler: HTTPRouteHandler, path: str) -> dict[int, ResponseSpec]:
@@ -131,6 +133,7 @@ class ApiConventions(InitPlugin, ReceiveRoutePlugin):
         self.principal_loader = principal_loader
         self.token_resolver = token_resolver
         self.enforce_declared_access = enforce_declared_access
+        self._operations: dict[str, str] = {}
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.middleware[:0] = [
@@ -156,10 +159,24 @@ class ApiConventions(InitPlugin, ReceiveRoutePlugin):
         for handler in route.route_handlers:
             if is_preflight(handler):
                 continue
+            self._claim_operation_id(handler, route.path)
             _refuse_untyped_body(handler, route.path)
             if under_api_prefix(route.path):
                 self._check_access(handler, route.path)
             handler.responses = _with_route_responses(_error_responses(handler, route.path), handler.responses or {})
+
+    def _claim_operation_id(self, handler: HTTPRouteHandler, path: str) -> None:
+        """Every documented operation's id is its handler's name in lowerCamelCase (`list_issues` → `listIssues`), so
+        a generated client's functions read well; two handlers of one name would collide: the app refuses to start."""
+        if not handler.include_in_schema or path == DOCS_PATH or path.startswith(DOCS_PATH + "/"):
+            return  # the explorer's own routes
+        identity = operation_id(handler, None, path.split("/"))
+        for method in sorted(handler.http_methods - {"HEAD", "OPTIONS"}):
+            owner = self._operations.setdefault(identity, f"{method} {path}")
+            if owner != f"{method} {path}":
+                raise ImproperlyConfiguredException(
+                    f"{method} {path} and {owner} would share the operationId {identity!r}: give one of their "
+                    "handlers a more specific name")
 
     def _check_access(self, handler: HTTPRouteHandler, path: str) -> None:
         """A /v1 route says who may call it, and the OpenAPI document says it takes the bearer scheme."""
@@ -197,12 +214,24 @@ def with_bearer_scheme(config: OpenAPIConfig) -> OpenAPIConfig:
     return copied
 
 
+def operation_id(handler: HTTPRouteHandler, _: object = None, path_components: Sequence[object] = ()) -> str:
+    """The OpenAPI operationId of a handler: its name in lowerCamelCase; a handler mounted on several paths adds
+    the path's words (OpenAPI wants every id unique)."""
+    first, *rest = handler.handler_name.split("_")
+    words = rest
+    if len(handler.paths) > 1:
+        words = [*rest, *(part for c in path_components if isinstance(c, str) for part in re.split(r"[^a-z0-9]+", c)
+                          if part)]
+    return first + "".join(word.title() for word in words)
+
+
 def openapi_config(*, title: str = "Causeloop API", version: str = "1.0.0",
                    security_schemes: Mapping[str, SecurityScheme] | None = None) -> OpenAPIConfig:
     """The explorer at /docs (JSON at /docs/openapi.json); register `openapi_json` for the root /openapi.json.
     `security_schemes` are those of routes outside /v1 (the conventions add /v1's bearer scheme)."""
-    return OpenAPIConfig(title=title, version=version, path="/docs", render_plugins=[SwaggerRenderPlugin(path="/")],
-                         components=Components(security_schemes=dict(security_schemes or {})))
+    return OpenAPIConfig(title=title, version=version, path=DOCS_PATH, render_plugins=[SwaggerRenderPlugin(path="/")],
+                         components=Components(security_schemes=dict(security_schemes or {})),
+                         operation_id_creator=operation_id)
 
 
 @get("/openapi.json", include_in_schema=False, sync_to_thread=False)
@@ -219,7 +248,7 @@ def convention_config(settings: Settings, *, security_schemes: Mapping[str, Secu
     `request_max_body_size` is a constructor argument because Litestar ignores it when a plugin sets it.
     """
     return {
-        "plugins": [ApiConventions(settings, **plugin_options)],
+        "plugins": [ApiConventions(settings, **plugin_options), ClosedBodySchema()],
         "openapi_config": openapi_config(security_schemes=security_schemes),
         "request_max_body_size": settings.max_body_bytes,
         "request_class": PolicyRequest,

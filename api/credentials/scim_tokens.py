@@ -41,7 +41,7 @@ class ScimTokensController(Controller):
     }
 
     @post("/", status_code=201, opt=SECRET_RESPONSE, responses=common.DUPLICATE_NAME)
-    async def create(self, state: State, data: JSONBody[CreateScimTokenRequest], commands: Commands,
+    async def create_scim_token(self, state: State, data: JSONBody[CreateScimTokenRequest], commands: Commands,
                      caller: Who, principal: CurrentPrincipal) -> Response[IssuedToken]:
         """Create a SCIM token for the identity provider (secret `clp_scim_…`, shown once). It works only
         on /scim/v2 and nowhere else; /v1 refuses it with 401. A caller using an API token that expires must set
@@ -58,7 +58,7 @@ class ScimTokensController(Controller):
                         headers=headers)
 
     @get("/")
-    async def list_tokens(self, request: Request[Any, Any, Any], principal: CurrentPrincipal, read_pool: ReadPool,
+    async def list_scim_tokens(self, request: Request[Any, Any, Any], principal: CurrentPrincipal, read_pool: ReadPool,
                           limit: Limit = 25, cursor: Cursor = None,
                           include_revoked: FromQuery[bool] = False) -> Page[TokenListing]:
         """The workspace's SCIM tokens (never their secrets), with `last_used_at`."""
@@ -69,7 +69,8 @@ class ScimTokensController(Controller):
         return common.keyset_page(request, rows, limit, total)
 
     @delete("/{token_id:str}", status_code=204)
-    async def revoke(self, state: State, token_id: FromPath[str], commands: Commands, caller: Who) -> Response[None]:
+    async def revoke_scim_token(self, state: State, token_id: FromPath[str], commands: Commands,
+                                caller: Who) -> Response[None]:
         """Revoke a SCIM token: the identity provider gets 401 at its next call."""
         accepted = await commands.revoke_token(caller, common.ref("tok", "token", token_id), kinds=[TokenKind.SCIM],
                                                owner_id=None)

@@ -53,7 +53,7 @@ class ServiceAccountsController(Controller):
     }
 
     @post("/", status_code=201, responses=common.ABOVE_OWN)
-    async def create(self, state: State, data: JSONBody[CreateServiceAccountRequest],
+    async def create_service_account(self, state: State, data: JSONBody[CreateServiceAccountRequest],
                      principal: CurrentPrincipal, commands: Commands, caller: Who) -> Response[ServiceAccountView]:
         """Create a service account with a role no higher than the caller's own (else 403 `forbidden`).
         It belongs to the workspace, not to its creator, and outlives the creator's membership."""
@@ -64,7 +64,8 @@ class ServiceAccountsController(Controller):
         return Response(common.account_of(accepted), status_code=201, headers=headers)
 
     @get("/")
-    async def list_accounts(self, request: Request[Any, Any, Any], principal: CurrentPrincipal, read_pool: ReadPool,
+    async def list_service_accounts(self, request: Request[Any, Any, Any], principal: CurrentPrincipal,
+                                    read_pool: ReadPool,
                             limit: Limit = 25, cursor: Cursor = None) -> Page[ServiceAccountView]:
         """The workspace's service accounts, oldest first."""
         async with tenant_transaction(read_pool, principal.workspace_id) as conn:
@@ -73,7 +74,7 @@ class ServiceAccountsController(Controller):
         return common.keyset_page(request, [common.account_view(row) for row in rows], limit, total)
 
     @get("/{account_id:str}")
-    async def get_account(self, account_id: FromPath[str], principal: CurrentPrincipal,
+    async def get_service_account(self, account_id: FromPath[str], principal: CurrentPrincipal,
                           read_pool: ReadPool) -> ServiceAccountView:
         """One service account (a deleted one is 404)."""
         public_id = common.ref("sa", "service account", account_id)
@@ -84,7 +85,7 @@ class ServiceAccountsController(Controller):
         return common.account_view(row)
 
     @patch("/{account_id:str}", responses=common.ABOVE_OWN)
-    async def update(self, state: State, account_id: FromPath[str],
+    async def update_service_account(self, state: State, account_id: FromPath[str],
                      data: JSONBody[UpdateServiceAccountRequest], principal: CurrentPrincipal, commands: Commands,
                      caller: Who) -> Response[ServiceAccountView]:
         """Change name, description or role (role: within the caller's own, both the old and the new one).
@@ -95,7 +96,7 @@ class ServiceAccountsController(Controller):
         return Response(common.account_of(accepted), headers=await common.settle(state, accepted))
 
     @delete("/{account_id:str}", status_code=204, responses=common.ABOVE_OWN)
-    async def delete_account(self, state: State, account_id: FromPath[str], principal: CurrentPrincipal,
+    async def delete_service_account(self, state: State, account_id: FromPath[str], principal: CurrentPrincipal,
                              commands: Commands, caller: Who, read_pool: ReadPool) -> Response[None]:
         """Delete a service account and revoke its tokens (401 at once)."""
         public_id = common.ref("sa", "service account", account_id)
@@ -106,7 +107,7 @@ class ServiceAccountsController(Controller):
 
     @post("/{account_id:str}/tokens", status_code=201, opt=SECRET_RESPONSE,
           responses={**common.ABOVE_OWN, **common.DUPLICATE_NAME})
-    async def create_token(self, state: State, account_id: FromPath[str],
+    async def create_service_account_token(self, state: State, account_id: FromPath[str],
                            data: JSONBody[CreateServiceAccountTokenRequest], principal: CurrentPrincipal,
                            commands: Commands, caller: Who) -> Response[IssuedToken]:
         """Issue a token (`clp_sa_…`, shown once) acting as the service account. Its scopes must be the
@@ -127,7 +128,7 @@ class ServiceAccountsController(Controller):
                         headers=headers)
 
     @get("/{account_id:str}/tokens")
-    async def list_tokens(self, request: Request[Any, Any, Any], account_id: FromPath[str],
+    async def list_service_account_tokens(self, request: Request[Any, Any, Any], account_id: FromPath[str],
                           principal: CurrentPrincipal, read_pool: ReadPool, limit: Limit = 25,
                           cursor: Cursor = None, include_revoked: FromQuery[bool] = False) -> Page[TokenListing]:
         """The account's tokens (never their secrets), with `last_used_at`."""
@@ -141,7 +142,7 @@ class ServiceAccountsController(Controller):
         return common.keyset_page(request, rows, limit, total)
 
     @delete("/{account_id:str}/tokens/{token_id:str}", status_code=204)
-    async def revoke_token(self, state: State, account_id: FromPath[str], token_id: FromPath[str],
+    async def revoke_service_account_token(self, state: State, account_id: FromPath[str], token_id: FromPath[str],
                            commands: Commands, caller: Who) -> Response[None]:
         """Revoke one of the account's tokens: 401 at its next use."""
         public_id = common.ref("sa", "service account", account_id)

@@ -66,7 +66,7 @@ class ApiTokensController(Controller):
     }
 
     @get("/scopes", guards=[authenticated])
-    async def scopes(self, principal: CurrentPrincipal) -> ScopeCatalogue:
+    async def list_api_token_scopes(self, principal: CurrentPrincipal) -> ScopeCatalogue:
         """The scope catalogue in the docs' tabs (Data, Integrations, Workspace, AI & Reports, Admin);
         `granted` marks the scopes the caller holds and so may put on a token."""
         return ScopeCatalogue(data=[
@@ -76,7 +76,7 @@ class ApiTokensController(Controller):
 
     @post("/", guards=[requires(SCOPE)], status_code=201, opt=SECRET_RESPONSE, responses={
         **common.DUPLICATE_NAME, **error_responses(e403=f"{NOT_A_USER}; a scope you do not hold (details name it)")})
-    async def create(self, state: State, data: JSONBody[CreateApiTokenRequest], principal: CurrentPrincipal,
+    async def create_api_token(self, state: State, data: JSONBody[CreateApiTokenRequest], principal: CurrentPrincipal,
                      commands: Commands, caller: Who) -> Response[IssuedToken]:
         """Create a personal API token. The secret (`clp_pat_…`) is in this response only; store it now.
 
@@ -99,7 +99,7 @@ class ApiTokensController(Controller):
 
     @get("/", guards=[requires(SCOPE)],
          responses=error_responses(e403=f"forbidden: owner_id names others, which needs the scope {ADMIN_SCOPE}"))
-    async def list_tokens(self, request: Request[Any, Any, Any], principal: CurrentPrincipal, read_pool: ReadPool,
+    async def list_api_tokens(self, request: Request[Any, Any, Any], principal: CurrentPrincipal, read_pool: ReadPool,
                           limit: Limit = 25, cursor: Cursor = None, owner_id: FromQuery[str | None] = None,
                           include_revoked: FromQuery[bool] = False) -> Page[TokenListing]:
         """The caller's own personal tokens (never their secrets), with `last_used_at`. Admins
@@ -118,7 +118,8 @@ class ApiTokensController(Controller):
 
     @post("/{token_id:str}/rotate", guards=[requires(SCOPE)], status_code=200, opt=SECRET_RESPONSE,
           responses=error_responses(e403=NOT_A_USER, e422="invalid_transition: the token is revoked or expired"))
-    async def rotate(self, state: State, token_id: FromPath[str], principal: CurrentPrincipal, commands: Commands,
+    async def rotate_api_token(self, state: State, token_id: FromPath[str], principal: CurrentPrincipal,
+                               commands: Commands,
                      caller: Who, read_pool: ReadPool) -> Response[IssuedToken]:
         """Issue a new secret for one of the caller's tokens; the old secret stops working at once.
         A revoked or expired token cannot be rotated (422 `invalid_transition`); nor can one with a scope the
@@ -132,7 +133,8 @@ class ApiTokensController(Controller):
         return Response(common.issued(view, issued.revealed), headers=headers)
 
     @delete("/{token_id:str}", guards=[requires(SCOPE)], status_code=204, responses=error_responses(e403=NOT_A_USER))
-    async def revoke(self, state: State, token_id: FromPath[str], principal: CurrentPrincipal, commands: Commands,
+    async def revoke_api_token(self, state: State, token_id: FromPath[str], principal: CurrentPrincipal,
+                               commands: Commands,
                      caller: Who) -> Response[None]:
         """Revoke a token: 401 on its next use, and it can never be reactivated. Admins may revoke anyone's."""
         public_id = common.ref("tok", "token", token_id)

@@ -18,14 +18,14 @@ class HealthResponse(msgspec.Struct, kw_only=True):
 
 
 @get("/health", include_in_schema=True, tags=["Operations"])
-async def health() -> HealthResponse:
+async def get_health() -> HealthResponse:
     """Liveness: the process is up."""
     return HealthResponse(status="ok")
 
 
 @get("/ready", tags=["Operations"], responses={503: ResponseSpec(
     HealthResponse, generate_examples=False, description="Not ready: `checks` name what is down")})
-async def ready(state: State) -> Response[HealthResponse]:
+async def get_readiness(state: State) -> Response[HealthResponse]:
     """Readiness: Postgres and NATS reachable, migrations applied."""
     checks = {"postgres": "ok", "nats": "ok", "migrations": "ok"}
     pool: AsyncConnectionPool[AsyncConn] = state.read_pool
@@ -47,7 +47,7 @@ async def ready(state: State) -> Response[HealthResponse]:
 
 
 @get("/metrics", media_type="text/plain; version=0.0.4", tags=["Operations"])
-async def metrics(state: State) -> str:
+async def get_metrics(state: State) -> str:
     """Prometheus text: event-store head, relay and projection checkpoints, lag, parked messages."""
     pool: AsyncConnectionPool[AsyncConn] = state.read_pool
     async with pool.connection() as conn:

@@ -126,7 +126,7 @@ class IssuesController(Controller):
 
     @post("/", guards=[requires("issues:write")], status_code=201,
           responses={200: REOPENED, **CONCURRENT})
-    async def open_issue(self, data: JSONBody[schemas.OpenIssueRequest], ctx: Ctx) -> Response[IssueView]:
+    async def create_issue(self, data: JSONBody[schemas.OpenIssueRequest], ctx: Ctx) -> Response[IssueView]:
         """Open an issue (same source + external_id updates the existing one: 200)."""
         command = OpenIssue(**{**msgspec.structs.asdict(data), "severity": data.severity.canonical()})
         accepted = await ctx.commands.open_issue(command, ctx.caller)
@@ -210,7 +210,7 @@ class IssuesController(Controller):
             issue_ref(issue_id), ctx.caller, expected))
 
     @post("/{issue_id:str}/link-pattern", guards=[requires("issues:write")], status_code=200, responses=CHANGED)
-    async def link_pattern(self, request: Request[Any, Any, Any], issue_id: IssueIdPath,
+    async def link_issue_pattern(self, request: Request[Any, Any, Any], issue_id: IssueIdPath,
                            data: JSONBody[schemas.LinkPatternRequest], ctx: Ctx) -> Response[IssueView]:
         """Link the issue to a pattern (stage becomes pattern_found)."""
         pattern_id = PatternId(canonical("pat", data.pattern_id) or data.pattern_id)
@@ -218,7 +218,7 @@ class IssuesController(Controller):
             issue_ref(issue_id), pattern_id, ctx.caller, expected))
 
     @post("/{issue_id:str}/unlink-pattern", guards=[requires("issues:write")], status_code=200, responses=CHANGED)
-    async def unlink_pattern(self, request: Request[Any, Any, Any], issue_id: IssueIdPath,
+    async def unlink_issue_pattern(self, request: Request[Any, Any, Any], issue_id: IssueIdPath,
                              ctx: Ctx) -> Response[IssueView]:
         """Remove the issue's pattern link."""
         return await self._command(ctx, request, lambda expected: ctx.commands.unlink_pattern(
@@ -232,7 +232,7 @@ class IssuesController(Controller):
         return Response(view_of(accepted), headers=headers)
 
     @get("/{issue_id:str}/activity", guards=[requires("issues:read")])
-    async def activity(self, request: Request[Any, Any, Any], issue_id: IssueIdPath,
+    async def list_issue_activity(self, request: Request[Any, Any, Any], issue_id: IssueIdPath,
                        ctx: Ctx, limit: Limit = 25,
                        cursor: Cursor = None) -> Page[queries.Activity]:
         """The issue's history, newest first: one entry per event in its stream."""
@@ -249,7 +249,7 @@ class IssuesController(Controller):
                        position=lambda entry: {"v": entry.version})
 
     @post("/{issue_id:str}/comments", guards=[requires("issues:write")], status_code=201, responses=CONCURRENT)
-    async def add_comment(self, issue_id: IssueIdPath, data: JSONBody[schemas.CommentRequest],
+    async def create_issue_comment(self, issue_id: IssueIdPath, data: JSONBody[schemas.CommentRequest],
                           ctx: Ctx) -> Response[queries.Comment]:
         """Comment on an issue (closed issues still take comments)."""
         accepted = await ctx.commands.comment_on_issue(issue_ref(issue_id), data.body, ctx.caller)
@@ -261,7 +261,7 @@ class IssuesController(Controller):
         return Response(body, status_code=201, headers=headers)
 
     @get("/{issue_id:str}/comments", guards=[requires("issues:read")])
-    async def list_comments(self, request: Request[Any, Any, Any], issue_id: IssueIdPath,
+    async def list_issue_comments(self, request: Request[Any, Any, Any], issue_id: IssueIdPath,
                             ctx: Ctx, limit: Limit = 25,
                             cursor: Cursor = None) -> Page[queries.Comment]:
         """Comments on an issue, oldest first."""
@@ -280,7 +280,7 @@ class IssuesController(Controller):
                        position=lambda comment: {"v": comment.created_at.isoformat(), "i": comment.id})
 
     @post("/bulk", guards=[requires("issues:write")], status_code=200)
-    async def bulk(self, data: JSONBody[schemas.BulkRequest], ctx: Ctx) -> Response[schemas.BulkResponse]:
+    async def bulk_update_issues(self, data: JSONBody[schemas.BulkRequest], ctx: Ctx) -> Response[schemas.BulkResponse]:
         """Apply one operation to up to 100 issues; each id succeeds or fails on its own."""
         value = _bulk_value(data)
         outcomes = await ctx.commands.bulk(data.ids, BulkOp(data.op.value), value, ctx.caller)

@@ -52,7 +52,8 @@ class InvitationsController(Controller):
     @post("/", guards=[requires("members:write")], status_code=201, opt=SECRET_RESPONSE,
           responses=error_responses(e403=ABOVE_OWN, e409="conflict: already a member, or an invitation is pending",
                            e422=SEAT_LIMIT))
-    async def invite(self, state: State, data: JSONBody[schemas.InviteRequest], commands: Commands, caller: Who,
+    async def create_invitation(self, state: State, data: JSONBody[schemas.InviteRequest], commands: Commands,
+                                caller: Who,
                      read_pool: ReadPool,
                      principal: CurrentPrincipal) -> Response[schemas.InvitationSent]:
         """Invite an email with a role at or below yours. The response carries the acceptance `token` (valid
@@ -86,7 +87,7 @@ class InvitationsController(Controller):
     @post("/{invitation_id:str}/resend", guards=[requires("members:write")], status_code=200,
           opt=SECRET_RESPONSE,
           responses=error_responses(e404=NOT_FOUND, e422="invalid_transition: the invitation is accepted or revoked"))
-    async def resend(self, state: State, invitation_id: IdPath, commands: Commands, caller: Who,
+    async def resend_invitation(self, state: State, invitation_id: IdPath, commands: Commands, caller: Who,
                      read_pool: ReadPool) -> Response[schemas.InvitationSent]:
         """A fresh token and link, valid 7 days (shown once); the earlier links stay valid until they expire."""
         sent = await commands.resend(_invitation_ref(invitation_id), caller)
@@ -94,7 +95,8 @@ class InvitationsController(Controller):
 
     @delete("/{invitation_id:str}", guards=[requires("members:write")], status_code=204,
             responses=error_responses(e404=NOT_FOUND, e422="invalid_transition: the invitation was accepted"))
-    async def revoke(self, state: State, invitation_id: IdPath, commands: Commands, caller: Who) -> Response[None]:
+    async def revoke_invitation(self, state: State, invitation_id: IdPath, commands: Commands,
+                                caller: Who) -> Response[None]:
         """Revoke a pending invitation: none of its links works any more (again: no-op; accepted: 422)."""
         changed = await commands.revoke(_invitation_ref(invitation_id), caller)
         return Response(None, status_code=204, headers=await settled(state, changed.position))
@@ -103,7 +105,8 @@ class InvitationsController(Controller):
         e403="forbidden: the invitation was sent to another email", e404="not_found: unknown token",
         e422="invitation_expired: the link is older than 7 days; invalid_transition: already accepted or revoked;"
              f" {SEAT_LIMIT}"))
-    async def accept(self, state: State, data: JSONBody[schemas.AcceptRequest], commands: Commands, caller: Who,
+    async def accept_invitation(self, state: State, data: JSONBody[schemas.AcceptRequest], commands: Commands,
+                                caller: Who,
                      read_pool: ReadPool) -> Response[schemas.MembershipJoined]:
         """Accept with the token: the signed-in user (any workspace's token) whose email the invitation was
         sent to joins its workspace with its role. Single use (again → 422 invalid_transition); expired →

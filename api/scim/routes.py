@@ -152,7 +152,7 @@ class ScimController(Controller):
     exception_handlers = scim_exception_handlers()
 
     @get("/ServiceProviderConfig", media_type=MEDIA_TYPE, responses=ERRORS)
-    async def service_provider_config(self) -> Response[schemas.ServiceProviderConfig]:
+    async def scim_service_provider_config(self) -> Response[schemas.ServiceProviderConfig]:
         """What this SCIM service supports (RFC 7643 5)."""
         return scim(schemas.ServiceProviderConfig(
             schemas=["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
@@ -168,7 +168,7 @@ class ScimController(Controller):
     # -- Users ----------------------------------------------------------------------------------------------
 
     @get("/Users", media_type=MEDIA_TYPE, responses=ERRORS)
-    async def list_users(self, request: Request[Any, Any, Any], filter: FromQuery[str | None] = None,
+    async def scim_list_users(self, request: Request[Any, Any, Any], filter: FromQuery[str | None] = None,
                          startIndex: FromQuery[int | None] = None,
                          count: FromQuery[int | None] = None) -> Response[schemas.ListResponse[schemas.User]]:
         """Members of the workspace; `filter=userName eq "…"`, `startIndex` (1-based) and `count`."""
@@ -181,12 +181,12 @@ class ScimController(Controller):
         return scim(list_response([user_resource(row) for row in rows], total, start))
 
     @get("/Users/{user_id:str}", media_type=MEDIA_TYPE, responses=USER_ERRORS)
-    async def get_user(self, request: Request[Any, Any, Any], user_id: FromPath[str]) -> Response[schemas.User]:
+    async def scim_get_user(self, request: Request[Any, Any, Any], user_id: FromPath[str]) -> Response[schemas.User]:
         """One member as a SCIM User (404 for anyone who is not a member of this workspace)."""
         return scim(user_resource(await self._member(request, _user_id(user_id))))
 
     @post("/Users", status_code=201, media_type=MEDIA_TYPE, responses={**ERRORS, **WRITE_ERRORS})
-    async def create_user(self, request: Request[Any, Any, Any], state: State,
+    async def scim_create_user(self, request: Request[Any, Any, Any], state: State,
                           data: NewUser) -> Response[schemas.User]:
         """Provision: creates the user if new and adds them as a `viewer` (suspended if `active` is false).
         An existing member is 409 `uniqueness`."""
@@ -198,7 +198,7 @@ class ScimController(Controller):
         return scim(user_resource(member), 201, {"Location": f"{PREFIX}/Users/{member.id}"})
 
     @patch("/Users/{user_id:str}", media_type=MEDIA_TYPE, responses={**USER_ERRORS, **WRITE_ERRORS})
-    async def patch_user(self, request: Request[Any, Any, Any], state: State, user_id: FromPath[str],
+    async def scim_patch_user(self, request: Request[Any, Any, Any], state: State, user_id: FromPath[str],
                          data: UserPatch) -> Response[schemas.User]:
         """PatchOp: `active` (de)activates the membership (Okta's value object and Entra ID's string booleans
         both work); other attributes are accepted and not applied."""
@@ -208,7 +208,7 @@ class ScimController(Controller):
         return scim(user_resource(await self._member(request, public)))
 
     @put("/Users/{user_id:str}", media_type=MEDIA_TYPE, responses={**USER_ERRORS, **WRITE_ERRORS})
-    async def replace_user(self, request: Request[Any, Any, Any], state: State, user_id: FromPath[str],
+    async def scim_replace_user(self, request: Request[Any, Any, Any], state: State, user_id: FromPath[str],
                            data: NewUser) -> Response[schemas.User]:
         """Replace: only `active` is applied (see PATCH)."""
         public = _user_id(user_id)
@@ -216,7 +216,7 @@ class ScimController(Controller):
         return scim(user_resource(await self._member(request, public)))
 
     @delete("/Users/{user_id:str}", status_code=204, responses={**USER_ERRORS, **WRITE_ERRORS})
-    async def delete_user(self, request: Request[Any, Any, Any], state: State, user_id: FromPath[str]) -> None:
+    async def scim_delete_user(self, request: Request[Any, Any, Any], state: State, user_id: FromPath[str]) -> None:
         """Deprovision: the membership is suspended (its history and the user stay)."""
         await self._set_active(request, state, _user_id(user_id), False)
 
@@ -239,7 +239,7 @@ class ScimController(Controller):
     # -- Groups (= roles) -----------------------------------------------------------------------------------
 
     @get("/Groups", media_type=MEDIA_TYPE, responses=ERRORS)
-    async def list_groups(self, request: Request[Any, Any, Any], filter: FromQuery[str | None] = None,
+    async def scim_list_groups(self, request: Request[Any, Any, Any], filter: FromQuery[str | None] = None,
                           excludedAttributes: FromQuery[str | None] = None,
                           startIndex: FromQuery[int | None] = None,
                           count: FromQuery[int | None] = None) -> Response[schemas.ListResponse[schemas.Group]]:
@@ -254,12 +254,12 @@ class ScimController(Controller):
         return scim(list_response(groups, len(roles), start))
 
     @get("/Groups/{group_id:str}", media_type=MEDIA_TYPE, responses=GROUP_ERRORS)
-    async def get_group(self, request: Request[Any, Any, Any], group_id: FromPath[str]) -> Response[schemas.Group]:
+    async def scim_get_group(self, request: Request[Any, Any, Any], group_id: FromPath[str]) -> Response[schemas.Group]:
         role = _role(group_id)
         return scim(group_resource(role, await self._members_of(request, role)))
 
     @post("/Groups", status_code=201, media_type=MEDIA_TYPE, responses={**USER_ERRORS, **WRITE_ERRORS})
-    async def create_group(self, request: Request[Any, Any, Any], state: State,
+    async def scim_create_group(self, request: Request[Any, Any, Any], state: State,
                            data: NewGroup) -> Response[schemas.Group]:
         """Groups are the fixed roles: "creating" one whose displayName is a role key returns it, with the
         members given added to it; any other name is 400. A member that is not in the workspace is 404."""
@@ -270,7 +270,7 @@ class ScimController(Controller):
                     {"Location": f"{PREFIX}/Groups/{role.value}"})
 
     @patch("/Groups/{group_id:str}", media_type=MEDIA_TYPE, responses={**GROUP_ERRORS, **WRITE_ERRORS})
-    async def patch_group(self, request: Request[Any, Any, Any], state: State, group_id: FromPath[str],
+    async def scim_patch_group(self, request: Request[Any, Any, Any], state: State, group_id: FromPath[str],
                           data: GroupPatch) -> Response[schemas.Group]:
         """Members add/remove/replace: a member added gets this role; a member removed gets `viewer`."""
         role = _role(group_id)

@@ -132,7 +132,7 @@ async def _settle(state: State, *waits: tuple[str, int]) -> dict[str, str]:
 
 @post("/v1/auth/exchange", opt=PUBLIC, status_code=200, tags=["Auth"], security=[],
       responses=schemas.EXCHANGE_ERRORS)
-async def exchange(request: Request[Any, Any, Any], state: State,
+async def exchange_session_token(request: Request[Any, Any, Any], state: State,
                    data: JSONBody[schemas.ExchangeRequest]) -> Response[schemas.TokenResponse]:
     """Exchange a Clerk session token for a Causeloop access token (72 h) and a refresh token.
 
@@ -191,7 +191,7 @@ async def _exchange_invited(request: Request[Any, Any, Any], state: State, data:
 
 @post("/v1/auth/refresh", opt=PUBLIC, status_code=200, tags=["Auth"], security=[],
       responses=schemas.REFRESH_ERRORS)
-async def refresh(request: Request[Any, Any, Any], state: State,
+async def refresh_tokens(request: Request[Any, Any, Any], state: State,
                   data: JSONBody[schemas.RefreshRequest]) -> Response[schemas.TokenResponse]:
     """Rotate a refresh token: new access and refresh tokens. Re-using a rotated one revokes its whole family."""
     if not data.refresh_token.startswith(REFRESH_PREFIX):
@@ -222,7 +222,7 @@ async def refresh(request: Request[Any, Any, Any], state: State,
 
 @get("/.well-known/causeloop-dev-jwks.json", sync_to_thread=True, tags=["Auth"],
      responses=error_responses(e404="not_found: in production, or when CLERK_JWKS_URL is set"))
-def dev_jwks(state: State) -> dict[str, Any]:
+def get_dev_jwks(state: State) -> dict[str, Any]:
     """The development issuer's public keys (the key set exchange verifies against when CLERK_JWKS_URL is unset).
 
     404 in production and whenever CLERK_JWKS_URL is set: then Clerk's key set is the only one trusted.

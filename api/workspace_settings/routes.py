@@ -178,7 +178,7 @@ class WorkspaceSettingsController(Controller):
 
     @post("/onboarding/steps/{step:str}/complete", guards=[requires("workspace:write")], status_code=200,
           responses=error_responses(e404="not_found: not one of the five step ids"))
-    async def complete_step(self, state: State, step: FromPath[str], commands: Commands, caller: Who,
+    async def complete_onboarding_step(self, state: State, step: FromPath[str], commands: Commands, caller: Who,
                             read_pool: ReadPool) -> Response[schemas.OnboardingStepResponse]:
         """Complete a wizard step (connect_source, invite_team, review_insights, configure_alerts,
         generate_report); completing it again is a 200 no-op, an unknown step is 404."""

@@ -144,6 +144,18 @@ def test_an_app_with_an_undeclared_v1_route_does_not_build(settings: Settings) -
         Litestar(route_handlers=[forgotten], **convention_config(settings))
 
 
+def things(path: str) -> object:
+    @get(path, guards=[requires(READ)], sync_to_thread=False)
+    def list_things() -> list[str]:
+        return []
+    return list_things
+
+
+def test_two_operations_that_would_share_an_operation_id_do_not_build(settings: Settings) -> None:
+    with pytest.raises(ImproperlyConfiguredException, match="share the operationId 'listThings'"):
+        Litestar(route_handlers=[things("/v1/things"), things("/v1/other-things")], **convention_config(settings))
+
+
 def test_undeclared_routes_are_listed_when_enforcement_is_off(settings: Settings) -> None:
     app = Litestar(route_handlers=[forgotten], **convention_config(settings, enforce_declared_access=False))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from litestar.testing import AsyncTestClient
 
@@ -47,6 +49,26 @@ async def test_openapi_lists_every_issue_route_with_bearer_auth_and_error_envelo
         assert {"400", "401", "403", "429"} <= set(operations[key]["responses"]), key
     for path in ("/health", "/ready", "/metrics"):
         assert path in schema["paths"]
+
+
+async def test_every_operation_has_a_unique_lower_camel_case_id_a_generated_client_can_use(
+        api: AsyncTestClient) -> None:  # type: ignore[type-arg]
+    schema = (await api.get("/openapi.json")).json()
+
+    ids = {(path, method): op.get("operationId") for path, item in schema["paths"].items()
+           for method, op in item.items() if method in {"get", "post", "patch", "put", "delete"}}
+    assert None not in ids.values() and len(set(ids.values())) == len(ids)
+    assert all(re.fullmatch(r"[a-z]+(?:[A-Z][a-z0-9]*)*", op_id) for op_id in ids.values()), ids
+    assert (ids["/v1/issues", "get"], ids["/v1/issues", "post"], ids["/v1/issues/{issue_id}", "get"]) == (
+        "listIssues", "createIssue", "getIssue")
+
+
+async def test_request_bodies_that_refuse_unknown_fields_say_so(api: AsyncTestClient) -> None:  # type: ignore[type-arg]
+    schemas = (await api.get("/openapi.json")).json()["components"]["schemas"]
+
+    assert schemas["OpenIssueRequest"]["additionalProperties"] is False
+    assert schemas["CreateApiTokenRequest"]["additionalProperties"] is False
+    assert "additionalProperties" not in schemas["NewUser"]  # SCIM ignores attributes it does not use (RFC 7643)
 
 
 async def test_docs_page_is_served(api: AsyncTestClient) -> None:  # type: ignore[type-arg]

@@ -1,24 +1,26 @@
 """Identity commands: make sure a user is a member of a workspace, creating either when it is missing.
 
 Uniqueness of workspace slugs and user emails comes from deterministic stream ids: two writers that
-race to create the same one collide on the event store's primary key, and the loser reloads.
+race to create the same one collide on the event store's primary key, and the loser decides again on a fresh load.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
+from typing import cast
 from uuid import UUID
 
 import msgspec
 
-from adapters.event_store import EventStore, IntegrityError
+from adapters.event_store import EventStore
 from adapters.ids import keyed_uuid
+from commands.caller import Caller
+from commands.runner import Context, Decision, run_blocking, utc_now
 from domain.events import Actor, DomainEvent, Meta
 from domain.identity import user as users
 from domain.identity import workspace as workspaces
-from domain.identity.events import UserEvent, WorkspaceEvent
+from domain.identity.events import AnyUserEvent, AnyWorkspaceEvent, UserEvent, WorkspaceEvent
 from domain.identity.roles import Role
 from domain.identity.workspace import Organization, Workspace
 from domain.ids import OrganizationId, UserId, WorkspaceId, render
@@ -52,50 +54,40 @@ def user_stream(email: str) -> UUID:
 
 
 class IdentityCommands:
+    """Synchronous, for operator tools and test fixtures: each command runs through the command runner
+    (commands/runner.py `run_blocking`), which also retries when another writer created the user or the workspace
+    between our load and our append."""
+
     def __init__(self, store: EventStore, *, actor: Actor,
                  clock: Callable[[], datetime] | None = None) -> None:
         self._store = store
         self._actor = actor
-        self._clock = clock or functools.partial(datetime.now, UTC)
+        self._clock = clock or utc_now
 
     def ensure_membership(self, cmd: EnsureMembership) -> Membership:
-        try:
-            return self._ensure_membership(cmd)
-        except IntegrityError:
-            # Another writer created the same user or workspace between our load and append: reload once.
-            return self._ensure_membership(cmd)
-
-    def _ensure_membership(self, cmd: EnsureMembership) -> Membership:
         workspace_uuid, user_uuid = workspace_stream(cmd.workspace_slug), user_stream(cmd.email)
         workspace_id, user_id = WorkspaceId(render("ws", workspace_uuid)), UserId(render("usr", user_uuid))
-        meta = Meta(workspace_id=workspace_id, actor=self._actor, now=self._clock())
-        events: list[DomainEvent] = []
-        if not self._user_exists(user_uuid):
-            events.append(users.register_user(user_id=user_uuid, email=cmd.email, meta=meta))
-        workspace = self._workspace(workspace_uuid)
-        events += self._join(workspace, workspace_uuid, cmd, user_id, meta)
-        if events:
-            self._store.append(events)
-        if workspace is None:
-            role = Role.OWNER
-        else:
-            role = workspace.roster[user_id].role if user_id in workspace.roster else cmd.role
-        return Membership(workspace_id=workspace_id, user_id=user_id, role=role)
 
-    def _join(self, workspace: Workspace | None, workspace_uuid: UUID, cmd: EnsureMembership, user_id: UserId,
+        async def deciding(context: Context) -> Decision:
+            events: list[DomainEvent] = []
+            if users.project_user(None, cast(list[AnyUserEvent], await context.load(user_uuid, UserEvent))) is None:
+                events.append(users.register_user(user_id=user_uuid, email=cmd.email, meta=context.meta))
+            history = await context.load(workspace_uuid, WorkspaceEvent)
+            workspace = workspaces.project_workspace(None, cast(list[AnyWorkspaceEvent], history))
+            events += self._join(workspace, workspace_uuid, cmd, user_id, context.meta)
+            return Decision(workspace_uuid, history, events)
+
+        caller = Caller(workspace_id=workspace_id, actor=self._actor)
+        result = run_blocking(self._store, caller, deciding, clock=self._clock)
+        workspace = workspaces.project_workspace(None, cast(list[AnyWorkspaceEvent], result.own(WorkspaceEvent)))
+        assert workspace is not None
+        return Membership(workspace_id=workspace_id, user_id=user_id, role=workspace.roster[user_id].role)
+
+    @staticmethod
+    def _join(workspace: Workspace | None, workspace_uuid: UUID, cmd: EnsureMembership, user_id: UserId,
               meta: Meta) -> list[DomainEvent]:
         if workspace is not None:
             return [*workspaces.add_member(workspace, user_id, cmd.role, meta)]
         return [*workspaces.provision_workspace(workspace_id=workspace_uuid, slug=cmd.workspace_slug,
                                                 name=cmd.workspace_slug, organization=cmd.organization,
                                                 owner_user_id=user_id, meta=meta)]
-
-    def _user_exists(self, user_uuid: UUID) -> bool:
-        events = [e for e in self._store.load(user_uuid) if isinstance(e, UserEvent)]
-        return users.project_user(None, events) is not None
-
-    def _workspace(self, workspace_uuid: UUID) -> Workspace | None:
-        stream = self._store.load(workspace_uuid)
-        events = [e for e in stream if isinstance(e, WorkspaceEvent)]
-        return workspaces.project_workspace(None, events)
-

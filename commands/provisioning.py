@@ -7,31 +7,35 @@ provisioned or not at all. The organization's stream is keyed by its slug: a dup
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
+from typing import cast
 from uuid import UUID
 
 import msgspec
 
-from adapters.event_store import EventStore, IntegrityError
+from adapters.event_store import EventStore
 from adapters.ids import keyed_uuid
+from commands.caller import Caller
+from commands.group_commit import ConcurrencyConflict
 from commands.identity import user_stream, workspace_stream
 from commands.members import known_timezones, membership_id
+from commands.runner import Context, Decision, run_blocking, utc_now
 from domain.errors import DomainError, InvalidValue
-from domain.events import Actor, ActorKind, DomainEvent, Meta
+from domain.events import Actor, ActorKind, DomainEvent
 from domain.identity import organization as organizations
 from domain.identity import user as users
 from domain.identity import workspace as workspaces
 from domain.identity.events import (
     DEFAULT_PLAN,
     DEFAULT_SEATS,
+    AnyOrganizationEvent,
+    AnyWorkspaceEvent,
     OrganizationEvent,
     Plan,
     UserEvent,
     WorkspaceEvent,
 )
-from domain.identity.organization import OrganizationState
 from domain.identity.workspace import Organization
 from domain.ids import OrganizationId, UserId, WorkspaceId, parse, render
 
@@ -78,11 +82,14 @@ def organization_stream(slug: str) -> UUID:
 
 
 class ProvisioningCommands:
+    """Synchronous, for the operator CLI and test fixtures: each command runs through the command runner
+    (commands/runner.py `run_blocking`)."""
+
     def __init__(self, store: EventStore, *, actor: Actor = OPERATOR,
                  clock: Callable[[], datetime] | None = None) -> None:
         self._store = store
         self._actor = actor
-        self._clock = clock or functools.partial(datetime.now, UTC)
+        self._clock = clock or utc_now
 
     def provision(self, cmd: Provision) -> Provisioned:
         """The workspace's slug is the organization's; an existing user with the owner's email is reused."""
@@ -90,63 +97,65 @@ class ProvisioningCommands:
         if cmd.timezone not in known_timezones():
             raise InvalidValue("timezone", "must be an IANA time zone such as Europe/Paris or UTC")
         org_uuid, ws_uuid, user_uuid = organization_stream(slug), workspace_stream(slug), user_stream(cmd.owner_email)
-        if self._store.load(org_uuid):
-            raise DuplicateOrganization(f"an organization with slug {slug!r} already exists", slug=slug)
-        if self._store.load(ws_uuid):
-            raise DuplicateOrganization(f"a workspace with slug {slug!r} already exists", slug=slug)
         workspace_id, owner_id = WorkspaceId(render("ws", ws_uuid)), UserId(render("usr", user_uuid))
-        meta = Meta(workspace_id=workspace_id, actor=self._actor, now=self._clock())
-        org_event = organizations.provision_organization(organization_id=org_uuid, slug=slug, name=cmd.org_name,
-                                                         plan=cmd.plan, seats_total=cmd.seats, meta=meta)
-        reused = any(isinstance(e, UserEvent) for e in self._store.load(user_uuid))
-        events: list[DomainEvent] = [org_event]
-        if not reused:
-            events.append(users.register_user(user_id=user_uuid, email=cmd.owner_email, name=cmd.owner_name,
-                                              meta=meta))
-        organization = Organization(id=OrganizationId(render("org", org_uuid)), slug=slug, name=org_event.name)
-        events += workspaces.provision_workspace(
-            workspace_id=ws_uuid, slug=slug, name=(cmd.workspace_name or "").strip() or org_event.name,
-            organization=organization, owner_user_id=owner_id, meta=meta, plan=cmd.plan, seats_total=cmd.seats,
-            timezone=cmd.timezone)
+        reused: list[bool] = []
+
+        async def deciding(context: Context) -> Decision:
+            if await context.load(org_uuid, OrganizationEvent):
+                raise DuplicateOrganization(f"an organization with slug {slug!r} already exists", slug=slug)
+            if await context.load(ws_uuid, WorkspaceEvent):
+                raise DuplicateOrganization(f"a workspace with slug {slug!r} already exists", slug=slug)
+            meta = context.meta
+            org_event = organizations.provision_organization(organization_id=org_uuid, slug=slug, name=cmd.org_name,
+                                                             plan=cmd.plan, seats_total=cmd.seats, meta=meta)
+            reused[:] = [bool(await context.load(user_uuid, UserEvent))]
+            events: list[DomainEvent] = [org_event]
+            if not reused[0]:
+                events.append(users.register_user(user_id=user_uuid, email=cmd.owner_email, name=cmd.owner_name,
+                                                  meta=meta))
+            organization = Organization(id=OrganizationId(render("org", org_uuid)), slug=slug, name=org_event.name)
+            events += workspaces.provision_workspace(
+                workspace_id=ws_uuid, slug=slug, name=(cmd.workspace_name or "").strip() or org_event.name,
+                organization=organization, owner_user_id=owner_id, meta=meta, plan=cmd.plan, seats_total=cmd.seats,
+                timezone=cmd.timezone)
+            return Decision(org_uuid, (), events)
+
         try:
-            positions = self._store.append(events)
-        except IntegrityError:
+            result = run_blocking(self._store, Caller(workspace_id=workspace_id, actor=self._actor), deciding,
+                                  clock=self._clock)
+        except ConcurrencyConflict:
             raise DuplicateOrganization(f"organization {slug!r} (or its owner) was created concurrently; "
                                         "check and retry", slug=slug) from None
-        return Provisioned(organization_id=organization.id, workspace_id=workspace_id, owner_user_id=owner_id,
-                           membership_id=membership_id(workspace_id, owner_id), owner_reused=reused,
-                           position=max(positions))
+        return Provisioned(organization_id=render("org", org_uuid), workspace_id=workspace_id, owner_user_id=owner_id,
+                           membership_id=membership_id(workspace_id, owner_id), owner_reused=reused[0],
+                           position=result.position)
 
     def offboard(self, org_slug: str) -> Offboarded:
         """Every workspace of the organization records WorkspaceOffboarded, the organization its own, at once."""
         slug = _org_slug(org_slug)
         org_uuid = organization_stream(slug)
-        org = self._organization(org_uuid)
-        if org is None:
-            raise UnknownOrganization(f"no organization with slug {slug!r}", slug=slug)
-        events: list[DomainEvent] = []
         workspace_ids = [WorkspaceId(render("ws", workspace_stream(slug)))]
-        for workspace_id in workspace_ids:
-            workspace = self._workspace(workspace_id)
-            if workspace is not None:
-                meta = Meta(workspace_id=workspace_id, actor=self._actor, now=self._clock())
-                events += workspaces.offboard_workspace(workspace, meta)
-        meta = Meta(workspace_id=workspace_ids[0], actor=self._actor, now=self._clock())
-        events += organizations.offboard_organization(org, meta)
-        positions = self._store.append(events)
+
+        async def deciding(context: Context) -> Decision:
+            history = await context.load(org_uuid, OrganizationEvent)
+            org = organizations.project_organization(None, cast(list[AnyOrganizationEvent], history))
+            if org is None:
+                raise UnknownOrganization(f"no organization with slug {slug!r}", slug=slug)
+            events: list[DomainEvent] = []
+            for workspace_id in workspace_ids:
+                stream_id = parse("ws", workspace_id)
+                loaded = [] if stream_id is None else await context.load(stream_id, WorkspaceEvent)
+                workspace = workspaces.project_workspace(None, cast(list[AnyWorkspaceEvent], loaded))
+                if workspace is not None:
+                    events += workspaces.offboard_workspace(workspace, msgspec.structs.replace(
+                        context.meta, workspace_id=workspace_id))
+            events += organizations.offboard_organization(org, context.meta)
+            return Decision(org_uuid, history, events)
+
+        result = run_blocking(self._store, Caller(workspace_id=workspace_ids[0], actor=self._actor), deciding,
+                              clock=self._clock)
         return Offboarded(organization_id=render("org", org_uuid), workspace_ids=list(workspace_ids),
-                          position=max(positions))
-
-    def _organization(self, org_uuid: UUID) -> OrganizationState | None:
-        events = [e for e in self._store.load(org_uuid) if isinstance(e, OrganizationEvent)]
-        return organizations.project_organization(None, events)
-
-    def _workspace(self, workspace_id: str) -> workspaces.Workspace | None:
-        stream_id = parse("ws", workspace_id)
-        if stream_id is None:
-            return None
-        events = [e for e in self._store.load(stream_id) if isinstance(e, WorkspaceEvent)]
-        return workspaces.project_workspace(None, events)
+                          position=result.position)
 
 
 def _org_slug(slug: str) -> str:

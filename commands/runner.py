@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -151,3 +152,17 @@ class CommandRunner:
         return Result(stream_id=step.stream_id, version=step.version, position=step.position, created=step.created,
                       revealed=step.revealed, stream=tuple(stream))
 
+
+def run_blocking(store: EventStore, caller: Caller, decide: Decide, *, clock: Callable[[], datetime] = utc_now
+                 ) -> Result:
+    """One command for a synchronous caller (the operator CLI, test fixtures): the same runner, on a committer and
+    an event loop of its own, on a thread of its own so that it works whether or not the caller runs a loop."""
+    async def run() -> Result:
+        committer = GroupCommitter(store)
+        try:
+            return await CommandRunner(store, committer, clock=clock).run(caller, decide)
+        finally:
+            committer.close()
+
+    with ThreadPoolExecutor(1, thread_name_prefix="command") as thread:
+        return thread.submit(asyncio.run, run()).result()

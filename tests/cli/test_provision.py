@@ -131,8 +131,10 @@ def test_the_append_is_one_transaction_a_clash_on_any_stream_writes_nothing(
     class Forgetful(EventStore):
         """Pretends the organization and workspace do not exist yet, as a racing second operator would see it."""
 
-        def load(self, stream_id: uuid.UUID) -> list[Any]:
-            return [] if stream_id in (organization_stream(org), workspace_stream(org)) else super().load(stream_id)
+        def load(self, stream_id: uuid.UUID, up_to: int | None = None) -> list[Any]:
+            if stream_id in (organization_stream(org), workspace_stream(org)):
+                return []
+            return super().load(stream_id, up_to)
 
     racing = Forgetful(settings, pool_size=1)
     try:

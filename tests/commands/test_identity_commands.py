@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 
-from adapters.event_store import EventStore
+from adapters.event_store import EventStore, Outcome
 from adapters.settings import Settings
 from commands.identity import EnsureMembership, IdentityCommands, Membership, workspace_stream
 from domain.events import DomainEvent
@@ -25,14 +25,14 @@ class RacingStore:
         self._store = store
         self._rival: Callable[[], Membership] | None = rival
 
-    def load(self, stream_id: uuid.UUID) -> list[DomainEvent]:
-        return list(self._store.load(stream_id))
+    def load(self, stream_id: uuid.UUID, up_to: int | None = None) -> list[DomainEvent]:
+        return list(self._store.load(stream_id, up_to))
 
-    def append(self, events: Sequence[DomainEvent]) -> list[int]:
+    def append(self, events: Sequence[DomainEvent], outcomes: Sequence[Outcome] = ()) -> list[int]:
         if self._rival is not None:
             rival, self._rival = self._rival, None
             rival()
-        return self._store.append(events)
+        return self._store.append(events, outcomes)
 
 
 @pytest.fixture

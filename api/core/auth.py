@@ -98,12 +98,6 @@ class AnyScopeGuard(ScopeGuard):
         self.scopes = frozenset(ScopeGuard(scope).scope or "" for scope in scopes)
         self.scope = "|".join(sorted(self.scopes))
 
-    async def __call__(self, connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-        principal = connection.scope.get("user")
-        if not isinstance(principal, Principal):
-            raise unauthorized("Missing bearer token", invalid_token=False)
-        self.check(principal)
-
     def check(self, principal: Principal) -> None:
         if not self.scopes & principal.scopes:
             raise ApiError(403, "forbidden", f"This token lacks any of the scopes {', '.join(sorted(self.scopes))}",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from api.core.standing_cache import StandingCache
 
 
@@ -37,29 +39,19 @@ async def ask(cache: StandingCache, key: str, read: Reads) -> str | None:
     return await cache.get(key, read, lambda answer: answer)
 
 
-async def test_an_answer_is_kept_until_its_workspace_is_announced() -> None:
+@pytest.mark.parametrize(("announcement", "reads"), [("ws_a,ws_c", (2, 1)), ("*", (2, 2)), ("ws_c", (1, 1))],
+                         ids=["its workspace", "every workspace", "another workspace"])
+async def test_an_answer_is_kept_until_its_workspace_is_announced(announcement: str, reads: tuple[int, int]) -> None:
     cache, a, b = listening_cache(), Reads("ws_a"), Reads("ws_b")
     for _ in range(3):
         await ask(cache, "k-a", a)
         await ask(cache, "k-b", b)
 
-    cache.notified("ws_a,ws_c")
+    cache.notified(announcement)
     await ask(cache, "k-a", a)
     await ask(cache, "k-b", b)
 
-    assert (a.calls, b.calls) == (2, 1)
-
-
-async def test_a_star_announcement_forgets_every_workspace() -> None:
-    cache, a, b = listening_cache(), Reads("ws_a"), Reads("ws_b")
-    await ask(cache, "k-a", a)
-    await ask(cache, "k-b", b)
-
-    cache.notified("*")
-    await ask(cache, "k-a", a)
-    await ask(cache, "k-b", b)
-
-    assert (a.calls, b.calls) == (2, 2)
+    assert (a.calls, b.calls) == reads
 
 
 async def test_a_read_that_raced_an_announcement_is_answered_but_not_kept() -> None:

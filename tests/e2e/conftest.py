@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 import uuid
@@ -20,6 +21,7 @@ from commands.identity import EnsureMembership, IdentityCommands, workspace_stre
 from domain.events import Actor, ActorKind
 from domain.identity.roles import Role, scopes_for
 from domain.ids import render
+from projections.position_waiter import PositionWaiter
 from projections.registry import PROJECTIONS
 from workers.projector_runner import run_projectors
 from workers.relay import run_relay
@@ -51,10 +53,8 @@ class Workers:
 
 @pytest.fixture(scope="session")
 def workers(settings: Settings) -> Iterator[Workers]:
-    running = Workers(settings)
-    running.start()
-    yield running
-    running.stop()
+    with running_workers(settings) as running:
+        yield running
 
 
 @pytest.fixture
@@ -105,11 +105,38 @@ class Tenant:
 TEST_ACTOR = Actor(kind=ActorKind.SYSTEM, id="e2e-tests")
 
 
+@contextlib.contextmanager
+def event_store(settings: Settings) -> Iterator[EventStore]:
+    store = EventStore(settings, pool_size=2)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@contextlib.contextmanager
+def running_workers(settings: Settings) -> Iterator[Workers]:
+    running = Workers(settings)
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
 @pytest.fixture(scope="session")
 def identity_store(settings: Settings) -> Iterator[EventStore]:
-    store = EventStore(settings, pool_size=2)
-    yield store
-    store.close()
+    with event_store(settings) as store:
+        yield store
+
+
+@pytest.fixture
+async def audited(settings: Settings) -> AsyncIterator[PositionWaiter]:
+    """Waits on the `audit` projection (a command's own read-your-writes waits on its resource's)."""
+    waiter = PositionWaiter(settings)
+    await waiter.start()
+    yield waiter
+    await waiter.stop()
 
 
 @pytest.fixture

@@ -8,19 +8,20 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import jwt
 import msgspec
+import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from litestar.testing import AsyncTestClient
 
 from adapters.settings import Settings
 from api.app import create_app
-from tests.e2e.conftest import Tenant
+from tests.e2e.conftest import Tenant, Workers
 
 AUDIENCE = "causeloop-test"
 PARTY = "https://app.example.test"
@@ -100,6 +101,24 @@ def clerk_client(settings: Settings, jwks: JwksServer, data_dir: str
     """An app that verifies Clerk tokens against `jwks` (this module's audience and party; no refetch cooldown)."""
     return client(settings, clerk_jwks_url=jwks.url, clerk_audience=AUDIENCE, clerk_authorized_parties=PARTY,
                   data_dir=data_dir, clerk_jwks_cooldown_s=0.0)
+
+
+def clerk_fixtures(key: SigningKey, folder: str, api_name: str = "clerk_api") -> tuple[Any, Any]:
+    """A module's `jwks` fixture (a JWKS server publishing `key`) and its `clerk_api` fixture (one app for the module
+    that verifies Clerk tokens against it; named `api_name`): `jwks, clerk_api = clerk_fixtures(KEY, "signin")`."""
+    @pytest.fixture(scope="module")
+    def jwks() -> Iterator[JwksServer]:
+        with JwksServer(key) as server:
+            yield server
+
+    @pytest.fixture(scope="module", name=api_name)
+    async def clerk_api(settings: Settings, workers: Workers, jwks: JwksServer,
+                        tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[AsyncTestClient]:  # type: ignore[type-arg]
+        """One app for the module: the test Postgres is shared, and every app holds its own pools."""
+        async with clerk_client(settings, jwks, str(tmp_path_factory.mktemp(folder))) as api:
+            yield api
+
+    return jwks, clerk_api
 
 
 def sub_of(tenant: Tenant) -> str:

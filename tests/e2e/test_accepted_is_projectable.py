@@ -31,7 +31,7 @@ from api.core.input_policy import RequestBody
 from domain.identity.roles import Role
 from projections.position_waiter import PositionWaiter
 from projections.registry import PROJECTIONS
-from tests.e2e.conftest import Tenant, Workers
+from tests.e2e.conftest import Tenant, Workers, event_store, running_workers
 from tests.e2e.members_helpers import Member
 from tests.workers.pipeline import isolated
 from workers.operations import rebuild
@@ -188,17 +188,14 @@ def own_settings(settings: Settings) -> Iterator[Settings]:
 
 @pytest.fixture(scope="module")
 def own_workers(own_settings: Settings) -> Iterator[Workers]:
-    running = Workers(own_settings)
-    running.start()
-    yield running
-    running.stop()
+    with running_workers(own_settings) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
 def own_store(own_settings: Settings) -> Iterator[EventStore]:
-    store = EventStore(own_settings, pool_size=2)
-    yield store
-    store.close()
+    with event_store(own_settings) as store:
+        yield store
 
 
 @pytest.fixture

@@ -44,14 +44,6 @@ async def api(settings: Settings, workers: Workers) -> AsyncIterator[Client]:
         yield client
 
 
-@pytest.fixture
-async def audited(settings: Settings) -> AsyncIterator[PositionWaiter]:
-    waiter = PositionWaiter(settings)
-    await waiter.start()
-    yield waiter
-    await waiter.stop()
-
-
 def admin(tenant: Tenant) -> dict[str, str]:
     return tenant.headers(Role.TENANT_ADMIN)
 

@@ -3,12 +3,10 @@ request be accepted and then never projected (or answered 500) is now a clean 40
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from adapters.settings import Settings
 from projections.position_waiter import PositionWaiter
 from tests.e2e.conftest import Tenant
 from tests.e2e.members_helpers import Client, owner_headers
@@ -23,14 +21,6 @@ def assert_refused(response: Any, field: str) -> None:
     error = response.json()["error"]
     assert error["code"] == "validation_error" and error["trace_id"]
     assert field in str(error["details"]), error
-
-
-@pytest.fixture
-async def audited(settings: Settings) -> AsyncIterator[PositionWaiter]:
-    waiter = PositionWaiter(settings)
-    await waiter.start()
-    yield waiter
-    await waiter.stop()
 
 
 def nested(depth: int) -> dict[str, Any]:

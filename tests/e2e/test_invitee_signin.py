@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,9 +21,16 @@ from domain.events import Actor, ActorKind, Meta
 from domain.identity.invitation import send_invitation
 from domain.identity.roles import Role
 from domain.ids import WorkspaceId, parse, render
-from tests.e2e.conftest import Tenant, Workers
+from tests.e2e.conftest import Tenant
 from tests.e2e.members_helpers import Member, invite, owner_headers
-from tests.e2e.signin_support import JwksServer, SigningKey, bearer, clerk_client, client, exchange, sub_of
+from tests.e2e.signin_support import (
+    SigningKey,
+    bearer,
+    clerk_fixtures,
+    client,
+    exchange,
+    sub_of,
+)
 from tests.e2e.test_me_roles_seats import provision
 
 pytestmark = [pytest.mark.postgres, pytest.mark.nats]
@@ -32,17 +38,7 @@ Client = AsyncTestClient  # type: ignore[type-arg]
 KEY = SigningKey("invitee-key")
 
 
-@pytest.fixture(scope="module")
-def jwks() -> Iterator[JwksServer]:
-    with JwksServer(KEY) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-async def clerk_api(settings: Settings, workers: Workers, jwks: JwksServer,
-                    tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Client]:
-    async with clerk_client(settings, jwks, str(tmp_path_factory.mktemp("invitee"))) as api:
-        yield api
+jwks, clerk_api = clerk_fixtures(KEY, "invitee")
 
 
 def newcomer() -> tuple[str, str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import jwt
@@ -17,27 +16,21 @@ from adapters.event_store import EventStore
 from adapters.settings import Settings
 from commands.mfa import mfa_stream
 from domain.identity.roles import Role
-from tests.e2e.conftest import Tenant, Workers
-from tests.e2e.signin_support import AUDIENCE, PARTY, JwksServer, SigningKey, bearer, client, exchange, sub_of
+from tests.e2e.conftest import Tenant
+from tests.e2e.signin_support import (
+    SigningKey,
+    bearer,
+    clerk_fixtures,
+    exchange,
+    sub_of,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.nats]
 Client = AsyncTestClient  # type: ignore[type-arg]
 KEY = SigningKey("mfa-key")
 
 
-@pytest.fixture(scope="module")
-def jwks() -> Iterator[JwksServer]:
-    with JwksServer(KEY) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-async def api(settings: Settings, workers: Workers, jwks: JwksServer,
-              tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Client]:
-    """One app for the module: the test Postgres is shared, and every app holds its own pools."""
-    async with client(settings, clerk_jwks_url=jwks.url, clerk_audience=AUDIENCE, clerk_authorized_parties=PARTY,
-                      data_dir=str(tmp_path_factory.mktemp("mfa"))) as test_client:
-        yield test_client
+jwks, api = clerk_fixtures(KEY, "mfa", api_name="api")
 
 
 async def signed_in(api: Client, tenant: Tenant, **body: Any) -> Any:

@@ -7,7 +7,6 @@ import hashlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from tests.e2e.signin_support import (
     JwksServer,
     SigningKey,
     bearer,
-    clerk_client,
+    clerk_fixtures,
     client,
     exchange,
     sub_of,
@@ -42,18 +41,7 @@ Client = AsyncTestClient  # type: ignore[type-arg]
 KEY = SigningKey("key-1")
 
 
-@pytest.fixture(scope="module")
-def jwks() -> Iterator[JwksServer]:
-    with JwksServer(KEY) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-async def clerk_api(settings: Settings, workers: Workers, jwks: JwksServer,
-                    tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Client]:
-    """One app for the module: the test Postgres is shared, and every app holds its own pools."""
-    async with clerk_client(settings, jwks, str(tmp_path_factory.mktemp("clerk"))) as api:
-        yield api
+jwks, clerk_api = clerk_fixtures(KEY, "clerk")
 
 
 async def sign_in(api: Client, tenant: Tenant) -> dict[str, Any]:

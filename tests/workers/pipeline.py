@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -23,7 +23,7 @@ from commands.caller import Caller
 from commands.group_commit import GroupCommitter
 from commands.issues import IssueCommands, OpenIssue, issue_id_of
 from commands.runner import CommandRunner
-from domain.events import Actor, ActorKind
+from domain.events import Actor, ActorKind, DomainEvent
 from domain.ids import WorkspaceId
 from projections.issues.projector import from_row
 from projections.issues.view import IssueView, document, fold
@@ -163,6 +163,15 @@ def stored_positions(settings: Settings) -> list[int]:
     store = EventStore(settings, pool_size=1)
     try:
         return [position for position, _ in store.read_raw(0, 10**9)]
+    finally:
+        store.close()
+
+
+def appended(settings: Settings, events: Sequence[DomainEvent]) -> int:
+    """Append `events` in one transaction; the position of the last."""
+    store = EventStore(settings, pool_size=1)
+    try:
+        return max(store.append(events))
     finally:
         store.close()
 

@@ -8,7 +8,6 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from adapters.event_store import EventStore
 from adapters.postgres import READER_ROLE, WRITER_ROLE, connect
 from adapters.settings import Settings
 from domain.credentials import service_account as accounts
@@ -21,12 +20,9 @@ from domain.identity.roles import ALL_SCOPES, Role
 from domain.ids import WorkspaceId, render
 from projections.credentials import queries
 from projections.credentials.projector import NAME, project
-from projections.position_waiter import PositionWaiter
 from tests.builders import T1, meta
-from tests.workers.pipeline import isolated
+from tests.workers.pipeline import appended, isolated, running, wait_for_projection
 from workers.operations import rebuild
-from workers.projector_runner import run_projectors
-from workers.relay import run_relay
 
 ONE = WorkspaceId("ws_01KV1PX3NQ3B497SHK7JTNT525")
 TWO = WorkspaceId("ws_01KV1PX3NQ3B497SHK7JTNT999")
@@ -119,24 +115,13 @@ async def test_a_rebuild_from_zero_equals_the_live_read_model_and_tokens_still_a
     events_one, hashes = history(ONE, "d")
     events_two, _ = history(TWO, "e")
     with isolated(settings) as s:
-        store = EventStore(s, pool_size=2)
-        head = max(store.append(events_one + events_two))
-        stopping = asyncio.Event()
-        workers = asyncio.gather(run_relay(s, stopping), run_projectors(s, [NAME], stopping))
-        waiter = PositionWaiter(s)
-        await waiter.start()
-        try:
-            assert await waiter.wait(NAME, head, 30)
+        async with running(s, projections=(NAME,)):
+            await wait_for_projection(s, appended(s, events_one + events_two), name=NAME)
             live = [await rows(s, ws) for ws in (ONE, TWO)]
 
             await asyncio.to_thread(rebuild, s, NAME)
             rebuilt = [await rows(s, ws) for ws in (ONE, TWO)]
             found = await authenticate(s, hashes["live"])
-        finally:
-            await waiter.stop()
-            stopping.set()
-            await workers
-            store.close()
 
     assert rebuilt == live and len(live[0][0]) == 3
     assert found is not None and found.workspace_id == ONE

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from adapters.event_store import EventStore
 from adapters.ids import keyed_uuid
 from adapters.postgres import READER_ROLE, WRITER_ROLE, connect
 from adapters.settings import Settings
@@ -14,14 +13,11 @@ from domain.ids import WorkspaceId
 from domain.workspace_settings import settings as decide
 from domain.workspace_settings.events import OnboardingStep, Theme
 from domain.workspace_settings.settings import AiEdit, ProfileEdit, Provisioned, RetentionEdit, WorkspaceSettings
-from projections.position_waiter import PositionWaiter
 from projections.workspace_settings import queries
 from projections.workspace_settings.projector import NAME, project
 from tests.builders import T1, meta
-from tests.workers.pipeline import isolated
+from tests.workers.pipeline import appended, isolated, running, wait_for_projection
 from workers.operations import rebuild
-from workers.projector_runner import run_projectors
-from workers.relay import run_relay
 
 ONE = WorkspaceId("ws_01KV1PX3NQ3B497SHK7JTNT525")
 TWO = WorkspaceId("ws_01KV1PX3NQ3B497SHK7JTNT999")
@@ -100,23 +96,12 @@ async def test_a_reader_sees_only_its_own_workspace_settings_and_the_defaults_el
 
 async def test_a_rebuild_from_zero_equals_the_live_read_model(settings: Settings) -> None:
     with isolated(settings) as s:
-        store = EventStore(s, pool_size=2)
-        head = max(store.append(history(ONE)[0] + history(TWO)[0]))
-        stopping = asyncio.Event()
-        workers = asyncio.gather(run_relay(s, stopping), run_projectors(s, [NAME], stopping))
-        waiter = PositionWaiter(s)
-        await waiter.start()
-        try:
-            assert await waiter.wait(NAME, head, 30)
+        async with running(s, projections=(NAME,)):
+            await wait_for_projection(s, appended(s, history(ONE)[0] + history(TWO)[0]), name=NAME)
             live = [await read_back(s, ws) for ws in (ONE, TWO)]
 
             await asyncio.to_thread(rebuild, s, NAME)
             rebuilt = [await read_back(s, ws) for ws in (ONE, TWO)]
-        finally:
-            await waiter.stop()
-            stopping.set()
-            await workers
-            store.close()
 
     assert rebuilt == live
     assert live[1][0].profile.name == "Acme"

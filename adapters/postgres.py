@@ -109,7 +109,7 @@ async def tenant_transaction(pool: AsyncConnectionPool[AsyncConn], workspace_id:
 
     BEGIN and the tenant settings travel as one simple-protocol message, so the transaction costs one round
     trip to open and one to commit. (psycopg's pipeline mode with prepared statements saves Postgres CPU but
-    costs the API more than that on these short reads: see README, Benchmarks.)
+    costs the API more than that on these short reads: see docs/decisions/ and bench/README.md.)
     """
     async with pool.connection() as conn, _manual_transaction(conn):
         await _tenant_cursor(conn).execute(_BEGIN_TENANT, (READER_ROLE, workspace_id), prepare=False)

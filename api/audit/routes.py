@@ -98,7 +98,7 @@ class AuditLogController(Controller):
                        position=lambda entry: {"v": entry.seq})
 
     @get("/verify", guards=[requires("audit:read")], description=(
-        "hash = sha256_hex(prev_hash + canonical JSON of the entry), from 64 zeros; see the README's audit section. "
+        "hash = sha256_hex(prev_hash + canonical JSON of the entry), from 64 zeros (docs/guides.md, The audit log). "
         "`ok` says the stored chain is intact; `complete` is false while some of the workspace's events are parked "
         "instead of chained (`parked_positions` lists them): an intact chain can still miss them."))
     async def verify_audit_log(self, read_pool: ReadPool, caller: Who) -> schemas.ChainVerdict:

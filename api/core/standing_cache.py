@@ -26,7 +26,7 @@ T = TypeVar("T")
 
 
 class StandingCache:
-    """Listens as a companion of the process's PositionWaiter (adapters/position_waiter.py): on its connection, a
+    """Listens as a companion of the process's PositionWaiter (projections/position_waiter.py): on its connection, a
     projector's announcement is heard before the checkpoint advance that answers a read-your-writes wait, so a
     command's 2xx leaves only once this process has forgotten what the command changed."""
 

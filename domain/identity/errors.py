@@ -1,4 +1,4 @@
-"""Identity rule violations. Each code is part of the API contract (README, OpenAPI)."""
+"""Identity rule violations. Each code is part of the API contract (docs/api.md, the OpenAPI document)."""
 
 from __future__ import annotations
 

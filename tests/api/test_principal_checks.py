@@ -1,7 +1,7 @@
 """Every /v1 route re-checks its caller against current state before anything else runs (api/core/auth.py with the
 principal loader of api/core/principals.py): a dead token gets its 401, a narrowed role its 403, whatever else is wrong
 with the request, and the route never runs for them. The real loader is covered through the API in
-tests/e2e/test_security_properties.py and tests/e2e/test_standing_cache.py."""
+tests/e2e/test_security_properties.py and tests/cli/test_standing_across_processes.py."""
 
 from __future__ import annotations
 

@@ -158,11 +158,13 @@ class BenchEnv:
 
     def start_uvicorn(self, name: str, factory: str, workers: int, extra_env: dict[str, str] | None = None
                       ) -> tuple[Proc, int]:
-        """uvicorn as deployed: uvloop, httptools, no access log; `factory` is `module:callable`."""
+        """uvicorn as deployed (cli/run.py): uvloop, httptools bounded by the input policy's head limit, no proxy
+        headers, no access log; `factory` is `module:callable`."""
         port = free_port()
         env = {**self.child_env(), **(extra_env or {})}
         argv = [str(VENV_BIN / "uvicorn"), factory, "--factory", "--host", "127.0.0.1", "--port", str(port),
-                "--workers", str(workers), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+                "--workers", str(workers), "--loop", "uvloop", "--http", "cli.http_protocol:BoundedHttpToolsProtocol",
+                "--no-proxy-headers", "--no-access-log",
                 "--log-level", "warning"]
         proc = self.start(name, argv, env)
         wait_http(proc, f"http://127.0.0.1:{port}/health", timeout=60)

@@ -99,12 +99,6 @@ def joined_of(result: Result) -> Joined:
                   invitation_id=render("inv", result.stream_id), position=result.position)
 
 
-def invitation_of(result: Result) -> Invitation:
-    invitation = invitations.project_invitation(None, cast(list[AnyInvitationEvent], result.own(InvitationEvent)))
-    assert invitation is not None
-    return invitation
-
-
 MemberRule = Callable[[Workspace, UserId, Meta], Sequence[DomainEvent]]
 
 

@@ -50,7 +50,15 @@ class Receiver:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            def verify_request(self, request: object, client_address: object) -> bool:
+                with receiver.lock:
+                    receiver.connections += 1
+                return True
+
+        self.connections = 0
+        """TCP connections accepted (TLS or not, whatever follows)."""
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

@@ -89,8 +89,8 @@ async def resolve_checked(target: Target, settings: Settings, resolver: Resolver
     except ValueError:
         try:
             addresses = await asyncio.wait_for(resolver(target.host, target.port), timeout_s)
-        except (OSError, TimeoutError) as exc:
-            raise TargetRefused(f"host {target.host!r} does not resolve ({exc})") from None
+        except (OSError, TimeoutError, ValueError) as exc:  # ValueError: a name IDNA cannot encode
+            raise TargetRefused(f"host {target.host!r} does not resolve ({type(exc).__name__})") from None
     if not addresses:
         raise TargetRefused(f"host {target.host!r} does not resolve")
     refused = [address for address in addresses if not address_allowed(address, settings)]

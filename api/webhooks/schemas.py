@@ -29,7 +29,7 @@ class WebhookEventType(StrEnum):
     SYNC_FAILED = "sync.failed"
 
 
-Url = Annotated[str, msgspec.Meta(min_length=1, max_length=2048, description=(
+Url = Annotated[str, msgspec.Meta(min_length=1, max_length=2048, pattern="^https?://", description=(
     "https URL of the receiver (http only to a loopback receiver in development); no credentials; private, "
     "loopback and link-local addresses are refused, when saved and again at every delivery after DNS"))]
 ConnectorRef = Annotated[str, msgspec.Meta(pattern="^con_[0-9A-Za-z]{26}$", description="a connector id (con_…)")]

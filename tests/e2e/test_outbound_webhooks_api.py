@@ -7,13 +7,10 @@ tests move (24 h of retries without waiting 24 h) and short timeouts and backoff
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
-import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import msgspec
@@ -22,48 +19,25 @@ from litestar.testing import AsyncTestClient
 
 from adapters.settings import Settings
 from api.app import create_app
+from cli.main import main
 from domain.identity.roles import Role
 from tests.e2e.conftest import Tenant, Workers
 from tests.e2e.webhook_receiver import Receiver
-from workers.webhook_delivery import run_webhooks
+from tests.e2e.webhooks_support import (
+    Clock,
+    DeliveryWorker,
+    create_webhook,
+    deliveries,
+    eventually,
+    open_issue,
+    until_status,
+    verify,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.nats]
 Client = AsyncTestClient  # type: ignore[type-arg]
 ADMIN = Role.TENANT_ADMIN
 T = TypeVar("T")
-
-
-class Clock:
-    """Real time plus an offset the tests move forward."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta()
-
-    def now(self) -> datetime:
-        return datetime.now(UTC) + self.offset
-
-
-class DeliveryWorker:
-    def __init__(self, settings: Settings, clock: Clock) -> None:
-        self._settings = settings
-        self._clock = clock
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), name="webhooks", daemon=True)
-
-    async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stopping = asyncio.Event()
-        self._ready.set()
-        await run_webhooks(self._settings, self._stopping, clock=self._clock.now)
-
-    def __enter__(self) -> DeliveryWorker:
-        self._thread.start()
-        self._ready.wait(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._loop.call_soon_threadsafe(self._stopping.set)
-        self._thread.join(30)
 
 
 @pytest.fixture(scope="module")
@@ -94,53 +68,6 @@ async def hooks(hook_settings: Settings, delivery_worker: DeliveryWorker, clock:
     async with AsyncTestClient(create_app(hook_settings, configure_logging=False)) as client:
         yield client
     clock.offset = timedelta()
-
-
-async def create_webhook(api: Client, tenant: Tenant, url: str, event_types: list[str] | None = None,
-                         **fields: Any) -> dict[str, Any]:
-    response = await api.post("/v1/webhooks", json={"url": url, "event_types": event_types or ["issue.created"],
-                                                    **fields}, headers=tenant.headers(ADMIN))
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-async def open_issue(api: Client, tenant: Tenant, title: str = "Checkout fails") -> str:
-    response = await api.post("/v1/issues", json={"title": title}, headers=tenant.headers(ADMIN))
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
-
-
-async def deliveries(api: Client, tenant: Tenant, webhook_id: str) -> list[dict[str, Any]]:
-    response = await api.get(f"/v1/webhooks/{webhook_id}/deliveries", headers=tenant.headers(ADMIN))
-    assert response.status_code == 200, response.text
-    data: list[dict[str, Any]] = response.json()["data"]
-    return data
-
-
-async def eventually(probe: Callable[[], Awaitable[T | None]], timeout: float = 15.0) -> T:
-    """The worker is asynchronous: poll its outcome (recorded by the worker, not a read model) until it is there."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = await probe()
-        if found is not None:
-            return found
-        assert time.monotonic() < deadline, "the worker never got there"
-        await asyncio.sleep(0.02)
-
-
-def verify(secret: str, body: bytes, header: str) -> bool:
-    """What a receiver does (docs/webhook-signatures.md): any of the comma-separated signatures matches."""
-    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return any(hmac.compare_digest(expected, candidate.strip()) for candidate in header.split(","))
-
-
-def until_status(api: Client, tenant: Tenant, webhook_id: str, status: str, attempts: int = 1
-                 ) -> Callable[[], Awaitable[dict[str, Any] | None]]:
-    async def probe() -> dict[str, Any] | None:
-        found = await deliveries(api, tenant, webhook_id)
-        return next((d for d in found if d["status"] == status and len(d["attempts"]) >= attempts), None)
-    return probe
 
 
 async def test_a_created_issue_is_delivered_signed_with_the_documented_headers_and_body(
@@ -320,3 +247,23 @@ async def test_unknown_event_types_and_ids_are_refused_and_other_workspaces_see_
     assert theirs.status_code == 404 and malformed.status_code == 404
     assert analyst.status_code == 403
     assert deleted.status_code == 204 and gone.status_code == 404
+
+
+async def test_an_operator_redelivers_with_the_cli(hooks: Client, tenant: Tenant, receiver: Receiver,
+                                                   settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    webhook = await create_webhook(hooks, tenant, receiver.url("/cli"))
+    queued = (await hooks.post(f"/v1/webhooks/{webhook['id']}/test", headers=tenant.headers(ADMIN))).json()
+    receiver.wait_for("/cli")
+    await eventually(until_status(hooks, tenant, webhook["id"], "succeeded"))
+    environ = {"DATABASE_URL": settings.database_url, "DATABASE_SCHEMA": settings.database_schema,
+               "NATS_URL": settings.nats_url, "JWT_SECRET": settings.jwt_secret}
+
+    code = await asyncio.to_thread(main, ["webhooks", "redeliver", queued["delivery_id"]], environ)
+    first, second = receiver.wait_for("/cli", 2)
+    unknown = await asyncio.to_thread(main, ["webhooks", "redeliver", "dlv_01ARZ3NDEKTSV4RRFFQ69G5FAV"], environ)
+
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert json.loads(out.out.splitlines()[0])["delivery_id"] == queued["delivery_id"]
+    assert first.headers["x-causeloop-event-id"] == second.headers["x-causeloop-event-id"]
+    assert unknown == 2 and "no delivery dlv_01ARZ3NDEKTSV4RRFFQ69G5FAV" in out.err

@@ -23,8 +23,8 @@ from adapters.postgres import create_pool, writer_transaction
 from adapters.settings import Settings
 from api.app import create_app
 from tests.e2e.conftest import Tenant, Workers, event_store, running_workers
-from tests.e2e.test_outbound_webhooks_api import Clock, DeliveryWorker, create_webhook, eventually, open_issue
 from tests.e2e.webhook_receiver import Receiver
+from tests.e2e.webhooks_support import Clock, DeliveryWorker, create_webhook, eventually, open_issue
 from tests.workers.pipeline import isolated
 from workers.projector_runner import ProjectorRunner
 from workers.webhook_delivery import DISPATCH

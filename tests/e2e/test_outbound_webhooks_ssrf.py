@@ -15,9 +15,8 @@ from adapters.settings import Settings
 from api.app import create_app
 from domain.identity.roles import Role
 from tests.e2e.conftest import Tenant, Workers
-from tests.e2e.test_outbound_webhooks_api import Clock, create_webhook, deliveries, eventually, open_issue
 from tests.e2e.webhook_receiver import Receiver
-from workers.webhook_delivery import run_webhooks
+from tests.e2e.webhooks_support import Clock, DeliveryWorker, create_webhook, deliveries, eventually, open_issue
 
 pytestmark = [pytest.mark.postgres, pytest.mark.nats]
 Client = AsyncTestClient  # type: ignore[type-arg]
@@ -46,32 +45,15 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture(scope="module")
-def strict_worker(strict_settings: Settings, workers: Workers) -> Iterator[None]:
+def strict_worker(strict_settings: Settings, workers: Workers) -> Iterator[DeliveryWorker]:
     """The worker's DNS says `rebind.test` is 127.0.0.1 (the API's said it was public)."""
-    import asyncio
-    import threading
-
-    stopping: list[asyncio.Event] = []
-    loops: list[asyncio.AbstractEventLoop] = []
-    ready = threading.Event()
-
-    async def main() -> None:
-        loops.append(asyncio.get_running_loop())
-        stopping.append(asyncio.Event())
-        ready.set()
-        await run_webhooks(strict_settings, stopping[0], clock=Clock().now,
-                           resolver=resolver_of({"rebind.test": "127.0.0.1", "localhost": "127.0.0.1"}))
-
-    thread = threading.Thread(target=lambda: asyncio.run(main()), daemon=True)
-    thread.start()
-    ready.wait(10)
-    yield
-    loops[0].call_soon_threadsafe(stopping[0].set)
-    thread.join(30)
+    resolver = resolver_of({"rebind.test": "127.0.0.1", "localhost": "127.0.0.1"})
+    with DeliveryWorker(strict_settings, Clock(), resolver) as running:
+        yield running
 
 
 @pytest.fixture
-async def strict(strict_settings: Settings, strict_worker: None) -> AsyncIterator[Client]:
+async def strict(strict_settings: Settings, strict_worker: DeliveryWorker) -> AsyncIterator[Client]:
     app = create_app(strict_settings, configure_logging=False)
     app.state.webhook_resolver = resolver_of({"rebind.test": PUBLIC, "hooks.example.test": PUBLIC,
                                               "localhost": "127.0.0.1", "meta.test": "169.254.169.254"})

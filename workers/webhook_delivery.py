@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 from psycopg_pool import AsyncConnectionPool
 
 from adapters.event_store import EventStore
+from adapters.http_post import HttpError, PostClient
 from adapters.postgres import AsyncConn, create_pool, listen_forever, writer_transaction
 from adapters.secret_box import SecretBox, UndecryptableSecret, master_key
 from adapters.settings import Settings
@@ -140,7 +140,7 @@ RETURNING workspace_id, id, failing_since, status
 class Sender:
     """Claims due deliveries, sends them with bounded concurrency, records the outcomes in batches."""
 
-    def __init__(self, settings: Settings, pool: AsyncConnectionPool[AsyncConn], client: httpx.AsyncClient, *,
+    def __init__(self, settings: Settings, pool: AsyncConnectionPool[AsyncConn], client: PostClient, *,
                  box: Callable[[], SecretBox], disable: Callable[[str, str, datetime], Any] | None = None,
                  clock: Clock = utc_now, resolver: Resolver = system_resolver) -> None:
         self.settings = settings
@@ -245,27 +245,24 @@ class Sender:
             return outcome(None, f"target refused: {exc}")
         except UndecryptableSecret:
             return outcome(None, "the signing secret cannot be decrypted with this master key")
-        host = f"[{address}]" if ":" in address else address
         default_port = 443 if target.scheme == "https" else 80
-        host_header = target.host if target.port == default_port else f"{target.host}:{target.port}"
-        headers = {"content-type": "application/json", "user-agent": "Causeloop-Webhooks/1",
-                   "host": host_header, "x-causeloop-signature": signature,
+        name = f"[{target.host}]" if ":" in target.host else target.host
+        host_header = name if target.port == default_port else f"{name}:{target.port}"
+        headers = {"content-type": "application/json", "x-causeloop-signature": signature,
                    "x-causeloop-event-id": delivery.event_id,
                    "x-causeloop-timestamp": str(int(started_at.timestamp())),
                    "x-causeloop-delivery-id": delivery.id}
-        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
-        url = f"{target.scheme}://{host}:{target.port}{target.path}"
         try:
             async with asyncio.timeout(self.settings.webhooks_timeout_s):
-                async with self.client.stream("POST", url, content=delivery.payload, headers=headers,
-                                              extensions=extensions) as response:
-                    body = await _head_of(response)
-                    return outcome(response.status_code, None if 200 <= response.status_code < 300
-                                   else f"HTTP {response.status_code}", body)
+                response = await self.client.post(
+                    address=address, port=target.port, tls=target.scheme == "https", server_name=target.host,
+                    host_header=host_header, path=target.path, headers=headers, body=delivery.payload)
         except TimeoutError:
             return outcome(None, f"timed out after {self.settings.webhooks_timeout_s:g} s")
-        except httpx.HTTPError as exc:
-            return outcome(None, f"{type(exc).__name__}: {exc}"[:500])
+        except HttpError as exc:
+            return outcome(None, str(exc)[:500])
+        text = response.body.decode("utf-8", "replace")[:RESPONSE_BODY_MAX]
+        return outcome(response.status, None if 200 <= response.status < 300 else f"HTTP {response.status}", text)
 
     async def _record_forever(self) -> None:
         while True:
@@ -337,18 +334,6 @@ class Sender:
                     log.exception("could not disable webhook %s", endpoint)
 
 
-async def _head_of(response: httpx.Response) -> str:
-    """The response body's first RESPONSE_BODY_MAX characters (reading no more than about that many bytes)."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_raw():
-        chunks.append(chunk)
-        size += len(chunk)
-        if size >= RESPONSE_BODY_MAX * 4:
-            break
-    return b"".join(chunks).decode("utf-8", "replace")[:RESPONSE_BODY_MAX]
-
-
 def box_factory(settings: Settings) -> Callable[[], SecretBox]:
     return functools.lru_cache(maxsize=1)(lambda: SecretBox(master_key(settings), BOX_PURPOSE))
 
@@ -370,10 +355,7 @@ async def run_sender(settings: Settings, stopping: asyncio.Event, *, clock: Cloc
                                             reason=f"every delivery failed for {hours:g} h")
 
     pool = create_pool(settings, min_size=1, max_size=4, name="webhook-sender")
-    limits = httpx.Limits(max_connections=settings.webhooks_concurrency,
-                          max_keepalive_connections=settings.webhooks_concurrency)
-    client = httpx.AsyncClient(timeout=settings.webhooks_timeout_s, follow_redirects=False, limits=limits,
-                               trust_env=False)
+    client = PostClient(body_max=RESPONSE_BODY_MAX * 4)
     await pool.open()
     sender = Sender(settings, pool, client, box=box, disable=disable, clock=clock, resolver=resolver)
     listener = asyncio.create_task(listen_forever(settings, {channel(settings.database_schema):

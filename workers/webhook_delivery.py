@@ -151,7 +151,7 @@ class Sender:
         self.clock = clock
         self.resolver = resolver
         self.wake = asyncio.Event()
-        self.outcomes: asyncio.Queue[Outcome] = asyncio.Queue()
+        self.outcomes: asyncio.Queue[Outcome | None] = asyncio.Queue()
         self.slots = asyncio.Semaphore(settings.webhooks_concurrency)
         self.in_flight: set[asyncio.Task[None]] = set()
         self._secrets: dict[tuple[str, str], str] = {}
@@ -160,13 +160,21 @@ class Sender:
         recorder = asyncio.create_task(self._record_forever())
         try:
             while not stopping.is_set():
-                if await self.claim_and_send() == 0:
+                try:
+                    claimed = await self.claim_and_send()
+                except Exception:  # Postgres away: what was claimed is leased, and is retried when the lease ends
+                    log.exception("webhook sender: claiming failed; retrying in 1 s")
+                    claimed = 0
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stopping.wait(), 1.0)
+                if claimed == 0:
                     self.wake.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self.wake.wait(), self.settings.webhooks_poll_interval_s)
             if self.in_flight:
                 await asyncio.wait(self.in_flight, timeout=self.settings.webhooks_timeout_s + 1)
-            await self.flush()
+            self.outcomes.put_nowait(None)  # the recorder records everything before it, then returns
+            await asyncio.wait_for(asyncio.shield(recorder), timeout=30)
         finally:
             recorder.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -265,22 +273,32 @@ class Sender:
         return outcome(response.status, None if 200 <= response.status < 300 else f"HTTP {response.status}", text)
 
     async def _record_forever(self) -> None:
-        while True:
-            first = await self.outcomes.get()
-            await self.record([first, *self._drain(RECORD_MAX - 1)])
+        """Record batches of outcomes until the None that `run` puts last; a batch that cannot be recorded
+        (Postgres away) is tried again, never dropped (its deliveries stay leased meanwhile)."""
+        done = False
+        while not done:
+            batch: list[Outcome] = []
+            for item in [await self.outcomes.get(), *self._drain(RECORD_MAX - 1)]:
+                if item is None:
+                    done = True
+                else:
+                    batch.append(item)
+            while batch:
+                try:
+                    await self.record(batch)
+                    break
+                except Exception:
+                    log.exception("webhook sender: recording %d outcomes failed; retrying in 1 s", len(batch))
+                    await asyncio.sleep(1.0)
 
-    def _drain(self, limit: int) -> list[Outcome]:
-        drained: list[Outcome] = []
+    def _drain(self, limit: int) -> list[Outcome | None]:
+        drained: list[Outcome | None] = []
         while len(drained) < limit:
             try:
                 drained.append(self.outcomes.get_nowait())
             except asyncio.QueueEmpty:
                 break
         return drained
-
-    async def flush(self) -> None:
-        while not self.outcomes.empty():
-            await self.record(self._drain(RECORD_MAX))
 
     async def record(self, outcomes: list[Outcome]) -> None:
         """Every attempt, each delivery's next state and each endpoint's health, in one transaction; then disable

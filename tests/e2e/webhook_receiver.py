@@ -1,7 +1,7 @@
 """A local HTTP server that receives webhook deliveries the way a customer's receiver would.
 
-Each path has a behaviour: `ok` (200), `fail` (500), `hang` (answers after `hang_s`), or a list of statuses played
-in order (then 200). Every request is kept with its headers and raw body.
+Each path has a behaviour: `ok` (200), `fail` (500), `hang` (answers 200 after `hang_s`), or a list of statuses
+played in order (then 200). Every request is kept with its headers and raw body.
 """
 
 from __future__ import annotations
@@ -33,10 +33,17 @@ class Receiver:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", "0")))
-                status = receiver.status_for(self.path)
-                if status is None:
-                    time.sleep(receiver.hang_s)
-                    status = 200
+                with receiver.lock:
+                    receiver.in_flight += 1
+                    receiver.most_in_flight = max(receiver.most_in_flight, receiver.in_flight)
+                try:
+                    status = receiver.status_for(self.path)
+                    if status is None:
+                        time.sleep(receiver.hang_s)
+                        status = 200
+                finally:
+                    with receiver.lock:
+                        receiver.in_flight -= 1
                 with receiver.lock:
                     receiver.received[self.path].append(Received(self.path, {k.lower(): v for k, v in
                                                                              self.headers.items()}, body))
@@ -56,6 +63,9 @@ class Receiver:
                     receiver.connections += 1
                 return True
 
+        self.in_flight = 0
+        self.most_in_flight = 0
+        """Requests being answered at once, and the most there ever were."""
         self.connections = 0
         """TCP connections accepted (TLS or not, whatever follows)."""
         self.server = Server(("127.0.0.1", 0), Handler)

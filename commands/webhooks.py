@@ -19,7 +19,7 @@ from commands.runner import CommandRunner, Context, Decision, Result
 from domain.ids import parse, render
 from domain.webhooks import endpoint as decide
 from domain.webhooks.endpoint import EndpointEdit, WebhookEndpoint
-from domain.webhooks.events import AnyWebhookEvent, WebhookEvent
+from domain.webhooks.events import AnyWebhookEvent, WebhookEvent, WebhookPingRequested
 
 BOX_PURPOSE = "webhook-secret"
 SECRET_PREFIX = "whsec_"
@@ -79,7 +79,8 @@ class WebhookCommands:
         delivery = render("dlv", self._runner.new_uuid())
         result = await self._on(caller, webhook_id, lambda endpoint, context: (
             [decide.request_ping(endpoint, delivery, context.meta)], None))
-        return result, delivery
+        last = result.stream[-1] if result.stream else None  # an idempotent replay answers the first ping's id
+        return result, last.delivery_id if isinstance(last, WebhookPingRequested) else delivery
 
     async def redeliver(self, caller: Caller, webhook_id: str, delivery_id: str) -> Result:
         return await self._on(caller, webhook_id, lambda endpoint, context: (

@@ -267,3 +267,18 @@ async def test_an_operator_redelivers_with_the_cli(hooks: Client, tenant: Tenant
     assert json.loads(out.out.splitlines()[0])["delivery_id"] == queued["delivery_id"]
     assert first.headers["x-causeloop-event-id"] == second.headers["x-causeloop-event-id"]
     assert unknown == 2 and "no delivery dlv_01ARZ3NDEKTSV4RRFFQ69G5FAV" in out.err
+
+
+async def test_a_ping_retried_with_the_same_idempotency_key_is_one_ping(hooks: Client, tenant: Tenant,
+                                                                        receiver: Receiver) -> None:
+    webhook = await create_webhook(hooks, tenant, receiver.url("/once-ping"))
+    headers = {**tenant.headers(ADMIN), "Idempotency-Key": "ping-1"}
+
+    first = await hooks.post(f"/v1/webhooks/{webhook['id']}/test", headers=headers)
+    again = await hooks.post(f"/v1/webhooks/{webhook['id']}/test", headers=headers)
+    await eventually(until_status(hooks, tenant, webhook["id"], "succeeded"))
+
+    assert first.status_code == again.status_code == 202
+    assert first.json()["delivery_id"] == again.json()["delivery_id"]
+    assert len(await deliveries(hooks, tenant, webhook["id"])) == 1
+    assert len(receiver.received["/once-ping"]) == 1

@@ -126,7 +126,7 @@ VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING
 _SETTLE = """
 UPDATE webhook_deliveries SET status = %s, next_attempt_at = %s, last_attempt_at = %s, last_status_code = %s,
     last_error = %s, delivered_at = coalesce(%s, delivered_at)
-WHERE id = %s
+WHERE id = %s AND status = 'pending'
 """
 _HEALTHY = """
 UPDATE webhook_routes SET failing_since = NULL, last_success_at = %s WHERE workspace_id = %s AND id = %s

@@ -45,7 +45,7 @@ from domain.webhooks.endpoint import EndpointEdit
 from domain.webhooks.events import AnyWebhookEvent, EndpointStatus
 from projections.webhooks import queries
 from projections.webhooks.projector import NAME as WEBHOOKS_PROJECTION
-from projections.webhooks.queries import AttemptRow, DeliveryRow
+from projections.webhooks.queries import DeliveryAttempt, DeliveryRow
 from projections.webhooks.view import EndpointRow, fold_endpoint
 
 SCOPE = "webhooks:admin"
@@ -82,7 +82,7 @@ def _with_secret(view: WebhookView, secret: str | None) -> WebhookWithSecret:
     return WebhookWithSecret(**msgspec.structs.asdict(view), secret=secret or "")
 
 
-def _delivery(row: DeliveryRow, attempts: list[AttemptRow]) -> DeliveryView:
+def _delivery(row: DeliveryRow, attempts: list[DeliveryAttempt]) -> DeliveryView:
     return DeliveryView(id=row.id, webhook_id=row.endpoint_id, event_id=row.event_id, event_type=row.event_type,
                         kind=row.kind, status=row.status, attempt_count=row.attempts,  # type: ignore[arg-type]
                         created_at=row.created_at,

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from api.core.input_policy import RequestBody
-from projections.webhooks.queries import AttemptRow
+from projections.webhooks.queries import DeliveryAttempt
 
 
 class WebhookEventType(StrEnum):
@@ -106,4 +106,4 @@ class DeliveryView(msgspec.Struct, frozen=True, kw_only=True):
     last_error: str | None
     delivered_at: datetime | None
     redeliveries: int
-    attempts: list[AttemptRow]
+    attempts: list[DeliveryAttempt]

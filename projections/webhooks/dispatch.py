@@ -24,6 +24,7 @@ from domain.issues.events import IssueEvent
 from domain.webhooks.endpoint import PING_TYPE, WebhookEndpoint, evolve
 from domain.webhooks.events import (
     EndpointStatus,
+    WebhookEndpointDeleted,
     WebhookEvent,
     WebhookPingRequested,
     WebhookRedeliveryRequested,
@@ -52,6 +53,10 @@ _REDELIVER = """
 UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = %s, first_attempt_at = NULL,
     redeliveries = redeliveries + 1
 WHERE id = %s AND endpoint_id = %s AND workspace_id = %s
+"""
+_CANCEL = """
+UPDATE webhook_deliveries SET status = 'failed', last_error = 'the webhook was deleted'
+WHERE endpoint_id = %s AND workspace_id = %s AND status = 'pending'
 """
 _json = msgspec.json.Encoder()
 
@@ -139,6 +144,7 @@ async def project(conn: Conn, batch: Sequence[tuple[int, AnyEvent]]) -> None:
     changed: dict[str, WebhookEndpoint] = {}
     deliveries: list[tuple[object, ...]] = []
     redeliveries: list[tuple[object, ...]] = []
+    cancelled: list[tuple[object, ...]] = []
     for position, event in relevant:
         workspace = routes[str(event.workspace_id)]
         if isinstance(event, WebhookEvent):
@@ -156,6 +162,8 @@ async def project(conn: Conn, batch: Sequence[tuple[int, AnyEvent]]) -> None:
                                    event.occurred_at))
             elif isinstance(event, WebhookRedeliveryRequested):
                 redeliveries.append((event.occurred_at, event.delivery_id, key, event.workspace_id))
+            elif isinstance(event, WebhookEndpointDeleted):
+                cancelled.append((key, event.workspace_id))
             continue
         types = public_types(event)
         connector = connector_of(event)
@@ -178,5 +186,7 @@ async def project(conn: Conn, batch: Sequence[tuple[int, AnyEvent]]) -> None:
             await cur.executemany(_INSERT_DELIVERY, deliveries)
         if redeliveries:
             await cur.executemany(_REDELIVER, redeliveries)
+        if cancelled:
+            await cur.executemany(_CANCEL, cancelled)
     if deliveries or redeliveries:
         await conn.execute("SELECT pg_notify(current_schema() || '_webhooks', '')")

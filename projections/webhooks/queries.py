@@ -14,7 +14,7 @@ from projections.webhooks.view import EndpointRow
 Conn = AsyncConnection[dict[str, Any]]
 
 
-class AttemptRow(msgspec.Struct, frozen=True, kw_only=True):
+class DeliveryAttempt(msgspec.Struct, frozen=True, kw_only=True):
     attempt: int
     started_at: datetime
     latency_ms: float
@@ -86,8 +86,8 @@ async def list_deliveries(conn: Conn, workspace_id: str, webhook_id: str, *, sta
     return rows, int(str(total["n"])) if total else 0
 
 
-async def attempts_of(conn: Conn, workspace_id: str, delivery_ids: list[str]) -> dict[str, list[AttemptRow]]:
-    found: dict[str, list[AttemptRow]] = {delivery: [] for delivery in delivery_ids}
+async def attempts_of(conn: Conn, workspace_id: str, delivery_ids: list[str]) -> dict[str, list[DeliveryAttempt]]:
+    found: dict[str, list[DeliveryAttempt]] = {delivery: [] for delivery in delivery_ids}
     if not delivery_ids:
         return found
     cur = await conn.execute(
@@ -95,7 +95,7 @@ async def attempts_of(conn: Conn, workspace_id: str, delivery_ids: list[str]) ->
         " FROM webhook_attempts WHERE workspace_id = %s AND delivery_id = ANY(%s) ORDER BY delivery_id, attempt",
         (workspace_id, delivery_ids))
     for row in await cur.fetchall():
-        found[str(row.pop("delivery_id"))].append(msgspec.convert(row, AttemptRow, strict=False))
+        found[str(row.pop("delivery_id"))].append(msgspec.convert(row, DeliveryAttempt, strict=False))
     return found
 
 

@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 import msgspec
+import psycopg
 import pytest
 from litestar.testing import AsyncTestClient
 
@@ -282,3 +283,22 @@ async def test_a_ping_retried_with_the_same_idempotency_key_is_one_ping(hooks: C
     assert first.json()["delivery_id"] == again.json()["delivery_id"]
     assert len(await deliveries(hooks, tenant, webhook["id"])) == 1
     assert len(receiver.received["/once-ping"]) == 1
+
+
+async def test_deleting_a_webhook_stops_its_pending_retries(hooks: Client, tenant: Tenant, receiver: Receiver,
+                                                            settings: Settings) -> None:
+    receiver.behaviour["/gone"] = "fail"
+    webhook = await create_webhook(hooks, tenant, receiver.url("/gone"))
+    await open_issue(hooks, tenant)
+    pending = await eventually(until_status(hooks, tenant, webhook["id"], "pending", 1))
+
+    deleted = await hooks.delete(f"/v1/webhooks/{webhook['id']}", headers=tenant.headers(ADMIN))
+
+    async def cancelled() -> tuple[str, str] | None:
+        with psycopg.connect(settings.database_url, autocommit=True) as conn:
+            row = conn.execute(f'SELECT status, last_error FROM "{settings.database_schema}".webhook_deliveries'
+                               " WHERE id = %s", (pending["id"],)).fetchone()
+        return (str(row[0]), str(row[1])) if row is not None and row[0] != "pending" else None
+
+    assert deleted.status_code == 204
+    assert await eventually(cancelled) == ("failed", "the webhook was deleted")

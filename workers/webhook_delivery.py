@@ -31,7 +31,7 @@ from psycopg_pool import AsyncConnectionPool
 from adapters.event_store import EventStore
 from adapters.http_post import HttpError, PostClient
 from adapters.postgres import AsyncConn, create_pool, listen_forever, writer_transaction
-from adapters.secret_box import SecretBox, UndecryptableSecret, master_key
+from adapters.secret_box import MasterKeyMissing, SecretBox, UndecryptableSecret, master_key
 from adapters.settings import Settings
 from adapters.webhook_targets import Resolver, TargetRefused, parse_target, resolve_checked, sign, system_resolver
 from commands.caller import Caller
@@ -253,6 +253,8 @@ class Sender:
             return outcome(None, f"target refused: {exc}")
         except UndecryptableSecret:
             return outcome(None, "the signing secret cannot be decrypted with this master key")
+        except MasterKeyMissing:
+            return outcome(None, "CAUSELOOP_MASTER_KEY is not configured: deliveries cannot be signed")
         default_port = 443 if target.scheme == "https" else 80
         name = f"[{target.host}]" if ":" in target.host else target.host
         host_header = name if target.port == default_port else f"{name}:{target.port}"

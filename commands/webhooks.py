@@ -102,6 +102,10 @@ class WebhookCommands:
     def secret_of(self, endpoint: WebhookEndpoint) -> str:
         return self._box().open(endpoint.secret_ciphertext, render("whk", endpoint.id))
 
+    def open_sealed(self, webhook_id: str, ciphertext: str) -> str:
+        """A sealed secret in clear (for verifying a connector's inbound deliveries with its webhook's secret)."""
+        return self._box().open(ciphertext, webhook_id)
+
     async def _on(self, caller: Caller, webhook_id: str,
                   rule: Callable[[WebhookEndpoint, Context], tuple[list[WebhookEvent], str | None]],
                   expected_version: int | None = None) -> Result:

@@ -60,3 +60,20 @@ CREATE TABLE IF NOT EXISTS webhook_attempts (
 );
 
 CALL isolate_by_workspace('webhook_routes', 'webhook_deliveries', 'webhook_attempts');
+
+-- For inbound webhooks (docs-facts 10.5: a connector's inbound deliveries are verified with the secret of an
+-- outbound webhook that references the connector). The inbound route is public, so no tenant context exists:
+-- this function runs as causeloop_writer and answers only for the exact connector id asked about, with the sealed
+-- secrets (decrypted by the caller with the master key, the webhook's id as owner).
+CREATE OR REPLACE FUNCTION connector_signing_secrets(connector text)
+RETURNS TABLE (workspace_id text, webhook_id text, secret_ciphertext text, previous_secret_ciphertext text,
+               previous_valid_until timestamptz)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
+    SELECT r.workspace_id, r.id, r.secret_ciphertext, r.previous_secret_ciphertext, r.previous_valid_until
+    FROM webhook_routes r
+    WHERE r.connector_id = connector AND NOT r.deleted
+    ORDER BY r.id
+$$;
+ALTER FUNCTION connector_signing_secrets(text) OWNER TO causeloop_writer;
+REVOKE ALL ON FUNCTION connector_signing_secrets(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION connector_signing_secrets(text) TO causeloop_reader;

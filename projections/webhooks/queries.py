@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 from psycopg import AsyncConnection
 
+from adapters.postgres import READER_ROLE
 from projections.webhooks.projector import COLUMNS
 from projections.webhooks.view import EndpointRow
 
@@ -104,3 +105,23 @@ async def get_delivery(conn: Conn, workspace_id: str, delivery_id: str) -> Deliv
                              (workspace_id, delivery_id))
     row = await cur.fetchone()
     return None if row is None else msgspec.convert(row, DeliveryRow, strict=False)
+
+
+class ConnectorSecret(msgspec.Struct, frozen=True, kw_only=True):
+    """A webhook that references a connector, with its sealed secrets (open with the master key, owner `webhook_id`)."""
+
+    workspace_id: str
+    webhook_id: str
+    secret_ciphertext: str
+    previous_secret_ciphertext: str | None
+    previous_valid_until: datetime | None
+
+
+async def connector_secrets(conn: Conn, connector_id: str) -> list[ConnectorSecret]:
+    """The signing secrets that verify inbound deliveries of `connector_id` (docs-facts 10.5), across workspaces:
+    a SECURITY DEFINER function (delivery.sql), for the public inbound route, which has no tenant yet."""
+    async with conn.transaction():
+        await conn.execute("SELECT set_config('role', %s, true)", (READER_ROLE,))
+        cur = await conn.execute("SELECT * FROM connector_signing_secrets(%s)", (connector_id,))
+        rows = await cur.fetchall()
+    return [msgspec.convert(row, ConnectorSecret, strict=False) for row in rows]

@@ -18,10 +18,13 @@ import psycopg
 import pytest
 from litestar.testing import AsyncTestClient
 
+from adapters.postgres import create_pool
 from adapters.settings import Settings
 from api.app import create_app
 from cli.main import main
+from commands.webhooks import WebhookCommands
 from domain.identity.roles import Role
+from projections.webhooks.queries import ConnectorSecret, connector_secrets
 from tests.e2e.conftest import Tenant, Workers
 from tests.e2e.webhook_receiver import Receiver
 from tests.e2e.webhooks_support import (
@@ -302,3 +305,27 @@ async def test_deleting_a_webhook_stops_its_pending_retries(hooks: Client, tenan
 
     assert deleted.status_code == 204
     assert await eventually(cancelled) == ("failed", "the webhook was deleted")
+
+
+async def test_a_connectors_webhook_secret_is_there_for_verifying_its_inbound_deliveries(
+        hooks: Client, tenant: Tenant, receiver: Receiver, hook_settings: Settings) -> None:
+    connector = "con_01KV1PX3NR96XJRGD48NNHH4ZZ"
+    webhook = await create_webhook(hooks, tenant, receiver.url("/inbound-setup"), connector_id=connector)
+    pool = create_pool(hook_settings, min_size=1, max_size=1, name="inbound")
+    await pool.open()
+    try:
+        async def found() -> list[ConnectorSecret] | None:
+            async with pool.connection() as conn:
+                secrets = await connector_secrets(conn, connector)
+            return secrets or None
+
+        (secret,) = await eventually(found)
+        async with pool.connection() as conn:
+            none = await connector_secrets(conn, "con_01KV1PX3NR96XJRGD48NNHH400")
+    finally:
+        await pool.close()
+    commands: WebhookCommands = hooks.app.state.webhook_commands
+
+    assert (secret.workspace_id, secret.webhook_id) == (tenant.workspace_id, webhook["id"])
+    assert commands.open_sealed(secret.webhook_id, secret.secret_ciphertext) == webhook["secret"]
+    assert none == []

@@ -104,6 +104,16 @@ async def checked_url(state: State, url: str) -> str:
     return url
 
 
+def _connector(value: str | None) -> str | None:
+    """A connector id in its canonical (upper-case) spelling, so the filter matches the events' ids."""
+    if value is None:
+        return None
+    found = canonical("con", value)
+    if found is None:
+        raise refused("connector_id", "must be a connector id (con_ followed by 26 Crockford base32 characters)")
+    return found
+
+
 async def _settle(state: State, accepted: Result) -> dict[str, str]:
     return {"ETag": etag_for(accepted.version), **await settle_on(state, (WEBHOOKS_PROJECTION, accepted.position))}
 
@@ -130,7 +140,8 @@ class WebhooksController(Controller):
         url = await checked_url(state, data.url)
         try:
             accepted = await commands.create(caller, url=url, event_types=[t.value for t in data.event_types],
-                                             connector_id=data.connector_id, description=data.description)
+                                             connector_id=_connector(data.connector_id),
+                                             description=data.description)
         except MasterKeyMissing:
             raise _unavailable() from None
         headers = {**await _settle(state, accepted), "Cache-Control": "no-store",
@@ -173,7 +184,8 @@ class WebhooksController(Controller):
         edit = EndpointEdit(url=url,
                             event_types=msgspec.UNSET if data.event_types is msgspec.UNSET
                             else [t.value for t in data.event_types],
-                            connector_id=data.connector_id, description=data.description,
+                            connector_id=data.connector_id if data.connector_id is msgspec.UNSET
+                            else _connector(data.connector_id), description=data.description,
                             status=msgspec.UNSET if data.status is msgspec.UNSET else EndpointStatus(data.status))
         accepted = await commands.update(caller, public_id, edit, expected_version(request))
         return Response(_of(accepted), headers=await _settle(state, accepted))

@@ -244,12 +244,18 @@ async def test_unknown_event_types_and_ids_are_refused_and_other_workspaces_see_
     theirs = await hooks.get(f"/v1/webhooks/{webhook['id']}", headers=other_tenant.headers(ADMIN))
     malformed = await hooks.get("/v1/webhooks/whk_nope", headers=tenant.headers(ADMIN))
     analyst = await hooks.get("/v1/webhooks", headers=tenant.headers(Role.ANALYST))
+    lower = await create_webhook(hooks, tenant, receiver.url("/x"), connector_id="con_01kv1px3nr96xjrgd48nnhh431")
+    not_ulid = await hooks.post("/v1/webhooks", json={"url": receiver.url("/x"), "event_types": ["issue.created"],
+                                                      "connector_id": "con_91KV1PX3NR96XJRGD48NNHH431"},
+                                headers=tenant.headers(ADMIN))
     deleted = await hooks.delete(f"/v1/webhooks/{webhook['id']}", headers=tenant.headers(ADMIN))
     gone = await hooks.get(f"/v1/webhooks/{webhook['id']}", headers=tenant.headers(ADMIN))
 
     assert unknown_type.status_code == 400 and none.status_code == 400
     assert theirs.status_code == 404 and malformed.status_code == 404
     assert analyst.status_code == 403
+    assert lower["connector_id"] == "con_01KV1PX3NR96XJRGD48NNHH431"
+    assert not_ulid.status_code == 400 and not_ulid.json()["error"]["details"]["field"] == "connector_id"
     assert deleted.status_code == 204 and gone.status_code == 404
 
 

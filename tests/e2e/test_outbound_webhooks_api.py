@@ -335,3 +335,17 @@ async def test_a_connectors_webhook_secret_is_there_for_verifying_its_inbound_de
     assert (secret.workspace_id, secret.webhook_id) == (tenant.workspace_id, webhook["id"])
     assert commands.open_sealed(secret.webhook_id, secret.secret_ciphertext) == webhook["secret"]
     assert none == []
+
+
+async def test_the_delivery_workers_decisions_are_watched_like_a_read_model(hooks: Client, tenant: Tenant,
+                                                                            receiver: Receiver) -> None:
+    await create_webhook(hooks, tenant, receiver.url("/watched"))
+    await open_issue(hooks, tenant)
+    receiver.wait_for("/watched")
+
+    metrics = (await hooks.get("/metrics")).text
+    position = next(line for line in metrics.splitlines()
+                    if line.startswith('causeloop_projection_position{projection="webhook_dispatch"}'))
+
+    assert int(position.rsplit(" ", 1)[1]) > 0
+    assert 'causeloop_projection_parked_messages{projection="webhook_dispatch"} 0' in metrics

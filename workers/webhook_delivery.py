@@ -10,8 +10,8 @@ Sending: any number of processes. A claim takes due deliveries with `FOR UPDATE 
 sender that dies leaves its deliveries to be retried when the lease ends. Each attempt re-checks the target (URL
 policy, DNS, the resolved address) and connects to the address it checked. Results are recorded in batches: every
 attempt, then the delivery (succeeded; or retried with exponential backoff until 24 h after its first attempt, then
-failed), and the endpoint's health: an endpoint whose deliveries all failed for 24 h is disabled by a command
-(`WebhookEndpointDisabled`).
+failed), and the endpoint's health: while an endpoint fails, its other queued deliveries wait (`hold_until`), and
+an endpoint whose deliveries all failed for 24 h is disabled by a command (`WebhookEndpointDisabled`).
 """
 
 from __future__ import annotations
@@ -130,6 +130,11 @@ WHERE id = %s AND status = 'pending'
 """
 _HEALTHY = """
 UPDATE webhook_routes SET failing_since = NULL, last_success_at = %s WHERE workspace_id = %s AND id = %s
+"""
+_HOLD = """
+UPDATE webhook_deliveries SET next_attempt_at = %(until)s
+WHERE workspace_id = %(ws)s AND endpoint_id = %(endpoint)s AND status = 'pending' AND kind = 'event'
+  AND next_attempt_at < %(until)s
 """
 _FAILING = """
 UPDATE webhook_routes SET failing_since = coalesce(failing_since, %s) WHERE workspace_id = %s AND id = %s
@@ -343,8 +348,10 @@ class Sender:
                 cur2 = await conn.execute(_FAILING, (at, ws, endpoint))
                 row = await cur2.fetchone()
                 since = row["failing_since"] if row is not None else None
-                if row is not None and row["status"] == "active" and isinstance(since, datetime) \
-                        and now - since >= limit:
+                if row is None or not isinstance(since, datetime):
+                    continue
+                await conn.execute(_HOLD, {"until": hold_until(now, since, limit), "ws": ws, "endpoint": endpoint})
+                if row["status"] == "active" and now - since >= limit:
                     to_disable.append((ws, endpoint, since))
         for ws, endpoint, since in to_disable:
             if self.disable is not None:
@@ -352,6 +359,15 @@ class Sender:
                     await self.disable(ws, endpoint, since)
                 except Exception:
                     log.exception("could not disable webhook %s", endpoint)
+
+
+def hold_until(now: datetime, failing_since: datetime, disable_after: timedelta) -> datetime:
+    """Until when a failing endpoint's queued deliveries wait: as long again as it has been failing (at least 1 s, at
+    most 4 h), and never past the moment it would be disabled (they are tried then, and decide it). A receiver that
+    is down is probed by its retries instead of being sent everything queued for it, and a hanging one cannot keep
+    taking every sending slot: its queue waits longer each time (exponential in effect)."""
+    wait = min(max(now - failing_since, timedelta(seconds=1)), timedelta(seconds=RETRY_CAP_S))
+    return min(now + wait, failing_since + disable_after)
 
 
 def box_factory(settings: Settings) -> Callable[[], SecretBox]:

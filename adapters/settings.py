@@ -44,6 +44,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     clerk_authorized_parties: str = ""
     clerk_jwks_cooldown_s: float = 30.0
     causeloop_master_key: str = ""
+    webhooks_allow_private_targets: bool = False
+    """Development only (refused in production): outbound webhooks may target loopback/private addresses over http."""
+    webhooks_timeout_s: float = 10.0
+    webhooks_retry_base_s: float = 5.0
+    webhooks_retry_window_s: float = 86_400.0
+    webhooks_disable_after_s: float = 86_400.0
+    webhooks_secret_overlap_s: float = 86_400.0
+    webhooks_concurrency: int = 64
+    webhooks_poll_interval_s: float = 0.2
     app_url: str = "http://localhost:3000"
     """The web app's base URL; invitation `accept_url`s point at `<app_url>/invitations/accept?token=…`."""
 
@@ -69,9 +78,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
 _INT_FIELDS = {
     "port", "nats_stream_replicas", "rate_limit_per_minute", "max_body_bytes", "projector_max_deliveries",
-    "group_commit_max_batch", "db_pool_size",
+    "group_commit_max_batch", "db_pool_size", "webhooks_concurrency",
 }
-_FLOAT_FIELDS = {"read_your_writes_timeout_s", "clerk_jwks_cooldown_s", "standing_cache_max_age_s"}
+_BOOL_FIELDS = {"webhooks_allow_private_targets"}
+_FLOAT_FIELDS = {"read_your_writes_timeout_s", "clerk_jwks_cooldown_s", "standing_cache_max_age_s",
+                 "webhooks_timeout_s", "webhooks_retry_base_s", "webhooks_retry_window_s", "webhooks_disable_after_s",
+                 "webhooks_secret_overlap_s", "webhooks_poll_interval_s"}
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
@@ -80,6 +92,11 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     for field in Settings.__struct_fields__:
         value = environ.get(field.upper())
         if value is None or value == "":
+            continue
+        if field in _BOOL_FIELDS:
+            if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise SettingsError(f"{field.upper()} must be true or false, got {value!r}")
+            raw[field] = value.lower() in ("true", "1", "yes")
             continue
         try:
             raw[field] = int(value) if field in _INT_FIELDS else float(value) if field in _FLOAT_FIELDS else value
@@ -101,6 +118,8 @@ def _check(settings: Settings) -> None:
         _ = settings.trusted_proxy_networks
     except ValueError as exc:
         raise SettingsError(f"TRUSTED_PROXIES must be comma-separated IP addresses or CIDRs: {exc}") from None
+    if settings.is_production and settings.webhooks_allow_private_targets:
+        raise SettingsError("WEBHOOKS_ALLOW_PRIVATE_TARGETS is for development only; it is refused in production")
     if settings.causeloop_master_key and not _is_key(settings.causeloop_master_key):
         raise SettingsError("CAUSELOOP_MASTER_KEY must be 32 bytes, base64-encoded")
 

@@ -26,6 +26,8 @@ from api.scim.routes import ScimController
 from api.signin import mfa_routes
 from api.signin import routes as signin_routes
 from api.signin.lifespan import signin_lifespan
+from api.webhooks.lifespan import webhooks_lifespan
+from api.webhooks.routes import WebhooksController
 from api.workspace_settings.routes import WorkspaceSettingsController
 
 SIGNIN_ROUTES = [signin_routes.exchange_session_token, signin_routes.refresh_tokens, signin_routes.get_dev_jwks,
@@ -42,8 +44,8 @@ def create_app(settings: Settings, *, configure_logging: bool = True) -> Litesta
                         get_metrics,
                         openapi_json, *SIGNIN_ROUTES, MembersController, InvitationsController, RolesController,
                         MeController, ApiTokensController, ServiceAccountsController, ScimTokensController,
-                        ScimController],
-        lifespan=[lifespan, signin_lifespan],
+                        ScimController, WebhooksController],
+        lifespan=[lifespan, signin_lifespan, webhooks_lifespan],
         state=State({"settings": settings}),
         logging_config=logging_config,
         debug=False,

@@ -1,6 +1,6 @@
 """`python -m bench [--quick] [--only NAME[,NAME]]`: measure Causeloop against its targets, print one table.
 
-Scenarios (names for --only): baselines, post, get, search, lag, standing, rebuild.
+Scenarios (names for --only): baselines, post, get, search, lag, standing, rebuild, webhooks.
 The bench makes its own schema (bench_<random>), JetStream stream and subject prefix, runs `migrate`,
 starts the processes it measures (uvicorn with the API, `causeloop relay`, `causeloop projector` of every read model),
 and drops the schema and stream at the end. The table goes to stdout and bench/results/latest.md.
@@ -33,7 +33,7 @@ from bench.harness import DEFAULT_DATABASE_URL, DEFAULT_NATS_URL, BenchEnv, benc
 from bench.load import which_client
 from projections.schema import migrate
 
-SCENARIOS = ("baselines", "post", "get", "search", "lag", "standing", "rebuild")
+SCENARIOS = ("baselines", "post", "get", "search", "lag", "standing", "rebuild", "webhooks")
 RESULTS = Path(__file__).with_name("results")
 POST_PATH = "/v1/issues"
 FILTER_PATH = "/v1/issues?limit=25&status=open&severity=high"
@@ -347,6 +347,40 @@ class Bench:
         self.raw["standing"] = {"p50": p50, "p99": p99, "delays_ms": refusal.delays_ms,
                                 "command_ms": refusal.command_ms}
 
+    def webhooks(self) -> None:
+        """`causeloop webhooks run` delivering issue.created to a local receiver (one endpoint)."""
+        from bench import webhooks as wh
+
+        plan = self.plan
+        self.pipeline()
+        self.drain()
+        settings = wh.webhook_settings(self.env.settings)
+        writer = tenant(self.env.settings)
+        seconds, burst = (5, 2_000) if plan.quick else (20, 10_000)
+        with wh.Receiver() as receiver:
+            worker = wh.start_worker(self.env, settings)
+            wh.create_endpoint(settings, writer, f"http://127.0.0.1:{receiver.port}/hook")
+            self.say(f"webhooks: 500 issues/s for {seconds} s, then a burst of {fmt(burst)} issues")
+            meter, t0 = sc.CpuMeter(self.env.own_pids), time.monotonic()
+            got = wh.measure(self.env, settings, writer, receiver, rate=500, seconds=seconds, burst=burst)
+            cpu = self._cpu(meter, time.monotonic() - t0)
+            self.env.stop(worker)
+        p50, p99 = sc.percentile(got.latencies_ms, 50), sc.percentile(got.latencies_ms, 99)
+        clean = got.duplicates == 0 and got.missing == 0
+        self.rows.append(Row(
+            f"Webhook deliveries to a local receiver (`causeloop webhooks run`), burst of {fmt(got.burst_events)} "
+            "issue.created", "≥ 500 deliveries/s",
+            f"{fmt(got.burst_rate)} deliveries/s (first commit → last arrival {got.burst_seconds:.1f} s; "
+            f"duplicates {got.duplicates}, missing {got.missing}; {cpu})", verdict(got.burst_rate >= 500 and clean)))
+        self.rows.append(Row(
+            f"Webhook latency (event commit → receiver has the POST) at {fmt(got.steady_rate)} issues/s for "
+            f"{seconds} s", "p99 ≤ 1 s",
+            f"p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {max(got.latencies_ms, default=float('nan')):.0f} ms over "
+            f"{fmt(len(got.latencies_ms))} deliveries", verdict(p99 <= 1000 and clean)))
+        self.raw["webhooks"] = {"p50": p50, "p99": p99, "burst_rate": got.burst_rate,
+                                "steady_rate": got.steady_rate, "duplicates": got.duplicates,
+                                "missing": got.missing, "lat_hist_ms": _histogram(got.latencies_ms)}
+
     def rebuild(self) -> None:
         self.ensure_seeded()
         self.drain()
@@ -510,12 +544,14 @@ def main(argv: list[str] | None = None) -> int:
         bench.say(f"schema {env.settings.database_schema}, stream {env.settings.nats_stream}, logs in {env.run_dir}")
         migrate(env.settings)
         order = [("baselines", bench.baselines), ("get", bench.get), ("search", bench.search),
-                 ("rebuild", bench.rebuild), ("lag", bench.lag), ("standing", bench.standing), ("post", bench.post)]
+                 ("rebuild", bench.rebuild), ("lag", bench.lag), ("standing", bench.standing), ("post", bench.post),
+                 ("webhooks", bench.webhooks)]
         for name, fn in order:
             if name in plan.only:
                 bench.guarded(name, fn)
         notes = machine_notes(env, plan, background_busy)
-    order_of = {"post": 0, "baselines": 1, "get": 2, "search": 3, "lag": 4, "standing": 5, "rebuild": 6}
+    order_of = {"post": 0, "baselines": 1, "get": 2, "search": 3, "lag": 4, "standing": 5, "rebuild": 6,
+                "webhooks": 7}
 
     def rank(row: Row) -> int:
         b = row.benchmark
@@ -524,7 +560,9 @@ def main(argv: list[str] | None = None) -> int:
         if b.startswith("Baseline"):
             return order_of["baselines"]
         if b.startswith("Seed"):
-            return 7
+            return 8
+        if b.startswith("Webhook"):
+            return order_of["webhooks"]
         if "after the rebuild" in b:
             return order_of["rebuild"]
         if "q=<" in b:
@@ -537,7 +575,7 @@ def main(argv: list[str] | None = None) -> int:
             return order_of["standing"]
         if "rebuild" in b:
             return order_of["rebuild"]
-        return 8
+        return 9
 
     rows = sorted(bench.rows, key=rank)
     notes.append(f"bench wall time {time.monotonic() - t0:.0f} s")

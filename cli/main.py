@@ -69,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     projector = command("projector", _projector,
                         "run read models' projector: one consumer and one transaction per batch for all it hosts")
     projector.add_argument("names", nargs="*", metavar="NAME", help="the read models to host (default: every one)")
+    webhooks = command("webhooks", _webhooks, "outbound webhooks: `webhooks run` (the delivery worker alone) "
+                                              "or `webhooks redeliver DELIVERY_ID`")
+    webhooks.add_argument("action", choices=["run", "redeliver"])
+    webhooks.add_argument("delivery_id", nargs="?", metavar="DELIVERY_ID")
     projections = command("projections", _projections, "read-model operations")
     projections.add_argument("action", choices=["status", "rebuild", "retry"],
                              help="status; rebuild NAME from the event store; retry NAME's parked messages")
@@ -110,6 +114,7 @@ def _up(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]
     from projections.registry import PROJECTIONS
     from workers.projector_runner import run_projectors
     from workers.relay import run_relay
+    from workers.webhook_delivery import run_webhooks
 
     _configure_logging(settings)
     signal.signal(signal.SIGTERM, _interrupt)  # until the event loop takes over: unwind and stop the servers
@@ -118,6 +123,7 @@ def _up(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]
         server = api_server(app.create_app(local), local)
         workers: dict[str, Worker] = {"relay": functools.partial(run_relay, local)}
         workers["projector"] = functools.partial(run_projectors, local, list(PROJECTIONS))
+        workers["webhooks"] = functools.partial(run_webhooks, local)
         print(_banner(settings, local), flush=True)
         run(server, workers)
     return 0
@@ -189,6 +195,20 @@ def _projections(args: argparse.Namespace, settings: Settings, environ: Mapping[
                                             discard_foreign=args.discard_foreign)
         print(report)
         return 1 if still_parked else 0
+    return 0
+
+
+def _webhooks(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:
+    from cli import webhooks
+    from workers.webhook_delivery import run_webhooks
+
+    if args.action == "redeliver":
+        if not args.delivery_id:
+            raise UsageError("webhooks redeliver needs a DELIVERY_ID")
+        print(msgspec.json.encode(webhooks.redeliver(services.resolve(settings), args.delivery_id)).decode())
+        return 0
+    _configure_logging(settings)
+    run(None, {"webhooks": functools.partial(run_webhooks, settings)})
     return 0
 
 

@@ -14,6 +14,7 @@ from projections.credentials import projector as credentials
 from projections.identity import projector as identity
 from projections.issues import projector as issues
 from projections.sessions import projector as sessions
+from projections.webhooks import projector as webhooks
 from projections.workspace_settings import projector as workspace_settings
 
 Conn = AsyncConnection[dict[str, Any]]
@@ -67,3 +68,6 @@ PROJECTIONS: dict[str, Projection] = {
                                  schema_package="projections.credentials", project=credentials.project,
                                  guards_standing=True),
 }
+PROJECTIONS[webhooks.NAME] = Projection(name=webhooks.NAME, version=webhooks.VERSION, categories=webhooks.CATEGORIES,
+                                        tables=webhooks.TABLES, schema_package="projections.webhooks",
+                                        project=webhooks.project)

@@ -18,6 +18,8 @@ def schema_files() -> list[tuple[str, str]]:
     """(name, sql) of each read model's schema.sql, then standing.sql (which reads four of them)."""
     files = [(f"{p.schema_package.replace('.', '/')}/schema.sql", schema_sql(p)) for p in PROJECTIONS.values()]
     files.append(("projections/standing.sql", resources.files("projections").joinpath("standing.sql").read_text()))
+    files.append(("projections/webhooks/delivery.sql",  # the delivery worker's tables (not a read model)
+                  resources.files("projections.webhooks").joinpath("delivery.sql").read_text()))
     return files
 
 

@@ -12,6 +12,12 @@ from adapters.codec import EVENT_TYPES
 from adapters.event_store import EVENTS_TABLE, read_head
 from projections import dead_letters
 from projections.registry import PROJECTIONS
+from projections.webhooks import dispatch
+
+TRACKED: dict[str, tuple[int, frozenset[str]]] = {p.name: (p.version, p.categories) for p in PROJECTIONS.values()}
+TRACKED[dispatch.NAME] = (dispatch.VERSION, dispatch.CATEGORIES)
+"""Every checkpointed consumer: the read models, then the webhook delivery worker's decisions (not a read model:
+never rebuilt, but its lag and parked messages are watched the same way)."""
 
 
 class ProjectionStatus(msgspec.Struct, frozen=True, kw_only=True):
@@ -41,14 +47,15 @@ async def pipeline_status(conn: AsyncConnection[dict[str, Any]]) -> PipelineStat
     cur = await conn.execute("SELECT position, refused FROM relay_checkpoint WHERE name = 'relay'")
     row = await cur.fetchone()
     relay = int(row["position"]) if row else 0
-    statuses = [await _projection(conn, name, head) for name in PROJECTIONS]
+    statuses = [await _projection(conn, name, head) for name in TRACKED]
     return PipelineStatus(head=head, relay_position=relay, relay_lag_events=await _count_after(conn, relay),
                           relay_refused=row["refused"] if row else None, projections=statuses)
 
 
 async def _projection(conn: AsyncConnection[dict[str, Any]], name: str, head: int) -> ProjectionStatus:
     """Lag counts only the events this read model consumes: other categories never move its checkpoint."""
-    topics = [type_name for type_name, cls in EVENT_TYPES.items() if cls.category in PROJECTIONS[name].categories]
+    version, categories = TRACKED[name]
+    topics = [type_name for type_name, cls in EVENT_TYPES.items() if cls.category in categories]
     cur = await conn.execute("SELECT position, updated_at FROM projection_checkpoints WHERE name = %s", (name,))
     row = await cur.fetchone()
     position = int(row["position"]) if row else 0
@@ -61,7 +68,7 @@ async def _projection(conn: AsyncConnection[dict[str, Any]], name: str, head: in
             " ORDER BY notification_id LIMIT 1", (position, topics))
         age = await cur.fetchone()
         lag_seconds = float(age["age"]) if age and age["age"] is not None else 0.0
-    return ProjectionStatus(name=name, version=PROJECTIONS[name].version, position=position,
+    return ProjectionStatus(name=name, version=version, position=position,
                             lag_events=await _count_after(conn, position, topics), lag_seconds=max(lag_seconds, 0.0),
                             parked=parked, foreign=foreign, updated_at=row["updated_at"] if row else None)
 

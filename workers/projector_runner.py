@@ -330,7 +330,11 @@ def _decode(msg: Msg, categories: frozenset[str], store: str) -> Decoded:
 
 async def run_projectors(settings: Settings, names: Sequence[str], stopping: asyncio.Event) -> None:
     """Stand by until elected for every one of these read models, then project them until `stopping`."""
-    projections = [PROJECTIONS[name] for name in sorted(set(names))]
+    await run_hosted(settings, [PROJECTIONS[name] for name in sorted(set(names))], stopping)
+
+
+async def run_hosted(settings: Settings, projections: Sequence[Projection], stopping: asyncio.Event) -> None:
+    """`run_projectors` for any projections, registered or not (the webhook delivery worker's decisions)."""
     label = "+".join(p.name for p in projections)
     while not stopping.is_set():
         lock = await leadership.acquire_all(settings, [f"projector:{p.name}" for p in projections], stopping)

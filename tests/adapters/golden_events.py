@@ -52,6 +52,16 @@ from domain.issues.events import (
 )
 from domain.mfa.events import TotpActivated, TotpEnrolled, TotpRemoved
 from domain.sessions.events import SessionRefreshed, SessionRevoked, SessionStarted
+from domain.webhooks.events import (
+    EndpointStatus,
+    WebhookEndpointCreated,
+    WebhookEndpointDeleted,
+    WebhookEndpointDisabled,
+    WebhookEndpointUpdated,
+    WebhookPingRequested,
+    WebhookRedeliveryRequested,
+    WebhookSecretRotated,
+)
 from domain.workspace_settings.events import (
     AiSettingsUpdated,
     MfaRequirementChanged,
@@ -115,6 +125,7 @@ def samples() -> list[object]:
         TotpRemoved(**envelope(meta(T0), MFA_STREAM, 3), user_id="usr_01KV1PX3NR96XJRGD48NNHH431"),
         *_members_samples(),
         *credential_samples(),
+        *webhook_samples(),
     ]
 
 
@@ -179,4 +190,27 @@ def credential_samples() -> list[object]:
                               role=Role.ANALYST),
         ServiceAccountUpdated(**envelope(meta(T0), SERVICE_ACCOUNT_STREAM, 2), role=Role.VIEWER),
         ServiceAccountDeleted(**envelope(meta(T0), SERVICE_ACCOUNT_STREAM, 3)),
+    ]
+
+
+WEBHOOK_STREAM = UUID("019a0c1e-0000-7000-8000-0000000000bb")
+
+
+def webhook_samples() -> list[object]:
+    """Outbound webhook endpoints: the signing secret only as ciphertext."""
+    def env(version: int):  # type: ignore[no-untyped-def]
+        return envelope(meta(T0), WEBHOOK_STREAM, version)
+
+    return [
+        WebhookEndpointCreated(**env(1), url="https://hooks.example.com/causeloop",
+                               event_types=["issue.created", "issue.resolved"],
+                               connector_id="con_01KV1PX3NR96XJRGD48NNHH431", description="ops",
+                               secret_ciphertext="v1.bm9uY2UtYW5kLWNpcGhlcnRleHQ="),
+        WebhookEndpointUpdated(**env(2), event_types=["issue.updated"], status=EndpointStatus.DISABLED),
+        WebhookSecretRotated(**env(3), secret_ciphertext="v1.b3RoZXItY2lwaGVydGV4dA==",
+                             previous_valid_until=T0 + timedelta(hours=24)),
+        WebhookPingRequested(**env(4), delivery_id="dlv_01KV1PX3NR96XJRGD48NNHH431"),
+        WebhookRedeliveryRequested(**env(5), delivery_id="dlv_01KV1PX3NR96XJRGD48NNHH431"),
+        WebhookEndpointDisabled(**env(6), reason="every delivery failed for 24 h", failing_since=T0),
+        WebhookEndpointDeleted(**env(7)),
     ]

@@ -33,6 +33,7 @@ from projections.position_waiter import PositionWaiter
 from projections.registry import PROJECTIONS
 from tests.e2e.conftest import Tenant, Workers, event_store, running_workers
 from tests.e2e.members_helpers import Member
+from tests.e2e.webhooks_support import Clock, DeliveryWorker
 from tests.workers.pipeline import isolated
 from workers.operations import rebuild
 
@@ -136,7 +137,25 @@ class Resources:
                 return "invite_team"
             case "group_id":
                 return "viewer"
+            case "webhook_id":
+                return str((await self._post("/v1/webhooks", {"url": "http://127.0.0.1:9/hook",
+                                                               "event_types": ["issue.created"]}))["id"])
+            case "delivery_id":
+                return await self._delivery()
         raise AssertionError(f"no way to make {name}")
+
+    async def _delivery(self) -> str:
+        """A test ping's delivery, once the delivery worker has decided it (it exists only from then on)."""
+        webhook = await self.get("webhook_id")
+        queued = await self.api.post(f"/v1/webhooks/{webhook}/test", headers=self.owner)
+        assert queued.status_code == 202, queued.text
+        delivery = str(queued.json()["delivery_id"])
+        for _ in range(1000):
+            listed = await self.api.get(f"/v1/webhooks/{webhook}/deliveries", headers=self.owner)
+            if any(item["id"] == delivery for item in listed.json()["data"]):
+                return delivery
+            await asyncio.sleep(0.01)
+        raise AssertionError("the delivery worker never decided the ping")
 
     async def _scim_token(self) -> dict[str, Any]:
         if "scim" not in self._made:
@@ -148,7 +167,8 @@ class Resources:
     async def url(self, path: str) -> str:
         for placeholder, name in (("{issue_id:str}", "issue_id"), ("{member_id:str}", "member_id"),
                                   ("{invitation_id:str}", "invitation_id"), ("{step:str}", "step"),
-                                  ("{user_id:str}", "user_id"), ("{group_id:str}", "group_id")):
+                                  ("{user_id:str}", "user_id"), ("{group_id:str}", "group_id"),
+                                  ("{webhook_id:str}", "webhook_id"), ("{delivery_id:str}", "delivery_id")):
             if placeholder in path:
                 path = path.replace(placeholder, await self.get(name))
         if "{account_id:str}" in path:
@@ -182,7 +202,8 @@ def write_operations(app: Litestar) -> list[tuple[str, str, type[msgspec.Struct]
 
 @pytest.fixture(scope="module")
 def own_settings(settings: Settings) -> Iterator[Settings]:
-    with isolated(msgspec.structs.replace(settings, rate_limit_per_minute=1_000_000)) as own:
+    with isolated(msgspec.structs.replace(settings, rate_limit_per_minute=1_000_000,
+                                          webhooks_allow_private_targets=True)) as own:
         yield own
 
 
@@ -198,9 +219,24 @@ def own_store(own_settings: Settings) -> Iterator[EventStore]:
         yield store
 
 
+@pytest.fixture(scope="module")
+def own_delivery_worker(own_settings: Settings, own_workers: Workers) -> Iterator[DeliveryWorker]:
+    """Webhook deliveries exist once the delivery worker decides them (the redeliver route needs one)."""
+    with DeliveryWorker(own_settings, Clock(), resolver=loopback) as running:
+        yield running
+
+
+async def loopback(host: str, port: int) -> list[str]:
+    """Every name is 127.0.0.1 (allowed here): generated webhook URLs are judged by their shape, not by DNS."""
+    return ["127.0.0.1"]
+
+
 @pytest.fixture
-async def own_api(own_settings: Settings, own_workers: Workers) -> AsyncIterator[Client]:
-    async with AsyncTestClient(create_app(own_settings, configure_logging=False)) as client:
+async def own_api(own_settings: Settings, own_workers: Workers,
+                  own_delivery_worker: DeliveryWorker) -> AsyncIterator[Client]:
+    app = create_app(own_settings, configure_logging=False)
+    app.state.webhook_resolver = loopback
+    async with AsyncTestClient(app) as client:
         yield client
 
 

@@ -53,7 +53,8 @@ ERROR_ENVELOPE_KEYS = {"code", "message", "trace_id", "details"}
 @pytest.fixture(scope="module")
 def live_api(settings: Settings, workers: Workers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
     served = msgspec.structs.replace(settings, port=free_port(), rate_limit_per_minute=1_000_000,
-                                     data_dir=str(tmp_path_factory.mktemp("hostile-data")))
+                                     data_dir=str(tmp_path_factory.mktemp("hostile-data")),
+                                     webhooks_allow_private_targets=True)  # seeded webhooks target 127.0.0.1
     with LiveApi(served) as api:
         assert requests.get(f"{api.url}/openapi.json", timeout=30).json() == DOCUMENT
         yield api
@@ -112,6 +113,11 @@ class Workspace:
             account = self.call("POST", "/v1/service-accounts", {"name": "seeded", "role": "viewer"})["id"]
             token = self.call("POST", f"/v1/service-accounts/{account}/tokens", {"name": "seeded"})["id"]
             return {"account_id": account, "token_id": token}
+        if path.startswith("/v1/webhooks/{webhook_id}"):
+            webhook = self.call("POST", "/v1/webhooks", {"url": "http://127.0.0.1:9/hook",
+                                                         "event_types": ["issue.created"]})["id"]
+            ping = self.call("POST", f"/v1/webhooks/{webhook}/test")["delivery_id"]
+            return {"webhook_id": webhook, "delivery_id": ping}
         if path.startswith("/scim/v2/Users/"):
             return {"user_id": self.member()["user_id"]}
         if path.startswith("/scim/v2/Groups/"):

@@ -1,0 +1,95 @@
+"""Outbound webhook endpoint decisions and the event → public type table (pure: no I/O)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import msgspec
+import pytest
+
+from api.webhooks.schemas import WebhookEventType
+from domain.errors import InvalidValue
+from domain.issues.events import IssueClosed, IssueCommented, IssueStatusChanged, Status
+from domain.webhooks import endpoint as decide
+from domain.webhooks.endpoint import EVENT_TYPES, EndpointEdit, WebhookEndpoint
+from domain.webhooks.events import EndpointStatus, WebhookEndpointDisabled, WebhookEndpointUpdated
+from domain.webhooks.outbound import LIVE_TYPES, public_types
+from tests.builders import ISSUE, T0, T1, meta, opened
+
+WEBHOOK = uuid.UUID("019a0c1e-0000-7000-8000-0000000000cc")
+
+
+def created(event_types: list[str] | None = None) -> WebhookEndpoint:
+    event = decide.create_endpoint(stream_id=WEBHOOK, meta=meta(T0), url="https://hooks.example.com/x",
+                                   event_types=event_types or ["issue.resolved", "issue.created", "issue.created"],
+                                   connector_id=None, description="", secret_ciphertext="v1.sealed")
+    endpoint = decide.project_endpoint(None, [event])
+    assert endpoint is not None
+    return endpoint
+
+
+def test_event_types_are_checked_deduplicated_and_kept_in_catalogue_order() -> None:
+    with pytest.raises(InvalidValue, match=r"unknown event type 'issue\.eaten'"):
+        decide.clean_event_types(["issue.created", "issue.eaten"])
+    with pytest.raises(InvalidValue, match="at least one"):
+        decide.clean_event_types([])
+
+    assert created().event_types == ("issue.created", "issue.resolved")
+
+
+def test_the_api_enum_is_exactly_the_documented_catalogue() -> None:
+    assert [member.value for member in WebhookEventType] == list(EVENT_TYPES)
+    assert len(EVENT_TYPES) == 12 and set(EVENT_TYPES) >= LIVE_TYPES
+
+
+def test_an_update_records_only_what_changes_and_nothing_when_nothing_does() -> None:
+    endpoint = created()
+
+    same = decide.update_endpoint(endpoint, EndpointEdit(url=endpoint.url, event_types=["issue.created",
+                                                                                       "issue.resolved"]), meta(T1))
+    (changed,) = decide.update_endpoint(endpoint, EndpointEdit(description="ops", status=EndpointStatus.DISABLED),
+                                        meta(T1))
+
+    assert same == []
+    assert isinstance(changed, WebhookEndpointUpdated) and changed.originator_version == 2
+    assert changed.url is msgspec.UNSET and changed.description == "ops" and changed.status is EndpointStatus.DISABLED
+
+
+def test_a_rotation_keeps_the_previous_secret_for_the_overlap() -> None:
+    endpoint = created()
+    rotated = decide.rotate_secret(endpoint, secret_ciphertext="v1.new", overlap=timedelta(hours=24), meta=meta(T1))
+    after = decide.project_endpoint(endpoint, [rotated])
+
+    assert rotated.previous_valid_until == T1 + timedelta(hours=24)
+    assert after is not None and after.secret_ciphertext == "v1.new"
+    assert after.previous_secret_ciphertext == "v1.sealed"
+
+
+def test_only_an_active_endpoint_is_disabled_for_failures() -> None:
+    endpoint = created()
+    (disabled,) = decide.disable_for_failures(endpoint, failing_since=T0, reason="down", meta=meta(T1))
+    after = decide.project_endpoint(endpoint, [disabled])
+
+    assert isinstance(disabled, WebhookEndpointDisabled)
+    assert after is not None and after.status is EndpointStatus.DISABLED
+    assert decide.disable_for_failures(after, failing_since=T0, reason="down", meta=meta(T1)) == []
+
+
+def test_issue_events_map_to_the_documented_public_types() -> None:
+    def moved(from_status: Status, to_status: Status) -> tuple[str, ...]:
+        return public_types(IssueStatusChanged(**_env(2), from_status=from_status, to_status=to_status))
+
+    assert public_types(opened()) == ("issue.created",)
+    assert moved(Status.OPEN, Status.IN_PROGRESS) == ("issue.updated",)
+    assert moved(Status.IN_PROGRESS, Status.RESOLVED) == ("issue.updated", "issue.resolved")
+    assert moved(Status.RESOLVED, Status.CLOSED) == ("issue.updated",)
+    assert public_types(IssueClosed(**_env(2), from_status=Status.OPEN)) == ("issue.updated", "issue.resolved")
+    assert public_types(IssueClosed(**_env(2), from_status=Status.RESOLVED)) == ("issue.updated",)
+    assert public_types(IssueCommented(**_env(2), comment_id="cmt_01KV1PX3NR96XJRGD48NNHH431", body="x")) == ()
+
+
+def _env(version: int):  # type: ignore[no-untyped-def]
+    from domain.events import envelope
+
+    return envelope(meta(T1), ISSUE, version)

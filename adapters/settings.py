@@ -44,6 +44,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     clerk_authorized_parties: str = ""
     clerk_jwks_cooldown_s: float = 30.0
     causeloop_master_key: str = ""
+    connector_http_timeout_s: float = 15.0
+    """Deadline of each call to a provider (headers and body together)."""
+    connector_http_attempts: int = 4
+    connector_http_max_wait_s: float = 60.0
+    """Longest `Retry-After` or rate-limit reset a sync waits out; a longer one fails the run (retried later)."""
+    sync_poll_interval_s: float = 1.0
+    sync_scheduler_interval_s: float = 15.0
+    sync_retry_base_s: float = 60.0
+    """After a failed run the scheduler retries in base × 2^(failures−1), at most SYNC_RETRY_MAX_S."""
+    sync_retry_max_s: float = 3600.0
+    sync_concurrency: int = 4
+    """Runs one sync worker process executes at once (each on a different connector)."""
     app_url: str = "http://localhost:3000"
     """The web app's base URL; invitation `accept_url`s point at `<app_url>/invitations/accept?token=…`."""
 
@@ -69,9 +81,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
 _INT_FIELDS = {
     "port", "nats_stream_replicas", "rate_limit_per_minute", "max_body_bytes", "projector_max_deliveries",
-    "group_commit_max_batch", "db_pool_size",
+    "group_commit_max_batch", "db_pool_size", "connector_http_attempts", "sync_concurrency",
 }
-_FLOAT_FIELDS = {"read_your_writes_timeout_s", "clerk_jwks_cooldown_s", "standing_cache_max_age_s"}
+_FLOAT_FIELDS = {"read_your_writes_timeout_s", "clerk_jwks_cooldown_s", "standing_cache_max_age_s",
+                 "connector_http_timeout_s", "connector_http_max_wait_s", "sync_poll_interval_s",
+                 "sync_scheduler_interval_s", "sync_retry_base_s", "sync_retry_max_s"}
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:

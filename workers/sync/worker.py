@@ -21,6 +21,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -33,7 +34,7 @@ from adapters.providers.http import Http, Policy, ProviderError
 from adapters.secret_box import SecretBox, master_key
 from adapters.settings import Settings
 from commands.caller import Caller
-from commands.connectors import BOX_PURPOSE, ConnectorCommands
+from commands.connectors import BOX_PURPOSE, ConnectorCommands, run_id_of
 from commands.errors import NotFound
 from commands.group_commit import ConcurrencyConflict, GroupCommitter
 from commands.issues import IssueCommands, OpenIssue
@@ -50,6 +51,13 @@ from workers.sync.mapping import MAPPERS, Unmappable
 log = logging.getLogger(__name__)
 PROGRESS_EVERY_S = 2.0
 """A long run records its counts so far at most this often (SyncRunProgressed), for progress displays."""
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    connector_id: str
+    run_id: str
+    position: int
 
 
 def system_caller(workspace_id: str, connector_id: str, run_id: str) -> Caller:
@@ -74,8 +82,8 @@ class SyncWorker:
 
     # --- scheduling ---
 
-    async def schedule_due(self, conn: AsyncConn) -> list[str]:
-        """Queue a run for every connector that is due and idle; the public ids of the runs queued."""
+    async def schedule_due(self, conn: AsyncConn) -> list[Scheduled]:
+        """Queue a run for every connector that is due and idle."""
         now = self.clock()
         queued = []
         for row, busy in await queries.schedulable_connectors(conn):
@@ -90,7 +98,7 @@ class SyncWorker:
             except (ConcurrencyConflict, DomainError, NotFound) as exc:
                 log.debug("not scheduling %s: %s", row.id, exc)
                 continue
-            queued.append(str(result.stream_id))
+            queued.append(Scheduled(row.id, run_id_of(result), result.position))
         return queued
 
     def due(self, row: ConnectorRow) -> tuple[datetime, str]:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 import msgspec
 
 from api.core.input_policy import RequestBody
+from domain.connectors.catalog import ENTRIES
 
-ConnectorType = Annotated[str, msgspec.Meta(pattern=r"^[a-z_]{1,40}$", description="a catalogue `type`")]
+ConnectorType = StrEnum("ConnectorType", {entry.type.upper(): entry.type for entry in ENTRIES})  # type: ignore[misc]
+"""The catalogue's types (GET /v1/connector-catalog)."""
 DisplayName = Annotated[str, msgspec.Meta(min_length=1, max_length=120)]
 Schedule = Annotated[str, msgspec.Meta(min_length=9, max_length=120,
                                        description="five-field cron (UTC), default */30 * * * *")]

@@ -136,6 +136,10 @@ class Resources:
                 return "invite_team"
             case "group_id":
                 return "viewer"
+            case "connector_id":  # a provider that never answers (a closed port): `test` fails fast, cleanly
+                return str((await self._post("/v1/connectors", {
+                    "type": "github", "config": {"owner": "acme", "repo": "web", "base_url": "http://127.0.0.1:9"},
+                    "credentials": {"token": "t"}}))["id"])
         raise AssertionError(f"no way to make {name}")
 
     async def _scim_token(self) -> dict[str, Any]:
@@ -148,7 +152,8 @@ class Resources:
     async def url(self, path: str) -> str:
         for placeholder, name in (("{issue_id:str}", "issue_id"), ("{member_id:str}", "member_id"),
                                   ("{invitation_id:str}", "invitation_id"), ("{step:str}", "step"),
-                                  ("{user_id:str}", "user_id"), ("{group_id:str}", "group_id")):
+                                  ("{user_id:str}", "user_id"), ("{group_id:str}", "group_id"),
+                                  ("{connector_id:str}", "connector_id")):
             if placeholder in path:
                 path = path.replace(placeholder, await self.get(name))
         if "{account_id:str}" in path:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import cast
+from uuid import UUID
 
 import msgspec
 
@@ -52,6 +53,11 @@ class BulkOutcome(msgspec.Struct, frozen=True, kw_only=True):
 Rule = Callable[[Issue, Meta], Sequence[IssueEvent]]
 
 
+def source_stream(workspace_id: str, source: str, external_id: str) -> UUID:
+    """The one stream of the issue with this source + external_id in the workspace (the dedup key)."""
+    return keyed_uuid(workspace_id, "issue-source", source, external_id)
+
+
 def issue_id_of(result: Result) -> IssueId:
     return IssueId(render("iss", result.stream_id))
 
@@ -79,7 +85,7 @@ class IssueCommands:
             if cmd.external_id is None:
                 stream_id = context.new_uuid()
                 return Decision(stream_id, (), [decide.open_issue(issue_id=stream_id, meta=context.meta, **fields)])
-            stream_id = keyed_uuid(caller.workspace_id, "issue-source", cmd.source, cmd.external_id)
+            stream_id = source_stream(caller.workspace_id, cmd.source, cmd.external_id)
             history = await context.load(stream_id, IssueEvent)
             current = decide.project_issue(None, cast(list[AnyIssueEvent], history))
             if current is None:

@@ -20,13 +20,16 @@ import logging
 import os
 import socket
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
 import psycopg
 
 from adapters import cron
+from adapters.codec import AnyEvent
 from adapters.event_store import EventStore
 from adapters.postgres import AsyncConn, connect, create_pool, writer_transaction
 from adapters.providers.clients import Client, client_for
@@ -37,8 +40,8 @@ from commands.caller import Caller
 from commands.connectors import BOX_PURPOSE, ConnectorCommands, run_id_of
 from commands.errors import NotFound
 from commands.group_commit import ConcurrencyConflict, GroupCommitter
-from commands.issues import IssueCommands, OpenIssue
-from commands.runner import CommandRunner
+from commands.issues import IssueCommands, OpenIssue, source_stream
+from commands.runner import CommandRunner, E
 from domain.connectors.connector import Connector, SyncRun
 from domain.connectors.events import ConnectorStatus, Counts, Cursor, RunKind, RunStatus
 from domain.errors import DomainError
@@ -49,6 +52,8 @@ from projections.connectors.view import ConnectorRow
 from workers.sync.mapping import MAPPERS, Unmappable
 
 log = logging.getLogger(__name__)
+PIPELINE_DEPTH = 4
+"""Pages of a run stored at once (each page's items concurrently)."""
 PROGRESS_EVERY_S = 2.0
 """A long run records its counts so far at most this often (SyncRunProgressed), for progress displays."""
 
@@ -60,6 +65,23 @@ class Scheduled:
     position: int
 
 
+class PrefetchedRunner(CommandRunner):
+    """The worker's runner, answering each prefetched stream's first load from memory (one query per page instead
+    of one per item). A later load of the same stream (a retry after a conflict) reads the store again."""
+
+    def __init__(self, runner: CommandRunner, streams: list[UUID], found: dict[UUID, list[AnyEvent]]) -> None:
+        super().__init__(runner.store, runner.committer, clock=runner.clock, ids=runner.new_uuid)
+        self._prefetched = found
+        self._known = set(streams)
+        """Every stream asked for: one absent from `found` had no events (a new issue)."""
+
+    async def load(self, stream_id: UUID, kind: type[E], up_to: int | None = None) -> list[E]:
+        if up_to is None and stream_id in self._known:
+            self._known.discard(stream_id)
+            return [event for event in self._prefetched.pop(stream_id, []) if isinstance(event, kind)]
+        return await super().load(stream_id, kind, up_to)
+
+
 def system_caller(workspace_id: str, connector_id: str, run_id: str) -> Caller:
     return Caller(workspace_id=WorkspaceId(workspace_id), actor=Actor(kind=ActorKind.SYSTEM, id="sync-worker"),
                   correlation_id=run_id)
@@ -67,11 +89,12 @@ def system_caller(workspace_id: str, connector_id: str, run_id: str) -> Caller:
 
 class SyncWorker:
     def __init__(self, settings: Settings, runner: CommandRunner, *, policy: Policy | None = None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), name: str | None = None) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), name: str | None = None,
+                 box: Callable[[], SecretBox] | None = None) -> None:
         self.settings = settings
         self.runner = runner
         self.issues = IssueCommands(runner)
-        self.connectors = ConnectorCommands(runner, functools.lru_cache(maxsize=1)(
+        self.connectors = ConnectorCommands(runner, box or functools.lru_cache(maxsize=1)(
             lambda: SecretBox(master_key(settings), BOX_PURPOSE)))
         self.policy = policy or Policy(timeout_s=settings.connector_http_timeout_s,
                                        attempts=settings.connector_http_attempts,
@@ -169,23 +192,61 @@ class SyncWorker:
         run_id = caller.correlation_id or ""
         async with Http(self.policy) as http:
             client: Client = client_for(connector.type, http, connector.config, credentials)
-            async for page in client.pages(dict(connector.cursor), since):
-                totals["fetched"] += len(page.items)
-                outcomes = await asyncio.gather(*(self._store(caller, mapper, item, connector) for item in page.items))
-                for outcome in outcomes:
+            in_flight: deque[tuple[asyncio.Task[list[str]], Cursor]] = deque()
+
+            async def settle_oldest() -> Cursor:
+                task, page_cursor = in_flight.popleft()
+                for outcome in await task:
                     totals[outcome] += 1
-                cursor = page.cursor
-                if time.monotonic() - reported >= PROGRESS_EVERY_S:
-                    reported = time.monotonic()
-                    await self.connectors.progress(caller, run_id, Counts(**totals))
+                return page_cursor
+
+            try:
+                async for page in client.pages(dict(connector.cursor), since):
+                    totals["fetched"] += len(page.items)
+                    # Pages are stored PIPELINE_DEPTH at a time, while the next one downloads: the group committer
+                    # then appends whole pages per transaction instead of waiting for each in turn.
+                    in_flight.append((asyncio.create_task(
+                        self._store_page(caller, mapper, page.items, connector)), page.cursor))
+                    while len(in_flight) >= PIPELINE_DEPTH:
+                        cursor = await settle_oldest()
+                    if time.monotonic() - reported >= PROGRESS_EVERY_S:
+                        reported = time.monotonic()
+                        await self.connectors.progress(caller, run_id, Counts(**totals))
+                while in_flight:
+                    cursor = await settle_oldest()
+            except ProviderError:
+                while in_flight:  # what was fetched before the failure is stored and counted; the cursor stays
+                    await settle_oldest()
+                raise
+            except BaseException:
+                for task, _ in in_flight:
+                    task.cancel()
+                raise
         return cursor
 
-    async def _store(self, caller: Caller, mapper: Callable[..., OpenIssue], item: dict[str, object],
-                     connector: Connector) -> str:
+    async def _store_page(self, caller: Caller, mapper: Callable[..., OpenIssue], items: list[dict[str, object]],
+                          connector: Connector) -> list[str]:
+        """Each item through `open_issue` (dedup, no-op when unchanged), concurrently so the group committer
+        appends the page in few transactions; the page's existing issues are read in one query first."""
+        commands: list[OpenIssue | None] = []
+        for item in items:
+            try:
+                commands.append(mapper(item, connector.config))
+            except Unmappable as exc:
+                log.debug("provider item not mapped: %s", exc)
+                commands.append(None)
+        keys = [source_stream(caller.workspace_id, c.source, c.external_id) for c in commands
+                if c is not None and c.external_id is not None]
+        prefetched = PrefetchedRunner(self.runner, keys, await asyncio.to_thread(self.runner.store.load_many, keys))
+        issues = IssueCommands(prefetched)
+        return list(await asyncio.gather(*(self._store(issues, caller, command) for command in commands)))
+
+    async def _store(self, issues: IssueCommands, caller: Caller, command: OpenIssue | None) -> str:
+        if command is None:
+            return "failed"
         try:
-            command = mapper(item, connector.config)
-            result = await self.issues.open_issue(command, caller)
-        except (Unmappable, DomainError, ConcurrencyConflict, NotFound) as exc:
+            result = await issues.open_issue(command, caller)
+        except (DomainError, ConcurrencyConflict, NotFound) as exc:
             log.debug("provider item not stored: %s", exc)
             return "failed"
         if result.created:

@@ -44,6 +44,15 @@ class BulkOp(StrEnum):
     LINK_PATTERN = "link_pattern"
 
 
+class Opened(StrEnum):
+    """What `open_issues` did with one command."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    FAILED = "failed"
+
+
 class BulkOutcome(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     result: Result | None = None
@@ -94,6 +103,44 @@ class IssueCommands:
             return Decision(stream_id, history, decide.edit_issue(current, _edit_from(cmd), context.meta))
 
         return await self._runner.run(caller, deciding)
+
+    async def open_issues(self, cmds: Sequence[OpenIssue], caller: Caller) -> list[Opened]:
+        """Many `open_issue`s decided together and appended in ONE transaction (a connector's page): each is decided
+        as `open_issue` decides it (in order, so a repeated source + external_id updates what the batch opened);
+        one that breaks a domain rule is `failed` alone. A concurrent write to any of them makes the runner decide
+        the whole batch again (ConcurrencyConflict after its attempts: the caller may fall back to `open_issue`)."""
+        outcomes: list[Opened] = []
+
+        async def deciding(context: Context) -> Decision:
+            outcomes.clear()
+            keys = {cmd.external_id: source_stream(caller.workspace_id, cmd.source, cmd.external_id)
+                    for cmd in cmds if cmd.external_id is not None}
+            loaded = await asyncio.to_thread(self._runner.store.load_many, list(set(keys.values())))
+            current: dict[UUID, Issue | None] = {
+                stream_id: decide.project_issue(None, cast(list[AnyIssueEvent], [
+                    e for e in events if isinstance(e, IssueEvent)])) for stream_id, events in loaded.items()}
+            appended: list[IssueEvent] = []
+            for cmd in cmds:
+                stream_id = context.new_uuid() if cmd.external_id is None else keys[cmd.external_id]
+                issue = current.get(stream_id)
+                try:
+                    if issue is None:
+                        events: list[IssueEvent] = [decide.open_issue(issue_id=stream_id, meta=context.meta,
+                                                                      **msgspec.structs.asdict(cmd))]
+                    else:
+                        _check_workspace(issue, caller)
+                        events = decide.edit_issue(issue, _edit_from(cmd), context.meta)
+                except (DomainError, NotFound):
+                    outcomes.append(Opened.FAILED)
+                    continue
+                outcomes.append(Opened.CREATED if issue is None else Opened.UPDATED if events else Opened.UNCHANGED)
+                current[stream_id] = decide.project_issue(issue, cast(list[AnyIssueEvent], events))
+                appended.extend(events)
+            first = appended[0].originator_id if appended else context.new_uuid()
+            return Decision(first, (), appended)
+
+        await self._runner.run(caller, deciding)
+        return list(outcomes)
 
     async def edit_issue(self, issue_id: str, edit: IssueEdit, caller: Caller,
                          expected_version: int | None = None) -> Result:

@@ -24,12 +24,10 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from uuid import UUID
 
 import psycopg
 
 from adapters import cron
-from adapters.codec import AnyEvent
 from adapters.event_store import EventStore
 from adapters.postgres import AsyncConn, connect, create_pool, writer_transaction
 from adapters.providers.clients import Client, client_for
@@ -40,8 +38,8 @@ from commands.caller import Caller
 from commands.connectors import BOX_PURPOSE, ConnectorCommands, run_id_of
 from commands.errors import NotFound
 from commands.group_commit import ConcurrencyConflict, GroupCommitter
-from commands.issues import IssueCommands, OpenIssue, source_stream
-from commands.runner import CommandRunner, E
+from commands.issues import IssueCommands, OpenIssue
+from commands.runner import CommandRunner
 from domain.connectors.connector import Connector, SyncRun
 from domain.connectors.events import ConnectorStatus, Counts, Cursor, RunKind, RunStatus
 from domain.errors import DomainError
@@ -63,23 +61,6 @@ class Scheduled:
     connector_id: str
     run_id: str
     position: int
-
-
-class PrefetchedRunner(CommandRunner):
-    """The worker's runner, answering each prefetched stream's first load from memory (one query per page instead
-    of one per item). A later load of the same stream (a retry after a conflict) reads the store again."""
-
-    def __init__(self, runner: CommandRunner, streams: list[UUID], found: dict[UUID, list[AnyEvent]]) -> None:
-        super().__init__(runner.store, runner.committer, clock=runner.clock, ids=runner.new_uuid)
-        self._prefetched = found
-        self._known = set(streams)
-        """Every stream asked for: one absent from `found` had no events (a new issue)."""
-
-    async def load(self, stream_id: UUID, kind: type[E], up_to: int | None = None) -> list[E]:
-        if up_to is None and stream_id in self._known:
-            self._known.discard(stream_id)
-            return [event for event in self._prefetched.pop(stream_id, []) if isinstance(event, kind)]
-        return await super().load(stream_id, kind, up_to)
 
 
 def system_caller(workspace_id: str, connector_id: str, run_id: str) -> Caller:
@@ -226,26 +207,25 @@ class SyncWorker:
 
     async def _store_page(self, caller: Caller, mapper: Callable[..., OpenIssue], items: list[dict[str, object]],
                           connector: Connector) -> list[str]:
-        """Each item through `open_issue` (dedup, no-op when unchanged), concurrently so the group committer
-        appends the page in few transactions; the page's existing issues are read in one query first."""
-        commands: list[OpenIssue | None] = []
+        """The page's items as issues in one transaction (`open_issues`: dedup, nothing recorded when unchanged);
+        when someone else writes one of them meanwhile, item by item through `open_issue` instead."""
+        commands: list[OpenIssue] = []
+        unmapped = 0
         for item in items:
             try:
                 commands.append(mapper(item, connector.config))
             except Unmappable as exc:
                 log.debug("provider item not mapped: %s", exc)
-                commands.append(None)
-        keys = [source_stream(caller.workspace_id, c.source, c.external_id) for c in commands
-                if c is not None and c.external_id is not None]
-        prefetched = PrefetchedRunner(self.runner, keys, await asyncio.to_thread(self.runner.store.load_many, keys))
-        issues = IssueCommands(prefetched)
-        return list(await asyncio.gather(*(self._store(issues, caller, command) for command in commands)))
-
-    async def _store(self, issues: IssueCommands, caller: Caller, command: OpenIssue | None) -> str:
-        if command is None:
-            return "failed"
+                unmapped += 1
         try:
-            result = await issues.open_issue(command, caller)
+            outcomes = [outcome.value for outcome in await self.issues.open_issues(commands, caller)]
+        except ConcurrencyConflict:
+            outcomes = list(await asyncio.gather(*(self._store(caller, command) for command in commands)))
+        return outcomes + ["failed"] * unmapped
+
+    async def _store(self, caller: Caller, command: OpenIssue) -> str:
+        try:
+            result = await self.issues.open_issue(command, caller)
         except (DomainError, ConcurrencyConflict, NotFound) as exc:
             log.debug("provider item not stored: %s", exc)
             return "failed"

@@ -35,7 +35,7 @@ STREAM_PREFIX = {"issue": "iss", "workspace": "ws", "user": "usr",
 STREAM_PREFIX |= {"invitation": "inv", "organization": "org"}
 STREAM_PREFIX.update(session="ses", mfa="mfa")
 STREAM_PREFIX.update(api_token="tok", service_account="sa")
-STREAM_PREFIX.update(connector="con", sync_run="run")
+STREAM_PREFIX.update(connector="con", sync_run="run", inbound_delivery="ing_job")
 
 RawEvent = dict[str, Any]
 Upcaster = Callable[[RawEvent], RawEvent]

@@ -56,6 +56,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     sync_retry_max_s: float = 3600.0
     sync_concurrency: int = 4
     """Runs one sync worker process executes at once (each on a different connector)."""
+    public_url: str = "http://localhost:4000"
+    """This API's public base URL: OAuth providers redirect to `<public_url>/v1/connectors/oauth/callback`."""
+    connector_oauth_clients: str = ""
+    """JSON: {"linear": {"client_id": …, "client_secret": …, "authorize_url"?, "token_url"?, "scope"?}, …}."""
     app_url: str = "http://localhost:3000"
     """The web app's base URL; invitation `accept_url`s point at `<app_url>/invitations/accept?token=…`."""
 

@@ -8,6 +8,7 @@ from litestar.logging import LoggingConfig
 
 from adapters.settings import Settings
 from api.audit.routes import AuditLogController
+from api.connectors.inbound import receive_inbound_webhook
 from api.connectors.lifespan import connectors_lifespan
 from api.connectors.routes import ConnectorCatalogController, ConnectorsController, SyncRunsController
 from api.core.conventions import convention_config, openapi_json
@@ -44,7 +45,8 @@ def create_app(settings: Settings, *, configure_logging: bool = True) -> Litesta
                         get_metrics,
                         openapi_json, *SIGNIN_ROUTES, MembersController, InvitationsController, RolesController,
                         MeController, ApiTokensController, ServiceAccountsController, ScimTokensController,
-                        ScimController, ConnectorCatalogController, ConnectorsController, SyncRunsController],
+                        ScimController, ConnectorCatalogController, ConnectorsController, SyncRunsController,
+                        receive_inbound_webhook],
         lifespan=[lifespan, signin_lifespan, connectors_lifespan],
         state=State({"settings": settings}),
         logging_config=logging_config,

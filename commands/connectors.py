@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from typing import cast
+from uuid import UUID
 
 import msgspec
 
@@ -12,6 +14,7 @@ from adapters.ids import keyed_uuid
 from adapters.secret_box import SecretBox
 from commands.caller import Caller
 from commands.errors import NotFound
+from commands.group_commit import ConcurrencyConflict
 from commands.runner import CommandRunner, Context, Decision, Result
 from domain.connectors import connector as decide
 from domain.connectors.connector import DEFAULT_SCHEDULE, Connector, ConnectorEdit, SyncRun
@@ -22,6 +25,7 @@ from domain.connectors.events import (
     ConnectorEvent,
     Counts,
     Cursor,
+    InboundDeliveryEvent,
     RunKind,
     SyncRunEvent,
 )
@@ -113,6 +117,51 @@ class ConnectorCommands:
         if current is None or current.deleted or current.workspace_id != caller.workspace_id:
             raise NotFound("connector", connector_id)
         return current, history
+
+    async def rotate_signing_secret(self, caller: Caller, connector_id: str) -> Result:
+        """A new inbound-webhook signing secret (`whsec_…`): sealed in the event, in clear only in `revealed`."""
+        secret = "whsec_" + secrets.token_hex(24)
+        sealed = self._box().seal(secret, f"{connector_id}:signing")
+
+        async def deciding(context: Context) -> Decision:
+            current, history = await self.connector(caller, connector_id)
+            return Decision(current.id, history, decide.set_signing_secret(current, sealed, context.meta),
+                            revealed=secret)
+
+        return await self._runner.run(caller, deciding)
+
+    def signing_secret_of(self, connector: Connector) -> str | None:
+        if connector.signing_secret_ciphertext is None:
+            return None
+        return self._box().open(connector.signing_secret_ciphertext, f"{render('con', connector.id)}:signing")
+
+    async def connector_anywhere(self, connector_id: str) -> Connector | None:
+        """A live connector by id alone (an inbound webhook: the id in the path selects whose secret verifies)."""
+        stream_id = parse("con", connector_id)
+        history = [] if stream_id is None else await self._runner.load(stream_id, ConnectorEvent)
+        current = decide.project_connector(cast(list[AnyConnectorEvent], history))
+        return None if current is None or current.deleted else current
+
+    @staticmethod
+    def delivery_stream(connector_id: str, delivery_id: str) -> UUID:
+        return keyed_uuid(connector_id, "inbound-delivery", delivery_id)
+
+    async def delivery_seen(self, connector_id: str, delivery_id: str) -> bool:
+        return bool(await self._runner.load(self.delivery_stream(connector_id, delivery_id), InboundDeliveryEvent))
+
+    async def record_delivery(self, caller: Caller, connector_id: str, delivery_id: str, *, accepted: int,
+                              rejected: int) -> Result:
+        """Once per delivery id: a replay's append clashes (ConcurrencyConflict) with the first one's."""
+        stream_id = self.delivery_stream(connector_id, delivery_id)
+
+        async def deciding(context: Context) -> Decision:
+            if await context.load(stream_id, InboundDeliveryEvent):
+                raise ConcurrencyConflict("delivery already received")
+            return Decision(stream_id, (), [decide.receive_delivery(
+                delivery_stream=stream_id, connector_id=connector_id, delivery_id=delivery_id, accepted=accepted,
+                rejected=rejected, meta=context.meta)])
+
+        return await self._runner.run(caller, deciding)
 
     async def queue_run(self, caller: Caller, connector_id: str, kind: RunKind, backfill_days: int | None = None,
                         run_key: str | None = None) -> Result:

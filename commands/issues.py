@@ -104,11 +104,12 @@ class IssueCommands:
 
         return await self._runner.run(caller, deciding)
 
-    async def open_issues(self, cmds: Sequence[OpenIssue], caller: Caller) -> list[Opened]:
+    async def open_issues(self, cmds: Sequence[OpenIssue], caller: Caller) -> tuple[list[Opened], int]:
         """Many `open_issue`s decided together and appended in ONE transaction (a connector's page): each is decided
         as `open_issue` decides it (in order, so a repeated source + external_id updates what the batch opened);
         one that breaks a domain rule is `failed` alone. A concurrent write to any of them makes the runner decide
-        the whole batch again (ConcurrencyConflict after its attempts: the caller may fall back to `open_issue`)."""
+        the whole batch again (ConcurrencyConflict after its attempts: the caller may fall back to `open_issue`).
+        Answers each command's outcome and the position to wait for (0: nothing appended)."""
         outcomes: list[Opened] = []
 
         async def deciding(context: Context) -> Decision:
@@ -139,8 +140,8 @@ class IssueCommands:
             first = appended[0].originator_id if appended else context.new_uuid()
             return Decision(first, (), appended)
 
-        await self._runner.run(caller, deciding)
-        return list(outcomes)
+        result = await self._runner.run(caller, deciding)
+        return list(outcomes), result.position
 
     async def edit_issue(self, issue_id: str, edit: IssueEdit, caller: Caller,
                          expected_version: int | None = None) -> Result:

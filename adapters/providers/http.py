@@ -78,16 +78,26 @@ class Http:
 
     async def get(self, url: str, *, headers: Mapping[str, str], params: Mapping[str, Any] | None = None,
                   ok: tuple[int, ...] = (200,)) -> httpx.Response:
-        """GET with retries: 429 waits `Retry-After` (or the rate-limit reset); 5xx, timeouts and connection errors
+        return await self.send("GET", url, headers=headers, params=params, ok=ok)
+
+    async def post_form(self, url: str, *, headers: Mapping[str, str], form: Mapping[str, str]) -> httpx.Response:
+        """A form POST (an OAuth token exchange): not retried on 5xx or timeouts, since it may have been applied."""
+        return await self.send("POST", url, headers=headers, form=form, ok=(200,), attempts=1)
+
+    async def send(self, method: str, url: str, *, headers: Mapping[str, str],
+                   params: Mapping[str, Any] | None = None, form: Mapping[str, str] | None = None,
+                   ok: tuple[int, ...] = (200,), attempts: int | None = None) -> httpx.Response:
+        """A call with retries: 429 waits `Retry-After` (or the rate-limit reset); 5xx, timeouts and connection errors
         back off exponentially with jitter; 401/403 are AuthFailed at once; other 4xx are ProviderError."""
         assert self.client is not None, "use `async with Http() as http`"
         last: ProviderError = Unavailable("no attempt made")
-        for attempt in range(self.policy.attempts):
+        attempts = attempts or self.policy.attempts
+        for attempt in range(attempts):
             self.calls += 1
             try:
                 # One deadline for the whole exchange, headers and body: a server that trickles bytes is cut off too.
-                response = await asyncio.wait_for(self.client.get(url, headers=dict(headers), params=params),
-                                                  self.policy.timeout_s)
+                response = await asyncio.wait_for(self.client.request(
+                    method, url, headers=dict(headers), params=params, data=form), self.policy.timeout_s)
             except (TimeoutError, httpx.TimeoutException) as exc:
                 last = Unavailable(f"no answer from {_host(url)} within {self.policy.timeout_s:g}s")
                 last.__cause__ = exc
@@ -105,10 +115,10 @@ class Http:
                     if wait[0] > self.policy.max_wait_s:
                         raise RateLimited(f"{_host(url)} asks to wait {wait[0]:.0f}s (more than "
                                           f"{self.policy.max_wait_s:g}s): retried at the next run")
-                    if attempt + 1 < self.policy.attempts:
+                    if attempt + 1 < attempts:
                         await self.sleep(wait[0])
                     continue
-            if attempt + 1 < self.policy.attempts:
+            if attempt + 1 < attempts:
                 backoff = min(self.policy.max_backoff_s, self.policy.backoff_s * 2 ** attempt)
                 await self.sleep(backoff * (0.5 + random.random() / 2))
         raise last

@@ -25,6 +25,7 @@ from api.core.conditional import STALE, etag_for, expected_version
 from api.core.consistency import settle as settle_on
 from api.core.deps import provide_caller
 from api.core.errors import ApiError, error_responses, not_found, validation_error
+from api.core.idempotency import SECRET_RESPONSE
 from api.core.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from commands.caller import Caller
 from commands.connectors import ConnectorCommands, connector_id_of
@@ -249,6 +250,22 @@ class ConnectorsController(Controller):
                                           latency_ms=int((time.monotonic() - started) * 1000))
         return schemas.ConnectionTest(ok=True, outcome="ok", message="the provider accepted the credentials",
                                       latency_ms=int((time.monotonic() - started) * 1000))
+
+    @post("/{connector_id:str}/signing-secret", guards=[requires(ADMIN)], status_code=201, opt=SECRET_RESPONSE,
+          responses=UNAVAILABLE)
+    async def rotate_connector_signing_secret(self, connector_id: FromPath[str], ctx: Ctx
+                                              ) -> Response[schemas.SigningSecret]:
+        """Make a new inbound-webhook signing secret (`whsec_…`), shown only in this answer; it replaces the previous
+        one at once. Senders sign each delivery's raw body with it (HMAC-SHA256)."""
+        try:
+            accepted = await ctx.commands.rotate_signing_secret(ctx.caller, connector_ref(connector_id))
+        except MasterKeyMissing:
+            raise _unavailable() from None
+        headers = {**await settle(ctx, accepted), "Cache-Control": "no-store"}
+        public_id = connector_id_of(accepted)
+        return Response(schemas.SigningSecret(connector_id=public_id, signing_secret=accepted.revealed or "",
+                                              inbound_url=f"/v1/webhooks/inbound/{public_id}"),
+                        status_code=201, headers=headers)
 
     @post("/{connector_id:str}/sync", guards=[requires(ADMIN)], status_code=202, responses=SYNC_REFUSED)
     async def sync_connector(self, connector_id: FromPath[str], ctx: Ctx) -> Response[SyncRunView]:

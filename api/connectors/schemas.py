@@ -50,3 +50,10 @@ class ConnectionTest(msgspec.Struct, kw_only=True):
     """`ok`, `unauthorized` (the provider refused the credentials), `unreachable` or `provider_error`."""
     message: str
     latency_ms: int
+
+
+class SigningSecret(msgspec.Struct, kw_only=True):
+    connector_id: str
+    signing_secret: str
+    """`whsec_…`: shown once."""
+    inbound_url: str

@@ -20,11 +20,13 @@ from domain.connectors.events import (
     ConnectorPaused,
     ConnectorReconfigured,
     ConnectorResumed,
+    ConnectorSigningSecretSet,
     ConnectorStatus,
     ConnectorSynced,
     ConnectorSyncFailed,
     Counts,
     Cursor,
+    InboundDeliveryReceived,
     RunKind,
     RunStatus,
     SyncRunEvent,
@@ -62,6 +64,7 @@ class Connector(msgspec.Struct, frozen=True, kw_only=True):
     deleted: bool = False
     cursor: Cursor = msgspec.field(default_factory=dict)
     consecutive_failures: int = 0
+    signing_secret_ciphertext: str | None = None
 
     @property
     def entry(self) -> CatalogEntry:
@@ -103,6 +106,8 @@ def evolve(connector: Connector | None, event: AnyConnectorEvent) -> Connector:
         return msgspec.structs.replace(connector, status=event.status)
     if isinstance(event, ConnectorDeleted):
         return msgspec.structs.replace(connector, deleted=True)
+    if isinstance(event, ConnectorSigningSecretSet):
+        return msgspec.structs.replace(connector, signing_secret_ciphertext=event.secret_ciphertext)
     if isinstance(event, ConnectorSynced):
         status: ConnectorStatus = (ConnectorStatus.CONNECTED if connector.status == ConnectorStatus.ERROR
                                    else connector.status)
@@ -296,3 +301,17 @@ def fail(run: SyncRun, connector: Connector | None, counts: Counts, error: str, 
 
 def _public_run(run: SyncRun) -> str:
     return render("run", run.id)
+
+
+# --- inbound webhooks ---
+
+def set_signing_secret(connector: Connector, secret_ciphertext: str, meta: Meta) -> list[ConnectorEvent]:
+    return [ConnectorSigningSecretSet(**envelope(meta, connector.id, connector.version + 1),
+                                      secret_ciphertext=secret_ciphertext)]
+
+
+def receive_delivery(*, delivery_stream: UUID, connector_id: str, delivery_id: str, accepted: int, rejected: int,
+                     meta: Meta) -> InboundDeliveryReceived:
+    """The first event of the delivery's own stream: a second one (a replay) clashes with it in the store."""
+    return InboundDeliveryReceived(**envelope(meta, delivery_stream, 1), connector_id=connector_id,
+                                   delivery_id=delivery_id[:200], accepted=accepted, rejected=rejected)

@@ -95,6 +95,26 @@ class ConnectorSyncFailed(ConnectorEvent, frozen=True, kw_only=True):
     consecutive_failures: int
 
 
+class ConnectorSigningSecretSet(ConnectorEvent, frozen=True, kw_only=True):
+    """A new inbound-webhook signing secret (`whsec_…`, shown once), as ciphertext; it replaces the previous one."""
+
+    secret_ciphertext: str
+
+
+class InboundDeliveryEvent(DomainEvent, frozen=True, kw_only=True):
+    category: ClassVar[str] = "inbound_delivery"
+
+
+class InboundDeliveryReceived(InboundDeliveryEvent, frozen=True, kw_only=True):
+    """A verified inbound webhook delivery, once per delivery id (its stream is keyed by connector + delivery id):
+    a replay finds it and is acknowledged without being ingested again. Its stream id is the delivery's `job_id`."""
+
+    connector_id: str
+    delivery_id: str
+    accepted: int
+    rejected: int
+
+
 class SyncRunEvent(DomainEvent, frozen=True, kw_only=True):
     category: ClassVar[str] = "sync_run"
 
@@ -129,10 +149,11 @@ class SyncRunFailed(SyncRunEvent, frozen=True, kw_only=True):
 
 
 AnyConnectorEvent = (ConnectorCreated | ConnectorReconfigured | ConnectorPaused | ConnectorResumed
-                     | ConnectorDeleted | ConnectorSynced | ConnectorSyncFailed)
+                     | ConnectorDeleted | ConnectorSynced | ConnectorSyncFailed | ConnectorSigningSecretSet)
 AnySyncRunEvent = SyncRunQueued | SyncRunStarted | SyncRunProgressed | SyncRunSucceeded | SyncRunFailed
-AnyConnectorsCategoryEvent = AnyConnectorEvent | AnySyncRunEvent
+AnyConnectorsCategoryEvent = AnyConnectorEvent | AnySyncRunEvent | InboundDeliveryReceived
 CONNECTOR_EVENT_TYPES: tuple[type[DomainEvent], ...] = (
     ConnectorCreated, ConnectorReconfigured, ConnectorPaused, ConnectorResumed, ConnectorDeleted, ConnectorSynced,
     ConnectorSyncFailed, SyncRunQueued, SyncRunStarted, SyncRunProgressed, SyncRunSucceeded, SyncRunFailed,
+    ConnectorSigningSecretSet, InboundDeliveryReceived,
 )

@@ -11,6 +11,7 @@ CREATE TABLE IF NOT EXISTS connectors (
     schedule              text NOT NULL,
     status                text NOT NULL,
     has_credentials       boolean NOT NULL,
+    has_signing_secret    boolean NOT NULL DEFAULT false,
     last_sync_at          timestamptz,
     last_error            text,
     last_run_id           text,

@@ -14,6 +14,7 @@ from domain.connectors.events import (
     ConnectorPaused,
     ConnectorReconfigured,
     ConnectorResumed,
+    ConnectorSigningSecretSet,
     ConnectorStatus,
     ConnectorSynced,
     ConnectorSyncFailed,
@@ -42,6 +43,8 @@ class ConnectorView(msgspec.Struct, kw_only=True):
     schedule: str
     status: ConnectorStatus
     has_credentials: bool
+    has_signing_secret: bool = False
+    """An inbound-webhook signing secret is set (POST …/signing-secret); never the secret itself."""
     last_sync_at: datetime | None = None
     last_error: str | None = None
     last_run_id: str | None = None
@@ -100,6 +103,8 @@ def apply_connector(row: ConnectorRow | None, event: ConnectorEvent) -> Connecto
         return msgspec.structs.replace(row, status=event.status)
     if isinstance(event, ConnectorDeleted):
         return msgspec.structs.replace(row, deleted=True)
+    if isinstance(event, ConnectorSigningSecretSet):
+        return msgspec.structs.replace(row, has_signing_secret=True)
     if isinstance(event, ConnectorSynced):
         status: ConnectorStatus = ConnectorStatus.CONNECTED if row.status == ConnectorStatus.ERROR else row.status
         return msgspec.structs.replace(row, status=status, last_sync_at=event.occurred_at, last_error=None,

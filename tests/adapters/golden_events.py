@@ -13,10 +13,12 @@ from domain.connectors.events import (
     ConnectorPaused,
     ConnectorReconfigured,
     ConnectorResumed,
+    ConnectorSigningSecretSet,
     ConnectorStatus,
     ConnectorSynced,
     ConnectorSyncFailed,
     Counts,
+    InboundDeliveryReceived,
     RunKind,
     SyncRunFailed,
     SyncRunProgressed,
@@ -97,6 +99,7 @@ BOB = "usr_01KV1PX3NR96XJRGD48NNHH432"
 CONNECTOR_STREAM = UUID("019a0c1e-0000-7000-8000-0000000000cc")
 RUN_STREAM = UUID("019a0c1e-0000-7000-8000-0000000000dd")
 RUN = "run_01KV1PX3NR96XJRGD48NNHH431"
+DELIVERY_STREAM = UUID("019a0c1e-0000-7000-8000-0000000000ee")
 CONNECTOR = "con_01KV1PX3NR96XJRGD48NNHH431"
 
 
@@ -228,4 +231,7 @@ def connector_samples() -> list[object]:
         SyncRunProgressed(**run(3), connector_id=CONNECTOR, counts=counts),
         SyncRunSucceeded(**run(4), connector_id=CONNECTOR, counts=counts),
         SyncRunFailed(**run(5), connector_id=CONNECTOR, counts=counts, error="timeout"),
+        ConnectorSigningSecretSet(**con(8), secret_ciphertext="v1.c2lnbmluZw=="),
+        InboundDeliveryReceived(**envelope(meta(T0), DELIVERY_STREAM, 1), connector_id=CONNECTOR,
+                                delivery_id="72d3162e-cc78-11e3-81ab-4c9367dc0958", accepted=3, rejected=1),
     ]

@@ -25,13 +25,13 @@ def cmd(external_id: str, title: str = "Checkout fails", **fields: object) -> Op
 
 async def test_new_changed_unchanged_and_repeated_items_each_get_their_outcome(world: World) -> None:
     issues = IssueCommands(world.runner)
-    first = await issues.open_issues([cmd("a#1"), cmd("a#2"), cmd("a#3")], world.owner)
+    first, position = await issues.open_issues([cmd("a#1"), cmd("a#2"), cmd("a#3")], world.owner)
     head = world.store.head()
 
-    second = await issues.open_issues([cmd("a#1"), cmd("a#2", title="Checkout fails on Safari"), cmd("a#4"),
+    second, _ = await issues.open_issues([cmd("a#1"), cmd("a#2", title="Checkout fails on Safari"), cmd("a#4"),
                                        cmd("a#4", severity=Severity.HIGH)], world.owner)
 
-    assert first == [Opened.CREATED] * 3
+    assert first == [Opened.CREATED] * 3 and position == head
     assert second == [Opened.UNCHANGED, Opened.UPDATED, Opened.CREATED, Opened.UPDATED]
     appended = [event for _, event in world.store.read(head, 100)]
     assert [type(e) for e in appended] == [IssueDetailsEdited, IssueOpened, IssueDetailsEdited]
@@ -43,5 +43,5 @@ async def test_a_closed_issue_fails_alone_and_the_rest_are_stored(world: World) 
     issues = IssueCommands(world.runner)
     opened = await issues.open_issue(cmd("b#1"), world.owner)
     await issues.close_issue(render("iss", opened.stream_id), world.owner)
-    outcomes = await issues.open_issues([cmd("b#1", title="changed"), cmd("b#2")], world.owner)
+    outcomes, _ = await issues.open_issues([cmd("b#1", title="changed"), cmd("b#2")], world.owner)
     assert outcomes == [Opened.FAILED, Opened.CREATED]

@@ -39,6 +39,7 @@ from commands.connectors import BOX_PURPOSE, ConnectorCommands, run_id_of
 from commands.errors import NotFound
 from commands.group_commit import ConcurrencyConflict, GroupCommitter
 from commands.issues import IssueCommands, OpenIssue
+from commands.provider_mapping import MAPPERS, Unmappable
 from commands.runner import CommandRunner
 from domain.connectors.connector import Connector, SyncRun
 from domain.connectors.events import ConnectorStatus, Counts, Cursor, RunKind, RunStatus
@@ -47,7 +48,6 @@ from domain.events import Actor, ActorKind
 from domain.ids import WorkspaceId
 from projections.connectors import queries
 from projections.connectors.view import ConnectorRow
-from workers.sync.mapping import MAPPERS, Unmappable
 
 log = logging.getLogger(__name__)
 PIPELINE_DEPTH = 4
@@ -218,7 +218,7 @@ class SyncWorker:
                 log.debug("provider item not mapped: %s", exc)
                 unmapped += 1
         try:
-            outcomes = [outcome.value for outcome in await self.issues.open_issues(commands, caller)]
+            outcomes = [outcome.value for outcome in (await self.issues.open_issues(commands, caller))[0]]
         except ConcurrencyConflict:
             outcomes = list(await asyncio.gather(*(self._store(caller, command) for command in commands)))
         return outcomes + ["failed"] * unmapped

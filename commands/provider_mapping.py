@@ -1,4 +1,4 @@
-"""Provider payload → the canonical issue, one small function per provider.
+"""Provider payload → the canonical issue, one small function per provider (polled items and webhook payloads).
 
 Kept behind `MAPPERS` so the ingestion API's normalizers can replace them later without touching the sync worker.
 A mapper raises `Unmappable` for an item it cannot turn into an issue (counted as `failed` in the run).
@@ -144,3 +144,48 @@ def sentry_issue(raw: Raw, config: Mapping[str, object]) -> OpenIssue:
 
 MAPPERS: dict[str, Mapper] = {"jira": jira_issue, "github": github_issue, "pagerduty": pagerduty_incident,
                               "sentry": sentry_issue}
+
+
+_SEVERITY_WORDS = {"p1": Severity.CRITICAL, "p2": Severity.HIGH, "p3": Severity.MEDIUM, "p4": Severity.LOW,
+                   **{s.value: s for s in Severity}}
+
+
+def canonical_record(raw: Raw, config: Mapping[str, object], source: str = "custom_api") -> OpenIssue:
+    """A record already in Causeloop's shape (`external_id`, `title` falling back to it, `body`, `severity` p1–p4
+    or a canonical word, `external_url`, `metadata`, `team`), from a custom integration's webhook."""
+    external_id = _id(raw.get("external_id"))
+    severity = _SEVERITY_WORDS.get(str(raw.get("severity", "p3")).lower(), Severity.MEDIUM)
+    metadata = raw.get("metadata")
+    url = _text(raw.get("external_url"))
+    return OpenIssue(title=_title(raw.get("title"), external_id), body=_body(_text(raw.get("body"))),
+                     severity=severity, source=source, external_id=external_id,
+                     team=(_text(raw.get("team")) or "")[:120] or None,
+                     external_url=url[:2048] if url and url.startswith(("https://", "http://")) else None,
+                     metadata=metadata if isinstance(metadata, dict) else {},
+                     source_created_at=_time(raw.get("source_created_at")))
+
+
+def webhook_items(connector_type: str, payload: object) -> list[tuple[Raw, Mapper]]:
+    """The provider items a webhook payload carries, each with its mapper: GitHub `issues` events (`issue`), Jira
+    `jira:issue_*` events (`issue`), PagerDuty v3 (`event.data`) and v2 (`messages[].incident`), Sentry issue
+    alerts (`data.issue`); any other type: one canonical record, or `records: [...]`."""
+    body = _dict(payload)
+    mapper = MAPPERS.get(connector_type)
+    found: list[object] = []
+    if connector_type in ("github", "jira"):
+        found = [body.get("issue")]
+    elif connector_type == "pagerduty":
+        event = _dict(body.get("event"))
+        found = [event.get("data")] if event else [_dict(m).get("incident") for m in body.get("messages") or []]
+    elif connector_type == "sentry":
+        found = [_dict(body.get("data")).get("issue")]
+    else:
+        records = body.get("records")
+        found = records if isinstance(records, list) else [body]
+        return [(_dict(item), _canonical_for(connector_type)) for item in found]
+    assert mapper is not None
+    return [(_dict(item), mapper) for item in found]
+
+
+def _canonical_for(connector_type: str) -> Mapper:
+    return lambda raw, config: canonical_record(raw, config, connector_type)

@@ -129,6 +129,22 @@ class _Handler(BaseHTTPRequestHandler):
             with p.lock:
                 p.in_flight -= 1
 
+    def do_POST(self) -> None:
+        """An OAuth 2.0 token endpoint (`/oauth/token`): the authorization code `good-code` for client `cl-1`."""
+        length = int(self.headers.get("Content-Length", "0"))
+        form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+        with self.provider.lock:
+            self.provider.requests.append((urlparse(self.path).path, {k: [v] for k, v in form.items()},
+                                           {k.lower(): v for k, v in self.headers.items()}))
+        if urlparse(self.path).path != "/oauth/token":
+            self._send(404, b"{}")
+        elif form.get("code") == "good-code" and form.get("client_id") == "cl-1" and \
+                form.get("client_secret") == "s3cret" and form.get("grant_type") == "authorization_code":
+            self._json({"access_token": "lin_oauth_access", "refresh_token": "lin_refresh", "expires_in": 3600,
+                        "token_type": "Bearer", "scope": "read"})
+        else:
+            self._send(400, b'{"error": "invalid_grant"}')
+
     def _fault(self, kind: str) -> bool:
         if kind == "hang":
             self.provider.release.wait(30)

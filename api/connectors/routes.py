@@ -20,6 +20,7 @@ from adapters.providers.http import Http, Policy, ProviderError
 from adapters.secret_box import MasterKeyMissing, UndecryptableSecret
 from adapters.settings import Settings
 from api.connectors import schemas
+from api.connectors.oauth import OAuthStart, start
 from api.core.auth import requires
 from api.core.conditional import STALE, etag_for, expected_version
 from api.core.consistency import settle as settle_on
@@ -31,9 +32,9 @@ from commands.caller import Caller
 from commands.connectors import ConnectorCommands, connector_id_of
 from commands.runner import Result
 from domain.connectors.catalog import CATALOG, ENTRIES, CatalogEntry
-from domain.connectors.connector import check_syncable
+from domain.connectors.connector import Connector, check_syncable
 from domain.connectors.events import ConnectorEvent, RunKind, SyncRunEvent
-from domain.ids import canonical
+from domain.ids import canonical, render
 from projections.connectors import queries
 from projections.connectors.projector import NAME as CONNECTORS_PROJECTION
 from projections.connectors.view import ConnectorRow, ConnectorView, SyncRunView, apply_connector, apply_run
@@ -71,6 +72,10 @@ def connector_ref(connector_id: str) -> str:
     if public is None:
         raise not_found("connector", connector_id)
     return public
+
+
+def connector_id_of_connector(connector: Connector) -> str:
+    return render("con", connector.id)
 
 
 def run_ref(run_id: str) -> str:
@@ -266,6 +271,18 @@ class ConnectorsController(Controller):
         return Response(schemas.SigningSecret(connector_id=public_id, signing_secret=accepted.revealed or "",
                                               inbound_url=f"/v1/webhooks/inbound/{public_id}"),
                         status_code=201, headers=headers)
+
+    @post("/{connector_id:str}/oauth/start", guards=[requires(ADMIN)], status_code=200,
+          responses={**error_responses(e422="oauth_not_supported: this type authenticates with an API key"),
+                     **error_responses(e503="service_unavailable: no OAuth client configured for this type")})
+    async def start_connector_oauth(self, connector_id: FromPath[str], ctx: Ctx) -> OAuthStart:
+        """Start the OAuth authorization of an OAuth-type connector: send the person's browser to `authorize_url`.
+        Its signed state expires in 10 minutes; the provider returns to `GET /v1/connectors/oauth/callback`."""
+        connector, _ = await ctx.commands.connector(ctx.caller, connector_ref(connector_id))
+        if not connector.entry.oauth:
+            raise ApiError(422, "oauth_not_supported", f"{connector.type} connectors authenticate with an API key")
+        return start(ctx.state.settings, connector.type, connector.config, connector_id_of_connector(connector),
+                     ctx.caller.workspace_id, ctx.caller.actor.id)
 
     @post("/{connector_id:str}/sync", guards=[requires(ADMIN)], status_code=202, responses=SYNC_REFUSED)
     async def sync_connector(self, connector_id: FromPath[str], ctx: Ctx) -> Response[SyncRunView]:

@@ -40,6 +40,10 @@ def _text(description: str, max_length: int = 500) -> dict[str, Any]:
 
 
 _BASE_URL = {**_URL, "description": "API base URL (for self-hosted or regional instances)"}
+_OAUTH_CREDENTIALS = _schema({
+    "access_token": _text("set by the OAuth callback (or pasted)", 4096),
+    "refresh_token": _text("set by the OAuth callback", 4096), "token_type": _text("e.g. bearer", 40),
+    "expires_at": _text("ISO 8601", 40)}, ["access_token"])
 
 ENTRIES: tuple[CatalogEntry, ...] = (
     CatalogEntry(
@@ -69,7 +73,7 @@ ENTRIES: tuple[CatalogEntry, ...] = (
         ingests=["incidents", "problems", "changes"], permissions=["incident.read", "problem.read"],
         config_schema=_schema({"instance_url": {**_URL, "description": "https://<instance>.service-now.com"}},
                               ["instance_url"]),
-        credentials_schema=_schema({}, []), sync=False),
+        credentials_schema=_OAUTH_CREDENTIALS, sync=False),
     CatalogEntry(
         type="datadog", name="Datadog", category="observability", auth=AuthKind.API_KEY, oauth=False,
         ingests=["monitor_alerts", "events"], permissions=["monitors_read", "events_read"],
@@ -93,12 +97,12 @@ ENTRIES: tuple[CatalogEntry, ...] = (
         type="linear", name="Linear", category="issue_tracking", auth=AuthKind.OAUTH, oauth=True,
         ingests=["issues"], permissions=["read"],
         config_schema=_schema({"team_key": _text("team key, e.g. ENG", 20)}, []),
-        credentials_schema=_schema({}, []), sync=False),
+        credentials_schema=_OAUTH_CREDENTIALS, sync=False),
     CatalogEntry(
         type="zendesk", name="Zendesk", category="customer_support", auth=AuthKind.OAUTH, oauth=True,
         ingests=["tickets"], permissions=["read"],
         config_schema=_schema({"subdomain": _text("<subdomain>.zendesk.com", 100)}, ["subdomain"]),
-        credentials_schema=_schema({}, []), sync=False),
+        credentials_schema=_OAUTH_CREDENTIALS, sync=False),
     CatalogEntry(
         type="custom_api", name="Custom API", category="custom", auth=AuthKind.NONE, oauth=False,
         ingests=["issues", "events"], permissions=["ingest:write"],

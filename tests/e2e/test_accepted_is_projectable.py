@@ -45,11 +45,12 @@ NEVER_ACCEPTED_FROM_NOISE = frozenset({
     ("POST", "/v1/me/mfa/totp/verify"), ("DELETE", "/v1/me/mfa/totp"), ("POST", "/scim/v2/Users"),
     ("PATCH", "/scim/v2/Groups/{group_id:str}"), ("PATCH", "/scim/v2/Users/{user_id:str}"),
     ("POST", "/v1/webhooks/inbound/{connector_id:str}"),
+    ("POST", "/v1/connectors/{connector_id:str}/oauth/start"),
 })
 """Operations whose generated bodies can only be refused: they need a secret nobody can guess (a session token, a
 refresh token, an invitation token, a TOTP code, an inbound webhook's HMAC signature), or SCIM operations whose
 accepted shapes a schema cannot say (a user needs an email in `userName` or `emails`; a PatchOp names attributes by
-path)."""
+path). `oauth/start` needs an OAuth client configured on the server (and appends nothing)."""
 
 
 def request_schema(body_type: type[msgspec.Struct]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -68,6 +68,13 @@ async def queued_runs(conn: Conn, limit: int) -> list[SyncRunView]:
     return [msgspec.convert(row, SyncRunView, strict=False) for row in await cur.fetchall()]
 
 
+async def running_runs(conn: Conn, started_before: datetime, limit: int) -> list[SyncRunView]:
+    """Runs shown as running since before `started_before` (their worker may have died)."""
+    cur = await conn.execute(f"SELECT {_RUN} FROM sync_runs WHERE status = 'running' AND started_at < %s "
+                             "ORDER BY started_at, id LIMIT %s", (started_before, limit))
+    return [msgspec.convert(row, SyncRunView, strict=False) for row in await cur.fetchall()]
+
+
 async def schedulable_connectors(conn: Conn) -> list[tuple[ConnectorRow, bool]]:
     """Live connectors that may sync (connected, or in error and due a retry), each with whether a run of it is
     already queued or running."""

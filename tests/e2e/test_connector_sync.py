@@ -296,3 +296,34 @@ async def test_the_cli_syncs_a_connector_and_lists_its_runs_with_progress(
     assert "succeeded: 120 fetched, 120 new, 0 updated, 0 unchanged, 0 failed" in sync_out
     assert listed == 0 and run_id in runs_out and "manual" in runs_out and "succeeded" in runs_out
     assert unknown == 2
+
+
+async def test_a_run_left_running_by_a_dead_worker_is_failed_once_its_connector_is_free(
+        api: Client, tenant: Tenant, provider: tuple[str, Provider], settings: Settings) -> None:
+    import psycopg
+
+    from commands.caller import Caller
+    from domain.events import Actor, ActorKind
+    from domain.ids import WorkspaceId
+
+    base, _ = provider
+    con = await connector(api, tenant, base)
+    queued = (await api.post(f"/v1/connectors/{con['id']}/sync", headers=tenant.headers(ADMIN))).json()
+    store = EventStore(settings, pool_size=2)
+    committer = GroupCommitter(store)
+    try:
+        worker = SyncWorker(settings, CommandRunner(store, committer))
+        caller = Caller(workspace_id=WorkspaceId(tenant.workspace_id), actor=Actor(kind=ActorKind.SYSTEM, id="t"))
+        await worker.connectors.start_run(caller, queued["id"], "a worker that then dies")
+        key = f"{settings.database_schema}:sync:{con['id']}"
+        with psycopg.connect(settings.database_url, autocommit=True) as holder:  # a live worker holds the lock
+            holder.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+            held = await worker.recover(queued["id"], tenant.workspace_id, con["id"])
+        freed = await worker.recover(queued["id"], tenant.workspace_id, con["id"])
+        again = await worker.recover(queued["id"], tenant.workspace_id, con["id"])
+    finally:
+        committer.close()
+        store.close()
+    run = await finished(api, tenant, queued["id"])
+    assert (held, freed, again) == (False, True, False)
+    assert run["status"] == "failed" and "stopped" in run["error"]

@@ -21,7 +21,7 @@ import os
 import socket
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -52,6 +52,8 @@ from projections.connectors.view import ConnectorRow
 log = logging.getLogger(__name__)
 PIPELINE_DEPTH = 4
 """Pages of a run stored at once (each page's items concurrently)."""
+ABANDONED_AFTER_S = 60.0
+"""A run shown running this long is checked: when no worker holds its connector's lock, its worker died."""
 PROGRESS_EVERY_S = 2.0
 """A long run records its counts so far at most this often (SyncRunProgressed), for progress displays."""
 
@@ -120,6 +122,26 @@ class SyncWorker:
     async def execute(self, run_id: str, workspace_id: str, connector_id: str) -> bool:
         """Run one queued run under its connector's lock; False when another worker holds the connector or the
         run is no longer queued."""
+        return await self._locked(connector_id, lambda: self._execute_locked(run_id, workspace_id, connector_id))
+
+    async def recover(self, run_id: str, workspace_id: str, connector_id: str) -> bool:
+        """Fail a run left `running` by a worker that died: its connector's lock is free (a live worker holds it
+        for the whole run) and the store still says running. The cursor stays; the schedule retries."""
+        async def fail_abandoned() -> bool:
+            caller = system_caller(workspace_id, connector_id, run_id)
+            try:
+                run, _ = await self.connectors.run(caller, run_id)
+                if run.status != RunStatus.RUNNING:
+                    return False
+                await self.connectors.fail(caller, run_id, Counts(), "the sync worker stopped during the run")
+            except (NotFound, DomainError, ConcurrencyConflict):
+                return False
+            return True
+
+        return await self._locked(connector_id, fail_abandoned)
+
+    async def _locked(self, connector_id: str, work: Callable[[], Awaitable[bool]]) -> bool:
+        """`work()` while holding the connector's session advisory lock; False when another session holds it."""
         lock = await connect(self.settings, autocommit=True)
         try:
             key = f"{self.settings.database_schema}:sync:{connector_id}"
@@ -128,7 +150,7 @@ class SyncWorker:
             if row is None or not row["ok"]:
                 return False
             try:
-                return await self._execute_locked(run_id, workspace_id, connector_id)
+                return await work()
             finally:
                 with contextlib.suppress(psycopg.Error):
                     await lock.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
@@ -247,6 +269,13 @@ class SyncWorker:
         if room <= 0:
             return
         busy = set(self._running)
+        stale = self.clock() - timedelta(seconds=ABANDONED_AFTER_S)
+        for run in await queries.running_runs(pool_conn, stale, limit=10):
+            if run.connector_id not in busy and room > 0:
+                busy.add(run.connector_id)
+                room -= 1
+                self._running[run.connector_id] = asyncio.create_task(
+                    self.recover(run.id, run.workspace_id, run.connector_id), name=f"recover {run.id}")
         for run in await queries.queued_runs(pool_conn, limit=50):
             if room <= 0:
                 break

@@ -49,6 +49,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     connector_http_attempts: int = 4
     connector_http_max_wait_s: float = 60.0
     """Longest `Retry-After` or rate-limit reset a sync waits out; a longer one fails the run (retried later)."""
+    connector_allow_private_urls: str = ""
+    """`true`: in production too, provider URLs may resolve to private addresses (self-hosted Jira on the LAN).
+    Outside production they always may (local test servers)."""
     sync_poll_interval_s: float = 1.0
     sync_scheduler_interval_s: float = 15.0
     sync_retry_base_s: float = 60.0
@@ -66,6 +69,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
+
+    @property
+    def private_provider_urls(self) -> bool:
+        return not self.is_production or self.connector_allow_private_urls.lower() in ("1", "true", "yes")
 
     @property
     def signing_key_for_cursors(self) -> str:

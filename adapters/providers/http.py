@@ -4,6 +4,7 @@ rate-limit headers honoured, and typed failures (never a hang, never an untyped 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import random
 import re
 from collections.abc import Awaitable, Callable, Mapping
@@ -55,6 +56,9 @@ class Policy:
     max_backoff_s: float = 30.0
     max_wait_s: float = 60.0
     """The longest a `Retry-After` or a rate-limit reset is waited out; a longer one fails the run (retried later)."""
+    allow_private: bool = True
+    """False (production): a host that resolves to a loopback, private, link-local or reserved address is refused
+    before any request (tenants' provider URLs must not reach the inside of the deployment)."""
 
 
 @dataclass
@@ -92,6 +96,8 @@ class Http:
         assert self.client is not None, "use `async with Http() as http`"
         last: ProviderError = Unavailable("no attempt made")
         attempts = attempts or self.policy.attempts
+        if not self.policy.allow_private:
+            await refuse_private(url)
         for attempt in range(attempts):
             self.calls += 1
             try:
@@ -144,6 +150,23 @@ class Http:
             wait = rate_limit_wait(response.headers)
             if wait is not None and 0 < wait <= self.policy.max_wait_s:
                 await self.sleep(wait)
+
+
+class PrivateAddress(ProviderError):
+    outcome = "provider_error"
+
+
+async def refuse_private(url: str) -> None:
+    """PrivateAddress when the URL's host is, or resolves to, an address inside a private network."""
+    host = httpx.URL(url).host
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None)
+    except OSError:
+        raise Unavailable(f"cannot resolve {host}") from None
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if not address.is_global:
+            raise PrivateAddress(f"{host} resolves to {address}, which is not a public address: refused")
 
 
 def retry_after(headers: Mapping[str, str]) -> float | None:

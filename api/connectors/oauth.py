@@ -14,7 +14,7 @@ from litestar.params import FromQuery, QueryParameter
 from litestar.response import Redirect
 
 from adapters.providers import oauth
-from adapters.providers.http import Http, ProviderError
+from adapters.providers.http import Http, Policy, ProviderError
 from adapters.secret_box import MasterKeyMissing
 from adapters.settings import Settings
 from api.core.auth import PUBLIC
@@ -75,7 +75,8 @@ async def complete_connector_oauth(request: Request[Any, Any, Any], state: State
     if connector is None or connector.workspace_id != flow.workspace_id:
         return _back_to_app(settings, connector_id=flow.connector_id, oauth="failed", reason="connector deleted")
     try:
-        async with Http() as http:
+        async with Http(Policy(timeout_s=settings.connector_http_timeout_s,
+                               allow_private=settings.private_provider_urls)) as http:
             credentials = await oauth.exchange_code(http, settings, connector.type, connector.config, code)
         caller = Caller(workspace_id=WorkspaceId(flow.workspace_id),
                         actor=Actor(kind=ActorKind.USER, id=flow.actor_id))

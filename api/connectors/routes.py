@@ -132,7 +132,7 @@ def _after(request: Request[Any, Any, Any], cursor: str | None, sort: str) -> tu
 
 def http_policy(settings: Settings) -> Policy:
     return Policy(timeout_s=settings.connector_http_timeout_s, attempts=settings.connector_http_attempts,
-                  max_wait_s=settings.connector_http_max_wait_s)
+                  max_wait_s=settings.connector_http_max_wait_s, allow_private=settings.private_provider_urls)
 
 
 class ConnectorCatalogController(Controller):

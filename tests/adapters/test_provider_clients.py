@@ -11,7 +11,16 @@ from typing import Any
 import pytest
 
 from adapters.providers.clients import GitHub, Jira, Page, PagerDuty, Sentry
-from adapters.providers.http import AuthFailed, BadResponse, Http, Policy, RateLimited, Unavailable, links
+from adapters.providers.http import (
+    AuthFailed,
+    BadResponse,
+    Http,
+    Policy,
+    PrivateAddress,
+    RateLimited,
+    Unavailable,
+    links,
+)
 from tests.fake_providers import JIRA_EMAIL, T0, TOKEN, Provider, serving
 
 
@@ -197,3 +206,14 @@ async def test_pagerduty_window_never_exceeds_six_months(server: tuple[str, Prov
         await collect(PagerDuty(h, {"base_url": base}, {"api_key": TOKEN}, now=now), since=now - timedelta(days=365))
     query = provider.requests[0][1]
     assert query["since"] == ["2026-06-05T00:00:00Z"] and query["until"] == ["2026-12-01T00:00:00Z"]
+
+
+async def test_production_refuses_provider_urls_that_resolve_to_private_addresses(
+        server: tuple[str, Provider]) -> None:
+    base, provider = server
+    async with http(allow_private=False) as h:
+        with pytest.raises(PrivateAddress, match="127.0.0.1"):
+            await github(h, base).check()
+        with pytest.raises(PrivateAddress):
+            await github(h, "http://localhost:9").check()
+    assert provider.requests == []

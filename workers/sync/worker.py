@@ -81,7 +81,8 @@ class SyncWorker:
             lambda: SecretBox(master_key(settings), BOX_PURPOSE)))
         self.policy = policy or Policy(timeout_s=settings.connector_http_timeout_s,
                                        attempts=settings.connector_http_attempts,
-                                       max_wait_s=settings.connector_http_max_wait_s)
+                                       max_wait_s=settings.connector_http_max_wait_s,
+                                       allow_private=settings.private_provider_urls)
         self.clock = clock
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
         self._running: dict[str, asyncio.Task[bool]] = {}

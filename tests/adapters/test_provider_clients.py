@@ -212,7 +212,7 @@ async def test_production_refuses_provider_urls_that_resolve_to_private_addresse
         server: tuple[str, Provider]) -> None:
     base, provider = server
     async with http(allow_private=False) as h:
-        with pytest.raises(PrivateAddress, match="127.0.0.1"):
+        with pytest.raises(PrivateAddress, match=r"127\.0\.0\.1"):
             await github(h, base).check()
         with pytest.raises(PrivateAddress):
             await github(h, "http://localhost:9").check()

@@ -98,9 +98,11 @@ def progress_line(run: SyncRunView, now: datetime) -> str:
             f"in {elapsed:.0f}s ({rate:.0f}/s)")
 
 
-def follow(settings: Settings, run_id: str, out: TextIO = sys.stdout, interval: float = 0.5,
+def follow(settings: Settings, run_id: str, out: TextIO | None = None, interval: float = 0.5,
            timeout: float | None = None) -> SyncRunView | None:
-    """Redraw one progress line until the run finishes (the read model is polled: the CLI has no waiter)."""
+    """Redraw one progress line until the run finishes (the read model is polled: the CLI has no waiter). On a
+    terminal the line is redrawn in place; otherwise each change is a line of its own."""
+    out = out or sys.stdout
     deadline = None if timeout is None else time.monotonic() + timeout
     tty = out.isatty()
     last = ""

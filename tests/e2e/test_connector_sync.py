@@ -327,3 +327,27 @@ async def test_a_run_left_running_by_a_dead_worker_is_failed_once_its_connector_
     run = await finished(api, tenant, queued["id"])
     assert (held, freed, again) == (False, True, False)
     assert run["status"] == "failed" and "stopped" in run["error"]
+
+
+async def test_a_long_backfill_shows_its_progress_in_the_api_and_the_cli(
+        api: Client, tenant: Tenant, provider: tuple[str, Provider], sync_worker: SyncWorkers, settings: Settings,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from cli.main import main
+
+    base, state = provider
+    state.add_github(1_000, updated=datetime.now(UTC) - timedelta(days=1))
+    state.delay_s = 0.35  # 10 pages: a run of several seconds, past the 2 s between progress records
+    con = await connector(api, tenant, base)
+    queued = (await api.post(f"/v1/connectors/{con['id']}/backfill", json={"days": 7},
+                             headers=tenant.headers(ADMIN))).json()
+    environ = {"DATABASE_URL": settings.database_url, "DATABASE_SCHEMA": settings.database_schema}
+
+    followed = await asyncio.to_thread(main, ["connectors", "runs", con["id"]], environ)
+    lines = capsys.readouterr().out.splitlines()
+    run = await finished(api, tenant, queued["id"])
+
+    progress = [line for line in lines if line.startswith(queued["id"]) and " running: " in line]
+    seen = [int(line.split(" running: ")[1].split(" fetched")[0]) for line in progress]
+    assert followed == 0 and run["status"] == "succeeded" and run["records_seen"] == 1_000
+    assert any(0 < n < 1_000 for n in seen), lines  # counts while it ran, not only at the end
+    assert lines[-1].startswith(f"{queued['id']} backfill succeeded: 1000 fetched, 1000 new")

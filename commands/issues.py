@@ -106,7 +106,8 @@ class IssueCommands:
 
     async def open_issues(self, cmds: Sequence[OpenIssue], caller: Caller) -> tuple[list[Opened], int]:
         """Many `open_issue`s decided together and appended in ONE transaction (a connector's page): each is decided
-        as `open_issue` decides it (in order, so a repeated source + external_id updates what the batch opened);
+        as `open_issue` decides it (in order, so a repeated source + external_id updates what the batch opened),
+        except that what a re-sent item leaves out (assignee, team, body, metadata) is kept as people set it;
         one that breaks a domain rule is `failed` alone. A concurrent write to any of them makes the runner decide
         the whole batch again (ConcurrencyConflict after its attempts: the caller may fall back to `open_issue`).
         Answers each command's outcome and the position to wait for (0: nothing appended)."""
@@ -130,7 +131,7 @@ class IssueCommands:
                                                                       **msgspec.structs.asdict(cmd))]
                     else:
                         _check_workspace(issue, caller)
-                        events = decide.edit_issue(issue, _edit_from(cmd), context.meta)
+                        events = decide.edit_issue(issue, _resubmitted(cmd), context.meta)
                 except (DomainError, NotFound):
                     outcomes.append(Opened.FAILED)
                     continue
@@ -203,6 +204,16 @@ def _edit_from(cmd: OpenIssue) -> IssueEdit:
     return IssueEdit(title=cmd.title, body=cmd.body, severity=cmd.severity, team=cmd.team,
                      assignee_id=cmd.assignee_id, external_url=cmd.external_url,
                      metadata=cmd.metadata if cmd.metadata is not None else msgspec.UNSET)
+
+
+def _resubmitted(cmd: OpenIssue) -> IssueEdit:
+    """A source re-sending its item changes what it states; what it leaves out (no assignee, no team, no body, no
+    metadata) is left as people set it in Causeloop."""
+    return IssueEdit(title=cmd.title, severity=cmd.severity, external_url=cmd.external_url,
+                     body=msgspec.UNSET if cmd.body is None else cmd.body,
+                     team=msgspec.UNSET if cmd.team is None else cmd.team,
+                     assignee_id=msgspec.UNSET if cmd.assignee_id is None else cmd.assignee_id,
+                     metadata=cmd.metadata if cmd.metadata else msgspec.UNSET)
 
 
 def _bulk_rule(op: BulkOp, value: str | None) -> Rule:

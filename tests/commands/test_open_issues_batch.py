@@ -7,8 +7,9 @@ from collections.abc import Iterator
 import pytest
 
 from commands.issues import IssueCommands, Opened, OpenIssue, source_stream
-from domain.ids import render
+from domain.ids import UserId, render
 from domain.issues.events import IssueDetailsEdited, IssueOpened, Severity
+from domain.issues.issue import IssueEdit
 from tests.commands.test_command_classes import World
 
 
@@ -45,3 +46,15 @@ async def test_a_closed_issue_fails_alone_and_the_rest_are_stored(world: World) 
     await issues.close_issue(render("iss", opened.stream_id), world.owner)
     outcomes, _ = await issues.open_issues([cmd("b#1", title="changed"), cmd("b#2")], world.owner)
     assert outcomes == [Opened.FAILED, Opened.CREATED]
+
+
+async def test_what_a_resent_item_leaves_out_stays_as_people_set_it(world: World) -> None:
+    issues = IssueCommands(world.runner)
+    opened = await issues.open_issue(cmd("c#1", body="trace"), world.owner)
+    public = render("iss", opened.stream_id)
+    await issues.edit_issue(public, IssueEdit(team="payments", assignee_id=UserId(world.owner.actor.id)),
+                            world.owner)
+    outcomes, _ = await issues.open_issues([cmd("c#1")], world.owner)
+    events = world.store.load(opened.stream_id)
+    assert outcomes == [Opened.UNCHANGED]
+    assert len(events) == 3  # opened, edited (team), assigned: the re-sent item changed nothing

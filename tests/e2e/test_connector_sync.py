@@ -17,8 +17,10 @@ from litestar.testing import AsyncTestClient
 from adapters.event_store import EventStore
 from adapters.postgres import create_pool, writer_transaction
 from adapters.settings import Settings
+from commands.connectors import run_id_of
 from commands.group_commit import GroupCommitter
 from commands.runner import CommandRunner
+from domain.connectors.events import RunKind
 from domain.identity.roles import Role
 from projections.position_waiter import PositionWaiter
 from tests.e2e.conftest import Tenant
@@ -272,7 +274,7 @@ async def test_the_scheduler_queues_a_due_connector_once_even_from_two_scheduler
     finally:
         await waiter.stop()
     listed = (await api.get(f"/v1/connectors/{con['id']}/sync-runs", headers=tenant.headers())).json()
-    assert [(r["id"], r["kind"], r["status"]) for r in listed["data"]] == [(mine[0].run_id, "scheduled", "queued")]
+    assert [(r["id"], r["kind"]) for r in listed["data"]] == [(mine[0].run_id, "scheduled")]
 
 
 async def test_the_cli_syncs_a_connector_and_lists_its_runs_with_progress(
@@ -308,16 +310,16 @@ async def test_a_run_left_running_by_a_dead_worker_is_failed_once_its_connector_
 
     base, _ = provider
     con = await connector(api, tenant, base)
-    queued = (await api.post(f"/v1/connectors/{con['id']}/sync", headers=tenant.headers(ADMIN))).json()
     store = EventStore(settings, pool_size=2)
     committer = GroupCommitter(store)
     try:
         worker = SyncWorker(settings, CommandRunner(store, committer))
         caller = Caller(workspace_id=WorkspaceId(tenant.workspace_id), actor=Actor(kind=ActorKind.SYSTEM, id="t"))
-        await worker.connectors.start_run(caller, queued["id"], "a worker that then dies")
         key = f"{settings.database_schema}:sync:{con['id']}"
-        with psycopg.connect(settings.database_url, autocommit=True) as holder:  # a live worker holds the lock
+        with psycopg.connect(settings.database_url, autocommit=True) as holder:  # "a live worker holds the lock"
             holder.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+            queued = {"id": run_id_of(await worker.connectors.queue_run(caller, con["id"], RunKind.MANUAL))}
+            await worker.connectors.start_run(caller, queued["id"], "a worker that then dies")
             held = await worker.recover(queued["id"], tenant.workspace_id, con["id"])
         freed = await worker.recover(queued["id"], tenant.workspace_id, con["id"])
         again = await worker.recover(queued["id"], tenant.workspace_id, con["id"])

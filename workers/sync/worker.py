@@ -247,14 +247,13 @@ class SyncWorker:
         return outcomes + ["failed"] * unmapped
 
     async def _store(self, caller: Caller, command: OpenIssue) -> str:
+        """One item in a transaction of its own (after a page's conflict), with the same rules as the page."""
         try:
-            result = await self.issues.open_issue(command, caller)
-        except (DomainError, ConcurrencyConflict, NotFound) as exc:
+            outcomes, _ = await self.issues.open_issues([command], caller)
+        except ConcurrencyConflict as exc:
             log.debug("provider item not stored: %s", exc)
             return "failed"
-        if result.created:
-            return "created"
-        return "updated" if result.position else "unchanged"
+        return outcomes[0].value
 
     # --- the loop ---
 

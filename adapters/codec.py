@@ -10,6 +10,7 @@ from uuid import UUID
 import msgspec
 
 from adapters.ids import event_id
+from domain.connectors.events import CONNECTOR_EVENT_TYPES, AnyConnectorsCategoryEvent
 from domain.credentials.events import CREDENTIAL_EVENT_TYPES, AnyCredentialEvent
 from domain.events import Actor, DomainEvent
 from domain.identity.events import IDENTITY_EVENT_TYPES, AnyIdentityEvent
@@ -23,11 +24,13 @@ from domain.workspace_settings.events import SETTINGS_EVENT_TYPES, AnySettingsCa
 AnyEvent = (AnyIssueEvent | AnyIdentityEvent
             | AnySettingsCategoryEvent
             | AnySessionEvent | AnyMfaEvent | AnyCredentialEvent
-            | AnyWebhookEvent)
+            | AnyWebhookEvent
+            | AnyConnectorsCategoryEvent)
 EVENT_TYPES: dict[str, type[DomainEvent]] = {
     cls.__name__: cls for cls in (*ISSUE_EVENT_TYPES, *IDENTITY_EVENT_TYPES,
                                   *SETTINGS_EVENT_TYPES,
-                                  *SESSION_EVENT_TYPES, *MFA_EVENT_TYPES, *CREDENTIAL_EVENT_TYPES)
+                                  *SESSION_EVENT_TYPES, *MFA_EVENT_TYPES, *CREDENTIAL_EVENT_TYPES,
+                                  *CONNECTOR_EVENT_TYPES)
 }
 EVENT_TYPES.update({cls.__name__: cls for cls in WEBHOOK_EVENT_TYPES})
 STREAM_PREFIX = {"issue": "iss", "workspace": "ws", "user": "usr",
@@ -36,6 +39,7 @@ STREAM_PREFIX |= {"invitation": "inv", "organization": "org"}
 STREAM_PREFIX.update(session="ses", mfa="mfa")
 STREAM_PREFIX.update(api_token="tok", service_account="sa")
 STREAM_PREFIX.update(webhook="whk")
+STREAM_PREFIX.update(connector="con", sync_run="run", inbound_delivery="ing_job")
 
 RawEvent = dict[str, Any]
 Upcaster = Callable[[RawEvent], RawEvent]

@@ -132,6 +132,22 @@ class EventStore:
         """The stream's events in order, up to version `up_to` when given."""
         return [codec.decode(n.state) for n in self._app.recorder.select_events(stream_id, lte=up_to)]
 
+    def load_many(self, stream_ids: Sequence[UUID]) -> dict[UUID, list[codec.AnyEvent]]:
+        """Several streams' events in one query (a sync page's issues): each present stream's events in order."""
+        found: dict[UUID, list[codec.AnyEvent]] = {}
+        recorder = self._app.recorder
+        if not isinstance(recorder, PostgresApplicationRecorder) or not stream_ids:
+            return {stream_id: events for stream_id in stream_ids if (events := self.load(stream_id))}
+        with recorder.datastore.transaction(commit=False) as cur:
+            cur.execute(SQL("SELECT originator_id, state FROM {}.{} WHERE originator_id = ANY(%s) "
+                            "ORDER BY originator_id, originator_version").format(
+                                Identifier(recorder.datastore.schema or "public"),
+                                Identifier(recorder.events_table_name)),
+                        (list(stream_ids),))
+            for row in cur.fetchall():
+                found.setdefault(row["originator_id"], []).append(codec.decode(bytes(row["state"])))
+        return found
+
     def read(self, after: int, limit: int) -> list[tuple[int, codec.AnyEvent]]:
         notifications = self._app.recorder.select_notifications(after, limit, inclusive_of_start=False)
         return [(n.id, codec.decode(n.state)) for n in notifications]

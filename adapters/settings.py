@@ -53,12 +53,35 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     webhooks_secret_overlap_s: float = 86_400.0
     webhooks_concurrency: int = 64
     webhooks_poll_interval_s: float = 0.2
+    connector_http_timeout_s: float = 15.0
+    """Deadline of each call to a provider (headers and body together)."""
+    connector_http_attempts: int = 4
+    connector_http_max_wait_s: float = 60.0
+    """Longest `Retry-After` or rate-limit reset a sync waits out; a longer one fails the run (retried later)."""
+    connector_allow_private_urls: str = ""
+    """`true`: in production too, provider URLs may resolve to private addresses (self-hosted Jira on the LAN).
+    Outside production they always may (local test servers)."""
+    sync_poll_interval_s: float = 1.0
+    sync_scheduler_interval_s: float = 15.0
+    sync_retry_base_s: float = 60.0
+    """After a failed run the scheduler retries in base × 2^(failures−1), at most SYNC_RETRY_MAX_S."""
+    sync_retry_max_s: float = 3600.0
+    sync_concurrency: int = 4
+    """Runs one sync worker process executes at once (each on a different connector)."""
+    public_url: str = "http://localhost:4000"
+    """This API's public base URL: OAuth providers redirect to `<public_url>/v1/connectors/oauth/callback`."""
+    connector_oauth_clients: str = ""
+    """JSON: {"linear": {"client_id": …, "client_secret": …, "authorize_url"?, "token_url"?, "scope"?}, …}."""
     app_url: str = "http://localhost:3000"
     """The web app's base URL; invitation `accept_url`s point at `<app_url>/invitations/accept?token=…`."""
 
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
+
+    @property
+    def private_provider_urls(self) -> bool:
+        return not self.is_production or self.connector_allow_private_urls.lower() in ("1", "true", "yes")
 
     @property
     def signing_key_for_cursors(self) -> str:
@@ -78,12 +101,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
 _INT_FIELDS = {
     "port", "nats_stream_replicas", "rate_limit_per_minute", "max_body_bytes", "projector_max_deliveries",
-    "group_commit_max_batch", "db_pool_size", "webhooks_concurrency",
+    "group_commit_max_batch", "db_pool_size", "webhooks_concurrency", "connector_http_attempts", "sync_concurrency",
 }
 _BOOL_FIELDS = {"webhooks_allow_private_targets"}
 _FLOAT_FIELDS = {"read_your_writes_timeout_s", "clerk_jwks_cooldown_s", "standing_cache_max_age_s",
                  "webhooks_timeout_s", "webhooks_retry_base_s", "webhooks_retry_window_s", "webhooks_disable_after_s",
-                 "webhooks_secret_overlap_s", "webhooks_poll_interval_s"}
+                 "webhooks_secret_overlap_s", "webhooks_poll_interval_s",
+                 "connector_http_timeout_s", "connector_http_max_wait_s", "sync_poll_interval_s",
+                 "sync_scheduler_interval_s", "sync_retry_base_s", "sync_retry_max_s"}
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:

@@ -8,6 +8,10 @@ from litestar.logging import LoggingConfig
 
 from adapters.settings import Settings
 from api.audit.routes import AuditLogController
+from api.connectors.inbound import receive_inbound_webhook
+from api.connectors.lifespan import connectors_lifespan
+from api.connectors.oauth import complete_connector_oauth
+from api.connectors.routes import ConnectorCatalogController, ConnectorsController, SyncRunsController
 from api.core.conventions import convention_config, openapi_json
 from api.core.lifespan import lifespan
 from api.core.principals import load_principal
@@ -44,8 +48,9 @@ def create_app(settings: Settings, *, configure_logging: bool = True) -> Litesta
                         get_metrics,
                         openapi_json, *SIGNIN_ROUTES, MembersController, InvitationsController, RolesController,
                         MeController, ApiTokensController, ServiceAccountsController, ScimTokensController,
-                        ScimController, WebhooksController],
-        lifespan=[lifespan, signin_lifespan, webhooks_lifespan],
+                        ScimController, WebhooksController, ConnectorCatalogController, ConnectorsController,
+                        SyncRunsController, receive_inbound_webhook, complete_connector_oauth],
+        lifespan=[lifespan, signin_lifespan, webhooks_lifespan, connectors_lifespan],
         state=State({"settings": settings}),
         logging_config=logging_config,
         debug=False,

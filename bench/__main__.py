@@ -1,6 +1,6 @@
 """`python -m bench [--quick] [--only NAME[,NAME]]`: measure Causeloop against its targets, print one table.
 
-Scenarios (names for --only): baselines, post, get, search, lag, standing, rebuild, webhooks.
+Scenarios (names for --only): baselines, post, get, search, lag, standing, rebuild, webhooks, sync.
 The bench makes its own schema (bench_<random>), JetStream stream and subject prefix, runs `migrate`,
 starts the processes it measures (uvicorn with the API, `causeloop relay`, `causeloop projector` of every read model),
 and drops the schema and stream at the end. The table goes to stdout and bench/results/latest.md.
@@ -25,6 +25,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import msgspec
 import psycopg
 
 from bench import scenarios as sc
@@ -33,7 +34,7 @@ from bench.harness import DEFAULT_DATABASE_URL, DEFAULT_NATS_URL, BenchEnv, benc
 from bench.load import which_client
 from projections.schema import migrate
 
-SCENARIOS = ("baselines", "post", "get", "search", "lag", "standing", "rebuild", "webhooks")
+SCENARIOS = ("baselines", "post", "get", "search", "lag", "standing", "rebuild", "webhooks", "sync")
 RESULTS = Path(__file__).with_name("results")
 POST_PATH = "/v1/issues"
 FILTER_PATH = "/v1/issues?limit=25&status=open&severity=high"
@@ -214,6 +215,30 @@ class Bench:
                 verdict(ok)))
             self.raw[f"post_w{workers}"] = {**self._http_raw(run), "transaction_sizes": sizes}
             self.waits(f"POST, {workers} worker(s)", run)
+
+    def sync(self) -> None:
+        """A connector sync of 10,000 provider issues (2,000 in --quick) from the local provider server."""
+        from bench.connector_sync import connector_sync
+
+        self.pipeline()
+        self.drain()
+        issues = 2_000 if self.plan.quick else 10_000
+        self.say(f"connector sync: {fmt(issues)} GitHub issues from the local provider server")
+
+        def projected(position: int) -> None:
+            sc.wait_caught_up(self.env.settings, position, 600)
+
+        done = connector_sync(self.env.settings, tenant(self.env.settings), issues, projected)
+        ok = done.sync_rate >= 2000 and done.counts.created == issues
+        self.rows.append(Row(
+            f"Connector sync of {fmt(issues)} GitHub issues from the local provider server (100 per page)",
+            "≥ 2,000 issues/s",
+            f"{fmt(done.sync_rate)} issues/s fetched and appended ({done.sync_s:.1f} s, {fmt(done.counts.created)} "
+            f"created); {fmt(done.end_to_end_rate)} issues/s until the issues read model had them all "
+            f"({done.projected_s:.1f} s); re-run with nothing changed {done.rerun_s * 1000:.0f} ms "
+            f"({done.rerun.fetched} fetched, {done.rerun.unchanged} unchanged)", verdict(ok)))
+        self.raw["sync"] = {"issues": issues, "sync_s": done.sync_s, "projected_s": done.projected_s,
+                            "counts": msgspec.structs.asdict(done.counts), "rerun_s": done.rerun_s}
 
     def ensure_seeded(self) -> Tenant:
         if self.seeded is None:
@@ -545,13 +570,13 @@ def main(argv: list[str] | None = None) -> int:
         migrate(env.settings)
         order = [("baselines", bench.baselines), ("get", bench.get), ("search", bench.search),
                  ("rebuild", bench.rebuild), ("lag", bench.lag), ("standing", bench.standing), ("post", bench.post),
-                 ("webhooks", bench.webhooks)]
+                 ("webhooks", bench.webhooks), ("sync", bench.sync)]
         for name, fn in order:
             if name in plan.only:
                 bench.guarded(name, fn)
         notes = machine_notes(env, plan, background_busy)
     order_of = {"post": 0, "baselines": 1, "get": 2, "search": 3, "lag": 4, "standing": 5, "rebuild": 6,
-                "webhooks": 7}
+                "webhooks": 7, "sync": 7}
 
     def rank(row: Row) -> int:
         b = row.benchmark

@@ -103,6 +103,16 @@ def build_parser() -> argparse.ArgumentParser:
     offboard.add_argument("--org-slug", required=True)
     offboard.add_argument("--wait-seconds", type=float, default=10.0,
                           help="wait this long for the API's read model to have it (tokens refused from then on)")
+    sync_worker = command("sync-worker", _sync_worker,
+                          "run the connector sync worker and scheduler (one compose service; run several at will)")
+    sync_worker.add_argument("--no-schedule", action="store_true", help="execute queued runs only")
+    connectors = command("connectors", _connectors, "operator: sync a connector now, or list its runs")
+    connectors.add_argument("action", choices=["sync", "runs"],
+                            help="sync ID: queue a run, follow it; runs ID: the latest runs, following a running one")
+    connectors.add_argument("connector_id", metavar="ID")
+    connectors.add_argument("--backfill-days", type=int, help="sync: a historical backfill of this many days (1-365)")
+    connectors.add_argument("--limit", type=int, default=20, help="runs: how many (default 20)")
+    connectors.add_argument("--no-follow", action="store_true", help="do not follow the run's progress")
     test_services = command("test-services", _test_services,
                             "start/stop embedded Postgres and NATS for the tests when none is reachable")
     test_services.add_argument("action", choices=["start", "stop"])
@@ -114,6 +124,7 @@ def _up(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]
     from projections.registry import PROJECTIONS
     from workers.projector_runner import run_projectors
     from workers.relay import run_relay
+    from workers.sync.worker import run_sync_worker
     from workers.webhook_delivery import run_webhooks
 
     _configure_logging(settings)
@@ -124,6 +135,7 @@ def _up(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]
         workers: dict[str, Worker] = {"relay": functools.partial(run_relay, local)}
         workers["projector"] = functools.partial(run_projectors, local, list(PROJECTIONS))
         workers["webhooks"] = functools.partial(run_webhooks, local)
+        workers["sync"] = functools.partial(run_sync_worker, local)
         print(_banner(settings, local), flush=True)
         run(server, workers)
     return 0
@@ -275,6 +287,37 @@ def wait_for_projection(settings: Settings, name: str, position: int, timeout: f
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.05)
+
+
+def _sync_worker(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:
+    from workers.sync.worker import run_sync_worker
+
+    settings = services.resolve(settings)
+    _configure_logging(settings)
+    run(None, {"sync": functools.partial(run_sync_worker, settings, schedule=not args.no_schedule)})
+    return 0
+
+
+def _connectors(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:
+    """`sync` queues a run (exit 1 if it fails); `runs` prints the latest runs and follows a running one."""
+    from cli import connectors
+
+    settings = services.resolve(settings)
+    if args.action == "sync":
+        if args.backfill_days is not None and not 1 <= args.backfill_days <= 365:
+            raise UsageError("--backfill-days must be 1-365")
+        run_id = connectors.queue_sync(settings, args.connector_id, backfill_days=args.backfill_days)
+        print(f"queued {run_id}", flush=True)
+        if args.no_follow:
+            return 0
+        finished = connectors.follow(settings, run_id)
+        return 0 if finished is not None and finished.status.value == "succeeded" else 1
+    listed = connectors.runs(settings, args.connector_id, args.limit)
+    print(connectors.table(listed), flush=True)
+    active = next((run for run in listed if run.status.value in ("queued", "running")), None)
+    if active is not None and not args.no_follow:
+        connectors.follow(settings, active.id)
+    return 0
 
 
 def _test_services(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:

@@ -10,6 +10,7 @@ from psycopg import AsyncConnection
 
 from adapters.codec import AnyEvent
 from projections.audit import projector as audit
+from projections.connectors import projector as connectors
 from projections.credentials import projector as credentials
 from projections.identity import projector as identity
 from projections.issues import projector as issues
@@ -67,6 +68,9 @@ PROJECTIONS: dict[str, Projection] = {
                                  categories=credentials.CATEGORIES, tables=credentials.TABLES,
                                  schema_package="projections.credentials", project=credentials.project,
                                  guards_standing=True),
+    connectors.NAME: Projection(name=connectors.NAME, version=connectors.VERSION, categories=connectors.CATEGORIES,
+                                tables=connectors.TABLES, schema_package="projections.connectors",
+                                project=connectors.project),
 }
 PROJECTIONS[webhooks.NAME] = Projection(name=webhooks.NAME, version=webhooks.VERSION, categories=webhooks.CATEGORIES,
                                         tables=webhooks.TABLES, schema_package="projections.webhooks",

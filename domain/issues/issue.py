@@ -43,6 +43,12 @@ class Issue(msgspec.Struct, frozen=True, kw_only=True):
     assignee_id: UserId | None
     pattern_id: PatternId | None
     resolved_at: datetime | None = None
+    body: str | None = None
+    team: str | None = None
+    external_url: str | None = None
+    metadata: Metadata = msgspec.field(default_factory=dict)
+    """Kept so that a re-submission (same source + external_id, e.g. a connector sync) that changes nothing
+    records nothing."""
 
 
 class IssueEdit(msgspec.Struct, frozen=True, kw_only=True):
@@ -62,14 +68,15 @@ def evolve(issue: Issue | None, event: AnyIssueEvent) -> Issue:
     if isinstance(event, IssueOpened):
         return Issue(id=event.originator_id, workspace_id=event.workspace_id, version=event.originator_version,
                      status=Status.OPEN, title=event.title, severity=event.severity, assignee_id=event.assignee_id,
-                     pattern_id=None)
+                     pattern_id=None, body=event.body, team=event.team, external_url=event.external_url,
+                     metadata=event.metadata)
     assert issue is not None, "an issue stream starts with IssueOpened"
     issue = msgspec.structs.replace(issue, version=event.originator_version)
     match event:
         case IssueDetailsEdited():
-            title = issue.title if event.title is msgspec.UNSET else event.title
-            severity = issue.severity if event.severity is msgspec.UNSET else event.severity
-            return msgspec.structs.replace(issue, title=title, severity=severity)
+            changes = {name: getattr(event, name) for name in _DETAIL_FIELDS
+                       if getattr(event, name) is not msgspec.UNSET}
+            return msgspec.structs.replace(issue, **changes)
         case IssueAssigned():
             return msgspec.structs.replace(issue, assignee_id=event.assignee_id)
         case IssueStatusChanged():
@@ -143,7 +150,10 @@ def _details(issue: Issue, edit: IssueEdit, meta: Meta) -> IssueDetailsEdited | 
         **envelope(meta, issue.id, issue.version + 1),
         title=msgspec.UNSET if title == issue.title else title,
         severity=msgspec.UNSET if edit.severity == issue.severity else edit.severity,
-        body=edit.body, team=edit.team, external_url=edit.external_url, metadata=edit.metadata,
+        body=msgspec.UNSET if edit.body == issue.body else edit.body,
+        team=msgspec.UNSET if edit.team == issue.team else edit.team,
+        external_url=msgspec.UNSET if edit.external_url == issue.external_url else edit.external_url,
+        metadata=msgspec.UNSET if edit.metadata == issue.metadata else edit.metadata,
     )
     changed = any(getattr(edited, name) is not msgspec.UNSET for name in _DETAIL_FIELDS)
     return edited if changed else None

@@ -7,6 +7,25 @@ from uuid import UUID
 
 import msgspec
 
+from domain.connectors.events import (
+    ConnectorCreated,
+    ConnectorDeleted,
+    ConnectorPaused,
+    ConnectorReconfigured,
+    ConnectorResumed,
+    ConnectorSigningSecretSet,
+    ConnectorStatus,
+    ConnectorSynced,
+    ConnectorSyncFailed,
+    Counts,
+    InboundDeliveryReceived,
+    RunKind,
+    SyncRunFailed,
+    SyncRunProgressed,
+    SyncRunQueued,
+    SyncRunStarted,
+    SyncRunSucceeded,
+)
 from domain.credentials.events import (
     ApiTokenCreated,
     ApiTokenRevoked,
@@ -87,6 +106,11 @@ HASH_2 = "b" * 64
 INVITATION_STREAM = UUID("7c2e3d4f-5a6b-5c7d-8e9f-0a1b2c3d4e5f")
 ORGANIZATION_STREAM = UUID("8d3f4e5a-6b7c-5d8e-9f0a-1b2c3d4e5f60")
 BOB = "usr_01KV1PX3NR96XJRGD48NNHH432"
+CONNECTOR_STREAM = UUID("019a0c1e-0000-7000-8000-0000000000cc")
+RUN_STREAM = UUID("019a0c1e-0000-7000-8000-0000000000dd")
+RUN = "run_01KV1PX3NR96XJRGD48NNHH431"
+DELIVERY_STREAM = UUID("019a0c1e-0000-7000-8000-0000000000ee")
+CONNECTOR = "con_01KV1PX3NR96XJRGD48NNHH431"
 
 
 def samples() -> list[object]:
@@ -126,6 +150,7 @@ def samples() -> list[object]:
         *_members_samples(),
         *credential_samples(),
         *webhook_samples(),
+        *connector_samples(),
     ]
 
 
@@ -213,4 +238,34 @@ def webhook_samples() -> list[object]:
         WebhookRedeliveryRequested(**env(5), delivery_id="dlv_01KV1PX3NR96XJRGD48NNHH431"),
         WebhookEndpointDisabled(**env(6), reason="every delivery failed for 24 h", failing_since=T0),
         WebhookEndpointDeleted(**env(7)),
+    ]
+
+
+def connector_samples() -> list[object]:
+    """Connectors (credentials only as ciphertext) and sync runs (issue #12)."""
+    def con(version: int):  # type: ignore[no-untyped-def]
+        return envelope(meta(T0), CONNECTOR_STREAM, version)
+
+    def run(version: int):  # type: ignore[no-untyped-def]
+        return envelope(meta(T0), RUN_STREAM, version)
+
+    counts = Counts(fetched=120, created=100, updated=15, unchanged=5, failed=0)
+    return [
+        ConnectorCreated(**con(1), connector_type="github", display_name="Web repo",
+                         config={"owner": "acme", "repo": "web"}, schedule="*/30 * * * *",
+                         credentials_ciphertext="v1.bm9uY2UtYW5kLWNpcGhlcnRleHQ=", status=ConnectorStatus.CONNECTED),
+        ConnectorReconfigured(**con(2), schedule="0 * * * *", credentials_ciphertext="v1.b3RoZXI="),
+        ConnectorPaused(**con(3)),
+        ConnectorResumed(**con(4), status=ConnectorStatus.CONNECTED),
+        ConnectorSynced(**con(5), run_id=RUN, cursor={"since": "2026-12-01T10:00:00Z"}, counts=counts),
+        ConnectorSyncFailed(**con(6), run_id=RUN, error="api.github.com answered HTTP 503", consecutive_failures=1),
+        ConnectorDeleted(**con(7)),
+        SyncRunQueued(**run(1), connector_id=CONNECTOR, kind=RunKind.BACKFILL, backfill_days=90),
+        SyncRunStarted(**run(2), connector_id=CONNECTOR, worker="host-1234"),
+        SyncRunProgressed(**run(3), connector_id=CONNECTOR, counts=counts),
+        SyncRunSucceeded(**run(4), connector_id=CONNECTOR, counts=counts),
+        SyncRunFailed(**run(5), connector_id=CONNECTOR, counts=counts, error="timeout"),
+        ConnectorSigningSecretSet(**con(8), secret_ciphertext="v1.c2lnbmluZw=="),
+        InboundDeliveryReceived(**envelope(meta(T0), DELIVERY_STREAM, 1), connector_id=CONNECTOR,
+                                delivery_id="72d3162e-cc78-11e3-81ab-4c9367dc0958", accepted=3, rejected=1),
     ]

@@ -45,10 +45,13 @@ NEVER_ACCEPTED_FROM_NOISE = frozenset({
     ("POST", "/v1/auth/exchange"), ("POST", "/v1/auth/refresh"), ("POST", "/v1/invitations/accept"),
     ("POST", "/v1/me/mfa/totp/verify"), ("DELETE", "/v1/me/mfa/totp"), ("POST", "/scim/v2/Users"),
     ("PATCH", "/scim/v2/Groups/{group_id:str}"), ("PATCH", "/scim/v2/Users/{user_id:str}"),
+    ("POST", "/v1/webhooks/inbound/{connector_id:str}"),
+    ("POST", "/v1/connectors/{connector_id:str}/oauth/start"),
 })
 """Operations whose generated bodies can only be refused: they need a secret nobody can guess (a session token, a
-refresh token, an invitation token, a TOTP code), or SCIM operations whose accepted shapes a schema cannot say (a
-user needs an email in `userName` or `emails`; a PatchOp names attributes by path)."""
+refresh token, an invitation token, a TOTP code, an inbound webhook's HMAC signature), or SCIM operations whose
+accepted shapes a schema cannot say (a user needs an email in `userName` or `emails`; a PatchOp names attributes by
+path). `oauth/start` needs an OAuth client configured on the server (and appends nothing)."""
 
 
 def request_schema(body_type: type[msgspec.Struct]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -142,6 +145,10 @@ class Resources:
                                                                "event_types": ["issue.created"]}))["id"])
             case "delivery_id":
                 return await self._delivery()
+            case "connector_id":  # a provider that never answers (a closed port): `test` fails fast, cleanly
+                return str((await self._post("/v1/connectors", {
+                    "type": "github", "config": {"owner": "acme", "repo": "web", "base_url": "http://127.0.0.1:9"},
+                    "credentials": {"token": "t"}}))["id"])
         raise AssertionError(f"no way to make {name}")
 
     async def _delivery(self) -> str:
@@ -168,7 +175,8 @@ class Resources:
         for placeholder, name in (("{issue_id:str}", "issue_id"), ("{member_id:str}", "member_id"),
                                   ("{invitation_id:str}", "invitation_id"), ("{step:str}", "step"),
                                   ("{user_id:str}", "user_id"), ("{group_id:str}", "group_id"),
-                                  ("{webhook_id:str}", "webhook_id"), ("{delivery_id:str}", "delivery_id")):
+                                  ("{webhook_id:str}", "webhook_id"), ("{delivery_id:str}", "delivery_id"),
+                                  ("{connector_id:str}", "connector_id")):
             if placeholder in path:
                 path = path.replace(placeholder, await self.get(name))
         if "{account_id:str}" in path:

@@ -122,6 +122,11 @@ class Workspace:
             return {"user_id": self.member()["user_id"]}
         if path.startswith("/scim/v2/Groups/"):
             return {"group_id": "viewer"}
+        if path.startswith(("/v1/connectors/{connector_id}", "/v1/sync-runs/", "/v1/webhooks/inbound/")):
+            connector = self.call("POST", "/v1/connectors", {  # a provider that never answers: a closed port
+                "type": "github", "config": {"owner": "acme", "repo": "web", "base_url": "http://127.0.0.1:9"},
+                "credentials": {"token": "t"}})["id"]
+            return {"connector_id": connector, "run_id": self.call("POST", f"/v1/connectors/{connector}/sync")["id"]}
         return {}
 
 

@@ -1,0 +1,101 @@
+"""Similar issues: lexical retrieval (BM25 over title and body, the title counted twice) with an inverted index.
+
+Why lexical: for human-written tickets a ranked bag of words already finds most duplicates, runs offline on the
+CPU with no model, and is deterministic. Scores are a suggestion, never an automatic link.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+
+import msgspec
+
+from domain.patterns.normalize import mask
+
+_WORD = re.compile(r"[a-z][a-z0-9_]+|[a-z]")
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
+_STOP = frozenset((
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "could", "did", "do", "does", "for", "from",
+    "has", "have", "if", "in", "into", "is", "it", "its", "may", "not", "of", "on", "or", "our", "should", "so",
+    "such", "than", "that", "the", "their", "then", "there", "these", "this", "to", "was", "we", "were", "when",
+    "which", "while", "will", "with", "would", "you", "your", "i", "me", "my", "also", "after", "before", "any",
+    "all", "been", "being", "more", "most", "no", "only", "other", "same", "some", "very", "what", "where", "how",
+    "why", "who", "get", "got", "use", "used", "using",
+))
+TITLE_WEIGHT = 2
+
+
+def _words(text: str) -> list[str]:
+    text = _CAMEL.sub(" ", mask(text)).lower()
+    return [w for w in _WORD.findall(text) if w not in _STOP and len(w) > 1]
+
+
+def terms(title: str, body: str = "") -> Counter[str]:
+    """The weighted bag of words of an issue: numbers and ids masked, camelCase split, stop words dropped."""
+    bag: Counter[str] = Counter()
+    for word in _words(title):
+        bag[word] += TITLE_WEIGHT
+    for word in _words(body):
+        bag[word] += 1
+    return bag
+
+
+class Match(msgspec.Struct, frozen=True):
+    key: str
+    score: float
+
+
+class SimilarIndex:
+    """An in-memory BM25 index; `before` restricts candidates to issues added earlier than a given one."""
+
+    def __init__(self, k1: float = 1.2, b: float = 0.75) -> None:
+        self.k1, self.b = k1, b
+        self._keys: list[str] = []
+        self._position: dict[str, int] = {}
+        self._lengths: list[int] = []
+        self._postings: dict[str, list[tuple[int, int]]] = {}
+        self._total_length = 0
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def add(self, key: str, bag: Counter[str]) -> None:
+        """Index an issue once; adding a known key again is ignored (the first text stays)."""
+        if key in self._position:
+            return
+        position = len(self._keys)
+        self._keys.append(key)
+        self._position[key] = position
+        length = sum(bag.values())
+        self._lengths.append(length)
+        self._total_length += length
+        for term, count in bag.items():
+            self._postings.setdefault(term, []).append((position, count))
+
+    def search(self, bag: Counter[str], limit: int = 10, before: str | None = None,
+               exclude: str | None = None) -> list[Match]:
+        """The best `limit` issues by BM25 score, ties broken by the earlier issue."""
+        n = len(self._keys)
+        if n == 0:
+            return []
+        horizon = self._position.get(before, n) if before is not None else n
+        skip = self._position.get(exclude, -1) if exclude is not None else -1
+        average = self._total_length / n or 1.0
+        scores: dict[int, float] = {}
+        for term, query_count in bag.items():
+            postings = self._postings.get(term)
+            if not postings:
+                continue
+            idf = math.log(1 + (n - len(postings) + 0.5) / (len(postings) + 0.5))
+            weight = idf * (1 + math.log(query_count))
+            for position, count in postings:
+                if position >= horizon:
+                    break
+                if position == skip:
+                    continue
+                norm = self.k1 * (1 - self.b + self.b * self._lengths[position] / average)
+                scores[position] = scores.get(position, 0.0) + weight * count * (self.k1 + 1) / (count + norm)
+        best = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:limit]
+        return [Match(self._keys[position], round(score, 4)) for position, score in best]

@@ -1,7 +1,10 @@
 """Similar issues: lexical retrieval (BM25 over title and body, the title counted twice) with an inverted index.
 
 Why lexical: for human-written tickets a ranked bag of words already finds most duplicates, runs offline on the
-CPU with no model, and is deterministic. Scores are a suggestion, never an automatic link.
+CPU with no model, and is deterministic. Scores are a suggestion, never an automatic link. Words are lower-cased
+alphanumeric runs with numbers kept (versions, ticket and error numbers are telling in tickets) and compound names
+not split (`NameNode` is more specific than `name` + `node`): both measured better on duplicate retrieval. The
+index is online: document frequencies are those of the issues indexed so far, so nothing leaks from the future.
 """
 
 from __future__ import annotations
@@ -12,10 +15,7 @@ from collections import Counter
 
 import msgspec
 
-from domain.patterns.normalize import mask
-
-_WORD = re.compile(r"[a-z][a-z0-9_]+|[a-z]")
-_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
+_WORD = re.compile(r"[a-z0-9]+")
 _STOP = frozenset((
     "a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "could", "did", "do", "does", "for", "from",
     "has", "have", "if", "in", "into", "is", "it", "its", "may", "not", "of", "on", "or", "our", "should", "so",
@@ -28,12 +28,11 @@ TITLE_WEIGHT = 2
 
 
 def _words(text: str) -> list[str]:
-    text = _CAMEL.sub(" ", mask(text)).lower()
-    return [w for w in _WORD.findall(text) if w not in _STOP and len(w) > 1]
+    return [w for w in _WORD.findall(text.lower()) if w not in _STOP]
 
 
 def terms(title: str, body: str = "") -> Counter[str]:
-    """The weighted bag of words of an issue: numbers and ids masked, camelCase split, stop words dropped."""
+    """The weighted bag of words of an issue: lower-cased alphanumeric runs without stop words."""
     bag: Counter[str] = Counter()
     for word in _words(title):
         bag[word] += TITLE_WEIGHT
@@ -50,7 +49,7 @@ class Match(msgspec.Struct, frozen=True):
 class SimilarIndex:
     """An in-memory BM25 index; `before` restricts candidates to issues added earlier than a given one."""
 
-    def __init__(self, k1: float = 1.2, b: float = 0.75) -> None:
+    def __init__(self, k1: float = 1.2, b: float = 1.0) -> None:
         self.k1, self.b = k1, b
         self._keys: list[str] = []
         self._position: dict[str, int] = {}

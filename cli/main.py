@@ -108,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _up(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:
     from api import app
     from projections.registry import PROJECTIONS
+    from workers.pattern_detector import run_pattern_detector
     from workers.projector_runner import run_projectors
     from workers.relay import run_relay
 
@@ -118,6 +119,7 @@ def _up(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]
         server = api_server(app.create_app(local), local)
         workers: dict[str, Worker] = {"relay": functools.partial(run_relay, local)}
         workers["projector"] = functools.partial(run_projectors, local, list(PROJECTIONS))
+        workers["pattern-detector"] = functools.partial(run_pattern_detector, local)
         print(_banner(settings, local), flush=True)
         run(server, workers)
     return 0

@@ -13,6 +13,7 @@ from projections.audit import projector as audit
 from projections.credentials import projector as credentials
 from projections.identity import projector as identity
 from projections.issues import projector as issues
+from projections.patterns import projector as patterns
 from projections.sessions import projector as sessions
 from projections.workspace_settings import projector as workspace_settings
 
@@ -66,4 +67,7 @@ PROJECTIONS: dict[str, Projection] = {
                                  categories=credentials.CATEGORIES, tables=credentials.TABLES,
                                  schema_package="projections.credentials", project=credentials.project,
                                  guards_standing=True),
+    patterns.NAME: Projection(name=patterns.NAME, version=patterns.VERSION, categories=patterns.CATEGORIES,
+                              tables=patterns.TABLES, schema_package="projections.patterns",
+                              project=patterns.project),
 }

@@ -1,0 +1,37 @@
+"""Request bodies of the Patterns resource (responses are the read model's structs)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+import msgspec
+
+from api.core.input_policy import RequestBody
+from projections.patterns.queries import DayCount
+
+
+class PatternStatusInput(StrEnum):
+    EMERGING = "emerging"
+    ACTIVE = "active"
+    MITIGATING = "mitigating"
+    WATCHING = "watching"
+    RESOLVED = "resolved"
+
+
+class UpdatePatternRequest(RequestBody, kw_only=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | msgspec.UnsetType = msgspec.UNSET
+    status: PatternStatusInput | msgspec.UnsetType = msgspec.UNSET
+    tags: Annotated[list[Annotated[str, msgspec.Meta(min_length=1, max_length=50)]],
+                    msgspec.Meta(max_length=20)] | msgspec.UnsetType = msgspec.UNSET
+
+
+class MergePatternRequest(RequestBody, kw_only=True):
+    source_pattern_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class Frequency(msgspec.Struct, kw_only=True):
+    pattern_id: str
+    window: str
+    total: int
+    data: list[DayCount]

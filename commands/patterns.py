@@ -1,0 +1,143 @@
+"""Pattern commands: the detector's decisions, and users' edits and merges, run by the one runner."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import cast
+from uuid import UUID
+
+from adapters.ids import keyed_uuid
+from commands.caller import Caller
+from commands.errors import NotFound
+from commands.runner import CommandRunner, Context, Decision, Result
+from domain.events import DomainEvent
+from domain.ids import IssueId, PatternId, WorkspaceId, parse, render
+from domain.issues import issue as issue_rules
+from domain.issues.events import AnyIssueEvent, IssueEvent
+from domain.patterns import pattern as decide
+from domain.patterns.detector import DETECTOR_ACTOR, Decide
+from domain.patterns.events import AnyPatternEvent, Fingerprint, IssueLinkedToPattern, PatternEvent
+from domain.patterns.grouping import MatchMethod
+from domain.patterns.pattern import Link, Pattern, PatternEdit
+
+SIGNATURE_MAX = 200
+
+
+def pattern_stream(workspace_id: str, key: str) -> UUID:
+    """A pattern's stream id from its founding key: the same decision always names the same stream."""
+    return keyed_uuid(workspace_id, "pattern", key)
+
+
+def pattern_id_of(result: Result) -> PatternId:
+    return PatternId(render("pat", result.stream_id))
+
+
+def pattern_events(result: Result) -> list[AnyPatternEvent]:
+    return cast(list[AnyPatternEvent], result.own(PatternEvent))
+
+
+class PatternCommands:
+    def __init__(self, runner: CommandRunner) -> None:
+        self._runner = runner
+
+    async def record(self, decision: Decide) -> Result:
+        """The detector's decision: found the pattern or join it, and link the issue to it (one transaction)."""
+        caller = Caller(workspace_id=decision.workspace_id, actor=DETECTOR_ACTOR)
+        stream_id = pattern_stream(decision.workspace_id, decision.pattern_key)
+        pattern_id = PatternId(render("pat", stream_id))
+        assignment = decision.assignment
+        suggested = (PatternId(render("pat", pattern_stream(decision.workspace_id, decision.suggested_key)))
+                     if decision.suggested_key else None)
+        link = Link(issue_id=decision.issue_id, method=assignment.method.value, similarity=assignment.similarity,
+                    fingerprint=assignment.fingerprint, severity=decision.severity, service=decision.service,
+                    issue_opened_at=decision.opened_at, suggested_pattern_id=suggested,
+                    suggested_similarity=assignment.suggested_similarity, similar=decision.similar)
+
+        async def deciding(context: Context) -> Decision:
+            history = await context.load(stream_id, PatternEvent)
+            current = decide.project_pattern(None, cast(list[AnyPatternEvent], history))
+            events: list[DomainEvent]
+            if current is None:
+                signature = decision.error_type or assignment.template
+                fingerprint = Fingerprint(domain=decision.domain, service=decision.service,
+                                          component=decision.component, error_signature=signature[:SIGNATURE_MAX],
+                                          hash=assignment.fingerprint)
+                events = list(decide.detect(stream_id, context.meta, fingerprint=fingerprint,
+                                            template=assignment.template, link=link))
+            else:
+                template = assignment.template if assignment.method == MatchMethod.TEMPLATE else None
+                events = list(decide.link_issue(current, link, context.meta, template))
+            if decision.unlinked_from_key is not None:
+                events += await _unlink_from(context, decision.workspace_id, decision.unlinked_from_key,
+                                             decision.issue_id)
+            events += await _issue_link(context, decision.issue_id, pattern_id)
+            return Decision(stream_id, history, events)
+
+        return await self._runner.run(caller, deciding)
+
+    async def update(self, pattern_id: str, edit: PatternEdit, caller: Caller,
+                     expected_version: int | None = None) -> Result:
+        stream_id = parse("pat", pattern_id)
+
+        async def deciding(context: Context) -> Decision:
+            history, current = await _load(context, stream_id, pattern_id, caller.workspace_id)
+            return Decision(current.id, history, decide.update_pattern(current, edit, context.meta))
+
+        return await self._runner.run(caller, deciding, expected_version=expected_version)
+
+    async def merge(self, target_id: str, source_id: str, caller: Caller) -> Result:
+        """The source's issues move to the target; the detector reads the PatternMerged event as a must-link."""
+        target_stream = parse("pat", target_id)
+        source_stream = parse("pat", source_id)
+
+        async def deciding(context: Context) -> Decision:
+            history, target = await _load(context, target_stream, target_id, caller.workspace_id)
+            source_history, source = await _load(context, source_stream, source_id, caller.workspace_id)
+            links = _links_of(source, source_history)
+            events: list[DomainEvent] = list(decide.merge(source, target, links, context.meta))
+            for link in links:
+                events += await _issue_link(context, link.issue_id, PatternId(render("pat", target.id)))
+            return Decision(target.id, history, events)
+
+        return await self._runner.run(caller, deciding)
+
+
+async def _load(context: Context, stream_id: UUID | None, public_id: str, workspace_id: WorkspaceId
+                ) -> tuple[list[PatternEvent], Pattern]:
+    history = [] if stream_id is None else await context.load(stream_id, PatternEvent)
+    current = decide.project_pattern(None, cast(list[AnyPatternEvent], history))
+    if current is None or current.workspace_id != workspace_id:
+        raise NotFound("pattern", public_id)
+    return history, current
+
+
+def _links_of(source: Pattern, history: Sequence[PatternEvent]) -> list[Link]:
+    """The current members' links, re-stated as merge links (the explanation of how each first matched is kept
+    on the source's history)."""
+    latest: dict[str, IssueLinkedToPattern] = {}
+    for event in history:
+        if isinstance(event, IssueLinkedToPattern):
+            latest[event.issue_id] = event
+    return [Link(issue_id=IssueId(issue_id), method=MatchMethod.MERGE.value, similarity=1.0,
+                 fingerprint=latest[issue_id].fingerprint, severity=latest[issue_id].severity,
+                 service=latest[issue_id].service, issue_opened_at=latest[issue_id].issue_opened_at)
+            for issue_id in sorted(source.members) if issue_id in latest]
+
+
+async def _unlink_from(context: Context, workspace_id: str, key: str, issue_id: IssueId) -> list[DomainEvent]:
+    """The pattern a user unlinked the issue from no longer lists it."""
+    history = await context.load(pattern_stream(workspace_id, key), PatternEvent)
+    old = decide.project_pattern(None, cast(list[AnyPatternEvent], history))
+    return [] if old is None else list(decide.unlink_issue(old, issue_id, "unlinked", context.meta))
+
+
+async def _issue_link(context: Context, issue_id: str, pattern_id: PatternId) -> list[DomainEvent]:
+    """The issue's own stream records its pattern, so the issue's `pattern_id` and `stage` follow."""
+    stream_id = parse("iss", issue_id)
+    if stream_id is None:
+        return []
+    history = await context.load(stream_id, IssueEvent)
+    issue = issue_rules.project_issue(None, cast(list[AnyIssueEvent], history))
+    if issue is None:
+        return []
+    return list(issue_rules.link_pattern(issue, pattern_id, context.meta))

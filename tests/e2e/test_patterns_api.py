@@ -5,7 +5,6 @@ issues are served by the API. Replaying the detector and rebuilding the read mod
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,37 +20,14 @@ from commands.patterns import pattern_stream
 from domain.ids import render
 from domain.patterns.detector import Detector
 from tests.e2e.conftest import Tenant, Workers, event_store
+from tests.e2e.detector_support import DetectorThread
 from workers.operations import rebuild
-from workers.pattern_detector import replay, run_pattern_detector
+from workers.pattern_detector import replay
 
 pytestmark = [pytest.mark.postgres, pytest.mark.nats]
 Client = AsyncTestClient  # type: ignore[type-arg]
 T = TypeVar("T")
 DEADLINE_S = 15.0
-
-
-class DetectorThread:
-    """The pattern-detection worker in an event loop of its own, as `causeloop up` runs it beside the others."""
-
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), name="e2e-detector", daemon=True)
-
-    async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stopping = asyncio.Event()
-        self._ready.set()
-        await run_pattern_detector(self._settings, self._stopping)
-
-    def __enter__(self) -> DetectorThread:
-        self._thread.start()
-        self._ready.wait(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._loop.call_soon_threadsafe(self._stopping.set)
-        self._thread.join(30)
 
 
 @pytest.fixture(scope="module")

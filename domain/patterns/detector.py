@@ -91,8 +91,10 @@ def signal_of(issue_id: str, opened: IssueOpened) -> Signal:
 
 
 class Detector:
-    def __init__(self) -> None:
+    def __init__(self, *, similar: bool = True) -> None:
         self._workspaces: dict[str, _Workspace] = {}
+        self._similar = similar
+        """Also find each new issue's most similar earlier issues (off: grouping alone, for the benchmark)."""
 
     def _workspace(self, workspace_id: str) -> _Workspace:
         found = self._workspaces.get(workspace_id)
@@ -143,7 +145,8 @@ class Detector:
         issue = _Issue(event)
         space.issues[issue_id] = issue
         decision = self._assign(space, issue_id, issue)
-        space.index.add(issue_id, terms(event.title, event.body or ""))
+        if self._similar:
+            space.index.add(issue_id, terms(event.title, event.body or ""))
         return [decision]
 
     def _assign(self, space: _Workspace, issue_id: str, issue: _Issue) -> Decide:
@@ -155,7 +158,7 @@ class Detector:
         issue.fingerprint = assignment.fingerprint
         similar = [(IssueId(match.key), match.score) for match in
                    space.index.search(terms(opened.title, opened.body or ""), limit=SIMILAR_KEPT + 1,
-                                      exclude=issue_id)][:SIMILAR_KEPT]
+                                      exclude=issue_id)][:SIMILAR_KEPT] if self._similar else []
         meta = opened.metadata
         return Decide(workspace_id=opened.workspace_id, issue_id=IssueId(issue_id), assignment=assignment,
                       pattern_key=assignment.pattern_key, suggested_key=assignment.suggested_pattern_key,

@@ -9,6 +9,8 @@ index is online: document frequencies are those of the issues indexed so far, so
 
 from __future__ import annotations
 
+import bisect
+import heapq
 import math
 import re
 from collections import Counter
@@ -49,8 +51,9 @@ class Match(msgspec.Struct, frozen=True):
 class SimilarIndex:
     """An in-memory BM25 index; `before` restricts candidates to issues added earlier than a given one."""
 
-    def __init__(self, k1: float = 1.2, b: float = 1.0) -> None:
+    def __init__(self, k1: float = 1.2, b: float = 1.0, max_terms: int = 12, max_postings: int = 256) -> None:
         self.k1, self.b = k1, b
+        self.max_terms, self.max_postings = max_terms, max_postings
         self._keys: list[str] = []
         self._position: dict[str, int] = {}
         self._lengths: list[int] = []
@@ -75,26 +78,31 @@ class SimilarIndex:
 
     def search(self, bag: Counter[str], limit: int = 10, before: str | None = None,
                exclude: str | None = None) -> list[Match]:
-        """The best `limit` issues by BM25 score, ties broken by the earlier issue."""
+        """The best `limit` issues by BM25 score, ties broken by the earlier issue.
+
+        Bounded work whatever the index size: only the query's `max_terms` heaviest terms (count over log document
+        frequency: frequent in the query, rare in the index) are looked up, each over its `max_postings` most
+        recent issues."""
         n = len(self._keys)
         if n == 0:
             return []
         horizon = self._position.get(before, n) if before is not None else n
         skip = self._position.get(exclude, -1) if exclude is not None else -1
         average = self._total_length / n or 1.0
+        looked_up = sorted((term for term in bag if term in self._postings),
+                           key=lambda term: (-(1 + math.log(bag[term])) / math.log(2 + len(self._postings[term])),
+                                             term))[: self.max_terms]
         scores: dict[int, float] = {}
-        for term, query_count in bag.items():
-            postings = self._postings.get(term)
-            if not postings:
-                continue
+        for term in looked_up:
+            postings = self._postings[term]
+            query_count = bag[term]
             idf = math.log(1 + (n - len(postings) + 0.5) / (len(postings) + 0.5))
             weight = idf * (1 + math.log(query_count))
-            for position, count in postings:
-                if position >= horizon:
-                    break
+            end = bisect.bisect_left(postings, (horizon, 0))
+            for position, count in postings[max(0, end - self.max_postings):end]:
                 if position == skip:
                     continue
                 norm = self.k1 * (1 - self.b + self.b * self._lengths[position] / average)
                 scores[position] = scores.get(position, 0.0) + weight * count * (self.k1 + 1) / (count + norm)
-        best = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:limit]
+        best = heapq.nsmallest(limit, scores.items(), key=lambda item: (-item[1], item[0]))
         return [Match(self._keys[position], round(score, 4)) for position, score in best]

@@ -29,7 +29,7 @@ from domain.patterns.similar import SimilarIndex, terms
 
 SYSTEMS = ("HDFS", "BGL", "OpenSSH", "Spark", "Hadoop", "Proxifier")
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-_NUMBER = re.compile(r"\d+")
+_NUMBER = re.compile(r"-?\d+")  # the baseline: every (signed) digit run becomes <*>, then exact match
 
 
 def _comb2(n: int) -> float:

@@ -159,11 +159,11 @@ class SimilarIssuesController(Controller):
     @get("/{issue_id:str}/similar", guards=[requires("issues:read")])
     async def list_similar_issues(
         self, request: Request[Any, Any, Any], issue_id: FromPath[str],
-        limit: Annotated[int, QueryParameter(ge=1, le=20)] = 10,
+        limit: Annotated[int, QueryParameter(ge=1, le=5, description="How many (default 3)")] = 3,
         earlier_only: Annotated[bool, QueryParameter(description="Only issues opened before this one")] = False,
     ) -> list[queries.SimilarIssue]:
-        """The issues most similar to this one (lexical score, best first), as the detector found them: a
-        suggestion, never an automatic link."""
+        """The issues most similar to this one, best first, each with `similarity` (0–1, TF-IDF cosine), as the
+        detector found them when each was created: a suggestion, never an automatic link."""
         public_id = canonical("iss", issue_id)
         if public_id is None:
             raise not_found("issue", issue_id)

@@ -156,7 +156,7 @@ class Detector:
         assignment = space.grouper.assign(signal_of(key, opened))
         issue.pattern_key = assignment.pattern_key
         issue.fingerprint = assignment.fingerprint
-        similar = [(IssueId(match.key), match.score) for match in
+        similar = [(IssueId(match.key), match.similarity) for match in
                    space.index.search(terms(opened.title, opened.body or ""), limit=SIMILAR_KEPT + 1,
                                       exclude=issue_id)][:SIMILAR_KEPT] if self._similar else []
         meta = opened.metadata

@@ -58,7 +58,7 @@ class IssueLinkedToPattern(PatternEvent, frozen=True, kw_only=True):
     """A close pattern in the middle band (not auto-attached): a merge a user may confirm."""
     suggested_similarity: float | None = None
     similar: list[tuple[IssueId, float]] = msgspec.field(default_factory=list)
-    """The most similar earlier issues (lexical score) when the issue was analyzed."""
+    """The most similar earlier issues when the issue was analyzed: (issue id, similarity 0–1), best first."""
 
 
 class IssueUnlinkedFromPattern(PatternEvent, frozen=True, kw_only=True):

@@ -46,6 +46,9 @@ def terms(title: str, body: str = "") -> Counter[str]:
 class Match(msgspec.Struct, frozen=True):
     key: str
     score: float
+    """BM25: ranks, unbounded."""
+    similarity: float
+    """TF-IDF cosine of the two issues' words (0–1): what the API shows."""
 
 
 class SimilarIndex:
@@ -58,6 +61,7 @@ class SimilarIndex:
         self._position: dict[str, int] = {}
         self._lengths: list[int] = []
         self._postings: dict[str, list[tuple[int, int]]] = {}
+        self._bags: list[Counter[str]] = []
         self._total_length = 0
 
     def __len__(self) -> int:
@@ -72,6 +76,7 @@ class SimilarIndex:
         self._position[key] = position
         length = sum(bag.values())
         self._lengths.append(length)
+        self._bags.append(bag)
         self._total_length += length
         for term, count in bag.items():
             self._postings.setdefault(term, []).append((position, count))
@@ -105,4 +110,20 @@ class SimilarIndex:
                 norm = self.k1 * (1 - self.b + self.b * self._lengths[position] / average)
                 scores[position] = scores.get(position, 0.0) + weight * count * (self.k1 + 1) / (count + norm)
         best = heapq.nsmallest(limit, scores.items(), key=lambda item: (-item[1], item[0]))
-        return [Match(self._keys[position], round(score, 4)) for position, score in best]
+        query = self._vector(bag)
+        return [Match(self._keys[position], round(score, 4), round(self._cosine(query, position), 4))
+                for position, score in best]
+
+    def _vector(self, bag: Counter[str]) -> dict[str, float]:
+        """Log tf times smoothed idf (a word the index has not seen counts as seen once), L2-normalized."""
+        n = len(self._keys)
+        vector = {}
+        for term, count in bag.items():
+            df = len(self._postings.get(term, ())) or 1
+            vector[term] = (1 + math.log(count)) * math.log(1 + n / df)
+        norm = math.sqrt(sum(value * value for value in vector.values())) or 1.0
+        return {term: value / norm for term, value in vector.items()}
+
+    def _cosine(self, query: dict[str, float], position: int) -> float:
+        other = self._vector(self._bags[position])
+        return min(1.0, sum(weight * other.get(term, 0.0) for term, weight in query.items()))

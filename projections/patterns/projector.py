@@ -46,8 +46,9 @@ ON CONFLICT (workspace_id, pattern_id, issue_id) DO UPDATE SET method = excluded
     similarity = excluded.similarity, linked_at = excluded.linked_at
 """
 _SIMILAR = """
-INSERT INTO issue_similar (workspace_id, issue_id, other_id, score, earlier) VALUES (%s, %s, %s, %s, %s)
-ON CONFLICT (workspace_id, issue_id, other_id) DO UPDATE SET score = excluded.score, earlier = excluded.earlier
+INSERT INTO issue_similar (workspace_id, issue_id, other_id, similarity, earlier) VALUES (%s, %s, %s, %s, %s)
+ON CONFLICT (workspace_id, issue_id, other_id) DO UPDATE SET similarity = excluded.similarity,
+    earlier = excluded.earlier
 """
 _UNLINK = "DELETE FROM pattern_members WHERE workspace_id = %s AND pattern_id = %s AND issue_id = %s"
 _TOUCH = "UPDATE patterns SET version = %s, updated_at = %s WHERE workspace_id = %s AND id = %s"
@@ -90,9 +91,9 @@ async def project(conn: Conn, batch: Sequence[tuple[int, AnyEvent]]) -> None:
                     workspace, pattern_id, event.issue_id, event.method, event.similarity, event.fingerprint,
                     event.severity, event.service, event.issue_opened_at, event.occurred_at,
                     event.suggested_pattern_id, event.suggested_similarity, workspace, event.issue_id))
-                for other, score in event.similar:
-                    await conn.execute(_SIMILAR, (workspace, event.issue_id, other, score, True))
-                    await conn.execute(_SIMILAR, (workspace, other, event.issue_id, score, False))
+                for other, similarity in event.similar:
+                    await conn.execute(_SIMILAR, (workspace, event.issue_id, other, similarity, True))
+                    await conn.execute(_SIMILAR, (workspace, other, event.issue_id, similarity, False))
                 touched.add((workspace, pattern_id))
                 await conn.execute(_TOUCH, (event.originator_version, event.occurred_at, workspace, pattern_id))
             case IssueUnlinkedFromPattern():

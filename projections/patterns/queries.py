@@ -79,7 +79,7 @@ class Member(msgspec.Struct, kw_only=True):
 class SimilarIssue(msgspec.Struct, kw_only=True):
     issue_id: str
     title: str | None
-    score: float
+    similarity: float
     earlier: bool
     pattern_id: str | None
 
@@ -190,8 +190,8 @@ async def frequency(conn: Conn, workspace_id: str, pattern_id: str, days: int) -
 async def similar_issues(conn: Conn, workspace_id: str, issue_id: str, *, earlier_only: bool, limit: int
                          ) -> list[SimilarIssue]:
     cur = await conn.execute(
-        "SELECT s.other_id AS issue_id, i.title, s.score, s.earlier, i.pattern_id FROM issue_similar s"
+        "SELECT s.other_id AS issue_id, i.title, s.similarity, s.earlier, i.pattern_id FROM issue_similar s"
         " LEFT JOIN issues i ON i.workspace_id = s.workspace_id AND i.id = s.other_id"
         " WHERE s.workspace_id = %s AND s.issue_id = %s AND (s.earlier OR NOT %s)"
-        " ORDER BY s.score DESC, s.other_id LIMIT %s", (workspace_id, issue_id, earlier_only, limit))
+        " ORDER BY s.similarity DESC, s.other_id LIMIT %s", (workspace_id, issue_id, earlier_only, limit))
     return [msgspec.convert(row, SimilarIssue) for row in await cur.fetchall()]

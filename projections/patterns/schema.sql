@@ -52,7 +52,7 @@ CREATE TABLE IF NOT EXISTS issue_similar (
     workspace_id  text NOT NULL,
     issue_id      text NOT NULL,
     other_id      text NOT NULL,
-    score         double precision NOT NULL,
+    similarity    double precision NOT NULL,  -- TF-IDF cosine, 0–1
     earlier       boolean NOT NULL,  -- the other issue was opened before this one
     PRIMARY KEY (workspace_id, issue_id, other_id)
 );

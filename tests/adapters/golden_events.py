@@ -143,7 +143,7 @@ def pattern_samples() -> list[object]:
         IssueLinkedToPattern(**pat(2), issue_id=issue, method="template", similarity=0.8571, fingerprint="0f" * 16,
                              severity="high", service="checkout", issue_opened_at=T0,
                              suggested_pattern_id=PatternId("pat_01KV1PX3NR96XJRGD48NNHH431"),
-                             suggested_similarity=0.6, similar=[(IssueId("iss_01KV1PX3NNV29S67D9NT816VBS"), 3.25)]),
+                             suggested_similarity=0.6, similar=[(IssueId("iss_01KV1PX3NNV29S67D9NT816VBS"), 0.4375)]),
         PatternUpdated(**pat(3), status=PatternStatus.ACTIVE, template="Timeout calling <*> after <*>"),
         IssueUnlinkedFromPattern(**pat(4), issue_id=issue, reason="unlinked"),
         PatternMerged(**pat(5), into_pattern_id=PatternId("pat_01KV1PX3NR96XJRGD48NNHH431")),

@@ -124,7 +124,7 @@ async def test_template_match_attaches_a_variant_and_similar_lists_earlier_issue
     assert pattern["template"] == "Invalid user <*> from <*> on gateway port"
     similar = (await api.get(f"/v1/issues/{second['id']}/similar?earlier_only=true",
                              headers=tenant.headers())).json()
-    assert [s["issue_id"] for s in similar] == [first["id"]] and similar[0]["score"] > 0
+    assert [s["issue_id"] for s in similar] == [first["id"]] and 0 < similar[0]["similarity"] <= 1
     later = (await api.get(f"/v1/issues/{first['id']}/similar", headers=tenant.headers())).json()
     assert [(s["issue_id"], s["earlier"]) for s in later] == [(second["id"], False)]
     none_earlier = (await api.get(f"/v1/issues/{first['id']}/similar?earlier_only=true",

@@ -21,7 +21,7 @@ from api.members.invitations import InvitationsController
 from api.members.me import MeController
 from api.members.roles import RolesController
 from api.members.routes import MembersController
-from api.patterns.routes import PatternsController, SimilarIssuesController
+from api.patterns.routes import IssueAnalysisController, PatternsController
 from api.scim.auth import SCIM_SCHEME, SCIM_SCHEME_NAME
 from api.scim.routes import ScimController
 from api.signin import mfa_routes
@@ -43,7 +43,7 @@ def create_app(settings: Settings, *, configure_logging: bool = True) -> Litesta
                         get_metrics,
                         openapi_json, *SIGNIN_ROUTES, MembersController, InvitationsController, RolesController,
                         MeController, ApiTokensController, ServiceAccountsController, ScimTokensController,
-                        ScimController, PatternsController, SimilarIssuesController],
+                        ScimController, PatternsController, IssueAnalysisController],
         lifespan=[lifespan, signin_lifespan],
         state=State({"settings": settings}),
         logging_config=logging_config,

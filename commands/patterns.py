@@ -10,13 +10,19 @@ from adapters.ids import keyed_uuid
 from commands.caller import Caller
 from commands.errors import NotFound
 from commands.runner import CommandRunner, Context, Decision, Result
-from domain.events import DomainEvent
+from domain.events import DomainEvent, envelope
 from domain.ids import IssueId, PatternId, WorkspaceId, parse, render
 from domain.issues import issue as issue_rules
 from domain.issues.events import AnyIssueEvent, IssueEvent
 from domain.patterns import pattern as decide
 from domain.patterns.detector import DETECTOR_ACTOR, Decide
-from domain.patterns.events import AnyPatternEvent, Fingerprint, IssueLinkedToPattern, PatternEvent
+from domain.patterns.events import (
+    AnyPatternAggregateEvent,
+    Fingerprint,
+    IssueLinkedToPattern,
+    IssueReanalysisRequested,
+    PatternEvent,
+)
 from domain.patterns.grouping import MatchMethod
 from domain.patterns.pattern import Link, Pattern, PatternEdit
 
@@ -32,8 +38,8 @@ def pattern_id_of(result: Result) -> PatternId:
     return PatternId(render("pat", result.stream_id))
 
 
-def pattern_events(result: Result) -> list[AnyPatternEvent]:
-    return cast(list[AnyPatternEvent], result.own(PatternEvent))
+def pattern_events(result: Result) -> list[AnyPatternAggregateEvent]:
+    return cast(list[AnyPatternAggregateEvent], result.own(PatternEvent))
 
 
 class PatternCommands:
@@ -55,7 +61,7 @@ class PatternCommands:
 
         async def deciding(context: Context) -> Decision:
             history = await context.load(stream_id, PatternEvent)
-            current = decide.project_pattern(None, cast(list[AnyPatternEvent], history))
+            current = decide.project_pattern(None, cast(list[AnyPatternAggregateEvent], history))
             events: list[DomainEvent]
             if current is None:
                 signature = decision.error_type or assignment.template
@@ -102,10 +108,28 @@ class PatternCommands:
         return await self._runner.run(caller, deciding)
 
 
+    async def reanalyze(self, issue_id: str, tier: str, caller: Caller) -> Result:
+        """Ask the detector to group the issue again (it answers asynchronously, like for a new issue)."""
+        issue_stream = parse("iss", issue_id)
+
+        async def deciding(context: Context) -> Decision:
+            history = [] if issue_stream is None else await context.load(issue_stream, IssueEvent)
+            issue = issue_rules.project_issue(None, cast(list[AnyIssueEvent], history))
+            if issue is None or issue.workspace_id != caller.workspace_id:
+                raise NotFound("issue", issue_id)
+            stream_id = keyed_uuid(caller.workspace_id, "reanalysis", issue_id)
+            requests = await context.load(stream_id, PatternEvent)
+            version = requests[-1].originator_version + 1 if requests else 1
+            return Decision(stream_id, requests, [IssueReanalysisRequested(
+                **envelope(context.meta, stream_id, version), issue_id=IssueId(issue_id), tier=tier)])
+
+        return await self._runner.run(caller, deciding)
+
+
 async def _load(context: Context, stream_id: UUID | None, public_id: str, workspace_id: WorkspaceId
                 ) -> tuple[list[PatternEvent], Pattern]:
     history = [] if stream_id is None else await context.load(stream_id, PatternEvent)
-    current = decide.project_pattern(None, cast(list[AnyPatternEvent], history))
+    current = decide.project_pattern(None, cast(list[AnyPatternAggregateEvent], history))
     if current is None or current.workspace_id != workspace_id:
         raise NotFound("pattern", public_id)
     return history, current
@@ -127,7 +151,7 @@ def _links_of(source: Pattern, history: Sequence[PatternEvent]) -> list[Link]:
 async def _unlink_from(context: Context, workspace_id: str, key: str, issue_id: IssueId) -> list[DomainEvent]:
     """The pattern a user unlinked the issue from no longer lists it."""
     history = await context.load(pattern_stream(workspace_id, key), PatternEvent)
-    old = decide.project_pattern(None, cast(list[AnyPatternEvent], history))
+    old = decide.project_pattern(None, cast(list[AnyPatternAggregateEvent], history))
     return [] if old is None else list(decide.unlink_issue(old, issue_id, "unlinked", context.meta))
 
 

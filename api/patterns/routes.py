@@ -152,7 +152,7 @@ class PatternsController(Controller):
                                  data=counts)
 
 
-class SimilarIssuesController(Controller):
+class IssueAnalysisController(Controller):
     path = "/v1/issues"
     tags = ("Issues",)
 
@@ -175,3 +175,18 @@ class SimilarIssuesController(Controller):
                 raise not_found("issue", issue_id)
             return await queries.similar_issues(conn, caller.workspace_id, public_id, earlier_only=earlier_only,
                                                 limit=limit)
+
+    @post("/{issue_id:str}/reanalyze", guards=[requires("issues:write")], status_code=202,
+          responses=error_responses(e409="conflict: changed concurrently; retry"))
+    async def reanalyze_issue(self, request: Request[Any, Any, Any], issue_id: FromPath[str],
+                              data: JSONBody[schemas.ReanalyzeRequest]) -> Response[schemas.ReanalysisAccepted]:
+        """Run the grouping again for this issue (asynchronously, by the pattern detector): it moves to another
+        pattern only if the answer changed, e.g. after merges or unlinks."""
+        public_id = canonical("iss", issue_id)
+        if public_id is None:
+            raise not_found("issue", issue_id)
+        commands: PatternCommands = request.app.state.pattern_commands
+        accepted = await commands.reanalyze(public_id, data.tier.value, provide_caller(request))
+        headers = await settle(request.app.state, (PATTERNS_PROJECTION, accepted.position))
+        return Response(schemas.ReanalysisAccepted(issue_id=public_id, tier=data.tier.value, status="queued"),
+                        status_code=202, headers=headers)

@@ -35,3 +35,21 @@ class Frequency(msgspec.Struct, kw_only=True):
     window: str
     total: int
     data: list[DayCount]
+
+
+class Tier(StrEnum):
+    FAST = "fast"
+    BALANCED = "balanced"
+    DEEP = "deep"
+
+
+class ReanalyzeRequest(RequestBody, kw_only=True):
+    tier: Tier = Tier.BALANCED
+
+
+class ReanalysisAccepted(msgspec.Struct, kw_only=True):
+    issue_id: str
+    tier: str
+    status: str
+    """`queued`: the detector groups the issue again within a second; its `pattern_id` changes only if the
+    answer did."""

@@ -17,7 +17,7 @@ import msgspec
 from domain.events import Actor, ActorKind
 from domain.ids import IssueId, WorkspaceId, render
 from domain.issues.events import IssueDetailsEdited, IssueOpened, IssuePatternLinked, IssuePatternUnlinked
-from domain.patterns.events import PatternDetected, PatternMerged
+from domain.patterns.events import IssueReanalysisRequested, PatternDetected, PatternMerged
 from domain.patterns.grouping import Assignment, Grouper, Signal
 from domain.patterns.similar import SimilarIndex, terms
 
@@ -123,6 +123,8 @@ class Detector:
             case PatternDetected():
                 space = self._workspace(event.workspace_id)
                 space.key_of_pattern[render("pat", event.originator_id)] = event.founding_issue_id
+            case IssueReanalysisRequested():
+                return self.reanalyze(event.workspace_id, event.issue_id)
             case PatternMerged():
                 space = self._workspace(event.workspace_id)
                 source = space.key_of_pattern.get(render("pat", event.originator_id))
@@ -132,12 +134,18 @@ class Detector:
         return []
 
     def reanalyze(self, workspace_id: str, issue_id: str) -> list[Decide]:
-        """Run the grouping again for one issue that has no pattern (after an unlink, say)."""
+        """Group one issue again with what the detector knows now (an explicit re-run: the only time an issue
+        may move); no decision when the answer is the pattern it is in."""
         space = self._workspace(workspace_id)
         issue = space.issues.get(issue_id)
-        if issue is None or issue.pattern_key is not None:
+        if issue is None:
             return []
-        return [self._assign(space, issue_id, issue)]
+        current = None if issue.pattern_key is None else space.grouper.resolve(issue.pattern_key)
+        decision = self._assign(space, issue_id, issue)
+        if current is not None and space.grouper.resolve(decision.pattern_key) == current:
+            issue.pattern_key = current
+            return []
+        return [msgspec.structs.replace(decision, unlinked_from_key=current)]
 
     def _opened(self, event: IssueOpened) -> list[Decide]:
         space = self._workspace(event.workspace_id)

@@ -82,7 +82,18 @@ class PatternMerged(PatternEvent, frozen=True, kw_only=True):
     into_pattern_id: PatternId
 
 
-AnyPatternEvent = PatternDetected | IssueLinkedToPattern | IssueUnlinkedFromPattern | PatternUpdated | PatternMerged
+class IssueReanalysisRequested(PatternEvent, frozen=True, kw_only=True):
+    """A user asked to run the grouping again for one issue (a stream of its own per issue): the detector
+    re-groups it with what it knows now, and moves it only if the answer changed."""
+
+    issue_id: IssueId
+    tier: str = "balanced"
+
+
+AnyPatternAggregateEvent = (PatternDetected | IssueLinkedToPattern | IssueUnlinkedFromPattern | PatternUpdated
+                            | PatternMerged)
+AnyPatternEvent = AnyPatternAggregateEvent | IssueReanalysisRequested
 PATTERN_EVENT_TYPES: tuple[type[PatternEvent], ...] = (
     PatternDetected, IssueLinkedToPattern, IssueUnlinkedFromPattern, PatternUpdated, PatternMerged,
+    IssueReanalysisRequested,
 )

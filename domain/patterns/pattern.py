@@ -14,7 +14,7 @@ from domain.errors import InvalidTransition, InvalidValue
 from domain.events import Meta, envelope
 from domain.ids import IssueId, PatternId, WorkspaceId, render
 from domain.patterns.events import (
-    AnyPatternEvent,
+    AnyPatternAggregateEvent,
     Fingerprint,
     IssueLinkedToPattern,
     IssueUnlinkedFromPattern,
@@ -62,7 +62,7 @@ class PatternEdit(msgspec.Struct, frozen=True, kw_only=True):
     tags: list[str] | msgspec.UnsetType = msgspec.UNSET
 
 
-def evolve(pattern: Pattern | None, event: AnyPatternEvent) -> Pattern:
+def evolve(pattern: Pattern | None, event: AnyPatternAggregateEvent) -> Pattern:
     if isinstance(event, PatternDetected):
         return Pattern(id=event.originator_id, workspace_id=event.workspace_id, version=event.originator_version,
                        name=event.name, status=PatternStatus.EMERGING, tags=(), members=frozenset(),
@@ -87,7 +87,7 @@ def evolve(pattern: Pattern | None, event: AnyPatternEvent) -> Pattern:
             assert_never(event)
 
 
-def project_pattern(pattern: Pattern | None, events: Iterable[AnyPatternEvent]) -> Pattern | None:
+def project_pattern(pattern: Pattern | None, events: Iterable[AnyPatternAggregateEvent]) -> Pattern | None:
     return functools.reduce(evolve, events, pattern)
 
 
@@ -167,7 +167,7 @@ def merge(source: Pattern, target: Pattern, links: Sequence[Link], meta: Meta) -
     for link in links:
         decided = link_issue(current, link, meta)
         events += decided
-        current = project_pattern(current, cast(list[AnyPatternEvent], decided)) or current
+        current = project_pattern(current, cast(list[AnyPatternAggregateEvent], decided)) or current
     return events
 
 

@@ -55,6 +55,7 @@ from domain.mfa.events import TotpActivated, TotpEnrolled, TotpRemoved
 from domain.patterns.events import (
     Fingerprint,
     IssueLinkedToPattern,
+    IssueReanalysisRequested,
     IssueUnlinkedFromPattern,
     PatternDetected,
     PatternMerged,
@@ -87,6 +88,7 @@ HASH_2 = "b" * 64
 INVITATION_STREAM = UUID("7c2e3d4f-5a6b-5c7d-8e9f-0a1b2c3d4e5f")
 ORGANIZATION_STREAM = UUID("8d3f4e5a-6b7c-5d8e-9f0a-1b2c3d4e5f60")
 PATTERN_STREAM = UUID("5e1a2b3c-4d5e-5f6a-8b7c-9d0e1f2a3b4c")
+REANALYSIS_STREAM = UUID("6f2b3c4d-5e6f-5a7b-8c9d-0e1f2a3b4c5d")
 BOB = "usr_01KV1PX3NR96XJRGD48NNHH432"
 
 
@@ -147,6 +149,7 @@ def pattern_samples() -> list[object]:
         PatternUpdated(**pat(3), status=PatternStatus.ACTIVE, template="Timeout calling <*> after <*>"),
         IssueUnlinkedFromPattern(**pat(4), issue_id=issue, reason="unlinked"),
         PatternMerged(**pat(5), into_pattern_id=PatternId("pat_01KV1PX3NR96XJRGD48NNHH431")),
+        IssueReanalysisRequested(**envelope(meta(T0), REANALYSIS_STREAM, 1), issue_id=issue, tier="deep"),
     ]
 
 

@@ -217,3 +217,27 @@ def _history(store: EventStore, workspace_id: str) -> list[tuple[int, object]]:
         events += [(p, e) for p, e in page if e.workspace_id == workspace_id and e.category in ("issue", "pattern")]
         after = page[-1][0]
     return events
+
+
+async def test_reanalyze_regroups_with_what_the_detector_knows_now(api: Client, tenant: Tenant,
+                                                                  detector: DetectorThread) -> None:
+    issue = await create(api, tenant, "Cache stampede on catalog keys", metadata={"service": "catalog"})
+    before = (await assigned(api, tenant, issue["id"]))["pattern_id"]
+
+    same = await api.post(f"/v1/issues/{issue['id']}/reanalyze", json={"tier": "fast"}, headers=tenant.headers())
+    assert same.status_code == 202 and same.json() == {"issue_id": issue["id"], "tier": "fast", "status": "queued"}
+    bad = await api.post(f"/v1/issues/{issue['id']}/reanalyze", json={"tier": "slow"}, headers=tenant.headers())
+    assert bad.status_code == 400
+    missing = await api.post(f"/v1/issues/{render('iss', pattern_stream('a', 'b'))}/reanalyze", json={},
+                             headers=tenant.headers())
+    assert missing.status_code == 404
+
+    unlinked = await api.post(f"/v1/issues/{issue['id']}/unlink-pattern", headers=tenant.headers())
+    assert unlinked.status_code == 200
+    moved = (await assigned(api, tenant, issue["id"], not_in=before))["pattern_id"]
+    again = await api.post(f"/v1/issues/{issue['id']}/reanalyze", json={}, headers=tenant.headers())
+    assert again.status_code == 202
+    later = await create(api, tenant, "Cache stampede on catalog keys", metadata={"service": "catalog"})
+    assert (await assigned(api, tenant, later["id"]))["pattern_id"] == moved  # the re-run changed nothing
+    issue_now = (await api.get(f"/v1/issues/{issue['id']}", headers=tenant.headers())).json()
+    assert issue_now["pattern_id"] == moved

@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     projector = command("projector", _projector,
                         "run read models' projector: one consumer and one transaction per batch for all it hosts")
     projector.add_argument("names", nargs="*", metavar="NAME", help="the read models to host (default: every one)")
+    command("pattern-detector", _pattern_detector,
+            "run the pattern-detection worker: groups every new issue into a pattern (one leads, others stand by)")
     projections = command("projections", _projections, "read-model operations")
     projections.add_argument("action", choices=["status", "rebuild", "retry"],
                              help="status; rebuild NAME from the event store; retry NAME's parked messages")
@@ -161,6 +163,15 @@ def _relay(args: argparse.Namespace, settings: Settings, environ: Mapping[str, s
         return 0
     _configure_logging(settings)
     run(None, {"relay": functools.partial(run_relay, settings)})
+    return 0
+
+
+def _pattern_detector(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:
+    from workers.pattern_detector import run_pattern_detector
+
+    settings = services.resolve(settings, nats=True)
+    _configure_logging(settings)
+    run(None, {"pattern-detector": functools.partial(run_pattern_detector, settings)})
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import cast
 from uuid import UUID
@@ -45,12 +46,55 @@ def pattern_events(result: Result) -> list[AnyPatternAggregateEvent]:
 class PatternCommands:
     def __init__(self, runner: CommandRunner) -> None:
         self._runner = runner
+        self._known: dict[UUID, tuple[Pattern, PatternEvent]] = {}
+        """The detector's write-side cache: each pattern it wrote, as of the last event it appended. A big
+        pattern's stream is not loaded again for every link; another writer in between (a user's PATCH) makes
+        the append conflict, and the retry loads the stream afresh."""
 
-    async def record(self, decision: Decide) -> Result:
-        """The detector's decision: found the pattern or join it, and link the issue to it (one transaction)."""
-        caller = Caller(workspace_id=decision.workspace_id, actor=DETECTOR_ACTOR)
-        stream_id = pattern_stream(decision.workspace_id, decision.pattern_key)
+    async def record(self, decisions: Sequence[Decide]) -> Result:
+        """The detector's decisions for ONE pattern, in order: found it or join it, and link each issue to it
+        (one transaction)."""
+        first = decisions[0]
+        caller = Caller(workspace_id=first.workspace_id, actor=DETECTOR_ACTOR)
+        stream_id = pattern_stream(first.workspace_id, first.pattern_key)
         pattern_id = PatternId(render("pat", stream_id))
+        attempts = 0
+        pending: tuple[Pattern, PatternEvent] | None = None
+
+        async def deciding(context: Context) -> Decision:
+            nonlocal attempts, pending
+            attempts += 1
+            known = self._known.get(stream_id) if attempts == 1 else None
+            history: list[PatternEvent]
+            if known is None:
+                history = await context.load(stream_id, PatternEvent)
+                current = decide.project_pattern(None, cast(list[AnyPatternAggregateEvent], history))
+            else:
+                current, last = known
+                history = [last]
+            events: list[DomainEvent] = []
+            for decision in decisions:
+                decided = self._decide_one(context, stream_id, current, decision)
+                current = decide.project_pattern(current, cast(list[AnyPatternAggregateEvent], decided))
+                events += decided
+                if decision.unlinked_from_key is not None:
+                    events += await _unlink_from(context, decision.workspace_id, decision.unlinked_from_key,
+                                                 decision.issue_id)
+            links = await asyncio.gather(*(_issue_link(context, d.issue_id, pattern_id) for d in decisions))
+            events += [event for found in links for event in found]
+            own = [event for event in events if event.originator_id == stream_id]
+            if current is not None and (own or history):
+                pending = (current, cast(PatternEvent, own[-1] if own else history[-1]))
+            return Decision(stream_id, history, events)
+
+        result = await self._runner.run(caller, deciding)
+        if pending is not None:
+            self._known[stream_id] = pending
+        return result
+
+    @staticmethod
+    def _decide_one(context: Context, stream_id: UUID, current: Pattern | None, decision: Decide
+                    ) -> list[PatternEvent]:
         assignment = decision.assignment
         suggested = (PatternId(render("pat", pattern_stream(decision.workspace_id, decision.suggested_key)))
                      if decision.suggested_key else None)
@@ -58,28 +102,15 @@ class PatternCommands:
                     fingerprint=assignment.fingerprint, severity=decision.severity, service=decision.service,
                     issue_opened_at=decision.opened_at, suggested_pattern_id=suggested,
                     suggested_similarity=assignment.suggested_similarity, similar=decision.similar)
-
-        async def deciding(context: Context) -> Decision:
-            history = await context.load(stream_id, PatternEvent)
-            current = decide.project_pattern(None, cast(list[AnyPatternAggregateEvent], history))
-            events: list[DomainEvent]
-            if current is None:
-                signature = decision.error_type or assignment.template
-                fingerprint = Fingerprint(domain=decision.domain, service=decision.service,
-                                          component=decision.component, error_signature=signature[:SIGNATURE_MAX],
-                                          hash=assignment.fingerprint)
-                events = list(decide.detect(stream_id, context.meta, fingerprint=fingerprint,
-                                            template=assignment.template, link=link))
-            else:
-                template = assignment.template if assignment.method == MatchMethod.TEMPLATE else None
-                events = list(decide.link_issue(current, link, context.meta, template))
-            if decision.unlinked_from_key is not None:
-                events += await _unlink_from(context, decision.workspace_id, decision.unlinked_from_key,
-                                             decision.issue_id)
-            events += await _issue_link(context, decision.issue_id, pattern_id)
-            return Decision(stream_id, history, events)
-
-        return await self._runner.run(caller, deciding)
+        if current is None:
+            signature = decision.error_type or assignment.template
+            fingerprint = Fingerprint(domain=decision.domain, service=decision.service,
+                                      component=decision.component, error_signature=signature[:SIGNATURE_MAX],
+                                      hash=assignment.fingerprint)
+            return decide.detect(stream_id, context.meta, fingerprint=fingerprint, template=assignment.template,
+                                 link=link)
+        template = assignment.template if assignment.method == MatchMethod.TEMPLATE else None
+        return decide.link_issue(current, link, context.meta, template)
 
     async def update(self, pattern_id: str, edit: PatternEdit, caller: Caller,
                      expected_version: int | None = None) -> Result:

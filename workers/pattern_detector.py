@@ -99,16 +99,12 @@ class PatternDetector:
         await self.apply(pending)
 
     async def apply(self, decisions: Sequence[Decide]) -> None:
-        """Append the decisions: those for one pattern in order, different patterns concurrently."""
+        """Append the decisions: those for one pattern in one command (in order), patterns concurrently."""
         by_pattern: dict[tuple[str, str], list[Decide]] = defaultdict(list)
         for decision in decisions:
             by_pattern[(decision.workspace_id, decision.pattern_key)].append(decision)
 
-        async def in_order(group: list[Decide]) -> None:
-            for decision in group:
-                await self.commands.record(decision)
-
-        await asyncio.gather(*(in_order(group) for group in by_pattern.values()))
+        await asyncio.gather(*(self.commands.record(group) for group in by_pattern.values()))
 
     async def run(self, stopping: asyncio.Event) -> None:
         sub = await self.subscribe()

@@ -54,7 +54,7 @@ class Match(msgspec.Struct, frozen=True):
 class SimilarIndex:
     """An in-memory BM25 index; `before` restricts candidates to issues added earlier than a given one."""
 
-    def __init__(self, k1: float = 1.2, b: float = 1.0, max_terms: int = 12, max_postings: int = 256) -> None:
+    def __init__(self, k1: float = 1.2, b: float = 1.0, max_terms: int = 12, max_postings: int = 64) -> None:
         self.k1, self.b = k1, b
         self.max_terms, self.max_postings = max_terms, max_postings
         self._keys: list[str] = []

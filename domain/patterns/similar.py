@@ -98,18 +98,19 @@ class SimilarIndex:
                            key=lambda term: (-(1 + math.log(bag[term])) / math.log(2 + len(self._postings[term])),
                                              term))[: self.max_terms]
         scores: dict[int, float] = {}
+        get = scores.get
+        lengths = self._lengths
+        k1, base, slope = self.k1, self.k1 * (1 - self.b), self.k1 * self.b / average
         for term in looked_up:
             postings = self._postings[term]
-            query_count = bag[term]
             idf = math.log(1 + (n - len(postings) + 0.5) / (len(postings) + 0.5))
-            weight = idf * (1 + math.log(query_count))
+            weight = idf * (1 + math.log(bag[term])) * (k1 + 1)
             end = bisect.bisect_left(postings, (horizon, 0))
             for position, count in postings[max(0, end - self.max_postings):end]:
-                if position == skip:
-                    continue
-                norm = self.k1 * (1 - self.b + self.b * self._lengths[position] / average)
-                scores[position] = scores.get(position, 0.0) + weight * count * (self.k1 + 1) / (count + norm)
-        best = heapq.nsmallest(limit, scores.items(), key=lambda item: (-item[1], item[0]))
+                scores[position] = get(position, 0.0) + weight * count / (count + base + slope * lengths[position])
+        scores.pop(skip, None)
+        best = [(-negative, score) for score, negative in
+                heapq.nlargest(limit, [(score, -position) for position, score in scores.items()])]
         query = self._vector(bag)
         return [Match(self._keys[position], round(score, 4), round(self._cosine(query, position), 4))
                 for position, score in best]

@@ -18,7 +18,7 @@ from domain.events import Actor, ActorKind
 from domain.ids import IssueId, WorkspaceId, render
 from domain.issues.events import IssueDetailsEdited, IssueOpened, IssuePatternLinked, IssuePatternUnlinked
 from domain.patterns.events import IssueReanalysisRequested, PatternDetected, PatternMerged
-from domain.patterns.grouping import Assignment, Grouper, Signal
+from domain.patterns.grouping import Assignment, Grouper, MatchMethod, Signal
 from domain.patterns.similar import SimilarIndex, terms
 
 SIMILAR_KEPT = 5
@@ -117,7 +117,7 @@ class Detector:
             case IssueDetailsEdited():
                 return self._edited(event)
             case IssuePatternLinked():
-                self._linked(event)
+                return self._linked(event)
             case IssuePatternUnlinked():
                 return self._unlinked(event)
             case PatternDetected():
@@ -195,12 +195,29 @@ class Detector:
             return [self._assign(space, issue_id, issue)]
         return []
 
-    def _linked(self, event: IssuePatternLinked) -> None:
+    def _linked(self, event: IssuePatternLinked) -> list[Decide]:
+        """The detector's own link confirms what it decided; a user's link (`link-pattern`, bulk) moves the
+        issue, and the patterns' member lists follow (`match_method: manual`)."""
         space = self._workspace(event.workspace_id)
-        issue = space.issues.get(render("iss", event.originator_id))
+        issue_id = render("iss", event.originator_id)
+        issue = space.issues.get(issue_id)
         key = space.key_of_pattern.get(event.pattern_id)
-        if issue is not None and key is not None:
-            issue.pattern_key = key
+        if issue is None or key is None:
+            return []
+        current = None if issue.pattern_key is None else space.grouper.resolve(issue.pattern_key)
+        issue.pattern_key = key
+        if event.actor == DETECTOR_ACTOR or current == space.grouper.resolve(key):
+            return []
+        opened = issue.opened
+        meta = opened.metadata
+        assignment = Assignment(pattern_key=key, method=MatchMethod.MANUAL, similarity=1.0,
+                                fingerprint=issue.fingerprint or "", template=opened.title, created=False)
+        return [Decide(workspace_id=opened.workspace_id, issue_id=IssueId(issue_id), assignment=assignment,
+                       pattern_key=space.grouper.resolve(key), suggested_key=None, severity=opened.severity.value,
+                       service=_text(meta.get("service")), component=_text(meta.get("component")),
+                       domain=_text(meta.get("domain")), error_type=_text(meta.get("error_type")),
+                       opened_at=opened.source_created_at or opened.occurred_at, similar=[],
+                       unlinked_from_key=current)]
 
     def _unlinked(self, event: IssuePatternUnlinked) -> list[Decide]:
         """A user's unlink is a cannot-link: that issue's fingerprint never joins that pattern again, and the

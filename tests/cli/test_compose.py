@@ -21,5 +21,5 @@ def test_compose_file_is_valid_and_has_every_service() -> None:
     assert done.returncode == 0, done.stderr
     assert set(done.stdout.split()) == {
         "postgres", "nats-1", "nats-2", "nats-3", "migrate", "api-1", "api-2", "relay", "relay-standby",
-        "projector", "projector-standby",
+        "projector", "projector-standby", "pattern-detector", "pattern-detector-standby",
     }

@@ -241,3 +241,23 @@ async def test_reanalyze_regroups_with_what_the_detector_knows_now(api: Client, 
     assert (await assigned(api, tenant, later["id"]))["pattern_id"] == moved  # the re-run changed nothing
     issue_now = (await api.get(f"/v1/issues/{issue['id']}", headers=tenant.headers())).json()
     assert issue_now["pattern_id"] == moved
+
+
+async def test_a_users_link_moves_the_issue_between_member_lists(api: Client, tenant: Tenant,
+                                                                 detector: DetectorThread) -> None:
+    a = await create(api, tenant, "Kafka consumer lag on billing topic", metadata={"service": "billing"})
+    b = await create(api, tenant, "Invoice PDF rendering crashed", metadata={"service": "billing"})
+    target = (await assigned(api, tenant, a["id"]))["pattern_id"]
+    old = (await assigned(api, tenant, b["id"]))["pattern_id"]
+
+    linked = await api.post(f"/v1/issues/{b['id']}/link-pattern", json={"pattern_id": target},
+                            headers=tenant.headers())
+    assert linked.status_code == 200
+
+    async def moved() -> dict[str, Any] | None:
+        members = (await api.get(f"/v1/patterns/{target}/members", headers=tenant.headers())).json()["data"]
+        return next((m for m in members if m["issue_id"] == b["id"]), None)
+
+    member = await eventually(moved)
+    assert member["match_method"] == "manual" and member["similarity"] == 1.0
+    assert (await api.get(f"/v1/patterns/{old}", headers=tenant.headers())).json()["issue_count"] == 0

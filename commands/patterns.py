@@ -16,7 +16,7 @@ from domain.ids import IssueId, PatternId, WorkspaceId, parse, render
 from domain.issues import issue as issue_rules
 from domain.issues.events import AnyIssueEvent, IssueEvent
 from domain.patterns import pattern as decide
-from domain.patterns.detector import DETECTOR_ACTOR, Decide
+from domain.patterns.detector import DETECTOR_ACTOR, MODEL, Decide
 from domain.patterns.events import (
     AnyPatternAggregateEvent,
     Fingerprint,
@@ -80,7 +80,7 @@ class PatternCommands:
                 if decision.unlinked_from_key is not None:
                     events += await _unlink_from(context, decision.workspace_id, decision.unlinked_from_key,
                                                  decision.issue_id)
-            links = await asyncio.gather(*(_issue_link(context, d.issue_id, pattern_id) for d in decisions))
+            links = await asyncio.gather(*(_issue_link(context, d.issue_id, pattern_id, d) for d in decisions))
             events += [event for found in links for event in found]
             own = [event for event in events if event.originator_id == stream_id]
             if current is not None and (own or history):
@@ -186,8 +186,10 @@ async def _unlink_from(context: Context, workspace_id: str, key: str, issue_id: 
     return [] if old is None else list(decide.unlink_issue(old, issue_id, "unlinked", context.meta))
 
 
-async def _issue_link(context: Context, issue_id: str, pattern_id: PatternId) -> list[DomainEvent]:
-    """The issue's own stream records its pattern, so the issue's `pattern_id` and `stage` follow."""
+async def _issue_link(context: Context, issue_id: str, pattern_id: PatternId, decision: Decide | None = None
+                      ) -> list[DomainEvent]:
+    """The issue's own stream records its pattern (and the detector's analysis), so the issue's `pattern_id`,
+    `stage`, `risk_score` and `analysis` follow."""
     stream_id = parse("iss", issue_id)
     if stream_id is None:
         return []
@@ -195,4 +197,11 @@ async def _issue_link(context: Context, issue_id: str, pattern_id: PatternId) ->
     issue = issue_rules.project_issue(None, cast(list[AnyIssueEvent], history))
     if issue is None:
         return []
-    return list(issue_rules.link_pattern(issue, pattern_id, context.meta))
+    events = issue_rules.link_pattern(issue, pattern_id, context.meta)
+    if decision is None:
+        return list(events)
+    issue = issue_rules.project_issue(issue, cast(list[AnyIssueEvent], events)) or issue
+    events += issue_rules.record_analysis(
+        issue, context.meta, stage=decision.stage, risk_score=decision.risk_score, root_cause=decision.root_cause,
+        contributing_factors=decision.contributing_factors, confidence=decision.assignment.similarity, model=MODEL)
+    return list(events)

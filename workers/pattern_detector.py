@@ -40,7 +40,7 @@ DURABLE = "pattern-detector-v1"
 BATCH = 500
 FETCH_TIMEOUT_S = 1.0
 READ_PAGE = 2_000
-CATEGORIES = frozenset({"issue", "pattern"})
+CATEGORIES = frozenset({"issue", "pattern", "settings"})
 
 
 def recorded_links(events: Sequence[tuple[int, object]]) -> Counter[str]:

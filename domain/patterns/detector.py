@@ -9,19 +9,31 @@ event history, so a replay over the same events gives the same patterns.
 
 from __future__ import annotations
 
+import math
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import msgspec
 
 from domain.events import Actor, ActorKind
 from domain.ids import IssueId, WorkspaceId, render
-from domain.issues.events import IssueDetailsEdited, IssueOpened, IssuePatternLinked, IssuePatternUnlinked
+from domain.issues.events import (
+    IssueDetailsEdited,
+    IssueOpened,
+    IssuePatternLinked,
+    IssuePatternUnlinked,
+    Stage,
+)
 from domain.patterns.events import IssueReanalysisRequested, PatternDetected, PatternMerged
 from domain.patterns.grouping import Assignment, Grouper, MatchMethod, Signal
 from domain.patterns.similar import SimilarIndex, terms
+from domain.workspace_settings.events import AiSettingsUpdated
 
 SIMILAR_KEPT = 5
+RECURRENCE_WINDOW_DAYS = 30
+"""The workspace setting's default; AiSettingsUpdated changes it."""
+MODEL = "causeloop-grouping-v1"
+_SEVERITY_WEIGHT = {"critical": 1.0, "high": 0.7, "medium": 0.4, "low": 0.1}
 DETECTOR_ACTOR = Actor(kind=ActorKind.SYSTEM, id="pattern-detector")
 _LINE_NUMBER = re.compile(r":\d+$|\(.*?\)$|\s+line\s+\d+.*$")
 
@@ -44,6 +56,11 @@ class Decide(msgspec.Struct, frozen=True, kw_only=True):
     similar: list[tuple[IssueId, float]]
     unlinked_from_key: str | None = None
     """A user unlinked the issue from this pattern: its membership there ends with this decision."""
+    stage: Stage = Stage.PATTERN_FOUND
+    """`in_loop` when another issue of the pattern was first seen within the workspace's recurrence window."""
+    risk_score: int = 0
+    root_cause: str | None = None
+    contributing_factors: list[str] = msgspec.field(default_factory=list)
 
 
 class _Issue:
@@ -58,13 +75,16 @@ class _Issue:
 
 
 class _Workspace:
-    __slots__ = ("grouper", "index", "issues", "key_of_pattern")
+    __slots__ = ("grouper", "index", "issues", "key_of_pattern", "seen", "window")
 
     def __init__(self) -> None:
         self.grouper = Grouper()
         self.index = SimilarIndex()
         self.issues: dict[str, _Issue] = {}
         self.key_of_pattern: dict[str, str] = {}
+        self.seen: dict[str, list[tuple[datetime, str | None]]] = {}
+        """Per pattern key: each linked issue's first-seen time and service (stage and risk read them)."""
+        self.window = timedelta(days=RECURRENCE_WINDOW_DAYS)
 
 
 def _text(value: object) -> str | None:
@@ -123,6 +143,8 @@ class Detector:
             case PatternDetected():
                 space = self._workspace(event.workspace_id)
                 space.key_of_pattern[render("pat", event.originator_id)] = event.founding_issue_id
+            case AiSettingsUpdated() if event.recurrence_window_days is not msgspec.UNSET:
+                self._workspace(event.workspace_id).window = timedelta(days=event.recurrence_window_days)
             case IssueReanalysisRequested():
                 return self.reanalyze(event.workspace_id, event.issue_id)
             case PatternMerged():
@@ -131,6 +153,7 @@ class Detector:
                 target = space.key_of_pattern.get(event.into_pattern_id)
                 if source is not None and target is not None:
                     space.grouper.merge(source, target)
+                    space.seen.setdefault(target, []).extend(space.seen.pop(source, []))
         return []
 
     def reanalyze(self, workspace_id: str, issue_id: str) -> list[Decide]:
@@ -168,12 +191,13 @@ class Detector:
                    space.index.search(terms(opened.title, opened.body or ""), limit=SIMILAR_KEPT + 1,
                                       exclude=issue_id)][:SIMILAR_KEPT] if self._similar else []
         meta = opened.metadata
-        return Decide(workspace_id=opened.workspace_id, issue_id=IssueId(issue_id), assignment=assignment,
-                      pattern_key=assignment.pattern_key, suggested_key=assignment.suggested_pattern_key,
-                      severity=opened.severity.value, service=_text(meta.get("service")),
-                      component=_text(meta.get("component")), domain=_text(meta.get("domain")),
-                      error_type=_text(meta.get("error_type")), opened_at=opened.source_created_at or
-                      opened.occurred_at, similar=similar)
+        decision = Decide(workspace_id=opened.workspace_id, issue_id=IssueId(issue_id), assignment=assignment,
+                          pattern_key=assignment.pattern_key, suggested_key=assignment.suggested_pattern_key,
+                          severity=opened.severity.value, service=_text(meta.get("service")),
+                          component=_text(meta.get("component")), domain=_text(meta.get("domain")),
+                          error_type=_text(meta.get("error_type")), opened_at=opened.source_created_at or
+                          opened.occurred_at, similar=similar)
+        return _analyzed(space, decision)
 
     def _edited(self, event: IssueDetailsEdited) -> list[Decide]:
         """A changed issue keeps its pattern (never moved silently); one without a pattern is assigned again."""
@@ -212,12 +236,12 @@ class Detector:
         meta = opened.metadata
         assignment = Assignment(pattern_key=key, method=MatchMethod.MANUAL, similarity=1.0,
                                 fingerprint=issue.fingerprint or "", template=opened.title, created=False)
-        return [Decide(workspace_id=opened.workspace_id, issue_id=IssueId(issue_id), assignment=assignment,
-                       pattern_key=space.grouper.resolve(key), suggested_key=None, severity=opened.severity.value,
-                       service=_text(meta.get("service")), component=_text(meta.get("component")),
-                       domain=_text(meta.get("domain")), error_type=_text(meta.get("error_type")),
-                       opened_at=opened.source_created_at or opened.occurred_at, similar=[],
-                       unlinked_from_key=current)]
+        return [_analyzed(space, Decide(
+            workspace_id=opened.workspace_id, issue_id=IssueId(issue_id), assignment=assignment,
+            pattern_key=space.grouper.resolve(key), suggested_key=None, severity=opened.severity.value,
+            service=_text(meta.get("service")), component=_text(meta.get("component")),
+            domain=_text(meta.get("domain")), error_type=_text(meta.get("error_type")),
+            opened_at=opened.source_created_at or opened.occurred_at, similar=[], unlinked_from_key=current))]
 
     def _unlinked(self, event: IssuePatternUnlinked) -> list[Decide]:
         """A user's unlink is a cannot-link: that issue's fingerprint never joins that pattern again, and the
@@ -239,3 +263,30 @@ class Detector:
         return [msgspec.structs.replace(decision, unlinked_from_key=space.grouper.resolve(key))]
 
 
+
+
+def _analyzed(space: _Workspace, decision: Decide) -> Decide:
+    """Stage, risk and explanation of a linked issue, from what its pattern holds so far.
+
+    `in_loop` when another issue of the pattern was first seen within the recurrence window of this one. Risk
+    (0–100) as the pattern's formula (docs/patterns.md) at the moment the issue arrives: recency 1, the issue's
+    own severity, the pattern's issue count and services so far."""
+    key = space.grouper.resolve(decision.pattern_key)
+    seen = space.seen.setdefault(key, [])
+    recurred = any(abs(decision.opened_at - at) <= space.window for at, _ in seen)
+    seen.append((decision.opened_at, decision.service))
+    count = len(seen)
+    services = {service for _, service in seen if service}
+    frequency = min(1.0, math.log(1 + count) / math.log(51))
+    spread = min(1.0, max(0, len(services) - 1) / 4)
+    risk = round(100 * (0.35 * frequency + 0.25 + 0.25 * _SEVERITY_WEIGHT.get(decision.severity, 0.4)
+                        + 0.15 * spread))
+    assignment = decision.assignment
+    factors = [f"{name}: {value}" for name, value in (("service", decision.service),
+                                                      ("component", decision.component),
+                                                      ("error type", decision.error_type)) if value]
+    factors.append(f"grouped by {assignment.method.value} (similarity {assignment.similarity:.2f})")
+    factors.append(f"{count} issue{'s' if count > 1 else ''} in the pattern")
+    root_cause = f"{'Recurring' if count > 1 else 'New'} failure pattern: {assignment.template}"
+    return msgspec.structs.replace(decision, stage=Stage.IN_LOOP if recurred else Stage.PATTERN_FOUND,
+                                   risk_score=risk, root_cause=root_cause[:500], contributing_factors=factors)

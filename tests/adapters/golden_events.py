@@ -39,6 +39,7 @@ from domain.identity.events import (
 from domain.identity.roles import Role
 from domain.ids import IssueId, PatternId
 from domain.issues.events import (
+    IssueAnalyzed,
     IssueAssigned,
     IssueClosed,
     IssueCommented,
@@ -49,6 +50,7 @@ from domain.issues.events import (
     IssueReopened,
     IssueStatusChanged,
     Severity,
+    Stage,
     Status,
 )
 from domain.mfa.events import TotpActivated, TotpEnrolled, TotpRemoved
@@ -150,6 +152,10 @@ def pattern_samples() -> list[object]:
         IssueUnlinkedFromPattern(**pat(4), issue_id=issue, reason="unlinked"),
         PatternMerged(**pat(5), into_pattern_id=PatternId("pat_01KV1PX3NR96XJRGD48NNHH431")),
         IssueReanalysisRequested(**envelope(meta(T0), REANALYSIS_STREAM, 1), issue_id=issue, tier="deep"),
+        IssueAnalyzed(**envelope(meta(T0), ISSUE, 10), stage=Stage.IN_LOOP, risk_score=57,
+                      root_cause="Recurring failure pattern: Timeout calling <*>",
+                      contributing_factors=["service: checkout", "2 issues in the pattern"], confidence=0.8571,
+                      model="causeloop-grouping-v1"),
     ]
 
 

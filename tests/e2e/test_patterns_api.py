@@ -58,7 +58,7 @@ async def assigned(api: Client, tenant: Tenant, issue_id: str, not_in: str | Non
     async def probe() -> dict[str, Any] | None:
         body: dict[str, Any] = (await api.get(f"/v1/issues/{issue_id}", headers=tenant.headers())).json()
         pattern_id = body["pattern_id"]
-        if pattern_id is None or pattern_id == not_in:
+        if pattern_id is None or pattern_id == not_in or body["analysis"] is None:
             return None
         members = (await api.get(f"/v1/patterns/{pattern_id}/members", headers=tenant.headers())).json()
         return body if any(m["issue_id"] == issue_id for m in members["data"]) else None
@@ -82,7 +82,11 @@ async def test_issues_are_grouped_into_patterns_with_explanations(api: Client, t
     three = await assigned(api, tenant, other["id"])
 
     assert one["pattern_id"] == two["pattern_id"] != three["pattern_id"]
-    assert one["stage"] == "pattern_found"
+    assert (one["stage"], two["stage"], three["stage"]) == ("pattern_found", "in_loop", "pattern_found")
+    assert 0 < one["risk_score"] <= 100 and three["risk_score"] > one["risk_score"]  # critical vs high
+    assert two["analysis"]["model"] == "causeloop-grouping-v1" and two["analysis"]["confidence"] == 1.0
+    assert two["analysis"]["root_cause"].startswith("Recurring failure pattern: Timeout calling payments-api")
+    assert "service: checkout" in two["analysis"]["contributing_factors"]
     pattern = (await api.get(f"/v1/patterns/{one['pattern_id']}", headers=tenant.headers())).json()
     assert pattern["issue_count"] == 2 and pattern["status"] == "active"
     assert pattern["fingerprint"]["service"] == "checkout" and pattern["fingerprint"]["domain"] == "payments"

@@ -9,6 +9,7 @@ event history, so a replay over the same events gives the same patterns.
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from datetime import datetime, timedelta
@@ -74,6 +75,27 @@ class _Issue:
         """How many times the issue was grouped: a pattern it founds again gets a key of its own."""
 
 
+class _Seen:
+    __slots__ = ("services", "times")
+
+    def __init__(self) -> None:
+        self.times: list[datetime] = []
+        self.services: set[str] = set()
+
+    def add(self, at: datetime, service: str | None, window: timedelta) -> bool:
+        """Record one issue; True when another was first seen within `window` of it."""
+        index = bisect.bisect_left(self.times, at)
+        near = [self.times[i] for i in (index - 1, index) if 0 <= i < len(self.times)]
+        self.times.insert(index, at)
+        if service:
+            self.services.add(service)
+        return any(abs(at - other) <= window for other in near)
+
+    def absorb(self, other: _Seen) -> None:
+        self.times = sorted(self.times + other.times)
+        self.services |= other.services
+
+
 class _Workspace:
     __slots__ = ("grouper", "index", "issues", "key_of_pattern", "seen", "window")
 
@@ -82,8 +104,8 @@ class _Workspace:
         self.index = SimilarIndex()
         self.issues: dict[str, _Issue] = {}
         self.key_of_pattern: dict[str, str] = {}
-        self.seen: dict[str, list[tuple[datetime, str | None]]] = {}
-        """Per pattern key: each linked issue's first-seen time and service (stage and risk read them)."""
+        self.seen: dict[str, _Seen] = {}
+        """Per pattern key: its issues' first-seen times (sorted) and services (stage and risk read them)."""
         self.window = timedelta(days=RECURRENCE_WINDOW_DAYS)
 
 
@@ -153,7 +175,9 @@ class Detector:
                 target = space.key_of_pattern.get(event.into_pattern_id)
                 if source is not None and target is not None:
                     space.grouper.merge(source, target)
-                    space.seen.setdefault(target, []).extend(space.seen.pop(source, []))
+                    moved = space.seen.pop(source, None)
+                    if moved is not None:
+                        space.seen.setdefault(target, _Seen()).absorb(moved)
         return []
 
     def reanalyze(self, workspace_id: str, issue_id: str) -> list[Decide]:
@@ -272,13 +296,11 @@ def _analyzed(space: _Workspace, decision: Decide) -> Decide:
     (0–100) as the pattern's formula (docs/patterns.md) at the moment the issue arrives: recency 1, the issue's
     own severity, the pattern's issue count and services so far."""
     key = space.grouper.resolve(decision.pattern_key)
-    seen = space.seen.setdefault(key, [])
-    recurred = any(abs(decision.opened_at - at) <= space.window for at, _ in seen)
-    seen.append((decision.opened_at, decision.service))
-    count = len(seen)
-    services = {service for _, service in seen if service}
+    seen = space.seen.setdefault(key, _Seen())
+    recurred = seen.add(decision.opened_at, decision.service, space.window)
+    count = len(seen.times)
     frequency = min(1.0, math.log(1 + count) / math.log(51))
-    spread = min(1.0, max(0, len(services) - 1) / 4)
+    spread = min(1.0, max(0, len(seen.services) - 1) / 4)
     risk = round(100 * (0.35 * frequency + 0.25 + 0.25 * _SEVERITY_WEIGHT.get(decision.severity, 0.4)
                         + 0.15 * spread))
     assignment = decision.assignment

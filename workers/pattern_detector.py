@@ -93,7 +93,7 @@ class PatternDetector:
                 break
             events += [(position, event) for position, event in page if event.category in CATEGORIES]
             self.position = page[-1][0]
-        pending = replay(self.detector, events)
+        pending = await asyncio.to_thread(replay, self.detector, events)  # CPU: off the loop the API may share
         if pending:
             log.info("pattern detector: %d issues to assign after catching up", len(pending))
         await self.apply(pending)
@@ -106,6 +106,11 @@ class PatternDetector:
 
         await asyncio.gather(*(self.commands.record(group) for group in by_pattern.values()))
 
+    def _observe_all(self, events: Sequence[object]) -> list[Decide]:
+        """Fold a batch (on a thread: grouping is CPU work, and `causeloop up` runs the API on the same loop;
+        only this worker's one task touches the detector)."""
+        return [decision for event in events for decision in self.detector.observe(event)]
+
     async def run(self, stopping: asyncio.Event) -> None:
         sub = await self.subscribe()
         await self.catch_up()
@@ -113,7 +118,7 @@ class PatternDetector:
             messages = await fetch_batch(sub, BATCH, FETCH_TIMEOUT_S)
             if not messages:
                 continue
-            decisions: list[Decide] = []
+            fresh: list[object] = []
             for msg in messages:
                 category = msg.subject.rsplit(".", 2)[1] if msg.subject.count(".") >= 2 else None
                 if category not in CATEGORIES:
@@ -126,7 +131,8 @@ class PatternDetector:
                 if position <= self.position:
                     continue
                 self.position = position
-                decisions += self.detector.observe(event)
+                fresh.append(event)
+            decisions = await asyncio.to_thread(self._observe_all, fresh) if fresh else []
             await self.apply(decisions)
             await max(messages, key=lambda msg: msg.metadata.sequence.consumer).ack()
         await sub.unsubscribe()

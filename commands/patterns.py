@@ -23,6 +23,7 @@ from domain.patterns.events import (
     IssueLinkedToPattern,
     IssueReanalysisRequested,
     PatternEvent,
+    PatternStatus,
 )
 from domain.patterns.grouping import MatchMethod
 from domain.patterns.pattern import Link, Pattern, PatternEdit
@@ -138,6 +139,33 @@ class PatternCommands:
 
         return await self._runner.run(caller, deciding)
 
+
+    async def create(self, caller: Caller, *, name: str, status: PatternStatus, fingerprint: dict[str, object],
+                     tags: list[str], issue_ids: Sequence[str], risk_score: int, confidence: float) -> Result:
+        """A pattern by hand; each named issue is linked to it (the detector moves it into the member list)."""
+        def text(field: str) -> str | None:
+            value = fingerprint.get(field)
+            return value.strip()[:SIGNATURE_MAX] or None if isinstance(value, str) else None
+
+        async def deciding(context: Context) -> Decision:
+            key = f"manual/{context.new_uuid()}"
+            stream_id = pattern_stream(caller.workspace_id, key)
+            found = Fingerprint(domain=text("domain"), service=text("service"), component=text("component"),
+                                error_signature=text("error_signature") or name.strip()[:SIGNATURE_MAX], hash="")
+            events: list[DomainEvent] = list(decide.create(
+                stream_id, key, context.meta, name=name, status=status, fingerprint=found, tags=tags,
+                risk_score=risk_score, confidence=confidence))
+            pattern_id = PatternId(render("pat", stream_id))
+            for issue_id in dict.fromkeys(issue_ids):
+                issue_stream = parse("iss", issue_id)
+                history = [] if issue_stream is None else await context.load(issue_stream, IssueEvent)
+                issue = issue_rules.project_issue(None, cast(list[AnyIssueEvent], history))
+                if issue is None or issue.workspace_id != caller.workspace_id:
+                    raise NotFound("issue", issue_id)
+                events += issue_rules.link_pattern(issue, pattern_id, context.meta)
+            return Decision(stream_id, [], events)
+
+        return await self._runner.run(caller, deciding)
 
     async def reanalyze(self, issue_id: str, tier: str, caller: Caller) -> Result:
         """Ask the detector to group the issue again (it answers asynchronously, like for a new issue)."""

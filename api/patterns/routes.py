@@ -19,7 +19,7 @@ from api.core.pagination import Limit, Page, PageInfo, SortParam, parse_sort
 from api.patterns import schemas
 from commands.patterns import PatternCommands
 from commands.runner import Result
-from domain.ids import canonical
+from domain.ids import canonical, render
 from domain.patterns.events import PatternStatus
 from domain.patterns.pattern import PatternEdit
 from projections.patterns import queries
@@ -81,6 +81,30 @@ class PatternsController(Controller):
                                                       descending=descending, limit=limit, offset=offset)
         more = offset + len(rows) < total
         return Page(data=rows, page=PageInfo(next_cursor=None, has_more=more, total=total))
+
+    @post("/", guards=[requires("patterns:write")], status_code=201,
+          responses=error_responses(e404="not_found: an issue of issue_ids does not exist",
+                                    e409="conflict: changed concurrently; retry"))
+    async def create_pattern(self, request: Request[Any, Any, Any], data: JSONBody[schemas.CreatePatternRequest]
+                             ) -> Response[queries.PatternView]:
+        """Create a pattern by hand; `issue_ids` are linked to it (each leaves its previous pattern). It shows
+        the `risk_score` and `confidence` it was given until it has members; then they are computed."""
+        issue_ids = []
+        for issue_id in data.issue_ids:
+            public = canonical("iss", issue_id)
+            if public is None:
+                raise not_found("issue", issue_id)
+            issue_ids.append(public)
+        commands: PatternCommands = request.app.state.pattern_commands
+        accepted = await commands.create(
+            provide_caller(request), name=data.name, status=PatternStatus(data.status.value),
+            fingerprint=data.fingerprint or {}, tags=list(data.tags), issue_ids=issue_ids,
+            risk_score=data.risk_score, confidence=data.confidence)
+        public_id = render("pat", accepted.stream_id)
+        response = await self._answer(request, public_id, accepted)
+        response.status_code = 201
+        response.headers["Location"] = f"/v1/patterns/{public_id}"
+        return response
 
     @get("/{pattern_id:str}", guards=[requires("patterns:read")], responses={200: PATTERN})
     async def get_pattern(self, request: Request[Any, Any, Any], pattern_id: PatternIdPath

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 
@@ -17,6 +17,28 @@ class PatternStatusInput(StrEnum):
     MITIGATING = "mitigating"
     WATCHING = "watching"
     RESOLVED = "resolved"
+
+
+class CreateStatus(StrEnum):
+    EMERGING = "emerging"
+    ACTIVE = "active"
+    MITIGATING = "mitigating"
+    RESOLVED = "resolved"
+
+
+Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
+
+
+class CreatePatternRequest(RequestBody, kw_only=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    status: CreateStatus = CreateStatus.EMERGING
+    fingerprint: dict[str, Any] | None = None
+    """Free-form; `domain`, `service`, `component` and `error_signature` (strings) are kept."""
+    tags: Annotated[list[Tag], msgspec.Meta(max_length=20)] = msgspec.field(default_factory=list)
+    issue_ids: Annotated[list[Annotated[str, msgspec.Meta(max_length=64)]], msgspec.Meta(max_length=100)] = (
+        msgspec.field(default_factory=list))
+    risk_score: Annotated[int, msgspec.Meta(ge=0, le=100)] = 0
+    confidence: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.5
 
 
 class UpdatePatternRequest(RequestBody, kw_only=True):

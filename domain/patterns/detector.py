@@ -164,7 +164,9 @@ class Detector:
                 return self._unlinked(event)
             case PatternDetected():
                 space = self._workspace(event.workspace_id)
-                space.key_of_pattern[render("pat", event.originator_id)] = event.founding_issue_id
+                key = event.grouping_key or event.founding_issue_id
+                if key is not None:
+                    space.key_of_pattern[render("pat", event.originator_id)] = key
             case AiSettingsUpdated() if event.recurrence_window_days is not msgspec.UNSET:
                 self._workspace(event.workspace_id).window = timedelta(days=event.recurrence_window_days)
             case IssueReanalysisRequested():

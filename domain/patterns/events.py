@@ -35,13 +35,19 @@ class Fingerprint(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class PatternDetected(PatternEvent, frozen=True, kw_only=True):
-    """A new pattern, founded by one issue (its first member follows as IssueLinkedToPattern)."""
+    """A new pattern, founded by one issue (its first member follows as IssueLinkedToPattern), or created by a
+    user (`POST /v1/patterns`: no founding issue; `grouping_key` names its stream)."""
 
     name: str
     fingerprint: Fingerprint
     template: str
-    founding_issue_id: IssueId
+    founding_issue_id: IssueId | None
     grouping_version: int = 1
+    grouping_key: str | None = None
+    """The key the pattern's stream id is derived from; None means the founding issue's id."""
+    initial_risk_score: int | None = None
+    """Given at creation by a user: shown until the pattern has members (then computed)."""
+    initial_confidence: float | None = None
 
 
 class IssueLinkedToPattern(PatternEvent, frozen=True, kw_only=True):

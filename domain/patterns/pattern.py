@@ -106,6 +106,22 @@ def detect(pattern_id: UUID, meta: Meta, *, fingerprint: Fingerprint, template: 
     ]
 
 
+def create(pattern_id: UUID, key: str, meta: Meta, *, name: str, status: PatternStatus, fingerprint: Fingerprint,
+           tags: list[str], risk_score: int, confidence: float) -> list[PatternEvent]:
+    """A pattern a user names by hand; its issues join as the user links them (`match_method: manual`)."""
+    name = _clean_name(name)
+    events: list[PatternEvent] = [PatternDetected(
+        **envelope(meta, pattern_id, 1), name=name, fingerprint=fingerprint, template=name, founding_issue_id=None,
+        grouping_key=key, initial_risk_score=max(0, min(100, risk_score)),
+        initial_confidence=max(0.0, min(1.0, confidence)))]
+    cleaned = _clean_tags(tags)
+    if status != PatternStatus.EMERGING or cleaned:
+        events.append(PatternUpdated(**envelope(meta, pattern_id, 2),
+                                     status=status if status != PatternStatus.EMERGING else msgspec.UNSET,
+                                     tags=cleaned if cleaned else msgspec.UNSET))
+    return events
+
+
 def link_issue(pattern: Pattern, link: Link, meta: Meta, template: str | None = None) -> list[PatternEvent]:
     """An issue joins once; a second member makes an emerging pattern active, and any member reopens a pattern
     that was watching or resolved (a recurrence)."""

@@ -33,8 +33,9 @@ Conn = AsyncConnection[dict[str, Any]]
 _json = msgspec.json.Encoder()
 
 _INSERT_PATTERN = """
-INSERT INTO patterns (workspace_id, id, version, name, status, fingerprint, template, created_at, updated_at)
-VALUES (%s, %s, %s, %s, 'emerging', %s::jsonb, %s, %s, %s) ON CONFLICT DO NOTHING
+INSERT INTO patterns (workspace_id, id, version, name, status, fingerprint, template, initial_risk,
+    initial_confidence, confidence, created_at, updated_at)
+VALUES (%s, %s, %s, %s, 'emerging', %s::jsonb, %s, %s, %s, coalesce(%s, 0), %s, %s) ON CONFLICT DO NOTHING
 """
 _LINK = """
 INSERT INTO pattern_members (workspace_id, pattern_id, issue_id, method, similarity, fingerprint, severity, service,
@@ -56,7 +57,8 @@ _RESOLVED = "UPDATE pattern_members SET resolved_at = %s WHERE workspace_id = %s
 _REFRESH = """
 UPDATE patterns p SET issue_count = s.n, first_seen_at = s.first_seen, last_seen_at = s.last_seen,
     sev_critical = s.critical, sev_high = s.high, sev_medium = s.medium, sev_low = s.low,
-    services = s.services, mttr_seconds = s.mttr, confidence = s.confidence
+    services = s.services, mttr_seconds = s.mttr,
+    confidence = CASE WHEN s.n = 0 THEN coalesce(p.initial_confidence, 0) ELSE s.confidence END
 FROM unnest(%s::text[], %s::text[]) AS t(workspace_id, id)
 CROSS JOIN LATERAL (
     SELECT count(*) AS n, min(m.opened_at) AS first_seen, max(m.opened_at) AS last_seen,
@@ -84,7 +86,8 @@ async def project(conn: Conn, batch: Sequence[tuple[int, AnyEvent]]) -> None:
                 pattern_id = render("pat", event.originator_id)
                 await conn.execute(_INSERT_PATTERN, (
                     workspace, pattern_id, event.originator_version, event.name,
-                    _json.encode(event.fingerprint).decode(), event.template, event.occurred_at, event.occurred_at))
+                    _json.encode(event.fingerprint).decode(), event.template, event.initial_risk_score,
+                    event.initial_confidence, event.initial_confidence, event.occurred_at, event.occurred_at))
             case IssueLinkedToPattern():
                 pattern_id = render("pat", event.originator_id)
                 await conn.execute(_LINK, (

@@ -8,6 +8,8 @@ docs/patterns.md:
     R = exp(-days since last_seen_at / 7)                  recency: halves in about 5 days
     S = (1.0 critical + 0.7 high + 0.4 medium + 0.1 low) / issue_count      severity mix
     D = min(1, (distinct services - 1) / 4)                spread: 5 services or more is the maximum
+
+A pattern created by hand (`POST /v1/patterns`) shows the `risk_score` it was given until it has a member.
 """
 
 from __future__ import annotations
@@ -20,14 +22,14 @@ from psycopg import AsyncConnection
 
 Conn = AsyncConnection[dict[str, Any]]
 
-RISK_SQL = """(round(100 * (
+RISK_SQL = """(CASE WHEN p.issue_count = 0 AND p.initial_risk IS NOT NULL THEN p.initial_risk ELSE round(100 * (
     0.35 * least(1.0, ln(1 + p.issue_count) / ln(51))
   + 0.25 * CASE WHEN p.last_seen_at IS NULL THEN 0
            ELSE exp(-greatest(0, extract(epoch FROM now() - p.last_seen_at)) / 604800.0) END
   + 0.25 * CASE WHEN p.issue_count = 0 THEN 0
            ELSE (1.0 * p.sev_critical + 0.7 * p.sev_high + 0.4 * p.sev_medium + 0.1 * p.sev_low) / p.issue_count END
   + 0.15 * least(1.0, greatest(0, cardinality(p.services) - 1) / 4.0)
-))::int)"""
+))::int END)"""
 
 SORT_COLUMNS = {"risk_score": RISK_SQL, "issue_count": "p.issue_count", "last_seen_at": "p.last_seen_at",
                 "created_at": "p.created_at"}

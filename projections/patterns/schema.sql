@@ -21,6 +21,8 @@ CREATE TABLE IF NOT EXISTS patterns (
     sev_low        int NOT NULL DEFAULT 0,
     services       text[] NOT NULL DEFAULT '{}',
     merged_into    text,
+    initial_risk   int,               -- given by the user who created it: shown while it has no member
+    initial_confidence double precision,
     created_at     timestamptz NOT NULL,
     updated_at     timestamptz NOT NULL,
     search         tsvector GENERATED ALWAYS AS (to_tsvector('english', name || ' ' || template)) STORED,

@@ -265,3 +265,37 @@ async def test_a_users_link_moves_the_issue_between_member_lists(api: Client, te
     member = await eventually(moved)
     assert member["match_method"] == "manual" and member["similarity"] == 1.0
     assert (await api.get(f"/v1/patterns/{old}", headers=tenant.headers())).json()["issue_count"] == 0
+
+
+async def test_a_pattern_created_by_hand_takes_the_issues_it_names(api: Client, tenant: Tenant,
+                                                                   detector: DetectorThread) -> None:
+    issue = await create(api, tenant, "Nightly export job stalls", metadata={"service": "reports"})
+    before = (await assigned(api, tenant, issue["id"]))["pattern_id"]
+
+    created = await api.post("/v1/patterns", json={
+        "name": "Export stalls", "status": "active", "tags": ["reports"], "risk_score": 70, "confidence": 0.9,
+        "fingerprint": {"domain": "reporting", "error_signature": "ExportTimeout", "extra": {"x": 1}},
+        "issue_ids": [issue["id"], issue["id"]]}, headers=tenant.headers())
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert created.headers["location"] == f"/v1/patterns/{body['id']}"
+    assert (body["name"], body["status"], body["tags"]) == ("Export stalls", "active", ["reports"])
+    assert body["fingerprint"]["domain"] == "reporting" and body["fingerprint"]["error_signature"] == "ExportTimeout"
+    assert (await api.get(f"/v1/issues/{issue['id']}", headers=tenant.headers())).json()["pattern_id"] == body["id"]
+
+    async def member() -> dict[str, Any] | None:
+        found = (await api.get(f"/v1/patterns/{body['id']}/members", headers=tenant.headers())).json()["data"]
+        return found[0] if found else None
+
+    assert (await eventually(member))["match_method"] == "manual"
+    assert (await api.get(f"/v1/patterns/{before}", headers=tenant.headers())).json()["issue_count"] == 0
+
+    empty = await api.post("/v1/patterns", json={"name": "Hand-made", "risk_score": 70, "confidence": 0.9},
+                           headers=tenant.headers())
+    assert empty.status_code == 201
+    assert (empty.json()["risk_score"], empty.json()["confidence"], empty.json()["issue_count"]) == (70, 0.9, 0)
+    unknown = await api.post("/v1/patterns", json={"name": "x", "issue_ids": [render("iss", pattern_stream("a", "b"))]},
+                             headers=tenant.headers())
+    assert unknown.status_code == 404
+    blank = await api.post("/v1/patterns", json={"name": "   "}, headers=tenant.headers())
+    assert blank.status_code == 400

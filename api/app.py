@@ -25,6 +25,7 @@ from api.members.invitations import InvitationsController
 from api.members.me import MeController
 from api.members.roles import RolesController
 from api.members.routes import MembersController
+from api.patterns.routes import IssueAnalysisController, PatternsController
 from api.scim.auth import SCIM_SCHEME, SCIM_SCHEME_NAME
 from api.scim.routes import ScimController
 from api.signin import mfa_routes
@@ -49,7 +50,8 @@ def create_app(settings: Settings, *, configure_logging: bool = True) -> Litesta
                         openapi_json, *SIGNIN_ROUTES, MembersController, InvitationsController, RolesController,
                         MeController, ApiTokensController, ServiceAccountsController, ScimTokensController,
                         ScimController, WebhooksController, ConnectorCatalogController, ConnectorsController,
-                        SyncRunsController, receive_inbound_webhook, complete_connector_oauth],
+                        SyncRunsController, receive_inbound_webhook, complete_connector_oauth, PatternsController,
+                        IssueAnalysisController],
         lifespan=[lifespan, signin_lifespan, webhooks_lifespan, connectors_lifespan],
         state=State({"settings": settings}),
         logging_config=logging_config,

@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
                                               "or `webhooks redeliver DELIVERY_ID`")
     webhooks.add_argument("action", choices=["run", "redeliver"])
     webhooks.add_argument("delivery_id", nargs="?", metavar="DELIVERY_ID")
+    command("pattern-detector", _pattern_detector,
+            "run the pattern-detection worker: groups every new issue into a pattern (one leads, others stand by)")
     projections = command("projections", _projections, "read-model operations")
     projections.add_argument("action", choices=["status", "rebuild", "retry"],
                              help="status; rebuild NAME from the event store; retry NAME's parked messages")
@@ -122,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _up(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:
     from api import app
     from projections.registry import PROJECTIONS
+    from workers.pattern_detector import run_pattern_detector
     from workers.projector_runner import run_projectors
     from workers.relay import run_relay
     from workers.sync.worker import run_sync_worker
@@ -136,6 +139,7 @@ def _up(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]
         workers["projector"] = functools.partial(run_projectors, local, list(PROJECTIONS))
         workers["webhooks"] = functools.partial(run_webhooks, local)
         workers["sync"] = functools.partial(run_sync_worker, local)
+        workers["pattern-detector"] = functools.partial(run_pattern_detector, local)
         print(_banner(settings, local), flush=True)
         run(server, workers)
     return 0
@@ -177,6 +181,15 @@ def _relay(args: argparse.Namespace, settings: Settings, environ: Mapping[str, s
         return 0
     _configure_logging(settings)
     run(None, {"relay": functools.partial(run_relay, settings)})
+    return 0
+
+
+def _pattern_detector(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:
+    from workers.pattern_detector import run_pattern_detector
+
+    settings = services.resolve(settings, nats=True)
+    _configure_logging(settings)
+    run(None, {"pattern-detector": functools.partial(run_pattern_detector, settings)})
     return 0
 
 

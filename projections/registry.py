@@ -14,6 +14,7 @@ from projections.connectors import projector as connectors
 from projections.credentials import projector as credentials
 from projections.identity import projector as identity
 from projections.issues import projector as issues
+from projections.patterns import projector as patterns
 from projections.sessions import projector as sessions
 from projections.webhooks import projector as webhooks
 from projections.workspace_settings import projector as workspace_settings
@@ -71,6 +72,9 @@ PROJECTIONS: dict[str, Projection] = {
     connectors.NAME: Projection(name=connectors.NAME, version=connectors.VERSION, categories=connectors.CATEGORIES,
                                 tables=connectors.TABLES, schema_package="projections.connectors",
                                 project=connectors.project),
+    patterns.NAME: Projection(name=patterns.NAME, version=patterns.VERSION, categories=patterns.CATEGORIES,
+                              tables=patterns.TABLES, schema_package="projections.patterns",
+                              project=patterns.project),
 }
 PROJECTIONS[webhooks.NAME] = Projection(name=webhooks.NAME, version=webhooks.VERSION, categories=webhooks.CATEGORIES,
                                         tables=webhooks.TABLES, schema_package="projections.webhooks",

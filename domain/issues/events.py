@@ -94,6 +94,17 @@ class IssuePatternUnlinked(IssueEvent, frozen=True, kw_only=True):
     pattern_id: PatternId
 
 
+class IssueAnalyzed(IssueEvent, frozen=True, kw_only=True):
+    """The pattern detector's analysis of the issue: its stage, risk and why (appended with each pattern link)."""
+
+    stage: Stage
+    risk_score: int
+    root_cause: str | None = None
+    contributing_factors: list[str] = msgspec.field(default_factory=list)
+    confidence: float | None = None
+    model: str | None = None
+
+
 AnyIssueEvent = (
     IssueOpened
     | IssueDetailsEdited
@@ -104,8 +115,9 @@ AnyIssueEvent = (
     | IssueCommented
     | IssuePatternLinked
     | IssuePatternUnlinked
+    | IssueAnalyzed
 )
 ISSUE_EVENT_TYPES: tuple[type[IssueEvent], ...] = (
     IssueOpened, IssueDetailsEdited, IssueAssigned, IssueStatusChanged, IssueClosed,
-    IssueReopened, IssueCommented, IssuePatternLinked, IssuePatternUnlinked,
+    IssueReopened, IssueCommented, IssuePatternLinked, IssuePatternUnlinked, IssueAnalyzed,
 )

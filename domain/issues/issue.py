@@ -15,6 +15,7 @@ from domain.events import Meta, envelope
 from domain.ids import CommentId, PatternId, UserId, WorkspaceId
 from domain.issues.events import (
     AnyIssueEvent,
+    IssueAnalyzed,
     IssueAssigned,
     IssueClosed,
     IssueCommented,
@@ -27,6 +28,7 @@ from domain.issues.events import (
     IssueStatusChanged,
     Metadata,
     Severity,
+    Stage,
     Status,
 )
 
@@ -91,7 +93,7 @@ def evolve(issue: Issue | None, event: AnyIssueEvent) -> Issue:
             return msgspec.structs.replace(issue, pattern_id=event.pattern_id)
         case IssuePatternUnlinked():
             return msgspec.structs.replace(issue, pattern_id=None)
-        case IssueCommented():
+        case IssueCommented() | IssueAnalyzed():
             return issue
         case _:
             assert_never(event)
@@ -204,3 +206,11 @@ def unlink_pattern(issue: Issue, meta: Meta) -> list[IssueEvent]:
     if issue.pattern_id is None:
         return []
     return [IssuePatternUnlinked(**envelope(meta, issue.id, issue.version + 1), pattern_id=issue.pattern_id)]
+
+
+def record_analysis(issue: Issue, meta: Meta, *, stage: Stage, risk_score: int, root_cause: str | None,
+                    contributing_factors: list[str], confidence: float | None, model: str) -> list[IssueEvent]:
+    """The analysis of an issue as the detector made it; the risk is clamped to 0–100."""
+    return [IssueAnalyzed(**envelope(meta, issue.id, issue.version + 1), stage=stage,
+                          risk_score=max(0, min(100, risk_score)), root_cause=root_cause,
+                          contributing_factors=contributing_factors, confidence=confidence, model=model)]

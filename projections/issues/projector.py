@@ -151,8 +151,17 @@ def _count_key(view: IssueView) -> tuple[str, str, str, str]:
 
 async def load(conn: Conn, keys: set[Key]) -> Views:
     """The current rows of a batch's issues."""
-    rows = await rows_by_key(conn, "issues", IssueView.__struct_fields__, keys)
-    return {(str(row["workspace_id"]), str(row["id"])): from_row(row) for row in rows}
+    rows = await rows_by_key(conn, "issues", (*IssueView.__struct_fields__, "doc"), keys)
+    return {(str(row["workspace_id"]), str(row["id"])): from_row(_exact_metadata(row)) for row in rows}
+
+
+def _exact_metadata(row: dict[str, Any]) -> dict[str, Any]:
+    """The metadata as the document holds it: jsonb keeps numbers as `numeric` (2e82 comes back as an integer of 83
+    digits), so an issue's next event would re-render it unlike a rebuild, which folds the event's own values."""
+    doc = row.pop("doc", None)
+    if doc:
+        row["metadata"] = msgspec.json.decode(doc)["metadata"]
+    return row
 
 
 def from_row(row: dict[str, Any]) -> IssueView:

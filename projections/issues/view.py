@@ -10,6 +10,7 @@ import msgspec
 from domain.ids import render
 from domain.issues.events import (
     AnyIssueEvent,
+    IssueAnalyzed,
     IssueAssigned,
     IssueClosed,
     IssueCommented,
@@ -94,6 +95,11 @@ def _evolve(view: IssueView, event: AnyIssueEvent) -> IssueView:
         case IssuePatternUnlinked():
             stage = Stage.ANALYZED if view.stage in (Stage.PATTERN_FOUND, Stage.IN_LOOP) else view.stage
             return replace(view, pattern_id=None, stage=stage)
+        case IssueAnalyzed():
+            return replace(view, stage=event.stage if view.pattern_id is not None else view.stage,
+                           risk_score=event.risk_score, analysis=Analysis(
+                root_cause=event.root_cause, contributing_factors=event.contributing_factors,
+                confidence=event.confidence, model=event.model))
         case IssueOpened():
             return view
         case _:

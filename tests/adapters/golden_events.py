@@ -56,7 +56,9 @@ from domain.identity.events import (
     WorkspaceProvisioned,
 )
 from domain.identity.roles import Role
+from domain.ids import IssueId, PatternId
 from domain.issues.events import (
+    IssueAnalyzed,
     IssueAssigned,
     IssueClosed,
     IssueCommented,
@@ -67,9 +69,20 @@ from domain.issues.events import (
     IssueReopened,
     IssueStatusChanged,
     Severity,
+    Stage,
     Status,
 )
 from domain.mfa.events import TotpActivated, TotpEnrolled, TotpRemoved
+from domain.patterns.events import (
+    Fingerprint,
+    IssueLinkedToPattern,
+    IssueReanalysisRequested,
+    IssueUnlinkedFromPattern,
+    PatternDetected,
+    PatternMerged,
+    PatternStatus,
+    PatternUpdated,
+)
 from domain.sessions.events import SessionRefreshed, SessionRevoked, SessionStarted
 from domain.webhooks.events import (
     EndpointStatus,
@@ -105,6 +118,8 @@ HASH_1 = "a" * 64
 HASH_2 = "b" * 64
 INVITATION_STREAM = UUID("7c2e3d4f-5a6b-5c7d-8e9f-0a1b2c3d4e5f")
 ORGANIZATION_STREAM = UUID("8d3f4e5a-6b7c-5d8e-9f0a-1b2c3d4e5f60")
+PATTERN_STREAM = UUID("5e1a2b3c-4d5e-5f6a-8b7c-9d0e1f2a3b4c")
+REANALYSIS_STREAM = UUID("6f2b3c4d-5e6f-5a7b-8c9d-0e1f2a3b4c5d")
 BOB = "usr_01KV1PX3NR96XJRGD48NNHH432"
 CONNECTOR_STREAM = UUID("019a0c1e-0000-7000-8000-0000000000cc")
 RUN_STREAM = UUID("019a0c1e-0000-7000-8000-0000000000dd")
@@ -151,6 +166,32 @@ def samples() -> list[object]:
         *credential_samples(),
         *webhook_samples(),
         *connector_samples(),
+        *pattern_samples(),
+    ]
+
+
+def pattern_samples() -> list[object]:
+    """The pattern detector's decisions and users' pattern edits (issue #13)."""
+    def pat(version: int):  # type: ignore[no-untyped-def]
+        return envelope(meta(T0), PATTERN_STREAM, version)
+
+    issue = IssueId("iss_01KV1PX3NR96XJRGD48NNHH431")
+    return [
+        PatternDetected(**pat(1), name="Timeout calling <*>", fingerprint=Fingerprint(
+            domain="payments", service="checkout", component="gateway", error_signature="TimeoutError",
+            hash="0f" * 16), template="Timeout calling <*>", founding_issue_id=issue),
+        IssueLinkedToPattern(**pat(2), issue_id=issue, method="template", similarity=0.8571, fingerprint="0f" * 16,
+                             severity="high", service="checkout", issue_opened_at=T0,
+                             suggested_pattern_id=PatternId("pat_01KV1PX3NR96XJRGD48NNHH431"),
+                             suggested_similarity=0.6, similar=[(IssueId("iss_01KV1PX3NNV29S67D9NT816VBS"), 0.4375)]),
+        PatternUpdated(**pat(3), status=PatternStatus.ACTIVE, template="Timeout calling <*> after <*>"),
+        IssueUnlinkedFromPattern(**pat(4), issue_id=issue, reason="unlinked"),
+        PatternMerged(**pat(5), into_pattern_id=PatternId("pat_01KV1PX3NR96XJRGD48NNHH431")),
+        IssueReanalysisRequested(**envelope(meta(T0), REANALYSIS_STREAM, 1), issue_id=issue, tier="deep"),
+        IssueAnalyzed(**envelope(meta(T0), ISSUE, 10), stage=Stage.IN_LOOP, risk_score=57,
+                      root_cause="Recurring failure pattern: Timeout calling <*>",
+                      contributing_factors=["service: checkout", "2 issues in the pattern"], confidence=0.8571,
+                      model="causeloop-grouping-v1"),
     ]
 
 

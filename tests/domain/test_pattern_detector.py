@@ -1,0 +1,91 @@
+"""The detector's fold over events: decisions per new issue, must-links, cannot-links, re-runs, and a replay
+over the same history that decides nothing new."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from domain.events import Actor, ActorKind
+from domain.ids import IssueId, PatternId, WorkspaceId, render
+from domain.issues.events import IssueOpened, IssuePatternLinked, IssuePatternUnlinked
+from domain.patterns.detector import DETECTOR_ACTOR, Decide, Detector
+from domain.patterns.events import Fingerprint as Fp
+from domain.patterns.events import IssueReanalysisRequested, PatternDetected, PatternMerged
+
+WS = WorkspaceId("ws_test")
+USER = Actor(kind=ActorKind.USER, id="usr_1")
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def _env(stream: uuid.UUID, version: int, actor: Actor = USER) -> dict[str, object]:
+    return {"originator_id": stream, "originator_version": version, "occurred_at": T0, "workspace_id": WS,
+            "actor": actor}
+
+
+def opened(n: int, title: str, **metadata: object) -> IssueOpened:
+    return IssueOpened(**_env(uuid.UUID(int=n), 1), title=title, metadata=dict(metadata))  # type: ignore[arg-type]
+
+
+def pid(key: str) -> PatternId:
+    return PatternId(render("pat", uuid.uuid5(uuid.NAMESPACE_URL, key)))
+
+
+def detected(key: str) -> PatternDetected:
+    return PatternDetected(**_env(uuid.uuid5(uuid.NAMESPACE_URL, key), 1, DETECTOR_ACTOR),  # type: ignore[arg-type]
+                           name=key, fingerprint=Fp(error_signature="x", hash="h"), template="t",
+                           founding_issue_id=IssueId(key))
+
+
+def iss(n: int) -> str:
+    return render("iss", uuid.UUID(int=n))
+
+
+def test_each_new_issue_gets_one_decision_with_its_explanation() -> None:
+    detector = Detector()
+    [first] = detector.observe(opened(1, "Payment timeout after 30s for order 17", service="checkout"))
+    [second] = detector.observe(opened(2, "Payment timeout after 12s for order 99", service="checkout"))
+    assert first.pattern_key == iss(1) and first.assignment.created
+    assert second.pattern_key == iss(1) and second.assignment.method == "fingerprint"
+    assert second.similar and second.similar[0][0] == iss(1) and 0 < second.similar[0][1] <= 1
+    assert first.service == "checkout" and first.severity == "medium"
+
+
+def test_a_merge_event_is_remembered_and_a_user_unlink_regroups_elsewhere() -> None:
+    detector = Detector()
+    detector.observe(opened(1, "queue overflow in ingest"))
+    detector.observe(opened(2, "backpressure stall in ingest stage"))
+    detector.observe(detected(iss(1)))
+    detector.observe(detected(iss(2)))
+    detector.observe(PatternMerged(**_env(uuid.uuid5(uuid.NAMESPACE_URL, iss(2)), 2),  # type: ignore[arg-type]
+                                   into_pattern_id=pid(iss(1))))
+    [joined] = detector.observe(opened(3, "backpressure stall in ingest stage"))
+    assert joined.pattern_key == iss(1)
+    detector.observe(IssuePatternLinked(**_env(uuid.UUID(int=3), 2, DETECTOR_ACTOR),  # type: ignore[arg-type]
+                                        pattern_id=pid(iss(1))))
+
+    [regrouped] = detector.observe(IssuePatternUnlinked(**_env(uuid.UUID(int=3), 3),  # type: ignore[arg-type]
+                                                        pattern_id=pid(iss(1))))
+    assert regrouped.pattern_key not in (iss(1), iss(2)) and regrouped.unlinked_from_key == iss(1)
+    assert detector.pattern_of(WS, iss(3)) == regrouped.pattern_key
+
+
+def test_a_reanalysis_moves_nothing_when_the_answer_is_the_same() -> None:
+    detector = Detector()
+    detector.observe(opened(1, "disk full on /data"))
+    request = IssueReanalysisRequested(**_env(uuid.UUID(int=99), 1), issue_id=IssueId(iss(1)))  # type: ignore[arg-type]
+    assert detector.observe(request) == []
+    assert detector.pattern_of(WS, iss(1)) == iss(1)
+
+
+def test_replaying_the_same_events_gives_the_same_decisions() -> None:
+    titles = [f"worker {i % 3} failed job {i}" for i in range(30)] + [f"slow query took {i}ms" for i in range(30)]
+    events = [opened(i, title, service="api") for i, title in enumerate(titles)]
+
+    def run() -> list[Decide]:
+        detector = Detector()
+        return [decision for event in events for decision in detector.observe(event)]
+
+    first, second = run(), run()
+    assert first == second
+    assert len({d.pattern_key for d in first}) == 2

@@ -14,6 +14,7 @@ from projections.credentials import projector as credentials
 from projections.identity import projector as identity
 from projections.issues import projector as issues
 from projections.patterns import projector as patterns
+from projections.recommendations import projector as recommendations
 from projections.sessions import projector as sessions
 from projections.workspace_settings import projector as workspace_settings
 
@@ -70,4 +71,7 @@ PROJECTIONS: dict[str, Projection] = {
     patterns.NAME: Projection(name=patterns.NAME, version=patterns.VERSION, categories=patterns.CATEGORIES,
                               tables=patterns.TABLES, schema_package="projections.patterns",
                               project=patterns.project),
+    recommendations.NAME: Projection(
+        name=recommendations.NAME, version=recommendations.VERSION, categories=recommendations.CATEGORIES,
+        tables=recommendations.TABLES, schema_package="projections.recommendations", project=recommendations.project),
 }

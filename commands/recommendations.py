@@ -120,7 +120,7 @@ class RecommendationCommands:
 
         return await self._runner.run(caller, deciding)
 
-    async def reopen(self, workspace_id: WorkspaceId, stream_id: UUID, issue_id: IssueId, linked_at: datetime
+    async def reopen(self, workspace_id: WorkspaceId, stream_id: UUID, issue_id: IssueId, opened_at: datetime
                      ) -> Result:
         """A matching issue after the fix: the recommendation back in progress with the issue linked, the pattern
         `active` (the detector's link already made a watching or resolved pattern active; this keeps it so)."""
@@ -128,7 +128,7 @@ class RecommendationCommands:
 
         async def deciding(context: Context) -> Decision:
             history, current = await _load(context, stream_id, str(stream_id), workspace_id)
-            events: list[DomainEvent] = list(decide.reopen(current, issue_id, linked_at, context.meta))
+            events: list[DomainEvent] = list(decide.reopen(current, issue_id, opened_at, context.meta))
             if events:
                 events += (await pattern_status_events(context, current.pattern_id, PatternStatus.ACTIVE,
                                                        REOPEN_FROM))[1]

@@ -53,7 +53,7 @@ def still_pending(recommender: Recommender, decisions: Sequence[Propose | Reopen
                 pending.append(decision)
             continue
         state = recommender.recommendations.get(decision.recommendation_id)
-        if state is not None and rules.reopens(state, decision.linked_at):
+        if state is not None and rules.reopens(state, decision.opened_at):
             pending.append(decision)
     return pending
 
@@ -98,7 +98,7 @@ class RecommendationWorker:
                     self._fold(result)
             else:
                 self._fold(await self.commands.reopen(decision.workspace_id, decision.recommendation_id,
-                                                      decision.issue_id, decision.linked_at))
+                                                      decision.issue_id, decision.opened_at))
 
     async def verify_due(self) -> None:
         """Verify every recommendation whose proof window has passed at the worker's clock."""

@@ -197,16 +197,18 @@ def verify(state: Recommendation, meta: Meta) -> list[RecommendationEvent]:
     return [RecommendationVerified(**envelope(meta, state.id, state.version + 1), pattern_id=state.pattern_id)]
 
 
-def reopens(state: Recommendation, linked_at: datetime) -> bool:
-    """An issue linked at `linked_at` fails the fix: it came after the fix, while watching or once verified."""
+def reopens(state: Recommendation, opened_at: datetime) -> bool:
+    """A matching issue opened at `opened_at` fails the fix when it opened after the fix was marked implemented
+    (while watching or once verified); one opened before is a straggler (ingested late, or merged in) and does
+    not."""
     return (state.verification in (VerificationState.WATCHING, VerificationState.VERIFIED)
-            and state.watching_since is not None and linked_at >= state.watching_since)
+            and state.watching_since is not None and opened_at >= state.watching_since)
 
 
-def reopen(state: Recommendation, issue_id: IssueId, linked_at: datetime, meta: Meta) -> list[RecommendationEvent]:
+def reopen(state: Recommendation, issue_id: IssueId, opened_at: datetime, meta: Meta) -> list[RecommendationEvent]:
     """A matching issue linked after the fix (while watching or once verified) reopens the recommendation; earlier
     stragglers do not."""
-    if not reopens(state, linked_at):
+    if not reopens(state, opened_at):
         return []
     return [RecommendationReopened(**envelope(meta, state.id, state.version + 1), pattern_id=state.pattern_id,
                                    issue_id=issue_id)]

@@ -24,6 +24,7 @@ from domain.patterns.events import (
     PatternStatus,
     PatternUpdated,
 )
+from domain.patterns.grouping import MatchMethod
 from domain.recommendations import recommendation as rules
 from domain.recommendations.events import RecommendationCreated, RecommendationEvent
 from domain.recommendations.knowledge import PatternFacts, Proposal, match
@@ -44,7 +45,7 @@ class Reopen(msgspec.Struct, frozen=True, kw_only=True):
     workspace_id: WorkspaceId
     recommendation_id: UUID
     issue_id: IssueId
-    linked_at: datetime
+    opened_at: datetime
 
 
 class _Link(msgspec.Struct, frozen=True):
@@ -169,9 +170,9 @@ class Recommender:
         found: list[Propose | Reopen] = []
         for recommendation_id in sorted(self.by_pattern.get(pattern_id, ())):
             state = self.recommendations[recommendation_id]
-            if rules.reopens(state, event.occurred_at):
+            if event.method != MatchMethod.MERGE.value and rules.reopens(state, event.issue_opened_at):
                 found.append(Reopen(workspace_id=state.workspace_id, recommendation_id=recommendation_id,
-                                    issue_id=event.issue_id, linked_at=event.occurred_at))
+                                    issue_id=event.issue_id, opened_at=event.issue_opened_at))
         return found
 
     def due(self, now: datetime) -> list[rules.Recommendation]:

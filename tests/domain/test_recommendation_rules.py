@@ -215,4 +215,30 @@ def test_the_worker_reopens_on_a_link_after_the_fix_and_lists_due_windows() -> N
                                 severity="high", issue_opened_at=T0 + timedelta(days=2))
     decided = recommender.observe(late)
     assert decided == [Reopen(workspace_id=WS, recommendation_id=STREAM, issue_id=IssueId("iss_c"),
-                              linked_at=T0 + timedelta(days=2))]
+                              opened_at=T0 + timedelta(days=2))]
+
+
+def test_stragglers_and_merged_issues_do_not_reopen() -> None:
+    recommender = Recommender()
+    for event in pattern_events(similarity=1.0):
+        recommender.observe(event)
+    proposal = match(facts("TimeoutError"))[0]
+    pattern_id = PatternId(render("pat", PATTERN_STREAM))
+    state = rules.project_recommendation(None, rules.create(STREAM, pattern_id, proposal, meta(T0)))  # type: ignore[arg-type]
+    assert state is not None
+    changed = rules.change_status(state, Status.IMPLEMENTED, meta(T0))
+    implemented = rules.project_recommendation(state, changed)  # type: ignore[arg-type]
+    assert implemented is not None
+    fix = T0 + timedelta(days=1)
+    for event in [*rules.create(STREAM, pattern_id, proposal, meta(T0)), *changed,
+                  *rules.start_verification(implemented, rules.proof_window(30, 1.0), 1.0, meta(fix))]:
+        recommender.observe(event)
+
+    def link(version: int, issue: str, opened_days: int, method: str) -> IssueLinkedToPattern:
+        return IssueLinkedToPattern(**envelope(meta(T0 + timedelta(days=3)), PATTERN_STREAM, version),
+                                    issue_id=IssueId(issue), method=method, similarity=1.0, fingerprint="ab",
+                                    severity="high", issue_opened_at=T0 + timedelta(days=opened_days))
+
+    assert recommender.observe(link(5, "iss_late_ingested", 0, "fingerprint")) == []
+    assert recommender.observe(link(6, "iss_merged", 2, "merge")) == []
+    assert len(recommender.observe(link(7, "iss_new", 2, "template"))) == 1

@@ -17,9 +17,11 @@ from litestar.testing import AsyncTestClient
 
 from adapters.settings import Settings
 from domain.identity.roles import Role
-from tests.e2e.conftest import Tenant, Workers
+from domain.recommendations.recommender import Recommender
+from tests.e2e.conftest import Tenant, Workers, event_store
 from tests.e2e.detector_support import DetectorThread
 from tests.e2e.recommender_support import MovableClock, RecommenderThread
+from workers.recommender import CATEGORIES, still_pending
 
 pytestmark = [pytest.mark.postgres, pytest.mark.nats]
 Client = AsyncTestClient  # type: ignore[type-arg]
@@ -149,7 +151,7 @@ async def test_a_pattern_gets_ranked_recommendations_from_the_knowledge_base(
 
 
 async def test_a_clean_proof_window_verifies_the_fix_and_resolves_the_pattern(
-        api: Client, tenant: Tenant, clock: MovableClock) -> None:
+        api: Client, tenant: Tenant, clock: MovableClock, settings: Settings) -> None:
     pattern_id, recommendations = await recommended(api, tenant)
     body = await implemented(api, tenant, recommendations[0], pattern_id)
     verification = body["verification"]
@@ -180,6 +182,24 @@ async def test_a_clean_proof_window_verifies_the_fix_and_resolves_the_pattern(
     after = await eventually(reopened, "reopening after verification")
     assert after["verification"]["reopened_by_issue_id"] == late["id"] and after["status"] == "in_progress"
     assert await pattern_status(api, tenant, pattern_id) == "active"
+
+    replayed = await asyncio.to_thread(replay_pending, settings, tenant.workspace_id)
+    assert replayed == [], "a restarted recommender would append again what it already decided"
+
+
+def replay_pending(settings: Settings, workspace_id: str) -> list[object]:
+    """What a recommender rebuilt from the whole history would still decide for this workspace."""
+    recommender = Recommender()
+    decisions: list[object] = []
+    position = 0
+    with event_store(settings) as store:
+        while page := store.read(position, 2_000):
+            for _, event in page:
+                if event.category in CATEGORIES:
+                    decisions += recommender.observe(event)
+            position = page[-1][0]
+    return [d for d in still_pending(recommender, decisions)  # type: ignore[arg-type]
+            if getattr(d, "workspace_id", None) == workspace_id]
 
 
 async def test_a_matching_issue_in_the_window_reopens_the_fix_and_the_pattern(

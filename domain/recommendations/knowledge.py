@@ -2,7 +2,7 @@
 them for a pattern.
 
 A playbook matches a pattern by keywords in its fingerprint (domain, component, error signature) and template; the
-score is the share of the playbook's keyword groups that hit. `expected_loops_prevented` is the pattern's observed
+score is 1 + 0.1 per keyword group when every group hits. `expected_loops_prevented` is the pattern's observed
 rate (issues per day over the span it was seen, at least one day) times the horizon (90 days) times the playbook's
 effectiveness for its impact; the proposals are ranked by it (`rank` 1 = best), then by match score and effort.
 See docs/recommendations.md.
@@ -228,12 +228,19 @@ def _text(facts: PatternFacts) -> str:
     return " ".join(part for part in parts if part).lower()
 
 
+_GROUPS = {playbook.key: tuple(re.compile(r"\b(?:" + "|".join(re.escape(word) for word in group) + ")")
+                               for group in playbook.keywords) for playbook in PLAYBOOKS}
+"""Each keyword group as one compiled pattern: a word matches at a word start."""
+
+
 def score(playbook: Playbook, text: str) -> float:
-    """The share of keyword groups that hit (0 when any misses); the generic playbook scores a token 0.1."""
+    """1 + 0.1 per keyword group when every group hits (0 when any misses); the generic playbook scores 0.1."""
     if not playbook.keywords:
         return 0.1
-    hits = sum(1 for group in playbook.keywords if any(re.search(rf"\b{re.escape(word)}", text) for word in group))
-    return 0.0 if hits < len(playbook.keywords) else 1.0 + 0.1 * len(playbook.keywords)
+    groups = _GROUPS.get(playbook.key) or ()
+    if not all(group.search(text) for group in groups):
+        return 0.0
+    return 1.0 + 0.1 * len(playbook.keywords)
 
 
 def match(facts: PatternFacts, limit: int = MAX_PROPOSALS) -> list[Proposal]:

@@ -140,6 +140,12 @@ async def test_a_pattern_gets_ranked_recommendations_from_the_knowledge_base(
     again = await api.patch(f"/v1/recommendations/{second['id']}", json={"status": "in_progress"},
                             headers=tenant.headers())
     assert again.status_code == 422 and again.json()["error"]["code"] == "invalid_transition"
+    stale = await api.patch(f"/v1/recommendations/{best['id']}", json={"status": "in_progress"},
+                            headers={**tenant.headers(), "If-Match": '"0"'})
+    assert stale.status_code == 412
+    same = await api.patch(f"/v1/recommendations/{best['id']}", json={"status": "pending"},
+                           headers={**tenant.headers(), "If-Match": f'"{best["version"]}"'})
+    assert same.status_code == 200 and same.json()["version"] == best["version"]
     no_step = await api.patch(f"/v1/recommendations/{best['id']}/steps/s99", json={"completed": True},
                               headers=tenant.headers())
     assert no_step.status_code == 400

@@ -5,6 +5,7 @@ the same transaction, decided by the pattern's own rules (commands/patterns.py).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import datetime
 from typing import cast
@@ -25,7 +26,7 @@ from domain.recommendations.events import (
     RecommendationEvent,
     RecommendationStatus,
 )
-from domain.recommendations.knowledge import Proposal, rate_per_day
+from domain.recommendations.knowledge import PLAYBOOKS, Proposal, rate_per_day
 from domain.recommendations.recommender import facts_of
 from domain.workspace_settings import settings as settings_rules
 from domain.workspace_settings.events import AnySettingsEvent, SettingsEvent
@@ -82,6 +83,8 @@ class RecommendationCommands:
                                                        MITIGATING_FROM))[1]
             elif status == RecommendationStatus.IMPLEMENTED:
                 events += await _start_verification(context, current, events)
+            elif current.status == RecommendationStatus.IN_PROGRESS:
+                events += await _unless_another_in_progress(context, current)
             return Decision(current.id, history, events)
 
         return await self._runner.run(caller, deciding, expected_version=expected_version)
@@ -102,7 +105,10 @@ class RecommendationCommands:
 
         async def deciding(context: Context) -> Decision:
             history, current = await _load(context, stream_id, recommendation_id, caller.workspace_id)
-            return Decision(current.id, history, decide.dismiss(current, reason, context.meta))
+            events: list[DomainEvent] = list(decide.dismiss(current, reason, context.meta))
+            if events and current.status == RecommendationStatus.IN_PROGRESS:
+                events += await _unless_another_in_progress(context, current)
+            return Decision(current.id, history, events)
 
         return await self._runner.run(caller, deciding, expected_version=expected_version)
 
@@ -135,6 +141,20 @@ class RecommendationCommands:
             return Decision(current.id, history, events)
 
         return await self._runner.run(caller, deciding)
+
+
+async def _unless_another_in_progress(context: Context, current: decide.Recommendation) -> list[DomainEvent]:
+    """Leaving `in_progress` (back to pending, or dismissed): a `mitigating` pattern is `active` again unless another
+    of its recommendations is still in progress (a pattern's recommendations are keyed by playbook)."""
+    others = [recommendation_stream(current.workspace_id, current.pattern_id, playbook.key) for playbook in PLAYBOOKS]
+    loaded = await asyncio.gather(*(context.load(stream, RecommendationEvent) for stream in others
+                                    if stream != current.id))
+    for history in loaded:
+        other = decide.project_recommendation(None, cast(list[AnyRecommendationEvent], history))
+        if other is not None and other.status == RecommendationStatus.IN_PROGRESS:
+            return []
+    return list((await pattern_status_events(context, current.pattern_id, PatternStatus.ACTIVE,
+                                             frozenset({PatternStatus.MITIGATING})))[1])
 
 
 async def _start_verification(context: Context, current: decide.Recommendation, changed: Sequence[DomainEvent]

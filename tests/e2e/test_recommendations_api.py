@@ -155,6 +155,13 @@ async def test_a_pattern_gets_ranked_recommendations_from_the_knowledge_base(
                              headers=tenant.member_headers(Role.VIEWER))
     assert viewer.status_code == 403
 
+    started = await api.patch(f"/v1/recommendations/{best['id']}", json={"status": "in_progress"},
+                              headers=tenant.headers())
+    assert started.status_code == 200 and await pattern_status(api, tenant, pattern_id) == "mitigating"
+    dropped = await api.post(f"/v1/recommendations/{best['id']}/dismiss", json={}, headers=tenant.headers())
+    assert dropped.status_code == 200 and dropped.json()["dismissed_reason"] is None
+    assert await pattern_status(api, tenant, pattern_id) == "active"  # nothing in progress any more
+
 
 async def test_a_clean_proof_window_verifies_the_fix_and_resolves_the_pattern(
         api: Client, tenant: Tenant, clock: MovableClock, settings: Settings) -> None:

@@ -19,7 +19,8 @@ from commands.runner import CommandRunner, Context, Decision, Result
 from commands.workspace_settings import settings_stream
 from domain.events import Actor, ActorKind, DomainEvent
 from domain.ids import IssueId, PatternId, WorkspaceId, parse
-from domain.patterns.events import PatternStatus
+from domain.patterns.events import IssueLinkedToPattern, PatternStatus
+from domain.patterns.grouping import MatchMethod
 from domain.recommendations import recommendation as decide
 from domain.recommendations.events import (
     AnyRecommendationEvent,
@@ -119,10 +120,13 @@ class RecommendationCommands:
         async def deciding(context: Context) -> Decision:
             history, current = await _load(context, stream_id, str(stream_id), workspace_id)
             events: list[DomainEvent] = list(decide.verify(current, context.meta))
-            if events:
-                events += (await pattern_status_events(context, current.pattern_id, PatternStatus.RESOLVED,
-                                                       frozenset({PatternStatus.WATCHING})))[1]
-            return Decision(current.id, history, events)
+            if not events:
+                return Decision(current.id, history)
+            pattern_history, resolved = await pattern_status_events(
+                context, current.pattern_id, PatternStatus.RESOLVED, frozenset({PatternStatus.WATCHING}))
+            if _failed(current, pattern_history):
+                return Decision(current.id, history)  # a matching issue the worker has not folded yet: it reopens
+            return Decision(current.id, history, [*events, *resolved])
 
         return await self._runner.run(caller, deciding)
 
@@ -141,6 +145,12 @@ class RecommendationCommands:
             return Decision(current.id, history, events)
 
         return await self._runner.run(caller, deciding)
+
+
+def _failed(current: decide.Recommendation, pattern_history: Sequence[DomainEvent]) -> bool:
+    """The pattern's own stream holds a matching issue that fails the fix (the same rule the worker applies)."""
+    return any(isinstance(event, IssueLinkedToPattern) and event.method != MatchMethod.MERGE.value
+               and decide.reopens(current, event.issue_opened_at) for event in pattern_history)
 
 
 async def _unless_another_in_progress(context: Context, current: decide.Recommendation) -> list[DomainEvent]:

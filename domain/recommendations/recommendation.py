@@ -202,7 +202,7 @@ def reopens(state: Recommendation, opened_at: datetime) -> bool:
     (while watching or once verified); one opened before is a straggler (ingested late, or merged in) and does
     not."""
     return (state.verification in (VerificationState.WATCHING, VerificationState.VERIFIED)
-            and state.watching_since is not None and opened_at >= state.watching_since)
+            and state.watching_since is not None and opened_at > state.watching_since)
 
 
 def reopen(state: Recommendation, issue_id: IssueId, opened_at: datetime, meta: Meta) -> list[RecommendationEvent]:

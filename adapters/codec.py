@@ -18,6 +18,7 @@ from domain.ids import parse, render
 from domain.issues.events import ISSUE_EVENT_TYPES, AnyIssueEvent
 from domain.mfa.events import MFA_EVENT_TYPES, AnyMfaEvent
 from domain.patterns.events import PATTERN_EVENT_TYPES, AnyPatternEvent
+from domain.recommendations.events import RECOMMENDATION_EVENT_TYPES, AnyRecommendationEvent
 from domain.sessions.events import SESSION_EVENT_TYPES, AnySessionEvent
 from domain.webhooks.events import WEBHOOK_EVENT_TYPES, AnyWebhookEvent
 from domain.workspace_settings.events import SETTINGS_EVENT_TYPES, AnySettingsCategoryEvent
@@ -27,12 +28,14 @@ AnyEvent = (AnyIssueEvent | AnyIdentityEvent
             | AnySessionEvent | AnyMfaEvent | AnyCredentialEvent
             | AnyWebhookEvent
             | AnyConnectorsCategoryEvent
-            | AnyPatternEvent)
+            | AnyPatternEvent
+            | AnyRecommendationEvent)
 EVENT_TYPES: dict[str, type[DomainEvent]] = {
     cls.__name__: cls for cls in (*ISSUE_EVENT_TYPES, *IDENTITY_EVENT_TYPES,
                                   *SETTINGS_EVENT_TYPES,
                                   *SESSION_EVENT_TYPES, *MFA_EVENT_TYPES, *CREDENTIAL_EVENT_TYPES,
-                                  *CONNECTOR_EVENT_TYPES, *PATTERN_EVENT_TYPES)
+                                  *CONNECTOR_EVENT_TYPES, *PATTERN_EVENT_TYPES,
+                                  *RECOMMENDATION_EVENT_TYPES)
 }
 EVENT_TYPES.update({cls.__name__: cls for cls in WEBHOOK_EVENT_TYPES})
 STREAM_PREFIX = {"issue": "iss", "workspace": "ws", "user": "usr",
@@ -43,6 +46,7 @@ STREAM_PREFIX.update(api_token="tok", service_account="sa")
 STREAM_PREFIX.update(webhook="whk")
 STREAM_PREFIX.update(connector="con", sync_run="run", inbound_delivery="ing_job")
 STREAM_PREFIX.update(pattern="pat")
+STREAM_PREFIX.update(recommendation="rec")
 
 RawEvent = dict[str, Any]
 Upcaster = Callable[[RawEvent], RawEvent]

@@ -26,6 +26,7 @@ from api.members.me import MeController
 from api.members.roles import RolesController
 from api.members.routes import MembersController
 from api.patterns.routes import IssueAnalysisController, PatternsController
+from api.recommendations.routes import RecommendationsController
 from api.scim.auth import SCIM_SCHEME, SCIM_SCHEME_NAME
 from api.scim.routes import ScimController
 from api.signin import mfa_routes
@@ -51,7 +52,7 @@ def create_app(settings: Settings, *, configure_logging: bool = True) -> Litesta
                         MeController, ApiTokensController, ServiceAccountsController, ScimTokensController,
                         ScimController, WebhooksController, ConnectorCatalogController, ConnectorsController,
                         SyncRunsController, receive_inbound_webhook, complete_connector_oauth, PatternsController,
-                        IssueAnalysisController],
+                        IssueAnalysisController, RecommendationsController],
         lifespan=[lifespan, signin_lifespan, webhooks_lifespan, connectors_lifespan],
         state=State({"settings": settings}),
         logging_config=logging_config,

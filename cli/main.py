@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     webhooks.add_argument("delivery_id", nargs="?", metavar="DELIVERY_ID")
     command("pattern-detector", _pattern_detector,
             "run the pattern-detection worker: groups every new issue into a pattern (one leads, others stand by)")
+    command("recommender", _recommender,
+            "run the recommendation worker: proposes fixes and verifies them (one leads, others stand by)")
     projections = command("projections", _projections, "read-model operations")
     projections.add_argument("action", choices=["status", "rebuild", "retry"],
                              help="status; rebuild NAME from the event store; retry NAME's parked messages")
@@ -126,6 +128,7 @@ def _up(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]
     from projections.registry import PROJECTIONS
     from workers.pattern_detector import run_pattern_detector
     from workers.projector_runner import run_projectors
+    from workers.recommender import run_recommender
     from workers.relay import run_relay
     from workers.sync.worker import run_sync_worker
     from workers.webhook_delivery import run_webhooks
@@ -140,6 +143,7 @@ def _up(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]
         workers["webhooks"] = functools.partial(run_webhooks, local)
         workers["sync"] = functools.partial(run_sync_worker, local)
         workers["pattern-detector"] = functools.partial(run_pattern_detector, local)
+        workers["recommender"] = functools.partial(run_recommender, local)
         print(_banner(settings, local), flush=True)
         run(server, workers)
     return 0
@@ -190,6 +194,15 @@ def _pattern_detector(args: argparse.Namespace, settings: Settings, environ: Map
     settings = services.resolve(settings, nats=True)
     _configure_logging(settings)
     run(None, {"pattern-detector": functools.partial(run_pattern_detector, settings)})
+    return 0
+
+
+def _recommender(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:
+    from workers.recommender import run_recommender
+
+    settings = services.resolve(settings, nats=True)
+    _configure_logging(settings)
+    run(None, {"recommender": functools.partial(run_recommender, settings)})
     return 0
 
 

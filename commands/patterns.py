@@ -233,3 +233,19 @@ async def _issue_link(context: Context, issue_id: str, pattern_id: PatternId, de
         issue, context.meta, stage=decision.stage, risk_score=decision.risk_score, root_cause=decision.root_cause,
         contributing_factors=decision.contributing_factors, confidence=decision.assignment.similarity, model=MODEL)
     return list(events)
+
+
+async def pattern_status_events(context: Context, pattern_id: str, status: PatternStatus,
+                                only_from: frozenset[PatternStatus] | None = None
+                                ) -> tuple[list[PatternEvent], list[PatternEvent]]:
+    """The pattern's history and the events that set its status (none when it already has it, is merged, or is
+    not in `only_from`): other commands (recommendations, verification) move a pattern through here, in their own
+    transaction, so the pattern's rules and read model follow."""
+    stream_id = parse("pat", pattern_id)
+    history = [] if stream_id is None else await context.load(stream_id, PatternEvent)
+    current = decide.project_pattern(None, cast(list[AnyPatternAggregateEvent], history))
+    if current is None or current.merged_into is not None:
+        return history, []
+    if only_from is not None and current.status not in only_from:
+        return history, []
+    return history, decide.update_pattern(current, PatternEdit(status=status), context.meta)

@@ -15,6 +15,7 @@ from projections.credentials import projector as credentials
 from projections.identity import projector as identity
 from projections.issues import projector as issues
 from projections.patterns import projector as patterns
+from projections.recommendations import projector as recommendations
 from projections.sessions import projector as sessions
 from projections.webhooks import projector as webhooks
 from projections.workspace_settings import projector as workspace_settings
@@ -75,6 +76,9 @@ PROJECTIONS: dict[str, Projection] = {
     patterns.NAME: Projection(name=patterns.NAME, version=patterns.VERSION, categories=patterns.CATEGORIES,
                               tables=patterns.TABLES, schema_package="projections.patterns",
                               project=patterns.project),
+    recommendations.NAME: Projection(
+        name=recommendations.NAME, version=recommendations.VERSION, categories=recommendations.CATEGORIES,
+        tables=recommendations.TABLES, schema_package="projections.recommendations", project=recommendations.project),
 }
 PROJECTIONS[webhooks.NAME] = Projection(name=webhooks.NAME, version=webhooks.VERSION, categories=webhooks.CATEGORIES,
                                         tables=webhooks.TABLES, schema_package="projections.webhooks",

@@ -83,6 +83,17 @@ from domain.patterns.events import (
     PatternStatus,
     PatternUpdated,
 )
+from domain.recommendations.events import (
+    RecommendationCreated,
+    RecommendationDismissed,
+    RecommendationReopened,
+    RecommendationStatus,
+    RecommendationStatusChanged,
+    RecommendationStepCompleted,
+    RecommendationVerificationStarted,
+    RecommendationVerified,
+    Step,
+)
 from domain.sessions.events import SessionRefreshed, SessionRevoked, SessionStarted
 from domain.webhooks.events import (
     EndpointStatus,
@@ -120,6 +131,7 @@ INVITATION_STREAM = UUID("7c2e3d4f-5a6b-5c7d-8e9f-0a1b2c3d4e5f")
 ORGANIZATION_STREAM = UUID("8d3f4e5a-6b7c-5d8e-9f0a-1b2c3d4e5f60")
 PATTERN_STREAM = UUID("5e1a2b3c-4d5e-5f6a-8b7c-9d0e1f2a3b4c")
 REANALYSIS_STREAM = UUID("6f2b3c4d-5e6f-5a7b-8c9d-0e1f2a3b4c5d")
+RECOMMENDATION_STREAM = UUID("7a3c4d5e-6f70-5b8c-9d0e-1f2a3b4c5d6e")
 BOB = "usr_01KV1PX3NR96XJRGD48NNHH432"
 CONNECTOR_STREAM = UUID("019a0c1e-0000-7000-8000-0000000000cc")
 RUN_STREAM = UUID("019a0c1e-0000-7000-8000-0000000000dd")
@@ -167,6 +179,7 @@ def samples() -> list[object]:
         *webhook_samples(),
         *connector_samples(),
         *pattern_samples(),
+        *recommendation_samples(),
     ]
 
 
@@ -309,4 +322,26 @@ def connector_samples() -> list[object]:
         ConnectorSigningSecretSet(**con(8), secret_ciphertext="v1.c2lnbmluZw=="),
         InboundDeliveryReceived(**envelope(meta(T0), DELIVERY_STREAM, 1), connector_id=CONNECTOR,
                                 delivery_id="72d3162e-cc78-11e3-81ab-4c9367dc0958", accepted=3, rejected=1),
+    ]
+
+
+def recommendation_samples() -> list[object]:
+    """The recommendation worker's proposals, people's changes and verification (issue #13)."""
+    def rec(version: int):  # type: ignore[no-untyped-def]
+        return envelope(meta(T0), RECOMMENDATION_STREAM, version)
+
+    pattern = PatternId("pat_01KV1PX3NR96XJRGD48NNHH431")
+    return [
+        RecommendationCreated(**rec(1), pattern_id=pattern, playbook="timeout-budget", title="Set timeouts",
+                              fix_type="code_fix", impact="high", effort="medium", overview="Bound each call.",
+                              steps=[Step(id="s1", title="Measure", description="Find p99 latency.")], rank=1,
+                              expected_loops_prevented=12.5),
+        RecommendationStatusChanged(**rec(2), from_status=RecommendationStatus.PENDING,
+                                    to_status=RecommendationStatus.IMPLEMENTED),
+        RecommendationStepCompleted(**rec(3), step_id="s1", completed=True),
+        RecommendationVerificationStarted(**rec(4), pattern_id=pattern, proof_window_days=30, watching_since=T0,
+                                          pre_fix_rate_per_day=0.5, explanation="Watching for 30 days."),
+        RecommendationVerified(**rec(5), pattern_id=pattern),
+        RecommendationReopened(**rec(6), pattern_id=pattern, issue_id=IssueId("iss_01KV1PX3NR96XJRGD48NNHH431")),
+        RecommendationDismissed(**rec(7), reason="not worth it"),
     ]

@@ -34,6 +34,7 @@ from projections.registry import PROJECTIONS
 from tests.e2e.conftest import Tenant, Workers, event_store, running_workers
 from tests.e2e.detector_support import DetectorThread
 from tests.e2e.members_helpers import Member
+from tests.e2e.recommender_support import MovableClock, RecommenderThread
 from tests.e2e.webhooks_support import Clock, DeliveryWorker
 from tests.workers.pipeline import isolated
 from workers.operations import rebuild
@@ -141,6 +142,10 @@ class Resources:
                 return str(invited["id"])
             case "pattern_id":
                 return await self._pattern()
+            case "recommendation_id":
+                return await self._recommendation()
+            case "step_id":
+                return "s1"
             case "step":
                 return "invite_team"
             case "group_id":
@@ -180,6 +185,18 @@ class Resources:
             assert asyncio.get_running_loop().time() < deadline, "the pattern detector did not assign in time"
             await asyncio.sleep(0.05)
 
+    async def _recommendation(self) -> str:
+        """A recommendation the recommender (running in `own_workers`) proposes for a recurring pattern: polled."""
+        for n in range(2):
+            await self._post("/v1/issues", {"title": f"Timeout calling payments-api after {3000 + n}ms"})
+        deadline = asyncio.get_running_loop().time() + 15
+        while True:
+            found = (await self.api.get("/v1/recommendations", headers=self.owner)).json()["data"]
+            if found:
+                return str(found[0]["id"])
+            assert asyncio.get_running_loop().time() < deadline, "the recommender did not propose in time"
+            await asyncio.sleep(0.05)
+
     async def _scim_token(self) -> dict[str, Any]:
         if "scim" not in self._made:
             token = await self._post("/v1/settings/scim-tokens", {"name": "idp"})
@@ -192,7 +209,8 @@ class Resources:
                                   ("{invitation_id:str}", "invitation_id"), ("{step:str}", "step"),
                                   ("{user_id:str}", "user_id"), ("{group_id:str}", "group_id"),
                                   ("{webhook_id:str}", "webhook_id"), ("{delivery_id:str}", "delivery_id"),
-                                  ("{connector_id:str}", "connector_id"), ("{pattern_id:str}", "pattern_id")):
+                                  ("{connector_id:str}", "connector_id"), ("{pattern_id:str}", "pattern_id"),
+                                  ("{recommendation_id:str}", "recommendation_id"), ("{step_id:str}", "step_id")):
             if placeholder in path:
                 path = path.replace(placeholder, await self.get(name))
         if "{account_id:str}" in path:
@@ -233,8 +251,10 @@ def own_settings(settings: Settings) -> Iterator[Settings]:
 
 @pytest.fixture(scope="module")
 def own_workers(own_settings: Settings) -> Iterator[Workers]:
-    with running_workers(own_settings) as running, DetectorThread(own_settings) as detector:
+    with (running_workers(own_settings) as running, DetectorThread(own_settings) as detector,
+          RecommenderThread(own_settings, MovableClock()) as recommender):
         running.detector = detector  # type: ignore[attr-defined]
+        running.recommender = recommender  # type: ignore[attr-defined]
         yield running
 
 
@@ -312,6 +332,7 @@ async def test_every_accepted_command_input_is_projected_and_replayed(
             accepted[(method, path)] = accepted.get((method, path), 0) + (200 <= status < 300)
 
     own_workers.detector.stop()  # type: ignore[attr-defined]  # its decisions are events too: none after `head`
+    own_workers.recommender.stop()  # type: ignore[attr-defined]
     never = {op for op, count in accepted.items() if count == 0}
     assert never == NEVER_ACCEPTED_FROM_NOISE & set(accepted), f"no generated input was accepted by {never}"
     head = await asyncio.to_thread(own_store.head)

@@ -1,0 +1,136 @@
+"""The Recommendations resource: fixes the recommendation worker proposed for recurring patterns from the shipped
+knowledge base, their status, implementation steps, dismissal and verification (the proof window). Reads come from
+the `recommendations` read model."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, patch, post
+from litestar.openapi import ResponseSpec
+from litestar.params import FromPath, JSONBody, QueryParameter
+
+from adapters.postgres import tenant_transaction
+from api.core.auth import requires
+from api.core.conditional import STALE, etag_for, expected_version
+from api.core.consistency import settle
+from api.core.deps import provide_caller
+from api.core.errors import error_responses, not_found, validation_error
+from api.core.pagination import Limit, Page, PageInfo, SortParam, parse_sort
+from api.recommendations import schemas
+from commands.recommendations import RecommendationCommands
+from commands.runner import Result
+from domain.ids import canonical
+from domain.recommendations.events import RecommendationStatus
+from domain.recommendations.knowledge import Impact, RecommendationType
+from projections.patterns.projector import NAME as PATTERNS_PROJECTION
+from projections.recommendations import queries
+from projections.recommendations.projector import NAME as RECOMMENDATIONS_PROJECTION
+
+SORTS = set(queries.SORT_COLUMNS)
+RECOMMENDATION = ResponseSpec(queries.RecommendationView, description="The recommendation; `ETag` is its version",
+                              generate_examples=False)
+CHANGED = {**error_responses(e409="conflict: the recommendation changed concurrently; re-read and retry",
+                             e412=STALE),
+           **error_responses(e422="invalid_transition: not allowed from the current status")}
+Offset = Annotated[int, QueryParameter(ge=0, le=100_000, description="Rows to skip (recommendations page by offset)")]
+RecommendationIdPath = FromPath[str]
+
+
+def recommendation_ref(recommendation_id: str) -> str:
+    public = canonical("rec", recommendation_id)
+    if public is None:
+        raise not_found("recommendation", recommendation_id)
+    return public
+
+
+def _csv(field: str, value: str | None, allowed: set[str]) -> list[str] | None:
+    chosen = [part.strip() for part in value.split(",") if part.strip()] if value else None
+    if chosen and not set(chosen) <= allowed:
+        raise validation_error(field, f"must be one of {', '.join(sorted(allowed))}")
+    return chosen
+
+
+async def _recommendation(request: Request[Any, Any, Any], recommendation_id: str) -> queries.RecommendationView:
+    caller = provide_caller(request)
+    async with tenant_transaction(request.app.state.read_pool, caller.workspace_id) as conn:
+        found = await queries.get_recommendation(conn, caller.workspace_id, recommendation_id)
+    if found is None:
+        raise not_found("recommendation", recommendation_id)
+    return found
+
+
+class RecommendationsController(Controller):
+    path = "/v1/recommendations"
+    tags = ("Recommendations",)
+
+    @get("/", guards=[requires("recommendations:read")])
+    async def list_recommendations(
+        self, request: Request[Any, Any, Any], limit: Limit = 25, offset: Offset = 0, sort: SortParam = None,
+        status: Annotated[str | None, QueryParameter(description="Comma-separated statuses (OR)")] = None,
+        type: Annotated[str | None, QueryParameter(description="Comma-separated types (OR)")] = None,
+        impact: Annotated[str | None, QueryParameter(description="Comma-separated impacts (OR)")] = None,
+        pattern_id: Annotated[str | None, QueryParameter(max_length=64, description="The source pattern")] = None,
+    ) -> Page[queries.RecommendationView]:
+        """List recommendations: filters `status`, `type`, `impact`, `pattern_id`; sort `rank` (default), `-rank`,
+        `-created_at`, `-expected_loops_prevented`, `-updated_at`; offset pagination."""
+        filters = queries.RecommendationFilters(
+            status=_csv("status", status, {s.value for s in RecommendationStatus}),
+            type=_csv("type", type, {t.value for t in RecommendationType}),
+            impact=_csv("impact", impact, {i.value for i in Impact}),
+            pattern_id=canonical("pat", pattern_id) or pattern_id if pattern_id else None)
+        field, descending = parse_sort(sort, SORTS, "rank")
+        caller = provide_caller(request)
+        async with tenant_transaction(request.app.state.read_pool, caller.workspace_id) as conn:
+            rows, total = await queries.list_recommendations(conn, caller.workspace_id, filters, sort=field,
+                                                             descending=descending, limit=limit, offset=offset)
+        return Page(data=rows, page=PageInfo(next_cursor=None, has_more=offset + len(rows) < total, total=total))
+
+    @get("/{recommendation_id:str}", guards=[requires("recommendations:read")], responses={200: RECOMMENDATION})
+    async def get_recommendation(self, request: Request[Any, Any, Any], recommendation_id: RecommendationIdPath
+                                 ) -> Response[queries.RecommendationView]:
+        """Retrieve one recommendation (steps, verification), with its version as ETag."""
+        found = await _recommendation(request, recommendation_ref(recommendation_id))
+        return Response(found, headers={"ETag": etag_for(found.version)})
+
+    @patch("/{recommendation_id:str}", guards=[requires("recommendations:write")], responses=CHANGED)
+    async def update_recommendation(self, request: Request[Any, Any, Any], recommendation_id: RecommendationIdPath,
+                                    data: JSONBody[schemas.UpdateRecommendationRequest]
+                                    ) -> Response[queries.RecommendationView]:
+        """Set the status (`pending → in_progress → implemented | dismissed`). `in_progress` moves the pattern to
+        `mitigating`; `implemented` starts verification: the pattern is `watching` for the proof window."""
+        public_id = recommendation_ref(recommendation_id)
+        commands: RecommendationCommands = request.app.state.recommendation_commands
+        accepted = await commands.set_status(public_id, RecommendationStatus(data.status.value),
+                                             provide_caller(request), expected_version(request))
+        return await self._answer(request, public_id, accepted)
+
+    @patch("/{recommendation_id:str}/steps/{step_id:str}", guards=[requires("recommendations:write")],
+           responses={**CHANGED, **error_responses(e400="validation_error: no such step")})
+    async def update_recommendation_step(self, request: Request[Any, Any, Any],
+                                         recommendation_id: RecommendationIdPath, step_id: FromPath[str],
+                                         data: JSONBody[schemas.UpdateStepRequest]
+                                         ) -> Response[queries.RecommendationView]:
+        """Check off (or uncheck) one implementation step; progress is saved per step."""
+        public_id = recommendation_ref(recommendation_id)
+        commands: RecommendationCommands = request.app.state.recommendation_commands
+        accepted = await commands.complete_step(public_id, step_id, data.completed, provide_caller(request),
+                                                expected_version(request))
+        return await self._answer(request, public_id, accepted)
+
+    @post("/{recommendation_id:str}/dismiss", guards=[requires("recommendations:write")], status_code=200,
+          responses=CHANGED)
+    async def dismiss_recommendation(self, request: Request[Any, Any, Any], recommendation_id: RecommendationIdPath,
+                                     data: JSONBody[schemas.DismissRequest]) -> Response[queries.RecommendationView]:
+        """Dismiss a pending or in-progress recommendation, with an optional reason."""
+        public_id = recommendation_ref(recommendation_id)
+        commands: RecommendationCommands = request.app.state.recommendation_commands
+        accepted = await commands.dismiss(public_id, data.reason, provide_caller(request), expected_version(request))
+        return await self._answer(request, public_id, accepted)
+
+    async def _answer(self, request: Request[Any, Any, Any], public_id: str, accepted: Result
+                      ) -> Response[queries.RecommendationView]:
+        headers = await settle(request.app.state, (RECOMMENDATIONS_PROJECTION, accepted.position),
+                               (PATTERNS_PROJECTION, accepted.position))
+        found = await _recommendation(request, public_id)
+        return Response(found, headers={**headers, "ETag": etag_for(accepted.version)})

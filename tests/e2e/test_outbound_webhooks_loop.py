@@ -1,0 +1,184 @@
+"""The loop's outbound webhooks through the public API: pattern.*, recommendation.created and sync.* delivered by the
+real delivery worker to a local receiver, from the real pattern detector, recommendation worker and sync worker.
+
+Each worker runs on a thread of its own beside the relay and projectors, as `causeloop up` runs them together.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import msgspec
+import pytest
+from litestar.testing import AsyncTestClient
+
+import tests.e2e.test_connector_sync as syncing
+from adapters.settings import Settings
+from api.app import create_app
+from domain.identity.roles import Role
+from tests.e2e.conftest import Tenant, Workers
+from tests.e2e.detector_support import DetectorThread
+from tests.e2e.recommender_support import MovableClock, RecommenderThread
+from tests.e2e.webhook_receiver import Receiver
+from tests.e2e.webhooks_support import Clock, DeliveryWorker, create_webhook, deliveries, eventually, verify
+from tests.fake_providers import Provider, serving
+
+pytestmark = [pytest.mark.postgres, pytest.mark.nats]
+Client = AsyncTestClient  # type: ignore[type-arg]
+ADMIN = Role.TENANT_ADMIN
+TIMEOUT = "Timeout calling payments-api after {}ms for order {}"
+
+
+@pytest.fixture(scope="module")
+def hook_settings(settings: Settings) -> Settings:
+    return msgspec.structs.replace(settings, webhooks_allow_private_targets=True, webhooks_timeout_s=0.5,
+                                   webhooks_retry_base_s=0.2, webhooks_poll_interval_s=0.05)
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    with Receiver(hang_s=2.0) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def delivery_worker(hook_settings: Settings, workers: Workers) -> Iterator[DeliveryWorker]:
+    with DeliveryWorker(hook_settings, Clock()) as running:
+        yield running
+
+
+@pytest.fixture
+async def hooks(hook_settings: Settings, delivery_worker: DeliveryWorker) -> AsyncIterator[Client]:
+    async with AsyncTestClient(create_app(hook_settings, configure_logging=False)) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def detector(settings: Settings, workers: Workers) -> Iterator[DetectorThread]:
+    with DetectorThread(settings) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def recommender(settings: Settings, workers: Workers) -> Iterator[RecommenderThread]:
+    with RecommenderThread(settings, MovableClock()) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[tuple[str, Provider]]:
+    with serving() as running:
+        yield running
+        running[1].release.set()
+
+
+@pytest.fixture(scope="module")
+def sync_worker(settings: Settings, workers: Workers) -> Iterator[syncing.SyncWorkers]:
+    with syncing.SyncWorkers(syncing.sync_settings(settings)) as running:
+        yield running
+
+
+def bodies(receiver: Receiver, path: str) -> list[dict[str, Any]]:
+    with receiver.lock:
+        return [json.loads(item.body) for item in receiver.received[path]]
+
+
+async def test_detected_and_updated_patterns_and_created_recommendations_are_delivered(
+        hooks: Client, tenant: Tenant, receiver: Receiver, detector: DetectorThread,
+        recommender: RecommenderThread) -> None:
+    patterns_hook = await create_webhook(hooks, tenant, receiver.url("/patterns"),
+                                         ["pattern.detected", "pattern.updated"])
+    await create_webhook(hooks, tenant, receiver.url("/recommendations"), ["recommendation.created"])
+    await create_webhook(hooks, tenant, receiver.url("/issues-only"), ["issue.resolved"])
+    issues = []
+    for n in range(3):
+        response = await hooks.post("/v1/issues", json={
+            "title": TIMEOUT.format(3000 + n, 100 + n), "severity": "high",
+            "metadata": {"service": "checkout", "domain": "payments"}}, headers=tenant.headers())
+        assert response.status_code == 201, response.text
+        issues.append(response.json()["id"])
+
+    async def joined_by_both() -> list[dict[str, Any]] | None:
+        """Detected; then (issue 2) a member joined and emerging → active; then (issue 3) a member joined."""
+        found = bodies(receiver, "/patterns")
+        linked = {body["data"].get("issue_id") for body in found if body["data"]["event"] == "IssueLinkedToPattern"}
+        return found if linked >= set(issues[1:]) else None
+
+    await eventually(joined_by_both)
+    first = receiver.wait_for("/patterns", 4)
+    receiver.wait_for("/recommendations", 2)
+
+    async def grouped() -> str | None:  # the issues read model follows the detector asynchronously
+        body = (await hooks.get(f"/v1/issues/{issues[-1]}", headers=tenant.headers())).json()
+        return body["pattern_id"]  # type: ignore[no-any-return]
+
+    async def proposed() -> list[dict[str, Any]] | None:
+        page = (await hooks.get(f"/v1/recommendations?pattern_id={pattern_id}", headers=tenant.headers())).json()
+        return page["data"] if len(page["data"]) >= 2 else None  # type: ignore[no-any-return]
+
+    pattern_id = await eventually(grouped)
+    listed = await eventually(proposed)
+    patterns = bodies(receiver, "/patterns")
+    recommendations = bodies(receiver, "/recommendations")
+    detected = [body for body in patterns if body["type"] == "pattern.detected"]
+    updated = [body["data"] for body in patterns if body["type"] == "pattern.updated"]
+
+    assert verify(patterns_hook["secret"], first[0].body, first[0].headers["x-causeloop-signature"])
+    assert len(detected) == 1 and detected[0]["workspace_id"] == tenant.workspace_id
+    assert detected[0]["data"]["pattern_id"] == pattern_id and detected[0]["data"]["event"] == "PatternDetected"
+    assert detected[0]["data"]["founding_issue_id"] == issues[0] and detected[0]["data"]["name"]
+    assert all(data["pattern_id"] == pattern_id for data in updated)
+    joined = [data["issue_id"] for data in updated if data["event"] == "IssueLinkedToPattern"]
+    assert sorted(joined) == sorted(issues[1:])  # the founding issue's link is part of the detection
+    assert any(data["event"] == "PatternUpdated" and data.get("status") == "active" for data in updated)
+    assert sorted(body["data"]["recommendation_id"] for body in recommendations) == sorted(
+        r["id"] for r in listed)
+    assert {body["data"]["rank"] for body in recommendations} == {1, 2}
+    assert all(body["type"] == "recommendation.created" and body["data"]["pattern_id"] == pattern_id
+               for body in recommendations)
+    assert len({body["id"] for body in patterns + recommendations}) == len(patterns) + len(recommendations)
+    assert bodies(receiver, "/issues-only") == []
+
+
+async def test_sync_runs_are_delivered_as_succeeded_and_failed_and_a_connector_endpoint_gets_only_its_own(
+        hooks: Client, tenant: Tenant, receiver: Receiver, provider: tuple[str, Provider],
+        sync_worker: syncing.SyncWorkers) -> None:
+    base, state = provider
+    state.add_github(3)
+    ours = await syncing.connector(hooks, tenant, base)
+    other = await syncing.connector(hooks, tenant, base, "sentry")
+    scoped = await create_webhook(hooks, tenant, receiver.url("/sync-ours"), ["sync.succeeded", "sync.failed"],
+                                  connector_id=ours["id"])
+    await create_webhook(hooks, tenant, receiver.url("/sync-all"), ["sync.succeeded", "sync.failed"])
+
+    succeeded = await syncing.sync(hooks, tenant, ours["id"])
+    state.fault("/repos/acme/web/issues", "503", "503")
+    failed = await syncing.sync(hooks, tenant, ours["id"])
+    elsewhere = await syncing.sync(hooks, tenant, other["id"])
+
+    receiver.wait_for("/sync-all", 3)
+    everything = bodies(receiver, "/sync-all")
+    # the other connector's run reached /sync-all: its decisions (for every endpoint) are committed
+    decided = await eventually(lambda: _settled(hooks, tenant, scoped["id"]))
+    own = bodies(receiver, "/sync-ours")
+    by_run = {body["data"]["run_id"]: body for body in everything}
+
+    assert succeeded["status"] == "succeeded" and failed["status"] == "failed"
+    assert elsewhere["status"] == "succeeded"
+    assert set(by_run) == {succeeded["id"], failed["id"], elsewhere["id"]}
+    ok, ko = by_run[succeeded["id"]], by_run[failed["id"]]
+    assert ok["type"] == "sync.succeeded" and ok["data"]["connector_id"] == ours["id"]
+    assert ok["data"]["event"] == "ConnectorSynced" and "cursor" not in ok["data"]
+    assert ok["data"]["counts"]["fetched"] == 3 and ok["data"]["counts"]["created"] == 3
+    assert ko["type"] == "sync.failed" and ko["data"]["connector_id"] == ours["id"]
+    assert "HTTP 503" in ko["data"]["error"] and ko["data"]["consecutive_failures"] == 1
+    assert by_run[elsewhere["id"]]["data"]["connector_id"] == other["id"]
+    assert sorted(d["event_type"] for d in decided) == ["sync.failed", "sync.succeeded"]
+    assert sorted(body["data"]["run_id"] for body in own) == sorted([succeeded["id"], failed["id"]])
+
+
+async def _settled(api: Client, tenant: Tenant, webhook_id: str) -> list[dict[str, Any]] | None:
+    found = await deliveries(api, tenant, webhook_id)
+    return found if found and all(d["status"] == "succeeded" for d in found) else None

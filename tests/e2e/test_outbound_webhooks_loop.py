@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -44,8 +45,13 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture(scope="module")
-def delivery_worker(hook_settings: Settings, workers: Workers) -> Iterator[DeliveryWorker]:
-    with DeliveryWorker(hook_settings, Clock()) as running:
+def hook_clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture(scope="module")
+def delivery_worker(hook_settings: Settings, hook_clock: Clock, workers: Workers) -> Iterator[DeliveryWorker]:
+    with DeliveryWorker(hook_settings, hook_clock) as running:
         yield running
 
 
@@ -67,6 +73,13 @@ def recommender(settings: Settings, workers: Workers) -> Iterator[RecommenderThr
         yield running
 
 
+@pytest.fixture
+def recommender_clock(recommender: RecommenderThread, hook_clock: Clock) -> Iterator[MovableClock]:
+    recommender.clock.offset = hook_clock.offset = timedelta(0)
+    yield recommender.clock
+    recommender.clock.offset = hook_clock.offset = timedelta(0)
+
+
 @pytest.fixture(scope="module")
 def provider() -> Iterator[tuple[str, Provider]]:
     with serving() as running:
@@ -81,16 +94,21 @@ def sync_worker(settings: Settings, workers: Workers) -> Iterator[syncing.SyncWo
 
 
 def bodies(receiver: Receiver, path: str) -> list[dict[str, Any]]:
+    """What a receiver keeps: each webhook event once (a retry after a slow answer sends it again, same id),
+    in the order the events happened (deliveries are sent concurrently, so they may arrive in another)."""
     with receiver.lock:
-        return [json.loads(item.body) for item in receiver.received[path]]
+        received = [json.loads(item.body) for item in receiver.received[path]]
+    unique = {body["id"]: body for body in received}
+    return sorted(unique.values(), key=lambda body: datetime.fromisoformat(body["created_at"]))
 
 
-async def test_detected_and_updated_patterns_and_created_recommendations_are_delivered(
+async def test_pattern_and_recommendation_events_are_delivered_from_detection_to_verification(
         hooks: Client, tenant: Tenant, receiver: Receiver, detector: DetectorThread,
-        recommender: RecommenderThread) -> None:
+        recommender_clock: MovableClock, hook_clock: Clock) -> None:
     patterns_hook = await create_webhook(hooks, tenant, receiver.url("/patterns"),
                                          ["pattern.detected", "pattern.updated"])
     await create_webhook(hooks, tenant, receiver.url("/recommendations"), ["recommendation.created"])
+    await create_webhook(hooks, tenant, receiver.url("/verified"), ["recommendation.verified"])
     await create_webhook(hooks, tenant, receiver.url("/issues-only"), ["issue.resolved"])
     issues = []
     for n in range(3):
@@ -138,8 +156,27 @@ async def test_detected_and_updated_patterns_and_created_recommendations_are_del
     assert {body["data"]["rank"] for body in recommendations} == {1, 2}
     assert all(body["type"] == "recommendation.created" and body["data"]["pattern_id"] == pattern_id
                for body in recommendations)
-    assert len({body["id"] for body in patterns + recommendations}) == len(patterns) + len(recommendations)
-    assert bodies(receiver, "/issues-only") == []
+    assert bodies(receiver, "/issues-only") == [] and bodies(receiver, "/verified") == []
+
+    best = next(r for r in listed if r["rank"] == 1)
+    for status in ("in_progress", "implemented"):
+        moved = await hooks.patch(f"/v1/recommendations/{best['id']}", json={"status": status},
+                                  headers=tenant.headers())
+        assert moved.status_code == 200, moved.text
+    # past the proof window with no matching issue; the verification happens (and is due) 31 days on
+    recommender_clock.offset = hook_clock.offset = timedelta(days=31)
+
+    (verified,) = receiver.wait_for("/verified", 1)
+    body = json.loads(verified.body)
+
+    async def resolved() -> list[str] | None:
+        moves = [b["data"]["status"] for b in bodies(receiver, "/patterns")
+                 if b["data"]["event"] == "PatternUpdated" and "status" in b["data"]]
+        return moves if moves[-1:] == ["resolved"] else None
+
+    assert body["type"] == "recommendation.verified" and body["data"]["event"] == "RecommendationVerified"
+    assert body["data"]["recommendation_id"] == best["id"] and body["data"]["pattern_id"] == pattern_id
+    assert await eventually(resolved) == ["active", "mitigating", "watching", "resolved"]
 
 
 async def test_sync_runs_are_delivered_as_succeeded_and_failed_and_a_connector_endpoint_gets_only_its_own(

@@ -17,18 +17,21 @@ from domain.ids import parse, render
 from domain.issues.events import ISSUE_EVENT_TYPES, AnyIssueEvent
 from domain.mfa.events import MFA_EVENT_TYPES, AnyMfaEvent
 from domain.patterns.events import PATTERN_EVENT_TYPES, AnyPatternEvent
+from domain.predictions.events import PREDICTION_EVENT_TYPES, AnyPredictionsCategoryEvent
 from domain.sessions.events import SESSION_EVENT_TYPES, AnySessionEvent
 from domain.workspace_settings.events import SETTINGS_EVENT_TYPES, AnySettingsCategoryEvent
 
 AnyEvent = (AnyIssueEvent | AnyIdentityEvent
             | AnySettingsCategoryEvent
             | AnySessionEvent | AnyMfaEvent | AnyCredentialEvent
-            | AnyPatternEvent)
+            | AnyPatternEvent
+            | AnyPredictionsCategoryEvent)
 EVENT_TYPES: dict[str, type[DomainEvent]] = {
     cls.__name__: cls for cls in (*ISSUE_EVENT_TYPES, *IDENTITY_EVENT_TYPES,
                                   *SETTINGS_EVENT_TYPES,
                                   *SESSION_EVENT_TYPES, *MFA_EVENT_TYPES, *CREDENTIAL_EVENT_TYPES,
-                                  *PATTERN_EVENT_TYPES)
+                                  *PATTERN_EVENT_TYPES,
+                                  *PREDICTION_EVENT_TYPES)
 }
 STREAM_PREFIX = {"issue": "iss", "workspace": "ws", "user": "usr",
                  "settings": "wss"}  # wss_: a workspace's settings stream, or a slug claim stream
@@ -36,6 +39,7 @@ STREAM_PREFIX |= {"invitation": "inv", "organization": "org"}
 STREAM_PREFIX.update(session="ses", mfa="mfa")
 STREAM_PREFIX.update(api_token="tok", service_account="sa")
 STREAM_PREFIX.update(pattern="pat")
+STREAM_PREFIX.update(prediction="prd", alert_rule="alr", notification="ntfs")
 
 RawEvent = dict[str, Any]
 Upcaster = Callable[[RawEvent], RawEvent]

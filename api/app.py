@@ -22,6 +22,7 @@ from api.members.me import MeController
 from api.members.roles import RolesController
 from api.members.routes import MembersController
 from api.patterns.routes import IssueAnalysisController, PatternsController
+from api.predictions.routes import AlertRulesController, NotificationsController, PredictionsController
 from api.scim.auth import SCIM_SCHEME, SCIM_SCHEME_NAME
 from api.scim.routes import ScimController
 from api.signin import mfa_routes
@@ -43,7 +44,8 @@ def create_app(settings: Settings, *, configure_logging: bool = True) -> Litesta
                         get_metrics,
                         openapi_json, *SIGNIN_ROUTES, MembersController, InvitationsController, RolesController,
                         MeController, ApiTokensController, ServiceAccountsController, ScimTokensController,
-                        ScimController, PatternsController, IssueAnalysisController],
+                        ScimController, PatternsController, IssueAnalysisController,
+                        PredictionsController, AlertRulesController, NotificationsController],
         lifespan=[lifespan, signin_lifespan],
         state=State({"settings": settings}),
         logging_config=logging_config,

@@ -111,6 +111,7 @@ def _up(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]
     from api import app
     from projections.registry import PROJECTIONS
     from workers.pattern_detector import run_pattern_detector
+    from workers.prediction_worker import run_prediction_worker
     from workers.projector_runner import run_projectors
     from workers.relay import run_relay
 
@@ -122,6 +123,7 @@ def _up(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]
         workers: dict[str, Worker] = {"relay": functools.partial(run_relay, local)}
         workers["projector"] = functools.partial(run_projectors, local, list(PROJECTIONS))
         workers["pattern-detector"] = functools.partial(run_pattern_detector, local)
+        workers["prediction-worker"] = functools.partial(run_prediction_worker, local)
         print(_banner(settings, local), flush=True)
         run(server, workers)
     return 0

@@ -13,7 +13,9 @@ from projections.audit import projector as audit
 from projections.credentials import projector as credentials
 from projections.identity import projector as identity
 from projections.issues import projector as issues
+from projections.notifications import projector as notifications
 from projections.patterns import projector as patterns
+from projections.predictions import projector as predictions
 from projections.sessions import projector as sessions
 from projections.workspace_settings import projector as workspace_settings
 
@@ -70,4 +72,10 @@ PROJECTIONS: dict[str, Projection] = {
     patterns.NAME: Projection(name=patterns.NAME, version=patterns.VERSION, categories=patterns.CATEGORIES,
                               tables=patterns.TABLES, schema_package="projections.patterns",
                               project=patterns.project),
+    predictions.NAME: Projection(name=predictions.NAME, version=predictions.VERSION,
+                                 categories=predictions.CATEGORIES, tables=predictions.TABLES,
+                                 schema_package="projections.predictions", project=predictions.project),
+    notifications.NAME: Projection(name=notifications.NAME, version=notifications.VERSION,
+                                   categories=notifications.CATEGORIES, tables=notifications.TABLES,
+                                   schema_package="projections.notifications", project=notifications.project),
 }

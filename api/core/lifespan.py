@@ -20,6 +20,7 @@ from commands.group_commit import GroupCommitter
 from commands.issues import IssueCommands
 from commands.members import MemberCommands
 from commands.patterns import PatternCommands
+from commands.predictions import PredictionCommands
 from commands.runner import CommandRunner
 from commands.scim import ScimCommands
 from commands.workspace_settings import WorkspaceSettingsCommands
@@ -46,6 +47,7 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
                      nats=await _nats_or_none(settings))
     app.state.update(member_commands=MemberCommands(runner))
     app.state.pattern_commands = PatternCommands(runner)
+    app.state.prediction_commands = PredictionCommands(runner)
     app.state.workspace_settings_commands = WorkspaceSettingsCommands(runner)
     freeze_startup_objects()
     try:

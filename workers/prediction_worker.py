@@ -208,7 +208,9 @@ class PredictionWorker:
             if not pattern.eligible:
                 continue
             calibration = await asyncio.to_thread(self.calibration, pattern.workspace_id, window, now)
-            forecast = model.forecast(history, calibration, now, trigger=pattern.trigger,
+            # an occurrence stamped a moment ahead of this clock (another host's) counts as seen now
+            latest = max(pattern.opened.values())
+            forecast = model.forecast(history, calibration, max(now, latest), trigger=pattern.trigger,
                                       severities=list(pattern.severities.values()))
             if forecast is None:
                 continue

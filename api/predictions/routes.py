@@ -192,12 +192,9 @@ class PredictionsController(Controller):
 
 
 def _scope(scope: str) -> str:
-    if scope == "global":
-        return scope
-    pattern = canonical("pat", scope)
-    if pattern is None:
-        raise validation_error("scope", "must be `global` or a pattern id (pat_…)")
-    return pattern
+    """`global` (also `all`, `*`), or a pattern id (canonicalized); any other label is kept as given (a free string,
+    as the contract says) and watches no pattern until one has that id."""
+    return canonical("pat", scope) or scope
 
 
 async def _rule(request: Request[Any, Any, Any], rule_id: str) -> queries.AlertRuleView:
@@ -290,13 +287,12 @@ class NotificationsController(Controller):
 
     @post("/read-all", guards=[authenticated], status_code=200)
     async def read_all_notifications(self, request: Request[Any, Any, Any],
-                                     data: JSONBody[schemas.ReadAllRequest | None] = None
-                                     ) -> Response[schemas.ReadAllResult]:
+                                     data: JSONBody[schemas.ReadAllRequest]) -> Response[schemas.ReadAllResult]:
         """Mark every unread notification read, or only those whose type starts with `type` (e.g.
-        `prediction.`): answers how many were marked and how many stay unread."""
+        `prediction.`); the body is `{}` for all: answers how many were marked and how many stay unread."""
         caller = provide_caller(request)
         user = _user(request)
-        prefix = data.type if data is not None else None
+        prefix = data.type
         async with tenant_transaction(request.app.state.read_pool, caller.workspace_id) as conn:
             before = await feed_queries.unread_count(conn, caller.workspace_id, user, prefix)
         accepted = await _commands(request).read_all(caller, user, prefix)

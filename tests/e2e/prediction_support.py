@@ -30,7 +30,8 @@ class TestClock:
 
 
 class PredictorThread:
-    def __init__(self, settings: Settings, clock: TestClock, tick_s: float = 0.2) -> None:
+    def __init__(self, settings: Settings, clock: TestClock | None, tick_s: float = 0.2) -> None:
+        """`clock` None: the real one."""
         self._settings = settings
         self.clock = clock
         self._tick_s = tick_s
@@ -41,7 +42,10 @@ class PredictorThread:
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
         self._ready.set()
-        await run_prediction_worker(self._settings, self._stopping, clock=self.clock.now, tick_s=self._tick_s)
+        if self.clock is None:
+            await run_prediction_worker(self._settings, self._stopping, tick_s=self._tick_s)
+        else:
+            await run_prediction_worker(self._settings, self._stopping, clock=self.clock.now, tick_s=self._tick_s)
 
     def __enter__(self) -> PredictorThread:
         self._thread.start()

@@ -87,6 +87,7 @@ class State:
     patterns: dict[str, PatternState] = field(default_factory=dict)
     predictions: dict[tuple[str, int], Prediction] = field(default_factory=dict)
     generations: dict[tuple[str, int], int] = field(default_factory=dict)
+    by_id: dict[UUID, Prediction] = field(default_factory=dict)
     rules: dict[str, AlertRule] = field(default_factory=dict)
 
     def observe(self, event: object) -> str | None:
@@ -130,28 +131,31 @@ class State:
         for event in events:
             if not isinstance(event, PredictionEvent):
                 continue
-            known = next((p for p in self.predictions.values() if p.id == event.originator_id), None)
+            known = self.by_id.get(event.originator_id)
             if known is not None and event.originator_version <= known.version:
                 continue
             folded = decide.project_prediction(known, [event])
             if folded is None:
                 continue
+            self.by_id[folded.id] = folded
             key = (folded.pattern_id, folded.window_days)
             current = self.predictions.get(key)
             if current is None or current.id == folded.id or current.predicted_at <= folded.predicted_at:
                 self.predictions[key] = folded
-            if folded.resolved:
-                self.generations[key] = max(self.generations.get(key, 0), self._generation(folded) + 1)
-            else:
-                self.generations[key] = max(self.generations.get(key, 0), self._generation(folded))
+            generation = self._generation(folded) + (1 if folded.resolved else 0)
+            self.generations[key] = max(self.generations.get(key, 0), generation)
 
     def _generation(self, prediction: Prediction) -> int:
-        for generation in range(self.generations.get((prediction.pattern_id, prediction.window_days), 0) + 2):
-            stream = prediction_stream(prediction.workspace_id, prediction.pattern_id, prediction.window_days,
-                                       generation)
-            if stream == prediction.id:
+        """Which generation of its pattern's window the prediction is (streams are keyed by it): the current one
+        or the next in the usual order, else searched."""
+        key = (prediction.pattern_id, prediction.window_days)
+        current: int = self.generations.get(key, 0)
+        candidates: list[int] = [current, current + 1, *range(current)]
+        for generation in candidates:
+            if prediction_stream(prediction.workspace_id, prediction.pattern_id, prediction.window_days,
+                                 generation) == prediction.id:
                 return generation
-        return self.generations.get((prediction.pattern_id, prediction.window_days), 0)
+        return current
 
     def fold_rule(self, events: Iterable[DomainEvent]) -> None:
         for event in events:

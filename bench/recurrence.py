@@ -6,7 +6,7 @@ Each event template (EventId) is a pattern and its lines are its occurrences. At
 warm-up, until the last label window ends), every pattern seen before t gets P(recurs within W days) from the
 model in domain/predictions/model.py, calibrated (refitted every 14 days) on the past only: origins whose label
 window ended by t. Scored by Brier score and AUC beside the baseline "it occurred in the last W days" (a 0/1
-forecast), measured in the same run.
+forecast) and the same features with the prior (uncalibrated) weights, measured in the same run.
 """
 
 from __future__ import annotations
@@ -18,7 +18,17 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from domain.predictions.model import DAY_S, Calibration, History, auc, backtest_samples, brier, features, fit
+from domain.predictions.model import (
+    DAY_S,
+    Calibration,
+    History,
+    auc,
+    backtest_samples,
+    brier,
+    features,
+    fit,
+    prior,
+)
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 WARMUP_DAYS = 30
@@ -38,6 +48,8 @@ def evaluate(all_histories: Sequence[History], window_days: int) -> dict[str, fl
     end = max(h.times[-1] for h in all_histories)
     window_s = window_days * DAY_S
     ours: list[float] = []
+    raw: list[float] = []
+    uncalibrated = prior(window_days)
     base: list[float] = []
     labels: list[int] = []
     calibration: Calibration | None = None
@@ -53,11 +65,13 @@ def evaluate(all_histories: Sequence[History], window_days: int) -> dict[str, fl
             if x is None:
                 continue
             ours.append(calibration.probability(x))
+            raw.append(uncalibrated.probability(x))
             base.append(1.0 if history.occurs_in(t - window_s, t) else 0.0)
             labels.append(1 if history.occurs_in(t, t + window_s) else 0)
         t += DAY_S
     return {"n": len(labels), "positives": sum(labels), "brier": brier(ours, labels), "auc": auc(ours, labels),
-            "base_brier": brier(base, labels), "base_auc": auc(base, labels)}
+            "base_brier": brier(base, labels), "base_auc": auc(base, labels),
+            "raw_brier": brier(raw, labels), "raw_auc": auc(raw, labels)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -73,6 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"Recurrence within {args.window} days, BGL 2k timestamps (train on the past only)")
     print(f"{'method':<34} {'brier':>7} {'auc':>6}   origins×patterns={s['n']:.0f} positives={s['positives']:.0f}")
     print(f"{'baseline: occurred in last W days':<34} {s['base_brier']:>7.4f} {s['base_auc']:>6.3f}")
+    print(f"{'decayed Poisson, prior weights':<34} {s['raw_brier']:>7.4f} {s['raw_auc']:>6.3f}")
     print(f"{'calibrated decayed-Poisson logit':<34} {s['brier']:>7.4f} {s['auc']:>6.3f}")
     ok = s["brier"] < s["base_brier"] and s["auc"] >= 0.80
     print("targets (brier below baseline, auc >= 0.80):", "met" if ok else "NOT met")

@@ -30,10 +30,31 @@ def clock() -> TestClock:
     return TestClock()
 
 
+class Predictor:
+    """The module's prediction worker, which a test may restart (its state is then rebuilt from the store)."""
+
+    def __init__(self, settings: Settings, clock: TestClock) -> None:
+        self.settings = settings
+        self.thread = PredictorThread(settings, clock).__enter__()
+
+    def restart(self) -> None:
+        self.thread.__exit__()
+        self.thread = PredictorThread(self.settings, self.thread.clock).__enter__()
+
+
 @pytest.fixture(scope="module")
-def pipeline(settings: Settings, workers: Workers, clock: TestClock) -> Iterator[TestClock]:
-    with DetectorThread(settings), PredictorThread(settings, clock):
-        yield clock
+def predictor(settings: Settings, workers: Workers, clock: TestClock) -> Iterator[Predictor]:
+    with DetectorThread(settings):
+        running = Predictor(settings, clock)
+        try:
+            yield running
+        finally:
+            running.thread.__exit__()
+
+
+@pytest.fixture
+def pipeline(predictor: Predictor, clock: TestClock) -> TestClock:
+    return clock
 
 
 async def eventually(probe: Callable[[], Awaitable[T | None]], what: str) -> T:
@@ -245,3 +266,18 @@ async def test_accuracy_is_measured_on_resolved_predictions(api: Client, tenant:
     viewer = await api.post(f"/v1/predictions/{second[7]['id']}/dismiss",
                             headers=tenant.headers(scopes=frozenset({"predictions:read"})), json={})
     assert viewer.status_code == 403
+
+
+async def test_a_restarted_worker_neither_repeats_predictions_nor_refires(
+        api: Client, tenant: Tenant, predictor: Predictor, clock: TestClock) -> None:
+    pattern_id = await history(api, tenant, clock, [5, 4, 3, 2, 1])
+    first = await predictions(api, tenant, pattern_id, sample_size=5)
+    created = (await api.post("/v1/alert-rules", headers=tenant.headers(), json={
+        "name": "any", "scope": "global", "threshold": {"probability": 0.0, "window_days": 30}})).json()
+    await fired(api, tenant, created["id"], 1)
+
+    predictor.restart()  # the new worker folds the history, then recomputes on its schedule
+    await settled_ticks(api, tenant, pattern_id, clock)
+    listed = await get(api, tenant, f"/v1/predictions?pattern_id={pattern_id}")
+    assert len(listed["data"]) == 3 and {p["id"] for p in listed["data"]} == {p["id"] for p in first.values()}
+    assert (await rule(api, tenant, created["id"]))["fired_count"] == 1

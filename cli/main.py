@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     projector.add_argument("names", nargs="*", metavar="NAME", help="the read models to host (default: every one)")
     command("pattern-detector", _pattern_detector,
             "run the pattern-detection worker: groups every new issue into a pattern (one leads, others stand by)")
+    command("prediction-worker", _prediction_worker,
+            "run the prediction worker: recurrence forecasts and alert rules (one leads, others stand by)")
     projections = command("projections", _projections, "read-model operations")
     projections.add_argument("action", choices=["status", "rebuild", "retry"],
                              help="status; rebuild NAME from the event store; retry NAME's parked messages")
@@ -174,6 +176,15 @@ def _pattern_detector(args: argparse.Namespace, settings: Settings, environ: Map
     settings = services.resolve(settings, nats=True)
     _configure_logging(settings)
     run(None, {"pattern-detector": functools.partial(run_pattern_detector, settings)})
+    return 0
+
+
+def _prediction_worker(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:
+    from workers.prediction_worker import run_prediction_worker
+
+    settings = services.resolve(settings, nats=True)
+    _configure_logging(settings)
+    run(None, {"prediction-worker": functools.partial(run_prediction_worker, settings)})
     return 0
 
 

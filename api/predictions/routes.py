@@ -122,9 +122,9 @@ class PredictionsController(Controller):
         self, request: Request[Any, Any, Any], window_days: WindowDays = 7,
         pattern_id: Annotated[str | None, QueryParameter(max_length=64)] = None,
     ) -> queries.Forecast:
-        """Composite risk: the observed series (highest recorded probability per day, last 14 days), the projected
-        series (probability of a recurrence by each of the next 14 days, from the active predictions' decayed
-        rates), the alert threshold and the first projected breach."""
+        """Composite risk: the observed series (highest probability of the predictions live each day, last 14
+        days), the projected series (probability of a recurrence by each of the next 14 days, from the active
+        predictions' decayed rates), the alert threshold and the first projected breach."""
         pattern = None
         if pattern_id is not None:
             pattern = canonical("pat", pattern_id)
@@ -135,7 +135,7 @@ class PredictionsController(Controller):
         today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         async with tenant_transaction(request.app.state.read_pool, caller.workspace_id) as conn:
             observed = await queries.observed_series(conn, caller.workspace_id, pattern, window_days,
-                                                     today - timedelta(days=FORECAST_DAYS - 1))
+                                                     today - timedelta(days=FORECAST_DAYS - 1), FORECAST_DAYS)
             rates = await queries.active_rates(conn, caller.workspace_id, pattern, window_days)
         projected = []
         for day in range(1, FORECAST_DAYS + 1):

@@ -175,8 +175,8 @@ class Forecast(msgspec.Struct, kw_only=True):
     window_days: int
     threshold: float
     observed: list[SeriesPoint]
-    """Daily composite risk observed: the highest prediction probability recorded each day (generated or
-    updated), over the window before today."""
+    """Daily composite risk observed over the last 14 days: the highest probability among the predictions live
+    each day (days with none left out)."""
     projected: list[SeriesPoint]
     """Projected: the probability of recurring by each coming day, from the current predictions' rates."""
     breach: SeriesPoint | None
@@ -184,12 +184,16 @@ class Forecast(msgspec.Struct, kw_only=True):
 
 
 async def observed_series(conn: Conn, workspace_id: str, pattern_id: str | None, window_days: int,
-                          since: datetime) -> list[tuple[str, float]]:
+                          since: datetime, days: int) -> list[tuple[str, float]]:
+    """Per UTC day from `since`: the highest probability among the predictions live that day (made by its end,
+    not resolved before its start); days with none are left out."""
     cur = await conn.execute(
-        "SELECT to_char(date_trunc('day', updated_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD') AS day,"
-        " max(probability) AS value FROM predictions WHERE workspace_id = %s AND window_days = %s"
-        " AND (%s::text IS NULL OR pattern_id = %s::text) AND updated_at >= %s GROUP BY 1 ORDER BY 1",
-        (workspace_id, window_days, pattern_id, pattern_id, since))
+        "SELECT to_char(d.day, 'YYYY-MM-DD') AS day, max(p.probability) AS value"
+        " FROM generate_series(%s::timestamptz, %s::timestamptz + make_interval(days => %s - 1), interval '1 day')"
+        " AS d(day) JOIN predictions p ON p.workspace_id = %s AND p.window_days = %s"
+        " AND (%s::text IS NULL OR p.pattern_id = %s::text) AND p.predicted_at < d.day + interval '1 day'"
+        " AND (p.resolved_at IS NULL OR p.resolved_at >= d.day) GROUP BY d.day ORDER BY d.day",
+        (since, since, days, workspace_id, window_days, pattern_id, pattern_id))
     return [(str(r["day"]), float(r["value"])) for r in await cur.fetchall()]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -214,8 +215,9 @@ class PredictionWorker:
             calibration = await asyncio.to_thread(self.calibration, pattern.workspace_id, window, now)
             # an occurrence stamped a moment ahead of this clock (another host's) counts as seen now
             latest = max(pattern.opened.values())
-            forecast = model.forecast(history, calibration, max(now, latest), trigger=pattern.trigger,
-                                      severities=list(pattern.severities.values()))
+            forecast = await asyncio.to_thread(functools.partial(
+                model.forecast, history, calibration, max(now, latest), trigger=pattern.trigger,
+                severities=list(pattern.severities.values())))
             if forecast is None:
                 continue
             if current is None or current.resolved:

@@ -32,6 +32,9 @@ PRIOR = (0.0, 0.2, 0.2, 0.2, 0.2, 0.2, 0.0, 0.0)
 RIDGE = 1.0
 MAX_SAMPLES = 4_000
 MIN_SAMPLES = 30
+RECENT = 500
+"""The decayed rates sum over the latest occurrences only: a pattern with more is near-certain to recur anyway,
+and a recompute stays O(1) in its history."""
 
 
 def _logit(p: float) -> float:
@@ -70,14 +73,14 @@ def features(history: History, t: float, window_days: int) -> list[float] | None
     n = history.before(t)
     if n == 0:
         return None
-    past = history.times[:n]
+    recent = history.times[max(0, n - RECENT):n]
     out = [1.0]
     for tau in TIME_CONSTANTS_DAYS:
-        rate = sum(math.exp(-(t - s) / (tau * DAY_S)) for s in past[-2_000:]) / tau
+        rate = sum(math.exp(-(t - s) / (tau * DAY_S)) for s in recent) / tau
         out.append(_logit(1 - math.exp(-rate * window_days)))
-    age_days = max(1.0, (t - past[0]) / DAY_S)
+    age_days = max(1.0, (t - history.times[0]) / DAY_S)
     out.append(_logit(1 - math.exp(-(n / age_days) * window_days)))
-    out.append(math.log1p((t - past[-1]) / DAY_S))
+    out.append(math.log1p((t - recent[-1]) / DAY_S))
     out.append(math.log1p(n))
     return out
 
@@ -242,7 +245,7 @@ def forecast(history: History, calibration: Calibration, now: datetime, *, trigg
         return None
     n = history.before(t)
     last = history.times[n - 1]
-    rate = sum(math.exp(-(t - s) / (30 * DAY_S)) for s in history.times[:n][-2_000:]) / 30
+    rate = sum(math.exp(-(t - s) / (30 * DAY_S)) for s in history.times[max(0, n - RECENT):n]) / 30
     p = round(calibration.probability(x), 4)
     days_since = (t - last) / DAY_S
     last_seen = datetime.fromtimestamp(last, tz=now.tzinfo)

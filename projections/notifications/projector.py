@@ -53,8 +53,11 @@ NOTIFY_ON: dict[str, Callable[[DomainEvent], Notice]] = {
 
 _NOTIFY = """
 INSERT INTO notifications (workspace_id, user_id, id, type, title, entity_type, entity_id, created_at, position)
-SELECT r.workspace_id, r.user_id, 'ntf_' || md5(%s || r.user_id), %s, %s, %s, %s, %s, %s
-FROM notification_recipients r WHERE r.workspace_id = %s AND r.active
+SELECT r.workspace_id, r.user_id, 'ntf_' || md5(n.key || r.user_id), n.type, n.title, n.entity_type, n.entity_id,
+       n.created_at, n.position
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::bigint[], %s::text[])
+     AS n(key, type, title, entity_type, entity_id, created_at, position, workspace_id)
+JOIN notification_recipients r ON r.workspace_id = n.workspace_id AND r.active
 ON CONFLICT DO NOTHING
 """
 _MEMBER = """
@@ -69,8 +72,20 @@ def notification_key(event: DomainEvent) -> str:
 
 
 async def project(conn: Conn, batch: Sequence[tuple[int, AnyEvent]]) -> None:
+    """Notices are inserted in one statement per run of them; a membership change or a read flushes the run
+    first, so each notice goes to the members of that moment."""
+    pending: list[tuple[Any, ...]] = []
     for position, event in batch:
         workspace = event.workspace_id
+        notice = NOTIFY_ON.get(type(event).__name__)
+        if notice is not None:
+            kind, title, entity_type, entity_id = notice(event)
+            pending.append((notification_key(event), kind, title, entity_type, entity_id, event.occurred_at,
+                            position, workspace))
+            continue
+        if isinstance(event, (MemberAdded, MemberReactivated, MemberSuspended, MemberRemoved, NotificationRead,
+                              NotificationDismissed, NotificationsReadAll)):
+            await _flush(conn, pending)
         match event:
             case MemberAdded() | MemberReactivated():
                 await conn.execute(_MEMBER, (workspace, event.user_id, True))
@@ -89,10 +104,11 @@ async def project(conn: Conn, batch: Sequence[tuple[int, AnyEvent]]) -> None:
                     " AND position < %s AND (%s::text IS NULL OR starts_with(type, %s::text))",
                     (workspace, event.user_id, position, event.type_prefix, event.type_prefix))
             case _:
-                notice = NOTIFY_ON.get(type(event).__name__)
-                if notice is not None:
-                    kind, title, entity_type, entity_id = notice(event)
-                    await conn.execute(_NOTIFY, (notification_key(event), kind, title, entity_type, entity_id,
-                                                 event.occurred_at, position, workspace))
+                pass
+    await _flush(conn, pending)
 
 
+async def _flush(conn: Conn, pending: list[tuple[Any, ...]]) -> None:
+    if pending:
+        await conn.execute(_NOTIFY, [list(column) for column in zip(*pending, strict=True)])
+        pending.clear()

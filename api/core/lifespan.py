@@ -20,6 +20,7 @@ from commands.group_commit import GroupCommitter
 from commands.issues import IssueCommands
 from commands.members import MemberCommands
 from commands.patterns import PatternCommands
+from commands.predictions import PredictionCommands
 from commands.recommendations import RecommendationCommands
 from commands.runner import CommandRunner
 from commands.scim import ScimCommands
@@ -48,6 +49,7 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     app.state.update(member_commands=MemberCommands(runner))
     app.state.pattern_commands = PatternCommands(runner)
     app.state.recommendation_commands = RecommendationCommands(runner)
+    app.state.prediction_commands = PredictionCommands(runner)
     app.state.workspace_settings_commands = WorkspaceSettingsCommands(runner)
     freeze_startup_objects()
     try:

@@ -14,6 +14,7 @@ from domain.credentials.events import CREDENTIAL_EVENT_TYPES, AnyCredentialEvent
 from domain.events import Actor, DomainEvent
 from domain.identity.events import IDENTITY_EVENT_TYPES, AnyIdentityEvent
 from domain.ids import parse, render
+from domain.ingestion.events import INGESTION_JOB_EVENT_TYPES, AnyIngestionJobEvent
 from domain.issues.events import ISSUE_EVENT_TYPES, AnyIssueEvent
 from domain.mfa.events import MFA_EVENT_TYPES, AnyMfaEvent
 from domain.sessions.events import SESSION_EVENT_TYPES, AnySessionEvent
@@ -21,17 +22,20 @@ from domain.workspace_settings.events import SETTINGS_EVENT_TYPES, AnySettingsCa
 
 AnyEvent = (AnyIssueEvent | AnyIdentityEvent
             | AnySettingsCategoryEvent
-            | AnySessionEvent | AnyMfaEvent | AnyCredentialEvent)
+            | AnySessionEvent | AnyMfaEvent | AnyCredentialEvent
+            | AnyIngestionJobEvent)
 EVENT_TYPES: dict[str, type[DomainEvent]] = {
     cls.__name__: cls for cls in (*ISSUE_EVENT_TYPES, *IDENTITY_EVENT_TYPES,
                                   *SETTINGS_EVENT_TYPES,
-                                  *SESSION_EVENT_TYPES, *MFA_EVENT_TYPES, *CREDENTIAL_EVENT_TYPES)
+                                  *SESSION_EVENT_TYPES, *MFA_EVENT_TYPES, *CREDENTIAL_EVENT_TYPES,
+                                  *INGESTION_JOB_EVENT_TYPES)
 }
 STREAM_PREFIX = {"issue": "iss", "workspace": "ws", "user": "usr",
                  "settings": "wss"}  # wss_: a workspace's settings stream, or a slug claim stream
 STREAM_PREFIX |= {"invitation": "inv", "organization": "org"}
 STREAM_PREFIX.update(session="ses", mfa="mfa")
 STREAM_PREFIX.update(api_token="tok", service_account="sa")
+STREAM_PREFIX.update(ingestion_job="ing_job")
 
 RawEvent = dict[str, Any]
 Upcaster = Callable[[RawEvent], RawEvent]

@@ -16,6 +16,7 @@ from api.credentials.scim_tokens import ScimTokensController
 from api.credentials.service_accounts import ServiceAccountsController
 from api.credentials.tokens import ApiTokensController
 from api.health.routes import get_health, get_metrics, get_readiness
+from api.ingestion.routes import IngestionController
 from api.issues.routes import IssuesController
 from api.members.invitations import InvitationsController
 from api.members.me import MeController
@@ -42,7 +43,7 @@ def create_app(settings: Settings, *, configure_logging: bool = True) -> Litesta
                         get_metrics,
                         openapi_json, *SIGNIN_ROUTES, MembersController, InvitationsController, RolesController,
                         MeController, ApiTokensController, ServiceAccountsController, ScimTokensController,
-                        ScimController],
+                        ScimController, IngestionController],
         lifespan=[lifespan, signin_lifespan],
         state=State({"settings": settings}),
         logging_config=logging_config,

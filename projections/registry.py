@@ -12,6 +12,7 @@ from adapters.codec import AnyEvent
 from projections.audit import projector as audit
 from projections.credentials import projector as credentials
 from projections.identity import projector as identity
+from projections.ingestion import projector as ingestion
 from projections.issues import projector as issues
 from projections.sessions import projector as sessions
 from projections.workspace_settings import projector as workspace_settings
@@ -66,4 +67,7 @@ PROJECTIONS: dict[str, Projection] = {
                                  categories=credentials.CATEGORIES, tables=credentials.TABLES,
                                  schema_package="projections.credentials", project=credentials.project,
                                  guards_standing=True),
+    ingestion.NAME: Projection(name=ingestion.NAME, version=ingestion.VERSION, categories=ingestion.CATEGORIES,
+                               tables=ingestion.TABLES, schema_package="projections.ingestion",
+                               project=ingestion.project),
 }

@@ -17,6 +17,7 @@ from adapters.settings import Settings
 from api.core.standing_cache import StandingCache
 from commands.credentials import CredentialCommands
 from commands.group_commit import GroupCommitter
+from commands.ingestion import IngestionCommands
 from commands.issues import IssueCommands
 from commands.members import MemberCommands
 from commands.runner import CommandRunner
@@ -44,6 +45,7 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
                      position_waiter=waiter, standing_cache=standing,
                      nats=await _nats_or_none(settings))
     app.state.update(member_commands=MemberCommands(runner))
+    app.state.update(ingestion_commands=IngestionCommands(runner))
     app.state.workspace_settings_commands = WorkspaceSettingsCommands(runner)
     freeze_startup_objects()
     try:

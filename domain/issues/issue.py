@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from datetime import datetime
-from typing import assert_never
+from typing import TypeVar, assert_never
 from uuid import UUID
 
 import msgspec
@@ -43,6 +43,11 @@ class Issue(msgspec.Struct, frozen=True, kw_only=True):
     assignee_id: UserId | None
     pattern_id: PatternId | None
     resolved_at: datetime | None = None
+    body: str | None = None
+    team: str | None = None
+    external_url: str | None = None
+    metadata: Metadata = msgspec.field(default_factory=dict)
+    """The details an edit compares against, so that setting a field to its current value records nothing."""
 
 
 class IssueEdit(msgspec.Struct, frozen=True, kw_only=True):
@@ -62,14 +67,15 @@ def evolve(issue: Issue | None, event: AnyIssueEvent) -> Issue:
     if isinstance(event, IssueOpened):
         return Issue(id=event.originator_id, workspace_id=event.workspace_id, version=event.originator_version,
                      status=Status.OPEN, title=event.title, severity=event.severity, assignee_id=event.assignee_id,
-                     pattern_id=None)
+                     pattern_id=None, body=event.body, team=event.team, external_url=event.external_url,
+                     metadata=event.metadata)
     assert issue is not None, "an issue stream starts with IssueOpened"
     issue = msgspec.structs.replace(issue, version=event.originator_version)
     match event:
         case IssueDetailsEdited():
-            title = issue.title if event.title is msgspec.UNSET else event.title
-            severity = issue.severity if event.severity is msgspec.UNSET else event.severity
-            return msgspec.structs.replace(issue, title=title, severity=severity)
+            changed = {name: getattr(event, name) for name in _DETAIL_FIELDS
+                       if getattr(event, name) is not msgspec.UNSET}
+            return msgspec.structs.replace(issue, **changed)
         case IssueAssigned():
             return msgspec.structs.replace(issue, assignee_id=event.assignee_id)
         case IssueStatusChanged():
@@ -141,15 +147,21 @@ def _details(issue: Issue, edit: IssueEdit, meta: Meta) -> IssueDetailsEdited | 
     title = edit.title if edit.title is msgspec.UNSET else clean_title(edit.title)
     edited = IssueDetailsEdited(
         **envelope(meta, issue.id, issue.version + 1),
-        title=msgspec.UNSET if title == issue.title else title,
-        severity=msgspec.UNSET if edit.severity == issue.severity else edit.severity,
-        body=edit.body, team=edit.team, external_url=edit.external_url, metadata=edit.metadata,
+        title=_unless_same(title, issue.title), severity=_unless_same(edit.severity, issue.severity),
+        body=_unless_same(edit.body, issue.body), team=_unless_same(edit.team, issue.team),
+        external_url=_unless_same(edit.external_url, issue.external_url),
+        metadata=_unless_same(edit.metadata, issue.metadata),
     )
     changed = any(getattr(edited, name) is not msgspec.UNSET for name in _DETAIL_FIELDS)
     return edited if changed else None
 
 
 _DETAIL_FIELDS = ("title", "body", "severity", "team", "external_url", "metadata")
+T = TypeVar("T")
+
+
+def _unless_same(value: T | msgspec.UnsetType, current: T) -> T | msgspec.UnsetType:
+    return msgspec.UNSET if value is msgspec.UNSET or value == current else value
 
 
 def change_status(issue: Issue, to_status: Status, meta: Meta) -> list[IssueEvent]:

@@ -37,6 +37,7 @@ from domain.identity.events import (
     WorkspaceProvisioned,
 )
 from domain.identity.roles import Role
+from domain.ingestion.events import IngestedIssue, IngestionJobCompleted, JobKind, Outcome, RejectedRecord
 from domain.issues.events import (
     IssueAssigned,
     IssueClosed,
@@ -115,6 +116,7 @@ def samples() -> list[object]:
         TotpRemoved(**envelope(meta(T0), MFA_STREAM, 3), user_id="usr_01KV1PX3NR96XJRGD48NNHH431"),
         *_members_samples(),
         *credential_samples(),
+        *ingestion_samples(),
     ]
 
 
@@ -179,4 +181,20 @@ def credential_samples() -> list[object]:
                               role=Role.ANALYST),
         ServiceAccountUpdated(**envelope(meta(T0), SERVICE_ACCOUNT_STREAM, 2), role=Role.VIEWER),
         ServiceAccountDeleted(**envelope(meta(T0), SERVICE_ACCOUNT_STREAM, 3)),
+    ]
+
+
+INGESTION_JOB_STREAM = UUID("019a0c1e-0000-7000-8000-0000000000bb")
+
+
+def ingestion_samples() -> list[object]:
+    """An ingestion job (issue #12): one event records the whole push."""
+    return [
+        IngestionJobCompleted(**envelope(meta(T0), INGESTION_JOB_STREAM, 1), kind=JobKind.BATCH, received=3,
+                              rejected=[RejectedRecord(index=1, reason="title: must be at most 300 characters")],
+                              issues=[IngestedIssue(index=0, issue_id="iss_01KV1PX3NR96XJRGD48NNHH431",
+                                                    outcome=Outcome.CREATED, source="jira", external_id="OPS-1"),
+                                      IngestedIssue(index=2, issue_id="iss_01KV1PX3NR96XJRGD48NNHH431",
+                                                    outcome=Outcome.UNCHANGED, source="jira", external_id="OPS-1")],
+                              source=None, connector_id="con_01KV1PX3NR96XJRGD48NNHH431"),
     ]

@@ -136,6 +136,8 @@ class Resources:
                 return "invite_team"
             case "group_id":
                 return "viewer"
+            case "source":
+                return "custom_api"
         raise AssertionError(f"no way to make {name}")
 
     async def _scim_token(self) -> dict[str, Any]:
@@ -148,7 +150,8 @@ class Resources:
     async def url(self, path: str) -> str:
         for placeholder, name in (("{issue_id:str}", "issue_id"), ("{member_id:str}", "member_id"),
                                   ("{invitation_id:str}", "invitation_id"), ("{step:str}", "step"),
-                                  ("{user_id:str}", "user_id"), ("{group_id:str}", "group_id")):
+                                  ("{user_id:str}", "user_id"), ("{group_id:str}", "group_id"),
+                                  ("{source:str}", "source")):
             if placeholder in path:
                 path = path.replace(placeholder, await self.get(name))
         if "{account_id:str}" in path:

@@ -116,6 +116,10 @@ class Workspace:
             return {"user_id": self.member()["user_id"]}
         if path.startswith("/scim/v2/Groups/"):
             return {"group_id": "viewer"}
+        if path.startswith("/v1/ingest/status/"):
+            return {"job_id": self.call("POST", "/v1/ingest/events", {"title": "seeded"})["job_id"]}
+        if path.startswith("/v1/ingest/{source}/"):
+            return {"source": "custom_api"}
         return {}
 
 

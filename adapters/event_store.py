@@ -36,7 +36,7 @@ _SEARCH_PATH: Final = "SELECT set_config('search_path', %s, true)"
 _INSERT_BINARY: Final = ("INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state)"
                          " SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[])"
                          " RETURNING notification_id")
-_LOAD_MANY: Final = ("SELECT originator_id, state FROM {schema}.{table} WHERE originator_id = ANY(%s)"
+_LOAD_MANY: Final = ("SELECT originator_id, state FROM {schema}.{table} WHERE originator_id = ANY(%b::uuid[])"
                      " ORDER BY originator_id, originator_version")
 _READ_LOG: Final = (f"SELECT notification_id, state FROM {EVENTS_TABLE} WHERE notification_id > %s"
                     " ORDER BY notification_id LIMIT %s")

@@ -245,8 +245,13 @@ class Bench:
                 self.drain()
                 self.say(f"ingest batch ({label}): {workers} worker(s), 4 clients, {batches} batches")
                 meter, t0 = sc.CpuMeter(self.env.own_pids), time.monotonic()
+                procs = [proc, *(p for p in self.env.procs if p.alive() and p.name in ("relay", "projector"))]
+                before = [p.cpu_seconds() for p in procs]
                 run = ingest.push_batches(port, writer.token, stream.bodies, clients=4, seconds=3600)
-                cpu = self._cpu(meter, time.monotonic() - t0)
+                took = time.monotonic() - t0
+                per_proc = ", ".join(f"{p.name.split('-')[0]} {(p.cpu_seconds() - b) / took:.2f}"
+                                     for p, b in zip(procs, before, strict=True))
+                cpu = f"{self._cpu(meter, took)} (of which {per_proc})"
             finally:
                 self.env.stop(proc)
             self.drain()

@@ -5,7 +5,7 @@ record is rejected on its own instead of refusing the whole batch."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 
@@ -41,6 +41,9 @@ class IngestEventRequest(RequestBody, kw_only=True):
 
 
 class IngestBatchRequest(RequestBody, kw_only=True):
+    checks_own_values: ClassVar[bool] = True
+    """domain/ingestion/normalize.py checks each record's text and nesting: a bad record is rejected alone."""
+
     records: Annotated[list[Any], msgspec.Meta(
         min_length=1, max_length=BATCH_MAX,
         description=f"1–{BATCH_MAX} issue records, each checked on its own: {RECORD_FIELDS}")]

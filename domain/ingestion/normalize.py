@@ -44,6 +44,8 @@ FIELDS = frozenset({"source", "external_id", "title", "body", "severity", "team"
                     "source_created_at", "source_updated_at", "connector_id"})
 _FORBIDDEN_TEXT = re.compile("[\x00\ud800-\udfff]")
 _URL = re.compile(r"^https?://\S+$")
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+"""A field name safe to repeat in a reason (stored in the job's event)."""
 _CONNECTOR_ID = re.compile(r"^con_[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}$")
 
 
@@ -90,7 +92,8 @@ def normalize_record(raw: object) -> CanonicalRecord:
         raise Rejected("record", "must be a JSON object")
     unknown = sorted(str(key) for key in raw if key not in FIELDS)
     if unknown:
-        raise Rejected(unknown[0], "unknown field")
+        name = unknown[0]
+        raise Rejected(name if _PLAIN_NAME.match(name) else "record", "unknown field")
     external_id = optional_text(raw.get("external_id"), "external_id", EXTERNAL_ID_MAX)
     title = optional_text(raw.get("title"), "title", None)
     fields: dict[str, Any] = {}

@@ -314,5 +314,7 @@ def normalize_payload(source: str, payload: object) -> CanonicalRecord:
         return NORMALIZERS[source](payload)
     except Rejected:
         raise
-    except (TypeError, ValueError, AttributeError) as exc:  # a provider field of an unexpected type
-        raise Rejected("body", f"not a {source} payload: {exc}") from None
+    except (TypeError, ValueError, AttributeError):  # a provider field of an unexpected type
+        raise Rejected("body", f"not a {source} payload") from None
+    except RecursionError:
+        raise Rejected("body", "nested too deeply") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -36,7 +37,8 @@ WAITER: list[PositionWaiter] = []
 
 async def push(api: Client, tenant: Tenant, path: str, body: Any, expect: int = 202) -> dict[str, Any]:
     """POST a push; then wait (on its X-Causeloop-Position) until its issues are readable."""
-    response = await api.post(f"/v1/ingest/{path}", json=body, headers=tenant.headers())
+    response = await api.post(f"/v1/ingest/{path}", content=json.dumps(body).encode(),  # \uXXXX escapes
+                              headers={**tenant.headers(), "Content-Type": "application/json"})
     assert response.status_code == expect, response.text
     for waiter in WAITER:
         assert await waiter.wait("issues", int(response.headers[POSITION_HEADER]), 10.0)
@@ -74,6 +76,10 @@ def stored_issue_streams(settings: Settings, tenant: Tenant) -> int:
                            (tenant.workspace_id,)).fetchone()
     assert row is not None
     return int(row[0])
+
+
+def nested(depth: int) -> Any:
+    return [nested(depth - 1)] if depth else 1
 
 
 async def test_a_raw_signal_becomes_an_issue_at_once(api: Client, tenant: Tenant) -> None:
@@ -124,12 +130,17 @@ async def test_a_batch_rejects_bad_records_one_by_one_and_lists_the_rest_in_orde
         {"external_id": "B-4", "titel": "typo"},
         {"external_id": "B-5", "metadata": [1, 2]},
         {"external_id": "B-6", "source_created_at": "yesterday"},
+        {"external_id": "B-7", "title": "nul \u0000 inside"},
+        {"external_id": "B-8", "a key with spaces\u0000": "not repeated in the reason"},
+        {"external_id": "B-9", "metadata": {"deep": nested(20)}},
     ]
 
     answer = await push(api, tenant, "batch", {"records": records})
 
     reasons = {entry["index"]: entry["reason"] for entry in answer["rejected"]}
-    assert sorted(reasons) == [1, 2, 4, 5, 6, 7, 8]
+    assert sorted(reasons) == [1, 2, 4, 5, 6, 7, 8, 9, 10, 11]
+    assert reasons[9] == "title: must not contain NUL or lone surrogates"
+    assert reasons[10] == "record: unknown field" and reasons[11] == "metadata: nested deeper than 16 levels"
     assert reasons[1] == "title: must be at most 300 characters"
     assert reasons[2] == "external_id: must be a string"
     assert reasons[4] == "record: must be a JSON object"

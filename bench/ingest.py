@@ -34,7 +34,8 @@ class Stream:
 
 def make_stream(batches: int, size: int = 500, repeat_fraction: float = 0.0, seed: int = 7) -> Stream:
     """`batches` bodies of `size` records with fresh external ids, except `repeat_fraction` of each batch (from the
-    second on), which repeat keys of earlier batches: half of them unchanged, half with another severity."""
+    second on), which repeat keys of any earlier batch (uniformly): half of them as sent, half with a severity
+    drawn again (so about a third of those change the issue)."""
     rng = random.Random(seed)
     words = vocabulary()
     run = uuid.uuid4().hex[:8]
@@ -59,10 +60,8 @@ def make_stream(batches: int, size: int = 500, repeat_fraction: float = 0.0, see
                       "external_url": f"https://tracker.example.com/{run}/{serial}"}
             records.append(record)
             stream.keys.add((source, record["external_id"]))
+        earlier.extend(records[repeats:])
         rng.shuffle(records)
-        earlier.extend(records[:50])
-        if len(earlier) > 20_000:
-            earlier = earlier[-20_000:]
         stream.repeats += repeats
         stream.bodies.append(json.dumps({"records": records}).encode())
         stream.rows.extend((r["source"], r["external_id"], r["title"], r["body"], r["severity"], r["team"])

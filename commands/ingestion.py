@@ -9,7 +9,9 @@ processes ends with one issue per key and every record applied once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Collection, Sequence
 from typing import cast
 from uuid import UUID
 
@@ -34,19 +36,49 @@ def job_of(result: Result) -> IngestionJobCompleted:
     return event
 
 
+class KeyClaims:
+    """The issue streams this process's pushes are deciding or appending: a push waits until none of its streams is
+    another push's, then holds them until its append is answered. So pushes sharing issues never race within one
+    process (a race would re-decide the whole push); pushes of other issues still decide and append concurrently
+    (and share group commits). Across processes the runner's retry on conflict remains."""
+
+    def __init__(self) -> None:
+        self._held: dict[UUID, asyncio.Future[None]] = {}
+
+    @contextlib.asynccontextmanager
+    async def holding(self, streams: Collection[UUID]) -> AsyncIterator[None]:
+        while busy := {id(f): f for f in (self._held.get(stream) for stream in streams) if f is not None}:
+            await asyncio.wait(list(busy.values()))
+        mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        for stream in streams:  # no await since the check: claiming them all is atomic on the event loop
+            self._held[stream] = mine
+        try:
+            yield
+        finally:
+            for stream in streams:
+                if self._held.get(stream) is mine:
+                    del self._held[stream]
+            mine.set_result(None)
+
+
 class IngestionCommands:
     def __init__(self, runner: CommandRunner) -> None:
         self._runner = runner
+        self._claims = KeyClaims()
 
     async def ingest(self, caller: Caller, *, kind: JobKind, received: int,
                      records: Sequence[tuple[int, CanonicalRecord]], rejected: Sequence[RejectedRecord] = (),
                      source: str | None = None, connector_id: str | None = None) -> Result:
         """Apply the accepted `records` (index in the push, record) to their issues, recording the job."""
+        streams = [None if record.external_id is None else
+                   keyed_uuid(caller.workspace_id, "issue-source", record.source, record.external_id)
+                   for _, record in records]
+        keyed_streams = {stream for stream in streams if stream is not None}
 
         async def deciding(context: Context) -> Decision:
-            keyed = [Keyed(index, _stream_of(caller, record, context), record) for index, record in records]
-            loaded = await context.load_many({k.stream_id for k in keyed if k.record.external_id is not None},
-                                             IssueEvent)
+            keyed = [Keyed(index, stream or context.new_uuid(), record)
+                     for (index, record), stream in zip(records, streams, strict=True)]
+            loaded = await context.load_many(keyed_streams, IssueEvent)
             issues = {stream_id: cast(Issue, decide.project_issue(None, cast(list[AnyIssueEvent], history)))
                       for stream_id, history in loaded.items()}
             job_id = context.new_uuid()
@@ -54,10 +86,5 @@ class IngestionCommands:
                             rejected=rejected, issues=issues, source=source, connector_id=connector_id)
             return Decision(job_id, (), events)
 
-        return await self._runner.run(caller, deciding, attempts=ATTEMPTS)
-
-
-def _stream_of(caller: Caller, record: CanonicalRecord, context: Context) -> UUID:
-    if record.external_id is None:
-        return context.new_uuid()
-    return keyed_uuid(caller.workspace_id, "issue-source", record.source, record.external_id)
+        async with self._claims.holding(keyed_streams):
+            return await self._runner.run(caller, deciding, attempts=ATTEMPTS)

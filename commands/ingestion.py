@@ -37,28 +37,42 @@ def job_of(result: Result) -> IngestionJobCompleted:
 
 
 class KeyClaims:
-    """The issue streams this process's pushes are deciding or appending: a push waits until none of its streams is
-    another push's, then holds them until its append is answered. So pushes sharing issues never race within one
-    process (a race would re-decide the whole push); pushes of other issues still decide and append concurrently
-    (and share group commits). Across processes the runner's retry on conflict remains."""
+    """The issue streams this process's pushes are about to append to: a push that decided to change a stream
+    another push holds waits until that push's append is answered, then decides again on what it committed; a
+    push holds the streams it changes from its decision until its append is answered. So pushes never race on an
+    issue within one process (a race would re-decide the whole push), while pushes that merely read the same
+    issues (a resubmission that changes nothing) or touch others decide and append side by side, sharing group
+    commits. Across processes the runner's retry on conflict remains."""
 
     def __init__(self) -> None:
         self._held: dict[UUID, asyncio.Future[None]] = {}
 
+    def claim(self, streams: Collection[UUID]) -> asyncio.Future[None] | list[asyncio.Future[None]]:
+        """A token holding every stream when none is held (atomic: no await), else what holds them to wait for."""
+        busy = {id(f): f for f in (self._held.get(stream) for stream in streams) if f is not None}
+        if busy:
+            return list(busy.values())
+        mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        for stream in streams:
+            self._held[stream] = mine
+        return mine
+
+    def release(self, streams: Collection[UUID], token: asyncio.Future[None]) -> None:
+        for stream in streams:
+            if self._held.get(stream) is token:
+                del self._held[stream]
+        if not token.done():
+            token.set_result(None)
+
     @contextlib.asynccontextmanager
     async def holding(self, streams: Collection[UUID]) -> AsyncIterator[None]:
-        while busy := {id(f): f for f in (self._held.get(stream) for stream in streams) if f is not None}:
-            await asyncio.wait(list(busy.values()))
-        mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        for stream in streams:  # no await since the check: claiming them all is atomic on the event loop
-            self._held[stream] = mine
+        """Hold `streams`, waiting for whoever holds any of them (for tests and simple callers)."""
+        while isinstance(claimed := self.claim(streams), list):
+            await asyncio.wait(claimed)
         try:
             yield
         finally:
-            for stream in streams:
-                if self._held.get(stream) is mine:
-                    del self._held[stream]
-            mine.set_result(None)
+            self.release(streams, claimed)
 
 
 class IngestionCommands:
@@ -75,7 +89,19 @@ class IngestionCommands:
                    for _, record in records]
         keyed_streams = {stream for stream in streams if stream is not None}
 
+        held: list[tuple[set[UUID], asyncio.Future[None]]] = []
+
         async def deciding(context: Context) -> Decision:
+            while True:
+                release()  # a retry after a conflict decides afresh
+                decision, changed = await decide_once(context)
+                claimed = self._claims.claim(changed)
+                if not isinstance(claimed, list):
+                    held.append((changed, claimed))
+                    return decision
+                await asyncio.wait(claimed)
+
+        async def decide_once(context: Context) -> tuple[Decision, set[UUID]]:
             keyed = [Keyed(index, stream or context.new_uuid(), record)
                      for (index, record), stream in zip(records, streams, strict=True)]
             loaded = await context.load_many(keyed_streams, IssueEvent)
@@ -84,7 +110,14 @@ class IngestionCommands:
             job_id = context.new_uuid()
             events = ingest(job_id=job_id, meta=context.meta, kind=kind, received=received, records=keyed,
                             rejected=rejected, issues=issues, source=source, connector_id=connector_id)
-            return Decision(job_id, (), events)
+            changed = {event.originator_id for event in events if event.originator_id in keyed_streams}
+            return Decision(job_id, (), events), changed
 
-        async with self._claims.holding(keyed_streams):
+        def release() -> None:
+            while held:
+                self._claims.release(*held.pop())
+
+        try:
             return await self._runner.run(caller, deciding, attempts=ATTEMPTS)
+        finally:
+            release()

@@ -92,21 +92,25 @@ class IngestionCommands:
         held: list[tuple[set[UUID], asyncio.Future[None]]] = []
 
         async def deciding(context: Context) -> Decision:
+            """Decide on a fresh read; when a stream to change is another push's, wait for its append and decide
+            again on a fresh read."""
+            release()  # a retry after a conflict decides afresh
             while True:
-                release()  # a retry after a conflict decides afresh
-                decision, changed = await decide_once(context)
+                decision, changed = decide_on(context, await load(context, keyed_streams))
                 claimed = self._claims.claim(changed)
                 if not isinstance(claimed, list):
                     held.append((changed, claimed))
                     return decision
                 await asyncio.wait(claimed)
 
-        async def decide_once(context: Context) -> tuple[Decision, set[UUID]]:
+        async def load(context: Context, wanted: set[UUID]) -> dict[UUID, Issue]:
+            loaded = await context.load_many(wanted, IssueEvent)
+            return {stream_id: cast(Issue, decide.project_issue(None, cast(list[AnyIssueEvent], history)))
+                    for stream_id, history in loaded.items()}
+
+        def decide_on(context: Context, issues: dict[UUID, Issue]) -> tuple[Decision, set[UUID]]:
             keyed = [Keyed(index, stream or context.new_uuid(), record)
                      for (index, record), stream in zip(records, streams, strict=True)]
-            loaded = await context.load_many(keyed_streams, IssueEvent)
-            issues = {stream_id: cast(Issue, decide.project_issue(None, cast(list[AnyIssueEvent], history)))
-                      for stream_id, history in loaded.items()}
             job_id = context.new_uuid()
             events = ingest(job_id=job_id, meta=context.meta, kind=kind, received=received, records=keyed,
                             rejected=rejected, issues=issues, source=source, connector_id=connector_id)

@@ -23,11 +23,18 @@ RECORD_FIELDS = ("`external_id` (dedup key with `source`), `source` (unknown val
 class IngestEventRequest(RequestBody, kw_only=True):
     """One raw signal. Fields left out of a resubmission leave the issue's value as it is."""
 
-    source: str | None | msgspec.UnsetType = msgspec.UNSET
-    external_id: str | None | msgspec.UnsetType = msgspec.UNSET
-    title: str | None | msgspec.UnsetType = msgspec.UNSET
+    source: Annotated[str | None, msgspec.Meta(
+        description="jira, github, pagerduty, servicenow, datadog, sentry, opsgenie, linear, zendesk or custom_api; "
+                    "any other value becomes custom_api (default)")] | msgspec.UnsetType = msgspec.UNSET
+    external_id: Annotated[str | None, msgspec.Meta(
+        description="The dedup key (1–255) with source: resubmitting updates the issue")] | msgspec.UnsetType \
+        = msgspec.UNSET
+    title: Annotated[str | None, msgspec.Meta(
+        description="1–300 characters; falls back to external_id")] | msgspec.UnsetType = msgspec.UNSET
     body: str | None | msgspec.UnsetType = msgspec.UNSET
-    severity: str | None | msgspec.UnsetType = msgspec.UNSET
+    severity: Annotated[str | None, msgspec.Meta(
+        description="p1 (critical), p2 (high), p3 (medium, the default) or p4 (low); the words are accepted too")] \
+        | msgspec.UnsetType = msgspec.UNSET
     team: str | None | msgspec.UnsetType = msgspec.UNSET
     external_url: str | None | msgspec.UnsetType = msgspec.UNSET
     metadata: dict[str, Any] | None | msgspec.UnsetType = msgspec.UNSET

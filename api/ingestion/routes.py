@@ -111,8 +111,10 @@ class IngestionController(Controller):
                 records.append((index, normalize_record(raw)))
             except Rejected as exc:
                 rejected.append(RejectedRecord(index=index, reason=exc.message))
+        connectors = {record.connector_id for _, record in records}
         accepted = await ctx.commands.ingest(ctx.caller, kind=JobKind.BATCH, received=len(data.records),
-                                             records=records, rejected=rejected)
+                                             records=records, rejected=rejected,
+                                             connector_id=connectors.pop() if len(connectors) == 1 else None)
         job = job_of(accepted)
         body = schemas.BatchResponse(job_id=_job_id(accepted), status=jobs.JobStatus.COMPLETED.value,
                                      accepted=len(job.issues), rejected=job.rejected,

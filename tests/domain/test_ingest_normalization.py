@@ -21,6 +21,10 @@ from domain.issues.events import Severity
 from tests import ingest_payloads as samples
 
 
+def test_text_beyond_ascii_is_kept_as_it_is() -> None:
+    assert normalize_record({"title": "Zahlung fehlgeschlagen: Überlauf ✗", "body": "日本語"}).body == "日本語"
+
+
 def test_title_falls_back_to_the_external_id_and_unknown_sources_become_custom_api() -> None:
     record = normalize_record({"external_id": "X-1", "source": "Nagios", "title": "  "})
 
@@ -45,6 +49,8 @@ def test_p1_to_p4_map_to_severities(given: str | None, severity: Severity) -> No
     ({"title": "t", "source_created_at": "2026-01-01T00:00:00"}, "source_created_at: must carry a UTC offset "
                                                                   "(e.g. 2026-01-31T12:00:00Z)"),
     ({"title": "t\x00"}, "title: must not contain NUL or lone surrogates"),
+    ({"title": "é\ud800"}, "title: must not contain NUL or lone surrogates"),
+    ({"title": "é", "body": "ü\x00"}, "body: must not contain NUL or lone surrogates"),
     ({"title": "t", "connector_id": "nope"}, "connector_id: must be a connector id (con_…)"),
     ({"title": "t", "extra": 1}, "extra: unknown field"),
     ([1], "record: must be a JSON object"),

@@ -2,9 +2,10 @@
 
 Every record's issue is loaded in one read (keyed by workspace + source + external_id, the stream
 `IssueCommands.open_issue` uses too), decided in memory, and appended with the job's event in one transaction
-through the runner (whose group committer may share it with other requests). When another writer appended to
-one of those issues first, the runner decides the whole push again on a fresh load, so a race between API
-processes ends with one issue per key and every record applied once.
+through the runner (whose group committer may share it with other requests). Within a process, pushes that
+change the same issues take turns (`KeyClaims`); when another process appended to one of those issues first,
+the runner decides the whole push again on a fresh load. So a race ends with one issue per key and every record
+applied once (docs/decisions/013-ingestion-push-as-one-decision.md).
 """
 
 from __future__ import annotations
@@ -88,7 +89,6 @@ class IngestionCommands:
                    keyed_uuid(caller.workspace_id, "issue-source", record.source, record.external_id)
                    for _, record in records]
         keyed_streams = {stream for stream in streams if stream is not None}
-
         held: list[tuple[set[UUID], asyncio.Future[None]]] = []
 
         async def deciding(context: Context) -> Decision:

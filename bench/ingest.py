@@ -32,17 +32,22 @@ class Stream:
     repeats: int = 0
 
 
-def make_stream(batches: int, size: int = 500, repeat_fraction: float = 0.0, seed: int = 7) -> Stream:
+def make_stream(batches: int, size: int = 500, repeat_fraction: float = 0.0, seed: int = 7,
+                settled_after: int = 8) -> Stream:
     """`batches` bodies of `size` records with fresh external ids, except `repeat_fraction` of each batch (from the
-    second on), which repeat keys of any earlier batch (uniformly): half of them as sent, half with a severity
-    drawn again (so about a third of those change the issue)."""
+    second on), which repeat keys of earlier batches (uniformly): half of them as sent, half with a severity drawn
+    again (so about three quarters of those change the issue). A repeat names a key of a batch at least
+    `settled_after` batches back, i.e. one already answered when this one is sent (4 clients keep at most 4 in
+    flight): a resend of a record whose first push is still in flight must wait for it (docs/ingestion.md), and
+    `settled_after=1` measures that case."""
     rng = random.Random(seed)
     words = vocabulary()
     run = uuid.uuid4().hex[:8]
     stream = Stream(bodies=[], rows=[])
     earlier: list[dict[str, Any]] = []
+    recent: list[list[dict[str, Any]]] = []
     serial = 0
-    for number in range(batches):
+    for _ in range(batches):
         records: list[dict[str, Any]] = []
         repeats = int(size * repeat_fraction) if earlier else 0
         for _ in range(repeats):
@@ -60,13 +65,14 @@ def make_stream(batches: int, size: int = 500, repeat_fraction: float = 0.0, see
                       "external_url": f"https://tracker.example.com/{run}/{serial}"}
             records.append(record)
             stream.keys.add((source, record["external_id"]))
-        earlier.extend(records[repeats:])
+        recent.append(records[repeats:])
+        if len(recent) >= settled_after:
+            earlier.extend(recent.pop(0))
         rng.shuffle(records)
         stream.repeats += repeats
         stream.bodies.append(json.dumps({"records": records}).encode())
         stream.rows.extend((r["source"], r["external_id"], r["title"], r["body"], r["severity"], r["team"])
                            for r in records)
-        del number
     return stream
 
 

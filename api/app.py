@@ -20,6 +20,7 @@ from api.credentials.scim_tokens import ScimTokensController
 from api.credentials.service_accounts import ServiceAccountsController
 from api.credentials.tokens import ApiTokensController
 from api.health.routes import get_health, get_metrics, get_readiness
+from api.ingestion.routes import IngestionController
 from api.issues.routes import IssuesController
 from api.members.invitations import InvitationsController
 from api.members.me import MeController
@@ -54,7 +55,7 @@ def create_app(settings: Settings, *, configure_logging: bool = True) -> Litesta
                         ScimController, WebhooksController, ConnectorCatalogController, ConnectorsController,
                         SyncRunsController, receive_inbound_webhook, complete_connector_oauth, PatternsController,
                         IssueAnalysisController, RecommendationsController, PredictionsController,
-                        AlertRulesController, NotificationsController],
+                        AlertRulesController, NotificationsController, IngestionController],
         lifespan=[lifespan, signin_lifespan, webhooks_lifespan, connectors_lifespan],
         state=State({"settings": settings}),
         logging_config=logging_config,

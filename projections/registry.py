@@ -13,6 +13,7 @@ from projections.audit import projector as audit
 from projections.connectors import projector as connectors
 from projections.credentials import projector as credentials
 from projections.identity import projector as identity
+from projections.ingestion import projector as ingestion
 from projections.issues import projector as issues
 from projections.notifications import projector as notifications
 from projections.patterns import projector as patterns
@@ -87,6 +88,9 @@ PROJECTIONS: dict[str, Projection] = {
     notifications.NAME: Projection(name=notifications.NAME, version=notifications.VERSION,
                                    categories=notifications.CATEGORIES, tables=notifications.TABLES,
                                    schema_package="projections.notifications", project=notifications.project),
+    ingestion.NAME: Projection(name=ingestion.NAME, version=ingestion.VERSION, categories=ingestion.CATEGORIES,
+                               tables=ingestion.TABLES, schema_package="projections.ingestion",
+                               project=ingestion.project),
 }
 PROJECTIONS[webhooks.NAME] = Projection(name=webhooks.NAME, version=webhooks.VERSION, categories=webhooks.CATEGORIES,
                                         tables=webhooks.TABLES, schema_package="projections.webhooks",

@@ -17,6 +17,7 @@ from adapters.settings import Settings
 from api.core.standing_cache import StandingCache
 from commands.credentials import CredentialCommands
 from commands.group_commit import GroupCommitter
+from commands.ingestion import IngestionCommands
 from commands.issues import IssueCommands
 from commands.members import MemberCommands
 from commands.patterns import PatternCommands
@@ -50,6 +51,7 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     app.state.pattern_commands = PatternCommands(runner)
     app.state.recommendation_commands = RecommendationCommands(runner)
     app.state.prediction_commands = PredictionCommands(runner)
+    app.state.update(ingestion_commands=IngestionCommands(runner))
     app.state.workspace_settings_commands = WorkspaceSettingsCommands(runner)
     freeze_startup_objects()
     try:

@@ -57,6 +57,7 @@ from domain.identity.events import (
 )
 from domain.identity.roles import Role
 from domain.ids import IssueId, PatternId
+from domain.ingestion.events import IngestedIssue, IngestionJobCompleted, JobKind, Outcome, RejectedRecord
 from domain.issues.events import (
     IssueAnalyzed,
     IssueAssigned,
@@ -200,6 +201,7 @@ def samples() -> list[object]:
         *pattern_samples(),
         *recommendation_samples(),
         *prediction_samples(),
+        *ingestion_samples(),
     ]
 
 
@@ -402,4 +404,20 @@ def recommendation_samples() -> list[object]:
         RecommendationVerified(**rec(5), pattern_id=pattern),
         RecommendationReopened(**rec(6), pattern_id=pattern, issue_id=IssueId("iss_01KV1PX3NR96XJRGD48NNHH431")),
         RecommendationDismissed(**rec(7), reason="not worth it"),
+    ]
+
+
+INGESTION_JOB_STREAM = UUID("019a0c1e-0000-7000-8000-0000000000bb")
+
+
+def ingestion_samples() -> list[object]:
+    """An ingestion job (issue #12): one event records the whole push."""
+    return [
+        IngestionJobCompleted(**envelope(meta(T0), INGESTION_JOB_STREAM, 1), kind=JobKind.BATCH, received=3,
+                              rejected=[RejectedRecord(index=1, reason="title: must be at most 300 characters")],
+                              issues=[IngestedIssue(index=0, issue_id="iss_01KV1PX3NR96XJRGD48NNHH431",
+                                                    outcome=Outcome.CREATED, source="jira", external_id="OPS-1"),
+                                      IngestedIssue(index=2, issue_id="iss_01KV1PX3NR96XJRGD48NNHH431",
+                                                    outcome=Outcome.UNCHANGED, source="jira", external_id="OPS-1")],
+                              source=None, connector_id="con_01KV1PX3NR96XJRGD48NNHH431"),
     ]

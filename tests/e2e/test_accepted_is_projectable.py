@@ -169,6 +169,8 @@ class Resources:
             case "notification_id":
                 await self.get("issue_id")  # an issue.created notification for the owner
                 return await self._eventually_first("/v1/me/notifications/feed", "no notification in time")
+            case "source":
+                return "custom_api"
         raise AssertionError(f"no way to make {name}")
 
     async def _delivery(self) -> str:
@@ -232,7 +234,8 @@ class Resources:
                                   ("{connector_id:str}", "connector_id"), ("{pattern_id:str}", "pattern_id"),
                                   ("{recommendation_id:str}", "recommendation_id"), ("{step_id:str}", "step_id"),
                                   ("{prediction_id:str}", "prediction_id"), ("{rule_id:str}", "rule_id"),
-                                  ("{notification_id:str}", "notification_id")):
+                                  ("{notification_id:str}", "notification_id"),
+                                  ("{source:str}", "source")):
             if placeholder in path:
                 path = path.replace(placeholder, await self.get(name))
         if "{account_id:str}" in path:

@@ -15,9 +15,11 @@ from domain.credentials.events import CREDENTIAL_EVENT_TYPES, AnyCredentialEvent
 from domain.events import Actor, DomainEvent
 from domain.identity.events import IDENTITY_EVENT_TYPES, AnyIdentityEvent
 from domain.ids import parse, render
+from domain.ingestion.events import INGESTION_JOB_EVENT_TYPES, AnyIngestionJobEvent
 from domain.issues.events import ISSUE_EVENT_TYPES, AnyIssueEvent
 from domain.mfa.events import MFA_EVENT_TYPES, AnyMfaEvent
 from domain.patterns.events import PATTERN_EVENT_TYPES, AnyPatternEvent
+from domain.predictions.events import PREDICTION_EVENT_TYPES, AnyPredictionsCategoryEvent
 from domain.recommendations.events import RECOMMENDATION_EVENT_TYPES, AnyRecommendationEvent
 from domain.sessions.events import SESSION_EVENT_TYPES, AnySessionEvent
 from domain.webhooks.events import WEBHOOK_EVENT_TYPES, AnyWebhookEvent
@@ -29,13 +31,17 @@ AnyEvent = (AnyIssueEvent | AnyIdentityEvent
             | AnyWebhookEvent
             | AnyConnectorsCategoryEvent
             | AnyPatternEvent
-            | AnyRecommendationEvent)
+            | AnyRecommendationEvent
+            | AnyPredictionsCategoryEvent
+            | AnyIngestionJobEvent)
 EVENT_TYPES: dict[str, type[DomainEvent]] = {
     cls.__name__: cls for cls in (*ISSUE_EVENT_TYPES, *IDENTITY_EVENT_TYPES,
                                   *SETTINGS_EVENT_TYPES,
                                   *SESSION_EVENT_TYPES, *MFA_EVENT_TYPES, *CREDENTIAL_EVENT_TYPES,
                                   *CONNECTOR_EVENT_TYPES, *PATTERN_EVENT_TYPES,
-                                  *RECOMMENDATION_EVENT_TYPES)
+                                  *RECOMMENDATION_EVENT_TYPES,
+                                  *PREDICTION_EVENT_TYPES,
+                                  *INGESTION_JOB_EVENT_TYPES)
 }
 EVENT_TYPES.update({cls.__name__: cls for cls in WEBHOOK_EVENT_TYPES})
 STREAM_PREFIX = {"issue": "iss", "workspace": "ws", "user": "usr",
@@ -47,6 +53,8 @@ STREAM_PREFIX.update(webhook="whk")
 STREAM_PREFIX.update(connector="con", sync_run="run", inbound_delivery="ing_job")
 STREAM_PREFIX.update(pattern="pat")
 STREAM_PREFIX.update(recommendation="rec")
+STREAM_PREFIX.update(prediction="prd", alert_rule="alr", notification="ntfs")
+STREAM_PREFIX.update(ingestion_job="ing_job")
 
 RawEvent = dict[str, Any]
 Upcaster = Callable[[RawEvent], RawEvent]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Final
 from uuid import UUID
 
@@ -33,6 +33,11 @@ EVENTS_TABLE = f"{APPLICATION_NAME}_events"
 __all__ = ["EVENTS_TABLE", "EventStore", "IntegrityError", "event_store_env", "read_head", "read_log", "store_id"]
 
 _SEARCH_PATH: Final = "SELECT set_config('search_path', %s, true)"
+_INSERT_BINARY: Final = ("INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state)"
+                         " SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[])"
+                         " RETURNING notification_id")
+_LOAD_MANY: Final = ("SELECT originator_id, state FROM {schema}.{table} WHERE originator_id = ANY(%b::uuid[])"
+                     " ORDER BY originator_id, originator_version")
 _READ_LOG: Final = (f"SELECT notification_id, state FROM {EVENTS_TABLE} WHERE notification_id > %s"
                     " ORDER BY notification_id LIMIT %s")
 
@@ -64,6 +69,20 @@ class StepRecordingRecorder(PostgresApplicationRecorder):
     """The library's recorder, which also records idempotency steps inside the append's transaction, right after
     the events (their positions are known then). A step whose claim was lost raises in Postgres, so the whole
     transaction aborts: its events are not committed either."""
+
+    def _insert_stored_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent],
+                              **kwargs: Any) -> None:
+        """The library's insert (table lock, NOTIFY, one INSERT of all the events), with the rows sent as four
+        binary arrays instead of one text array of composites: psycopg's text dumper escapes every field with
+        regexes, which cost more than Postgres's insert for a batch of hundreds of events."""
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        statement = SQL(_INSERT_BINARY).format(schema=Identifier(self.datastore.schema),
+                                               table=Identifier(self.events_table_name))
+        curs.execute(statement, ([event.originator_id for event in stored_events],
+                                 [event.originator_version for event in stored_events],
+                                 [event.topic for event in stored_events],
+                                 [event.state for event in stored_events]))
 
     def _fetch_ids_after_insert_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent],
                                        **kwargs: Any) -> Sequence[int] | None:
@@ -119,34 +138,38 @@ class EventStore:
         Raises IntegrityError on a version clash, ClaimLost when a step's claim was taken over."""
         if outcomes and not isinstance(self.recorder, StepRecordingRecorder):
             raise TypeError("idempotency steps are recorded by the Postgres store only")
+        stored = [self._app.mapper.to_stored_event(event) for event in events]
         try:
-            recordings = self._app.save(*events, outcomes=outcomes) if outcomes else self._app.save(*events)
+            ids = self.recorder.insert_events(stored, outcomes=outcomes) if outcomes else \
+                self.recorder.insert_events(stored)
         except (PersistenceError, psycopg.Error) as exc:
             cause = exc if isinstance(exc, psycopg.Error) else exc.__cause__
             if isinstance(cause, psycopg.Error) and cause.sqlstate == CLAIM_LOST_SQLSTATE:
                 raise ClaimLost(str(cause)) from None
             raise
-        return [recording.notification.id for recording in recordings]
+        return list(ids or ())
 
     def load(self, stream_id: UUID, up_to: int | None = None) -> list[codec.AnyEvent]:
         """The stream's events in order, up to version `up_to` when given."""
         return [codec.decode(n.state) for n in self._app.recorder.select_events(stream_id, lte=up_to)]
 
-    def load_many(self, stream_ids: Sequence[UUID]) -> dict[UUID, list[codec.AnyEvent]]:
-        """Several streams' events in one query (a sync page's issues): each present stream's events in order."""
-        found: dict[UUID, list[codec.AnyEvent]] = {}
+    def load_many(self, stream_ids: Collection[UUID]) -> dict[UUID, list[codec.AnyEvent]]:
+        """Several streams' events in one round trip (a batch command loads hundreds): {stream id: events in order},
+        streams without events absent."""
+        if not stream_ids:
+            return {}
         recorder = self._app.recorder
-        if not isinstance(recorder, PostgresApplicationRecorder) or not stream_ids:
-            return {stream_id: events for stream_id in stream_ids if (events := self.load(stream_id))}
-        with recorder.datastore.transaction(commit=False) as cur:
-            cur.execute(SQL("SELECT originator_id, state FROM {}.{} WHERE originator_id = ANY(%s) "
-                            "ORDER BY originator_id, originator_version").format(
-                                Identifier(recorder.datastore.schema or "public"),
-                                Identifier(recorder.events_table_name)),
-                        (list(stream_ids),))
-            for row in cur.fetchall():
-                found.setdefault(row["originator_id"], []).append(codec.decode(bytes(row["state"])))
-        return found
+        if not isinstance(recorder, PostgresApplicationRecorder):
+            found = {stream_id: self.load(stream_id) for stream_id in stream_ids}
+            return {stream_id: events for stream_id, events in found.items() if events}
+        statement = SQL(_LOAD_MANY).format(schema=Identifier(recorder.datastore.schema),
+                                           table=Identifier(recorder.events_table_name))
+        streams: dict[UUID, list[codec.AnyEvent]] = {}
+        with recorder.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
+            cur.execute(statement, (list(stream_ids),), binary=True)
+            for originator_id, state in cur.fetchall():
+                streams.setdefault(originator_id, []).append(codec.decode(bytes(state)))
+        return streams
 
     def read(self, after: int, limit: int) -> list[tuple[int, codec.AnyEvent]]:
         notifications = self._app.recorder.select_notifications(after, limit, inclusive_of_start=False)

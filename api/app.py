@@ -20,12 +20,14 @@ from api.credentials.scim_tokens import ScimTokensController
 from api.credentials.service_accounts import ServiceAccountsController
 from api.credentials.tokens import ApiTokensController
 from api.health.routes import get_health, get_metrics, get_readiness
+from api.ingestion.routes import IngestionController
 from api.issues.routes import IssuesController
 from api.members.invitations import InvitationsController
 from api.members.me import MeController
 from api.members.roles import RolesController
 from api.members.routes import MembersController
 from api.patterns.routes import IssueAnalysisController, PatternsController
+from api.predictions.routes import AlertRulesController, NotificationsController, PredictionsController
 from api.recommendations.routes import RecommendationsController
 from api.scim.auth import SCIM_SCHEME, SCIM_SCHEME_NAME
 from api.scim.routes import ScimController
@@ -52,7 +54,8 @@ def create_app(settings: Settings, *, configure_logging: bool = True) -> Litesta
                         MeController, ApiTokensController, ServiceAccountsController, ScimTokensController,
                         ScimController, WebhooksController, ConnectorCatalogController, ConnectorsController,
                         SyncRunsController, receive_inbound_webhook, complete_connector_oauth, PatternsController,
-                        IssueAnalysisController, RecommendationsController],
+                        IssueAnalysisController, RecommendationsController, PredictionsController,
+                        AlertRulesController, NotificationsController, IngestionController],
         lifespan=[lifespan, signin_lifespan, webhooks_lifespan, connectors_lifespan],
         state=State({"settings": settings}),
         logging_config=logging_config,

@@ -1,6 +1,7 @@
 """`python -m bench [--quick] [--only NAME[,NAME]]`: measure Causeloop against its targets, print one table.
 
-Scenarios (names for --only): baselines, post, get, search, lag, standing, rebuild, webhooks, sync.
+Scenarios (names for --only): baselines, post, get, search, lag, standing, rebuild, webhooks, sync, ingest_batch,
+ingest_repeats, ingest_events.
 The bench makes its own schema (bench_<random>), JetStream stream and subject prefix, runs `migrate`,
 starts the processes it measures (uvicorn with the API, `causeloop relay`, `causeloop projector` of every read model),
 and drops the schema and stream at the end. The table goes to stdout and bench/results/latest.md.
@@ -28,15 +29,18 @@ from typing import Any
 import msgspec
 import psycopg
 
+from bench import ingest
 from bench import scenarios as sc
 from bench.data import COMMON, Tenant, tenant, vocabulary, write_words
 from bench.harness import DEFAULT_DATABASE_URL, DEFAULT_NATS_URL, BenchEnv, bench_env
 from bench.load import which_client
 from projections.schema import migrate
 
-SCENARIOS = ("baselines", "post", "get", "search", "lag", "standing", "rebuild", "webhooks", "sync")
+SCENARIOS = ("baselines", "post", "get", "search", "lag", "standing", "rebuild", "webhooks", "sync", "ingest_batch",
+             "ingest_repeats", "ingest_events")
 RESULTS = Path(__file__).with_name("results")
 POST_PATH = "/v1/issues"
+INGEST_EVENTS_PATH = "/v1/ingest/events"
 FILTER_PATH = "/v1/issues?limit=25&status=open&severity=high"
 SEARCH_PATH = "/v1/issues?limit=25&q=%s"
 
@@ -239,6 +243,97 @@ class Bench:
             f"({done.rerun.fetched} fetched, {done.rerun.unchanged} unchanged)", verdict(ok)))
         self.raw["sync"] = {"issues": issues, "sync_s": done.sync_s, "projected_s": done.projected_s,
                             "counts": msgspec.structs.asdict(done.counts), "rerun_s": done.rerun_s}
+
+    # -- ingestion (issue #12) ---------------------------------------------------------------------------------
+
+    def ingest_batch(self) -> None:
+        """500-record batches from 4 clients against the raw psycopg executemany of the same rows."""
+        self._ingest_batches(0.0)
+
+    def ingest_repeats(self) -> None:
+        """The same stream with 30% of each batch repeating earlier external ids (half of them changed)."""
+        self._ingest_batches(0.3)
+
+    def _ingest_batches(self, repeat_fraction: float) -> None:
+        plan = self.plan
+        self.pipeline()
+        batches = 40 if plan.quick else 200
+        label = "repeats" if repeat_fraction else "fresh"
+        self.say(f"ingest batch ({label}): building {batches} bodies of 500 records")
+        stream = ingest.make_stream(batches, repeat_fraction=repeat_fraction, seed=11 if repeat_fraction else 7)
+        warm = ingest.make_stream(10, seed=5)
+        for workers in plan.workers:
+            writer, warmer = tenant(self.env.settings), tenant(self.env.settings)
+            self.drain()
+            proc, port = self.env.start_uvicorn(f"api-ingest-{label}-w{workers}", "bench.asgi:api", workers)
+            try:
+                ingest.push_batches(port, warmer.token, warm.bodies, clients=4, seconds=60)
+                self.drain()
+                self.say(f"ingest batch ({label}): {workers} worker(s), 4 clients, {batches} batches")
+                meter, t0 = sc.CpuMeter(self.env.own_pids), time.monotonic()
+                procs = [proc, *(p for p in self.env.procs if p.alive() and p.name in ("relay", "projector"))]
+                before = [p.cpu_seconds() for p in procs]
+                run = ingest.push_batches(port, writer.token, stream.bodies, clients=4, seconds=3600)
+                took = time.monotonic() - t0
+                per_proc = ", ".join(f"{p.name.split('-')[0]} {(p.cpu_seconds() - b) / took:.2f}"
+                                     for p, b in zip(procs, before, strict=True))
+                cpu = f"{self._cpu(meter, took)} (of which {per_proc})"
+            finally:
+                self.env.stop(proc)
+            self.drain()
+            opened, listed = ingest.stored_issues(self.env.settings, writer.workspace_id)
+            exact = opened == listed == len(stream.keys)
+            self.raw[f"ingest_{label}_w{workers}"] = {**run.__dict__, "rate": run.rate, "distinct_keys":
+                                                      len(stream.keys), "opened": opened, "listed": listed}
+            if repeat_fraction:
+                fresh = self.raw.get(f"ingest_fresh_w{workers}", {}).get("rate")
+                ratio = run.rate / fresh if fresh else float("nan")
+                ok = run.errors == 0 and exact and (fresh is None or ratio >= 0.8)
+                self.rows.append(Row(
+                    f"`POST /v1/ingest/batch` with 30% repeats of earlier external_ids, 500-record batches, 4 clients, "
+                    f"uvicorn {workers} worker(s)",
+                    "within 20% of the fresh stream; issue count exact",
+                    f"{fmt(run.rate)} records/s ({'n/a' if fresh is None else f'{ratio:.0%}'} of fresh), batch p50 "
+                    f"{run.p50_ms:.0f} ms, p99 {run.p99_ms:.0f} ms, errors {run.errors}; issues: "
+                    f"{fmt(len(stream.keys))} distinct keys, {fmt(opened)} opened in the store, {fmt(listed)} in "
+                    f"the read model ({'exact' if exact else 'WRONG'}); {cpu}", verdict(ok)))
+                continue
+            self.say("baseline: raw psycopg executemany of the same rows, 500 per transaction")
+            base = ingest.executemany_baseline(self.env.settings, stream.rows, seconds=30)
+            ok = run.errors == 0 and exact and run.rate >= 10_000
+            self.rows.append(Row(
+                f"`POST /v1/ingest/batch`, 500-record batches, 4 clients, {fmt(run.records)} records, "
+                f"uvicorn {workers} worker(s)",
+                "≥ 10,000 records/s durably accepted",
+                f"{fmt(run.rate)} records/s = {run.rate / base.rate:.0%} of raw psycopg executemany of the same rows "
+                f"({fmt(base.rate)} rows/s, 500 per transaction, same run); batch p50 {run.p50_ms:.0f} ms, p99 "
+                f"{run.p99_ms:.0f} ms, errors {run.errors}; issues {'exact' if exact else 'WRONG'} "
+                f"({fmt(opened)}/{fmt(len(stream.keys))}); {cpu}", verdict(ok)))
+            self.raw[f"ingest_baseline_w{workers}"] = {"rows": base.rows, "seconds": base.seconds, "rate": base.rate}
+
+    def ingest_events(self) -> None:
+        plan = self.plan
+        self.pipeline()
+        writer = tenant(self.env.settings)
+        for workers in plan.workers:
+            self.drain()
+            self.say(f"POST {INGEST_EVENTS_PATH}: {workers} worker(s), {plan.post_clients} clients, "
+                     f"{plan.post_s:.0f} s")
+            run = sc.http_load(self.env, name="api-ingest-events", factory="bench.asgi:api", workers=workers,
+                               client=plan.client, mode="post", path=INGEST_EVENTS_PATH, token=writer.token,
+                               connections=plan.post_clients, seconds=plan.post_s, warmup=plan.warmup_s,
+                               words=self.rest_words, max_rate=20_000, after=self.drain)
+            load = run.load
+            ok = load.rate >= 1000 and load.p99_ms <= 250 and load.non_2xx == 0 and load.socket_errors == 0
+            self.rows.append(Row(
+                f"`POST {INGEST_EVENTS_PATH}` (read-your-writes), {plan.post_clients} clients, {plan.post_s:.0f} s, "
+                f"uvicorn {workers} worker(s)",
+                "≥ 1,000 signals/s, p99 ≤ 250 ms",
+                f"{fmt(load.rate)} signals/s, p50 {load.p50_ms:.0f} ms, p99 {load.p99_ms:.0f} ms "
+                f"(errors {load.non_2xx + load.socket_errors}, consistency pending {load.pending}; {run.cpu_note()})",
+                verdict(ok)))
+            self.raw[f"ingest_events_w{workers}"] = self._http_raw(run)
+            self.waits(f"POST ingest/events, {workers} worker(s)", run)
 
     def ensure_seeded(self) -> Tenant:
         if self.seeded is None:
@@ -570,7 +665,9 @@ def main(argv: list[str] | None = None) -> int:
         migrate(env.settings)
         order = [("baselines", bench.baselines), ("get", bench.get), ("search", bench.search),
                  ("rebuild", bench.rebuild), ("lag", bench.lag), ("standing", bench.standing), ("post", bench.post),
-                 ("webhooks", bench.webhooks), ("sync", bench.sync)]
+                 ("webhooks", bench.webhooks), ("sync", bench.sync),
+                 ("ingest_batch", bench.ingest_batch), ("ingest_repeats", bench.ingest_repeats),
+                 ("ingest_events", bench.ingest_events)]
         for name, fn in order:
             if name in plan.only:
                 bench.guarded(name, fn)

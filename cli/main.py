@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
             "run the pattern-detection worker: groups every new issue into a pattern (one leads, others stand by)")
     command("recommender", _recommender,
             "run the recommendation worker: proposes fixes and verifies them (one leads, others stand by)")
+    command("prediction-worker", _prediction_worker,
+            "run the prediction worker: recurrence forecasts and alert rules (one leads, others stand by)")
     projections = command("projections", _projections, "read-model operations")
     projections.add_argument("action", choices=["status", "rebuild", "retry"],
                              help="status; rebuild NAME from the event store; retry NAME's parked messages")
@@ -127,6 +129,7 @@ def _up(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]
     from api import app
     from projections.registry import PROJECTIONS
     from workers.pattern_detector import run_pattern_detector
+    from workers.prediction_worker import run_prediction_worker
     from workers.projector_runner import run_projectors
     from workers.recommender import run_recommender
     from workers.relay import run_relay
@@ -144,6 +147,7 @@ def _up(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]
         workers["sync"] = functools.partial(run_sync_worker, local)
         workers["pattern-detector"] = functools.partial(run_pattern_detector, local)
         workers["recommender"] = functools.partial(run_recommender, local)
+        workers["prediction-worker"] = functools.partial(run_prediction_worker, local)
         print(_banner(settings, local), flush=True)
         run(server, workers)
     return 0
@@ -203,6 +207,15 @@ def _recommender(args: argparse.Namespace, settings: Settings, environ: Mapping[
     settings = services.resolve(settings, nats=True)
     _configure_logging(settings)
     run(None, {"recommender": functools.partial(run_recommender, settings)})
+    return 0
+
+
+def _prediction_worker(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:
+    from workers.prediction_worker import run_prediction_worker
+
+    settings = services.resolve(settings, nats=True)
+    _configure_logging(settings)
+    run(None, {"prediction-worker": functools.partial(run_prediction_worker, settings)})
     return 0
 
 

@@ -14,7 +14,7 @@ answers the committed result instead of deciding again, so nothing is applied tw
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -97,6 +97,10 @@ class Context:
     async def load(self, stream_id: UUID, kind: type[E]) -> list[E]:
         return await self._runner.load(stream_id, kind)
 
+    async def load_many(self, stream_ids: Collection[UUID], kind: type[E]) -> dict[UUID, list[E]]:
+        """Several streams in one read (a batch decision); streams with no event of `kind` are absent."""
+        return await self._runner.load_many(stream_ids, kind)
+
 
 Decide = Callable[[Context], Awaitable[Decision]]
 
@@ -114,15 +118,23 @@ class CommandRunner:
         stored = await asyncio.to_thread(self.store.load, stream_id, up_to)
         return [event for event in stored if isinstance(event, kind)]
 
-    async def run(self, caller: Caller, decide: Decide, *, expected_version: int | None = None) -> Result:
-        """Decide and append, again on a fresh load when another writer got in first (at most MAX_ATTEMPTS).
+    async def load_many(self, stream_ids: Collection[UUID], kind: type[E]) -> dict[UUID, list[E]]:
+        stored = await asyncio.to_thread(self.store.load_many, stream_ids)
+        loaded: dict[UUID, list[E]] = {}
+        for stream_id, events in stored.items():
+            loaded[stream_id] = [event for event in events if isinstance(event, kind)]
+        return {stream_id: events for stream_id, events in loaded.items() if events}
+
+    async def run(self, caller: Caller, decide: Decide, *, expected_version: int | None = None,
+                  attempts: int = MAX_ATTEMPTS) -> Result:
+        """Decide and append, again on a fresh load when another writer got in first (at most `attempts` times).
 
         `expected_version` (If-Match) must be the own stream's version when loaded, and still be when appended:
         otherwise StaleVersion (412), never a retry."""
         step = caller.claim.next_step() if caller.claim is not None else None
         if step is not None and step[1] is not None:
             return await self._replayed(msgspec.convert(step[1], _Step))
-        for _ in range(MAX_ATTEMPTS):
+        for _ in range(attempts):
             decision = await decide(Context(self, caller.meta(self.clock())))
             if expected_version is not None and expected_version != decision.loaded_version:
                 raise StaleVersion(expected_version, decision.loaded_version)

@@ -13,8 +13,11 @@ from projections.audit import projector as audit
 from projections.connectors import projector as connectors
 from projections.credentials import projector as credentials
 from projections.identity import projector as identity
+from projections.ingestion import projector as ingestion
 from projections.issues import projector as issues
+from projections.notifications import projector as notifications
 from projections.patterns import projector as patterns
+from projections.predictions import projector as predictions
 from projections.recommendations import projector as recommendations
 from projections.sessions import projector as sessions
 from projections.webhooks import projector as webhooks
@@ -79,6 +82,15 @@ PROJECTIONS: dict[str, Projection] = {
     recommendations.NAME: Projection(
         name=recommendations.NAME, version=recommendations.VERSION, categories=recommendations.CATEGORIES,
         tables=recommendations.TABLES, schema_package="projections.recommendations", project=recommendations.project),
+    predictions.NAME: Projection(name=predictions.NAME, version=predictions.VERSION,
+                                 categories=predictions.CATEGORIES, tables=predictions.TABLES,
+                                 schema_package="projections.predictions", project=predictions.project),
+    notifications.NAME: Projection(name=notifications.NAME, version=notifications.VERSION,
+                                   categories=notifications.CATEGORIES, tables=notifications.TABLES,
+                                   schema_package="projections.notifications", project=notifications.project),
+    ingestion.NAME: Projection(name=ingestion.NAME, version=ingestion.VERSION, categories=ingestion.CATEGORIES,
+                               tables=ingestion.TABLES, schema_package="projections.ingestion",
+                               project=ingestion.project),
 }
 PROJECTIONS[webhooks.NAME] = Projection(name=webhooks.NAME, version=webhooks.VERSION, categories=webhooks.CATEGORIES,
                                         tables=webhooks.TABLES, schema_package="projections.webhooks",

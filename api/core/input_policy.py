@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 from urllib.parse import unquote_to_bytes
 
 import msgspec
@@ -111,6 +111,11 @@ class RequestBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     datetimes are normalized to UTC within the policy's range while msgspec decodes (a ValueError here becomes a
     400 naming the field)."""
 
+    checks_own_values: ClassVar[bool] = False
+    """True for a body whose values its command checks one by one (an ingestion batch: one bad record is rejected
+    alone, not the request). The policy's walk of the whole body is then skipped: the command must itself refuse
+    NUL, lone surrogates and deep nesting in whatever it keeps."""
+
     def __post_init__(self) -> None:
         for name in self.__struct_fields__:
             value = getattr(self, name)
@@ -149,7 +154,8 @@ class PolicyRequest(Request[Any, Any, Any]):
             raise refused("body", f"nested deeper than {MAX_JSON_DEPTH} levels") from None
         except msgspec.DecodeError as exc:  # the error handlers name the field from the cause
             raise ValidationException() from exc
-        check_value(value)
+        if not getattr(body_type, "checks_own_values", False):
+            check_value(value)
         return value
 
 

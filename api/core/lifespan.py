@@ -17,9 +17,11 @@ from adapters.settings import Settings
 from api.core.standing_cache import StandingCache
 from commands.credentials import CredentialCommands
 from commands.group_commit import GroupCommitter
+from commands.ingestion import IngestionCommands
 from commands.issues import IssueCommands
 from commands.members import MemberCommands
 from commands.patterns import PatternCommands
+from commands.predictions import PredictionCommands
 from commands.recommendations import RecommendationCommands
 from commands.runner import CommandRunner
 from commands.scim import ScimCommands
@@ -48,6 +50,8 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     app.state.update(member_commands=MemberCommands(runner))
     app.state.pattern_commands = PatternCommands(runner)
     app.state.recommendation_commands = RecommendationCommands(runner)
+    app.state.prediction_commands = PredictionCommands(runner)
+    app.state.update(ingestion_commands=IngestionCommands(runner))
     app.state.workspace_settings_commands = WorkspaceSettingsCommands(runner)
     freeze_startup_objects()
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from datetime import datetime
-from typing import assert_never
+from typing import TypeVar, assert_never
 from uuid import UUID
 
 import msgspec
@@ -49,8 +49,7 @@ class Issue(msgspec.Struct, frozen=True, kw_only=True):
     team: str | None = None
     external_url: str | None = None
     metadata: Metadata = msgspec.field(default_factory=dict)
-    """Kept so that a re-submission (same source + external_id, e.g. a connector sync) that changes nothing
-    records nothing."""
+    """The details an edit compares against, so that setting a field to its current value records nothing."""
 
 
 class IssueEdit(msgspec.Struct, frozen=True, kw_only=True):
@@ -76,9 +75,9 @@ def evolve(issue: Issue | None, event: AnyIssueEvent) -> Issue:
     issue = msgspec.structs.replace(issue, version=event.originator_version)
     match event:
         case IssueDetailsEdited():
-            changes = {name: getattr(event, name) for name in _DETAIL_FIELDS
+            changed = {name: getattr(event, name) for name in _DETAIL_FIELDS
                        if getattr(event, name) is not msgspec.UNSET}
-            return msgspec.structs.replace(issue, **changes)
+            return msgspec.structs.replace(issue, **changed)
         case IssueAssigned():
             return msgspec.structs.replace(issue, assignee_id=event.assignee_id)
         case IssueStatusChanged():
@@ -150,18 +149,21 @@ def _details(issue: Issue, edit: IssueEdit, meta: Meta) -> IssueDetailsEdited | 
     title = edit.title if edit.title is msgspec.UNSET else clean_title(edit.title)
     edited = IssueDetailsEdited(
         **envelope(meta, issue.id, issue.version + 1),
-        title=msgspec.UNSET if title == issue.title else title,
-        severity=msgspec.UNSET if edit.severity == issue.severity else edit.severity,
-        body=msgspec.UNSET if edit.body == issue.body else edit.body,
-        team=msgspec.UNSET if edit.team == issue.team else edit.team,
-        external_url=msgspec.UNSET if edit.external_url == issue.external_url else edit.external_url,
-        metadata=msgspec.UNSET if edit.metadata == issue.metadata else edit.metadata,
+        title=_unless_same(title, issue.title), severity=_unless_same(edit.severity, issue.severity),
+        body=_unless_same(edit.body, issue.body), team=_unless_same(edit.team, issue.team),
+        external_url=_unless_same(edit.external_url, issue.external_url),
+        metadata=_unless_same(edit.metadata, issue.metadata),
     )
     changed = any(getattr(edited, name) is not msgspec.UNSET for name in _DETAIL_FIELDS)
     return edited if changed else None
 
 
 _DETAIL_FIELDS = ("title", "body", "severity", "team", "external_url", "metadata")
+T = TypeVar("T")
+
+
+def _unless_same(value: T | msgspec.UnsetType, current: T) -> T | msgspec.UnsetType:
+    return msgspec.UNSET if value is msgspec.UNSET or value == current else value
 
 
 def change_status(issue: Issue, to_status: Status, meta: Meta) -> list[IssueEvent]:

@@ -57,6 +57,7 @@ from domain.identity.events import (
 )
 from domain.identity.roles import Role
 from domain.ids import IssueId, PatternId
+from domain.ingestion.events import IngestedIssue, IngestionJobCompleted, JobKind, Outcome, RejectedRecord
 from domain.issues.events import (
     IssueAnalyzed,
     IssueAssigned,
@@ -82,6 +83,22 @@ from domain.patterns.events import (
     PatternMerged,
     PatternStatus,
     PatternUpdated,
+)
+from domain.predictions.events import (
+    AlertFired,
+    AlertRearmed,
+    AlertRuleCreated,
+    AlertRuleDeleted,
+    AlertRuleUpdated,
+    AlertThreshold,
+    NotificationDismissed,
+    NotificationRead,
+    NotificationsReadAll,
+    PredictionDismissed,
+    PredictionExpired,
+    PredictionFeedbackGiven,
+    PredictionGenerated,
+    PredictionUpdated,
 )
 from domain.recommendations.events import (
     RecommendationCreated,
@@ -132,6 +149,9 @@ ORGANIZATION_STREAM = UUID("8d3f4e5a-6b7c-5d8e-9f0a-1b2c3d4e5f60")
 PATTERN_STREAM = UUID("5e1a2b3c-4d5e-5f6a-8b7c-9d0e1f2a3b4c")
 REANALYSIS_STREAM = UUID("6f2b3c4d-5e6f-5a7b-8c9d-0e1f2a3b4c5d")
 RECOMMENDATION_STREAM = UUID("7a3c4d5e-6f70-5b8c-9d0e-1f2a3b4c5d6e")
+PREDICTION_STREAM = UUID("7a3c4d5e-6f70-5b8c-9dae-1f2a3b4c5d6e")
+ALERT_RULE_STREAM = UUID("8b4d5e6f-7081-5c9d-8ebf-2a3b4c5d6e7f")
+INBOX_STREAM = UUID("9c5e6f70-8192-5dae-9fc0-3b4c5d6e7f80")
 BOB = "usr_01KV1PX3NR96XJRGD48NNHH432"
 CONNECTOR_STREAM = UUID("019a0c1e-0000-7000-8000-0000000000cc")
 RUN_STREAM = UUID("019a0c1e-0000-7000-8000-0000000000dd")
@@ -180,6 +200,46 @@ def samples() -> list[object]:
         *connector_samples(),
         *pattern_samples(),
         *recommendation_samples(),
+        *prediction_samples(),
+        *ingestion_samples(),
+    ]
+
+
+def prediction_samples() -> list[object]:
+    def prd(version: int):  # type: ignore[no-untyped-def]
+        return envelope(meta(T0), PREDICTION_STREAM, version)
+
+    def alr(version: int):  # type: ignore[no-untyped-def]
+        return envelope(meta(T0), ALERT_RULE_STREAM, version)
+
+    def ntf(version: int):  # type: ignore[no-untyped-def]
+        return envelope(meta(T0), INBOX_STREAM, version)
+
+    pattern = "pat_01KV1PX3NR96XJRGD48NNHH431"
+    user = "usr_01KV1PX3NR96XJRGD48NNHH431"
+    return [
+        PredictionGenerated(**prd(1), pattern_id=pattern, window_days=7, probability=0.8123,
+                            predicted_at=T0, expires_at=T0 + timedelta(days=7), likely_trigger="Timeout on checkout",
+                            impact="high", explanation="6 occurrence(s), last seen 2.0 day(s) ago",
+                            model_version="recurrence-logit-v1", rate_per_day=0.214, sample_size=6,
+                            last_seen_at=T0 - timedelta(days=2)),
+        PredictionUpdated(**prd(2), probability=0.7001, impact="high", explanation="6 occurrence(s)",
+                          model_version="recurrence-logit-v1", rate_per_day=0.2, sample_size=6,
+                          last_seen_at=T0 - timedelta(days=2)),
+        PredictionDismissed(**prd(3), reason="known maintenance"),
+        PredictionFeedbackGiven(**prd(4), outcome="accurate", comment="it did"),
+        PredictionExpired(**prd(5), recurred=True, recurred_at=T0 + timedelta(days=1), probability=0.8123),
+        AlertRuleCreated(**alr(1), name="checkout", scope="global",
+                         threshold=AlertThreshold(probability=0.5, window_days=7), channels=["email"],
+                         snoozed_until=T0 + timedelta(days=1)),
+        AlertRuleUpdated(**alr(2), snoozed_until=None, enabled=False),
+        AlertFired(**alr(3), prediction_id="prd_01KV1PX3NR96XJRGD48NNHH431", pattern_id=pattern,
+                   pattern_name="Timeout calling <*>", probability=0.8123, threshold=0.5, window_days=7),
+        AlertRearmed(**alr(4), pattern_id=pattern, probability=0.3),
+        AlertRuleDeleted(**alr(5)),
+        NotificationRead(**ntf(1), user_id=user, notification_id="ntf_0123456789abcdef0123456789abcdef"),
+        NotificationsReadAll(**ntf(2), user_id=user, type_prefix="prediction."),
+        NotificationDismissed(**ntf(3), user_id=user, notification_id="ntf_0123456789abcdef0123456789abcdef"),
     ]
 
 
@@ -344,4 +404,20 @@ def recommendation_samples() -> list[object]:
         RecommendationVerified(**rec(5), pattern_id=pattern),
         RecommendationReopened(**rec(6), pattern_id=pattern, issue_id=IssueId("iss_01KV1PX3NR96XJRGD48NNHH431")),
         RecommendationDismissed(**rec(7), reason="not worth it"),
+    ]
+
+
+INGESTION_JOB_STREAM = UUID("019a0c1e-0000-7000-8000-0000000000bb")
+
+
+def ingestion_samples() -> list[object]:
+    """An ingestion job (issue #12): one event records the whole push."""
+    return [
+        IngestionJobCompleted(**envelope(meta(T0), INGESTION_JOB_STREAM, 1), kind=JobKind.BATCH, received=3,
+                              rejected=[RejectedRecord(index=1, reason="title: must be at most 300 characters")],
+                              issues=[IngestedIssue(index=0, issue_id="iss_01KV1PX3NR96XJRGD48NNHH431",
+                                                    outcome=Outcome.CREATED, source="jira", external_id="OPS-1"),
+                                      IngestedIssue(index=2, issue_id="iss_01KV1PX3NR96XJRGD48NNHH431",
+                                                    outcome=Outcome.UNCHANGED, source="jira", external_id="OPS-1")],
+                              source=None, connector_id="con_01KV1PX3NR96XJRGD48NNHH431"),
     ]

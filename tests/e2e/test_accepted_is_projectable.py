@@ -34,6 +34,7 @@ from projections.registry import PROJECTIONS
 from tests.e2e.conftest import Tenant, Workers, event_store, running_workers
 from tests.e2e.detector_support import DetectorThread
 from tests.e2e.members_helpers import Member
+from tests.e2e.prediction_support import PredictorThread
 from tests.e2e.recommender_support import MovableClock, RecommenderThread
 from tests.e2e.webhooks_support import Clock, DeliveryWorker
 from tests.workers.pipeline import isolated
@@ -159,6 +160,17 @@ class Resources:
                 return str((await self._post("/v1/connectors", {
                     "type": "github", "config": {"owner": "acme", "repo": "web", "base_url": "http://127.0.0.1:9"},
                     "credentials": {"token": "t"}}))["id"])
+            case "prediction_id":
+                return await self._eventually_first(f"/v1/predictions?pattern_id={await self.get('pattern_id')}",
+                                                    "the prediction worker did not predict in time")
+            case "rule_id":
+                return str((await self._post("/v1/alert-rules", {
+                    "name": "r", "scope": "global", "threshold": {"probability": 0.9, "window_days": 7}}))["id"])
+            case "notification_id":
+                await self.get("issue_id")  # an issue.created notification for the owner
+                return await self._eventually_first("/v1/me/notifications/feed", "no notification in time")
+            case "source":
+                return "custom_api"
         raise AssertionError(f"no way to make {name}")
 
     async def _delivery(self) -> str:
@@ -197,6 +209,16 @@ class Resources:
             assert asyncio.get_running_loop().time() < deadline, "the recommender did not propose in time"
             await asyncio.sleep(0.05)
 
+    async def _eventually_first(self, url: str, failure: str) -> str:
+        """The first listed id at `url` once there is one (written by a worker or a projection): polled, bounded."""
+        deadline = asyncio.get_running_loop().time() + 15
+        while True:
+            rows = (await self.api.get(url, headers=self.owner)).json().get("data") or []
+            if rows:
+                return str(rows[0]["id"])
+            assert asyncio.get_running_loop().time() < deadline, failure
+            await asyncio.sleep(0.05)
+
     async def _scim_token(self) -> dict[str, Any]:
         if "scim" not in self._made:
             token = await self._post("/v1/settings/scim-tokens", {"name": "idp"})
@@ -210,7 +232,10 @@ class Resources:
                                   ("{user_id:str}", "user_id"), ("{group_id:str}", "group_id"),
                                   ("{webhook_id:str}", "webhook_id"), ("{delivery_id:str}", "delivery_id"),
                                   ("{connector_id:str}", "connector_id"), ("{pattern_id:str}", "pattern_id"),
-                                  ("{recommendation_id:str}", "recommendation_id"), ("{step_id:str}", "step_id")):
+                                  ("{recommendation_id:str}", "recommendation_id"), ("{step_id:str}", "step_id"),
+                                  ("{prediction_id:str}", "prediction_id"), ("{rule_id:str}", "rule_id"),
+                                  ("{notification_id:str}", "notification_id"),
+                                  ("{source:str}", "source")):
             if placeholder in path:
                 path = path.replace(placeholder, await self.get(name))
         if "{account_id:str}" in path:
@@ -252,9 +277,11 @@ def own_settings(settings: Settings) -> Iterator[Settings]:
 @pytest.fixture(scope="module")
 def own_workers(own_settings: Settings) -> Iterator[Workers]:
     with (running_workers(own_settings) as running, DetectorThread(own_settings) as detector,
-          RecommenderThread(own_settings, MovableClock()) as recommender):
+          RecommenderThread(own_settings, MovableClock()) as recommender,
+          PredictorThread(own_settings, None, tick_s=3600) as predictor):
         running.detector = detector  # type: ignore[attr-defined]
         running.recommender = recommender  # type: ignore[attr-defined]
+        running.predictor = predictor  # type: ignore[attr-defined]
         yield running
 
 
@@ -333,6 +360,7 @@ async def test_every_accepted_command_input_is_projected_and_replayed(
 
     own_workers.detector.stop()  # type: ignore[attr-defined]  # its decisions are events too: none after `head`
     own_workers.recommender.stop()  # type: ignore[attr-defined]
+    own_workers.predictor.__exit__()  # type: ignore[attr-defined]  # likewise the prediction worker's
     never = {op for op, count in accepted.items() if count == 0}
     assert never == NEVER_ACCEPTED_FROM_NOISE & set(accepted), f"no generated input was accepted by {never}"
     head = await asyncio.to_thread(own_store.head)

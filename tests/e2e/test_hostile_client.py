@@ -127,6 +127,10 @@ class Workspace:
                 "type": "github", "config": {"owner": "acme", "repo": "web", "base_url": "http://127.0.0.1:9"},
                 "credentials": {"token": "t"}})["id"]
             return {"connector_id": connector, "run_id": self.call("POST", f"/v1/connectors/{connector}/sync")["id"]}
+        if path.startswith("/v1/ingest/status/"):
+            return {"job_id": self.call("POST", "/v1/ingest/events", {"title": "seeded"})["job_id"]}
+        if path.startswith("/v1/ingest/{source}/"):
+            return {"source": "custom_api"}
         return {}
 
 

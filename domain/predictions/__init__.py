@@ -1,0 +1,1 @@
+"""Predictions: will a pattern recur within W days, alert rules on those probabilities, and notifications."""

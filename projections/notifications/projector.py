@@ -1,0 +1,114 @@
+"""Writes each user's notification feed from events: an issue created, an alert fired (and, through NOTIFY_ON, any
+event another feature registers), addressed to the workspace's active members; and the users' reads and dismissals.
+
+Recipients come from membership events this projection folds itself (not another read model), so a rebuild gives
+the same feed. A notification's id is derived from the event and the user, so re-projecting never duplicates it.
+
+Hook for other features (e.g. `RecommendationCreated`): add an entry to NOTIFY_ON keyed by the event's type name,
+mapping the event to (type, title, entity_type, entity_id), and add the event's category to CATEGORIES.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from adapters.codec import AnyEvent
+from adapters.ids import event_id
+from domain.events import DomainEvent
+from domain.identity.events import MemberAdded, MemberReactivated, MemberRemoved, MemberSuspended
+from domain.ids import render
+from domain.issues.events import IssueOpened
+from domain.predictions.events import AlertFired, NotificationDismissed, NotificationRead, NotificationsReadAll
+
+NAME = "notifications"
+VERSION = 1
+CATEGORIES = frozenset({"workspace", "issue", "alert_rule", "notification"})
+TABLES = ("notification_recipients", "notifications")
+
+Conn = AsyncConnection[dict[str, Any]]
+Notice = tuple[str, str, str | None, str | None]
+"""(type, title, entity_type, entity_id)."""
+
+
+def _issue_created(event: DomainEvent) -> Notice:
+    assert isinstance(event, IssueOpened)
+    return ("issue.created", f"New {event.severity.value} issue: {event.title}"[:300], "issue",
+            render("iss", event.originator_id))
+
+
+def _alert_fired(event: DomainEvent) -> Notice:
+    assert isinstance(event, AlertFired)
+    return ("prediction.alert.fired",
+            f"{event.pattern_name[:200]}: {round(event.probability * 100)}% within {event.window_days} days "
+            f"(threshold {round(event.threshold * 100)}%)", "prediction", event.prediction_id)
+
+
+NOTIFY_ON: dict[str, Callable[[DomainEvent], Notice]] = {
+    "IssueOpened": _issue_created,
+    "AlertFired": _alert_fired,
+}
+
+_NOTIFY = """
+INSERT INTO notifications (workspace_id, user_id, id, type, title, entity_type, entity_id, created_at, position)
+SELECT r.workspace_id, r.user_id, 'ntf_' || md5(n.key || r.user_id), n.type, n.title, n.entity_type, n.entity_id,
+       n.created_at, n.position
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::bigint[], %s::text[])
+     AS n(key, type, title, entity_type, entity_id, created_at, position, workspace_id)
+JOIN notification_recipients r ON r.workspace_id = n.workspace_id AND r.active
+ON CONFLICT DO NOTHING
+"""
+_MEMBER = """
+INSERT INTO notification_recipients (workspace_id, user_id, active) VALUES (%s, %s, %s)
+ON CONFLICT (workspace_id, user_id) DO UPDATE SET active = excluded.active
+"""
+
+
+def notification_key(event: DomainEvent) -> str:
+    """The source event's id: with the user, it names the notification."""
+    return str(event_id(event.originator_id, event.originator_version))
+
+
+async def project(conn: Conn, batch: Sequence[tuple[int, AnyEvent]]) -> None:
+    """Notices are inserted in one statement per run of them; a membership change or a read flushes the run
+    first, so each notice goes to the members of that moment."""
+    pending: list[tuple[Any, ...]] = []
+    for position, event in batch:
+        workspace = event.workspace_id
+        notice = NOTIFY_ON.get(type(event).__name__)
+        if notice is not None:
+            kind, title, entity_type, entity_id = notice(event)
+            pending.append((notification_key(event), kind, title, entity_type, entity_id, event.occurred_at,
+                            position, workspace))
+            continue
+        if isinstance(event, (MemberAdded, MemberReactivated, MemberSuspended, MemberRemoved, NotificationRead,
+                              NotificationDismissed, NotificationsReadAll)):
+            await _flush(conn, pending)
+        match event:
+            case MemberAdded() | MemberReactivated():
+                await conn.execute(_MEMBER, (workspace, event.user_id, True))
+            case MemberSuspended() | MemberRemoved():
+                await conn.execute(_MEMBER, (workspace, event.user_id, False))
+            case NotificationRead():
+                await conn.execute("UPDATE notifications SET read = true WHERE workspace_id = %s AND user_id = %s"
+                                   " AND id = %s", (workspace, event.user_id, event.notification_id))
+            case NotificationDismissed():
+                await conn.execute("UPDATE notifications SET dismissed = true, read = true WHERE workspace_id = %s"
+                                   " AND user_id = %s AND id = %s",
+                                   (workspace, event.user_id, event.notification_id))
+            case NotificationsReadAll():
+                await conn.execute(
+                    "UPDATE notifications SET read = true WHERE workspace_id = %s AND user_id = %s AND NOT read"
+                    " AND position < %s AND (%s::text IS NULL OR starts_with(type, %s::text))",
+                    (workspace, event.user_id, position, event.type_prefix, event.type_prefix))
+            case _:
+                pass
+    await _flush(conn, pending)
+
+
+async def _flush(conn: Conn, pending: list[tuple[Any, ...]]) -> None:
+    if pending:
+        await conn.execute(_NOTIFY, [list(column) for column in zip(*pending, strict=True)])
+        pending.clear()

@@ -1,9 +1,8 @@
 """Which domain events become which public webhook event types: ONE table, easy to extend.
 
-Live: issue.created/updated/resolved (issues), pattern.detected/updated (patterns), recommendation.created/verified
-(recommendations), sync.succeeded/failed (connectors). Not yet: issue.ingested, prediction.generated,
-prediction.alert.fired (their events come with their own slices: add one line per event class to `RULES`).
-docs/events.md, "Outbound webhooks", lists what is live and why each event maps as it does.
+Every documented type is live: issue.* (issues and ingestion), pattern.* (patterns), prediction.* (predictions and
+alert rules), recommendation.* (recommendations), sync.* (connectors). Another type, or another event behind one:
+one line per event class in `RULES`. docs/events.md, "Outbound webhooks", lists why each event maps as it does.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from collections.abc import Callable
 from domain.connectors.events import ConnectorEvent, ConnectorSynced, ConnectorSyncFailed
 from domain.events import DomainEvent
 from domain.ids import render
+from domain.ingestion.events import IngestionJobCompleted
 from domain.issues.events import (
     IssueAssigned,
     IssueClosed,
@@ -29,6 +29,7 @@ from domain.patterns.events import (
     PatternMerged,
     PatternUpdated,
 )
+from domain.predictions.events import AlertFired, PredictionGenerated
 from domain.recommendations.events import RecommendationCreated, RecommendationVerified
 
 Rule = Callable[[DomainEvent], tuple[str, ...]]
@@ -67,6 +68,13 @@ def _unlinked(event: DomainEvent) -> tuple[str, ...]:
     return () if event.reason == MERGED_REASON else ("pattern.updated",)
 
 
+def _ingested(event: DomainEvent) -> tuple[str, ...]:
+    """A push that accepted at least one record (its `issues`, outcome per record); one that only rejected
+    ingested nothing."""
+    assert isinstance(event, IngestionJobCompleted)
+    return ("issue.ingested",) if event.issues else ()
+
+
 RULES: dict[type[DomainEvent], Rule] = {
     IssueOpened: always("issue.created"),
     IssueDetailsEdited: always("issue.updated"),
@@ -74,6 +82,7 @@ RULES: dict[type[DomainEvent], Rule] = {
     IssueStatusChanged: _status_changed,
     IssueClosed: _closed,
     IssueReopened: always("issue.updated"),
+    IngestionJobCompleted: _ingested,
     PatternDetected: always("pattern.detected"),
     PatternUpdated: always("pattern.updated"),
     PatternMerged: always("pattern.updated"),
@@ -81,15 +90,18 @@ RULES: dict[type[DomainEvent], Rule] = {
     IssueUnlinkedFromPattern: _unlinked,
     RecommendationCreated: always("recommendation.created"),
     RecommendationVerified: always("recommendation.verified"),
+    PredictionGenerated: always("prediction.generated"),
+    AlertFired: always("prediction.alert.fired"),
     ConnectorSynced: always("sync.succeeded"),
     ConnectorSyncFailed: always("sync.failed"),
 }
 """Event class -> the public types it is delivered as (in this order)."""
 
-LIVE_TYPES = frozenset({"issue.created", "issue.updated", "issue.resolved", "pattern.detected", "pattern.updated",
-                        "recommendation.created", "recommendation.verified", "sync.succeeded", "sync.failed"})
-NOT_YET_LIVE = frozenset({"issue.ingested", "prediction.generated", "prediction.alert.fired"})
-"""Documented types whose events come with slices not merged yet: an endpoint may subscribe, nothing is sent."""
+LIVE_TYPES = frozenset({"issue.ingested", "issue.created", "issue.updated", "issue.resolved", "pattern.detected",
+                        "pattern.updated", "prediction.generated", "prediction.alert.fired", "recommendation.created",
+                        "recommendation.verified", "sync.succeeded", "sync.failed"})
+NOT_YET_LIVE: frozenset[str] = frozenset()
+"""Documented types no event is delivered as yet (an endpoint may subscribe; nothing is sent): none today."""
 
 WITHHELD: dict[type[DomainEvent], frozenset[str]] = {ConnectorSynced: frozenset({"cursor"})}
 """Event fields left out of a delivery's `data`: the sync cursor is the provider's opaque mark (ETags, page

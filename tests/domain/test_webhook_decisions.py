@@ -12,6 +12,7 @@ from api.webhooks.schemas import WebhookEventType
 from domain.connectors.events import ConnectorPaused, ConnectorSynced, ConnectorSyncFailed, Counts
 from domain.errors import InvalidValue
 from domain.ids import IssueId, PatternId, render
+from domain.ingestion.events import IngestedIssue, IngestionJobCompleted, JobKind, Outcome, RejectedRecord
 from domain.issues.events import IssueClosed, IssueCommented, IssueStatusChanged, Status
 from domain.patterns.events import (
     Fingerprint,
@@ -23,6 +24,7 @@ from domain.patterns.events import (
     PatternStatus,
     PatternUpdated,
 )
+from domain.predictions.events import AlertFired, PredictionGenerated
 from domain.recommendations.events import RecommendationCreated, RecommendationDismissed, RecommendationVerified
 from domain.webhooks import endpoint as decide
 from domain.webhooks.endpoint import EVENT_TYPES, EndpointEdit, WebhookEndpoint
@@ -149,7 +151,29 @@ def test_recommendation_and_sync_events_map_and_sync_events_name_their_connector
 
 def test_the_dispatcher_reads_the_categories_of_every_live_slice() -> None:
     """dispatch.CATEGORIES comes from RULES: a category missing here would never reach the delivery worker."""
-    assert {cls.category for cls in RULES} == {"issue", "pattern", "recommendation", "connector"}
+    assert {cls.category for cls in RULES} == {"issue", "ingestion_job", "pattern", "prediction", "alert_rule",
+                                               "recommendation", "connector"}
+
+
+def test_ingestion_and_prediction_events_map_and_an_ingestion_names_its_connector() -> None:
+    ingested = IngestionJobCompleted(**_env(1), kind=JobKind.BATCH, received=2,
+                                     connector_id="con_01KV1PX3NR96XJRGD48NNHH435",
+                                     issues=[IngestedIssue(index=0, issue_id="iss_01KV1PX3NR96XJRGD48NNHH432",
+                                                           outcome=Outcome.CREATED, source="jira")])
+    only_rejected = IngestionJobCompleted(**_env(1), kind=JobKind.BATCH, received=1,
+                                          rejected=[RejectedRecord(index=0, reason="title: required")])
+    at = T1
+    generated = PredictionGenerated(**_env(1), pattern_id=OTHER_PATTERN, window_days=7, probability=0.8,
+                                    predicted_at=at, expires_at=at, likely_trigger="t", impact="high",
+                                    explanation="e", model_version="m", rate_per_day=1.0, sample_size=3,
+                                    last_seen_at=at)
+    fired = AlertFired(**_env(2), prediction_id="prd_01KV1PX3NR96XJRGD48NNHH436", pattern_id=OTHER_PATTERN,
+                       pattern_name="p", probability=0.8, threshold=0.7, window_days=7)
+
+    assert public_types(ingested) == ("issue.ingested",) and public_types(only_rejected) == ()
+    assert connector_of(ingested) == "con_01KV1PX3NR96XJRGD48NNHH435" and connector_of(only_rejected) is None
+    assert public_types(generated) == ("prediction.generated",)
+    assert public_types(fired) == ("prediction.alert.fired",)
 
 
 def _env(version: int):  # type: ignore[no-untyped-def]

@@ -21,6 +21,7 @@ from api.app import create_app
 from domain.identity.roles import Role
 from tests.e2e.conftest import Tenant, Workers
 from tests.e2e.detector_support import DetectorThread
+from tests.e2e.prediction_support import PredictorThread, TestClock
 from tests.e2e.recommender_support import MovableClock, RecommenderThread
 from tests.e2e.webhook_receiver import Receiver
 from tests.e2e.webhooks_support import Clock, DeliveryWorker, create_webhook, deliveries, eventually, verify
@@ -78,6 +79,12 @@ def recommender_clock(recommender: RecommenderThread, hook_clock: Clock) -> Iter
     recommender.clock.offset = hook_clock.offset = timedelta(0)
     yield recommender.clock
     recommender.clock.offset = hook_clock.offset = timedelta(0)
+
+
+@pytest.fixture(scope="module")
+def predictor(settings: Settings, workers: Workers) -> Iterator[PredictorThread]:
+    with PredictorThread(settings, TestClock()) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -219,3 +226,56 @@ async def test_sync_runs_are_delivered_as_succeeded_and_failed_and_a_connector_e
 async def _settled(api: Client, tenant: Tenant, webhook_id: str) -> list[dict[str, Any]] | None:
     found = await deliveries(api, tenant, webhook_id)
     return found if found and all(d["status"] == "succeeded" for d in found) else None
+
+
+async def test_an_ingestion_push_is_delivered_as_issue_ingested_with_each_record_outcome(
+        hooks: Client, tenant: Tenant, receiver: Receiver) -> None:
+    await create_webhook(hooks, tenant, receiver.url("/ingested"), ["issue.ingested"])
+    signal = {"source": "pagerduty", "external_id": "PD-7", "title": "Checkout 502", "severity": "p1"}
+    pushed = await hooks.post("/v1/ingest/events", json=signal, headers=tenant.headers())
+    again = await hooks.post("/v1/ingest/events", json=signal, headers=tenant.headers())
+    assert pushed.status_code == again.status_code == 202, (pushed.text, again.text)
+
+    receiver.wait_for("/ingested", 2)
+    first, second = bodies(receiver, "/ingested")
+
+    assert first["type"] == second["type"] == "issue.ingested"
+    assert first["data"]["ingestion_job_id"] == pushed.json()["job_id"] and first["data"]["event"] == (
+        "IngestionJobCompleted")
+    assert [(i["issue_id"], i["outcome"]) for i in first["data"]["issues"]] == [(pushed.json()["issue_id"],
+                                                                               "created")]
+    assert [i["outcome"] for i in second["data"]["issues"]] == ["unchanged"]
+    assert len(bodies(receiver, "/ingested")) == 2
+
+
+async def test_predictions_and_fired_alerts_are_delivered(
+        hooks: Client, tenant: Tenant, receiver: Receiver, detector: DetectorThread,
+        predictor: PredictorThread) -> None:
+    await create_webhook(hooks, tenant, receiver.url("/predictions"),
+                         ["prediction.generated", "prediction.alert.fired"])
+    rule = await hooks.post("/v1/alert-rules", headers=tenant.headers(), json={
+        "name": "everything", "scope": "global", "threshold": {"probability": 0.0, "window_days": 7}})
+    assert rule.status_code == 201, rule.text
+    now = predictor.clock.now()
+    for n, ago in enumerate([8, 6, 4, 2]):
+        response = await hooks.post("/v1/issues", headers=tenant.headers(), json={
+            "title": f"Connection pool exhausted in billing-api after {10 + n} waiters on shard {n}",
+            "severity": "high", "source_created_at": (now - timedelta(days=ago)).isoformat(),
+            "metadata": {"service": "billing"}})
+        assert response.status_code == 201, response.text
+
+    async def generated_and_fired() -> list[dict[str, Any]] | None:
+        found = bodies(receiver, "/predictions")
+        windows = {b["data"]["window_days"] for b in found if b["type"] == "prediction.generated"}
+        fired = any(b["type"] == "prediction.alert.fired" for b in found)
+        return found if windows == {7, 30, 90} and fired else None
+
+    found = await eventually(generated_and_fired, timeout=30)
+    generated = [b["data"] for b in found if b["type"] == "prediction.generated"]
+    (alert,) = [b["data"] for b in found if b["type"] == "prediction.alert.fired"]
+    week = next(p for p in generated if p["window_days"] == 7)
+
+    assert {p["pattern_id"] for p in generated} == {alert["pattern_id"]}
+    assert week["event"] == "PredictionGenerated" and 0 < week["probability"] < 1
+    assert alert["event"] == "AlertFired" and alert["alert_rule_id"] == rule.json()["id"]
+    assert alert["prediction_id"] == week["prediction_id"] and alert["window_days"] == 7

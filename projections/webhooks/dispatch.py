@@ -29,7 +29,7 @@ from domain.webhooks.events import (
     WebhookPingRequested,
     WebhookRedeliveryRequested,
 )
-from domain.webhooks.outbound import RULES, connector_of, public_types
+from domain.webhooks.outbound import RULES, WITHHELD, connector_of, public_types
 
 NAME = "webhook_dispatch"
 VERSION = 1
@@ -87,8 +87,9 @@ def ping_event_id(delivery: str) -> str:
 def body_of(event: DomainEvent, public_type: str, position: int) -> bytes:
     public = to_public(event, position)
     subject = f"{type(event).category}_id"
+    withheld = WITHHELD.get(type(event), frozenset())
     data = {subject: render(STREAM_PREFIX[type(event).category], event.originator_id), "event": public.type,
-            **public.data}
+            **{name: value for name, value in public.data.items() if name not in withheld}}
     return _json.encode(Payload(id=webhook_event_id(event, public_type), type=public_type,
                                 created_at=event.occurred_at, workspace_id=event.workspace_id, data=data))
 

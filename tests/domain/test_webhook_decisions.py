@@ -9,12 +9,27 @@ import msgspec
 import pytest
 
 from api.webhooks.schemas import WebhookEventType
+from domain.connectors.events import ConnectorPaused, ConnectorSynced, ConnectorSyncFailed, Counts
 from domain.errors import InvalidValue
+from domain.ids import IssueId, PatternId, render
+from domain.ingestion.events import IngestedIssue, IngestionJobCompleted, JobKind, Outcome, RejectedRecord
 from domain.issues.events import IssueClosed, IssueCommented, IssueStatusChanged, Status
+from domain.patterns.events import (
+    Fingerprint,
+    IssueLinkedToPattern,
+    IssueReanalysisRequested,
+    IssueUnlinkedFromPattern,
+    PatternDetected,
+    PatternMerged,
+    PatternStatus,
+    PatternUpdated,
+)
+from domain.predictions.events import AlertFired, PredictionGenerated
+from domain.recommendations.events import RecommendationCreated, RecommendationDismissed, RecommendationVerified
 from domain.webhooks import endpoint as decide
 from domain.webhooks.endpoint import EVENT_TYPES, EndpointEdit, WebhookEndpoint
 from domain.webhooks.events import EndpointStatus, WebhookEndpointDisabled, WebhookEndpointUpdated
-from domain.webhooks.outbound import LIVE_TYPES, public_types
+from domain.webhooks.outbound import LIVE_TYPES, NOT_YET_LIVE, RULES, connector_of, public_types
 from tests.builders import ISSUE, T0, T1, meta, opened
 
 WEBHOOK = uuid.UUID("019a0c1e-0000-7000-8000-0000000000cc")
@@ -41,6 +56,7 @@ def test_event_types_are_checked_deduplicated_and_kept_in_catalogue_order() -> N
 def test_the_api_enum_is_exactly_the_documented_catalogue() -> None:
     assert [member.value for member in WebhookEventType] == list(EVENT_TYPES)
     assert len(EVENT_TYPES) == 12 and set(EVENT_TYPES) >= LIVE_TYPES
+    assert set(EVENT_TYPES) == LIVE_TYPES | NOT_YET_LIVE and not LIVE_TYPES & NOT_YET_LIVE
 
 
 def test_an_update_records_only_what_changes_and_nothing_when_nothing_does() -> None:
@@ -87,6 +103,77 @@ def test_issue_events_map_to_the_documented_public_types() -> None:
     assert public_types(IssueClosed(**_env(2), from_status=Status.OPEN)) == ("issue.updated", "issue.resolved")
     assert public_types(IssueClosed(**_env(2), from_status=Status.RESOLVED)) == ("issue.updated",)
     assert public_types(IssueCommented(**_env(2), comment_id="cmt_01KV1PX3NR96XJRGD48NNHH431", body="x")) == ()
+
+
+PATTERN_ISSUE = IssueId("iss_01KV1PX3NR96XJRGD48NNHH432")
+OTHER_PATTERN = PatternId("pat_01KV1PX3NR96XJRGD48NNHH433")
+
+
+def _link(method: str) -> IssueLinkedToPattern:
+    return IssueLinkedToPattern(**_env(2), issue_id=PATTERN_ISSUE, method=method, similarity=0.9, fingerprint="f",
+                                severity="high", issue_opened_at=T0)
+
+
+def test_pattern_events_map_to_detected_and_updated_without_doubling_a_detection_or_a_merge() -> None:
+    detected = PatternDetected(**_env(1), name="Timeouts", template="Timeout after <n>ms",
+                               fingerprint=Fingerprint(error_signature="timeout", hash="h"),
+                               founding_issue_id=PATTERN_ISSUE)
+
+    assert public_types(detected) == ("pattern.detected",)
+    assert public_types(PatternUpdated(**_env(3), status=PatternStatus.ACTIVE)) == ("pattern.updated",)
+    assert public_types(PatternMerged(**_env(4), into_pattern_id=OTHER_PATTERN)) == ("pattern.updated",)
+    assert public_types(_link("new")) == ()  # the founding issue: part of the detection
+    assert public_types(_link("template")) == ("pattern.updated",)
+    assert public_types(_link("merge")) == ("pattern.updated",)  # the merge target gains a member
+    assert public_types(IssueUnlinkedFromPattern(**_env(3), issue_id=PATTERN_ISSUE, reason="unlinked")) == (
+        "pattern.updated",)
+    assert public_types(IssueUnlinkedFromPattern(**_env(3), issue_id=PATTERN_ISSUE, reason="merged")) == ()
+    assert public_types(IssueReanalysisRequested(**_env(1), issue_id=PATTERN_ISSUE)) == ()
+
+
+def test_recommendation_and_sync_events_map_and_sync_events_name_their_connector() -> None:
+    created = RecommendationCreated(**_env(1), pattern_id=OTHER_PATTERN, playbook="p", title="t", fix_type="code_fix",
+                                    impact="high", effort="low", overview="o", steps=[], rank=1,
+                                    expected_loops_prevented=1.0)
+    synced = ConnectorSynced(**_env(5), run_id="run_01KV1PX3NR96XJRGD48NNHH434", cursor={"since": "x"},
+                             counts=Counts(fetched=2))
+    failed = ConnectorSyncFailed(**_env(5), run_id="run_01KV1PX3NR96XJRGD48NNHH434", error="HTTP 503",
+                                 consecutive_failures=1)
+
+    assert public_types(created) == ("recommendation.created",)
+    assert public_types(RecommendationVerified(**_env(4), pattern_id=OTHER_PATTERN)) == ("recommendation.verified",)
+    assert public_types(RecommendationDismissed(**_env(2))) == ()
+    assert public_types(synced) == ("sync.succeeded",) and public_types(failed) == ("sync.failed",)
+    assert public_types(ConnectorPaused(**_env(2))) == ()
+    assert connector_of(synced) == connector_of(failed) == render("con", ISSUE)
+    assert connector_of(opened()) is None
+
+
+def test_the_dispatcher_reads_the_categories_of_every_live_slice() -> None:
+    """dispatch.CATEGORIES comes from RULES: a category missing here would never reach the delivery worker."""
+    assert {cls.category for cls in RULES} == {"issue", "ingestion_job", "pattern", "prediction", "alert_rule",
+                                               "recommendation", "connector"}
+
+
+def test_ingestion_and_prediction_events_map_and_an_ingestion_names_its_connector() -> None:
+    ingested = IngestionJobCompleted(**_env(1), kind=JobKind.BATCH, received=2,
+                                     connector_id="con_01KV1PX3NR96XJRGD48NNHH435",
+                                     issues=[IngestedIssue(index=0, issue_id="iss_01KV1PX3NR96XJRGD48NNHH432",
+                                                           outcome=Outcome.CREATED, source="jira")])
+    only_rejected = IngestionJobCompleted(**_env(1), kind=JobKind.BATCH, received=1,
+                                          rejected=[RejectedRecord(index=0, reason="title: required")])
+    at = T1
+    generated = PredictionGenerated(**_env(1), pattern_id=OTHER_PATTERN, window_days=7, probability=0.8,
+                                    predicted_at=at, expires_at=at, likely_trigger="t", impact="high",
+                                    explanation="e", model_version="m", rate_per_day=1.0, sample_size=3,
+                                    last_seen_at=at)
+    fired = AlertFired(**_env(2), prediction_id="prd_01KV1PX3NR96XJRGD48NNHH436", pattern_id=OTHER_PATTERN,
+                       pattern_name="p", probability=0.8, threshold=0.7, window_days=7)
+
+    assert public_types(ingested) == ("issue.ingested",) and public_types(only_rejected) == ()
+    assert connector_of(ingested) == "con_01KV1PX3NR96XJRGD48NNHH435" and connector_of(only_rejected) is None
+    assert public_types(generated) == ("prediction.generated",)
+    assert public_types(fired) == ("prediction.alert.fired",)
 
 
 def _env(version: int):  # type: ignore[no-untyped-def]

@@ -94,7 +94,8 @@ async def receive_inbound_webhook(request: Request[Any, Any, Any], state: State,
     tool's own (GitHub `issues` events, Jira issue events, PagerDuty incident events, Sentry issue alerts) or,
     for other types, one canonical record or `{"records": [...]}`. A replay (same `x-causeloop-delivery` /
     `x-github-delivery` / `x-causeloop-event-id`, else the same body) or a delivery whose `x-causeloop-timestamp`
-    is more than 5 minutes away is acknowledged (202) and not ingested again."""
+    is more than 5 minutes away is acknowledged (202) and not ingested again. A delivery is an ingestion job: its
+    `job_id` reads at `GET /v1/ingest/status/{job_id}` (with the connector's id)."""
     public_id = canonical("con", connector_id)
     commands: ConnectorCommands = state.connector_commands
     connector = None if public_id is None else await commands.connector_anywhere(public_id)

@@ -50,7 +50,7 @@ STREAM_PREFIX |= {"invitation": "inv", "organization": "org"}
 STREAM_PREFIX.update(session="ses", mfa="mfa")
 STREAM_PREFIX.update(api_token="tok", service_account="sa")
 STREAM_PREFIX.update(webhook="whk")
-STREAM_PREFIX.update(connector="con", sync_run="run", inbound_delivery="ing_job")
+STREAM_PREFIX.update(connector="con", sync_run="run", inbound_delivery="inb")  # historical only (docs/events.md)
 STREAM_PREFIX.update(pattern="pat")
 STREAM_PREFIX.update(recommendation="rec")
 STREAM_PREFIX.update(prediction="prd", alert_rule="alr", notification="ntfs")

@@ -2,7 +2,8 @@
 (tests/fake_providers.py: real GitHub shapes, 100 issues per page, Link pagination), end to end.
 
 Measured: the sync run itself (the sync worker's `execute`: started → succeeded, i.e. every page fetched, mapped and
-appended as IssueOpened through the issue commands with dedup), then until the `issues` read model has them all;
+appended as IssueOpened with its page's IngestionJobCompleted through the ingestion command, dedup by source +
+external_id), then until the `issues` read model has them all;
 and an incremental re-run (nothing changed: one item at the mark, unchanged).
 """
 

@@ -14,7 +14,6 @@ from adapters.ids import keyed_uuid
 from adapters.secret_box import SecretBox
 from commands.caller import Caller
 from commands.errors import NotFound
-from commands.group_commit import ConcurrencyConflict
 from commands.runner import CommandRunner, Context, Decision, Result
 from domain.connectors import connector as decide
 from domain.connectors.connector import DEFAULT_SCHEDULE, Connector, ConnectorEdit, SyncRun
@@ -25,7 +24,6 @@ from domain.connectors.events import (
     ConnectorEvent,
     Counts,
     Cursor,
-    InboundDeliveryEvent,
     RunKind,
     SyncRunEvent,
 )
@@ -144,24 +142,9 @@ class ConnectorCommands:
 
     @staticmethod
     def delivery_stream(connector_id: str, delivery_id: str) -> UUID:
+        """An inbound delivery's ingestion job stream: the same for every replay of it (the key predates the job:
+        deliveries recorded as `InboundDeliveryReceived` before sit in the same streams, so they stay replays)."""
         return keyed_uuid(connector_id, "inbound-delivery", delivery_id)
-
-    async def delivery_seen(self, connector_id: str, delivery_id: str) -> bool:
-        return bool(await self._runner.load(self.delivery_stream(connector_id, delivery_id), InboundDeliveryEvent))
-
-    async def record_delivery(self, caller: Caller, connector_id: str, delivery_id: str, *, accepted: int,
-                              rejected: int) -> Result:
-        """Once per delivery id: a replay's append clashes (ConcurrencyConflict) with the first one's."""
-        stream_id = self.delivery_stream(connector_id, delivery_id)
-
-        async def deciding(context: Context) -> Decision:
-            if await context.load(stream_id, InboundDeliveryEvent):
-                raise ConcurrencyConflict("delivery already received")
-            return Decision(stream_id, (), [decide.receive_delivery(
-                delivery_stream=stream_id, connector_id=connector_id, delivery_id=delivery_id, accepted=accepted,
-                rejected=rejected, meta=context.meta)])
-
-        return await self._runner.run(caller, deciding)
 
     async def queue_run(self, caller: Caller, connector_id: str, kind: RunKind, backfill_days: int | None = None,
                         run_key: str | None = None) -> Result:

@@ -19,6 +19,7 @@ from uuid import UUID
 from adapters.ids import keyed_uuid
 from commands.caller import Caller
 from commands.runner import CommandRunner, Context, Decision, Result
+from domain.events import DomainEvent
 from domain.ingestion.events import IngestionJobCompleted, JobKind, RejectedRecord
 from domain.ingestion.ingest import Keyed, ingest
 from domain.ingestion.normalize import CanonicalRecord
@@ -35,6 +36,11 @@ def job_of(result: Result) -> IngestionJobCompleted:
     event = result.stream[-1]
     assert isinstance(event, IngestionJobCompleted)
     return event
+
+
+def replayed(result: Result) -> bool:
+    """An ingestion given a `job_stream` that already existed: nothing was decided or appended again."""
+    return not result.created
 
 
 class KeyClaims:
@@ -83,18 +89,50 @@ class IngestionCommands:
 
     async def ingest(self, caller: Caller, *, kind: JobKind, received: int,
                      records: Sequence[tuple[int, CanonicalRecord]], rejected: Sequence[RejectedRecord] = (),
-                     source: str | None = None, connector_id: str | None = None) -> Result:
-        """Apply the accepted `records` (index in the push, record) to their issues, recording the job."""
+                     source: str | None = None, connector_id: str | None = None, job_stream: UUID | None = None
+                     ) -> Result:
+        """Apply the accepted `records` (index in the push, record) to their issues, recording the job.
+
+        `job_stream` names the job's stream (an inbound delivery's, derived from connector + delivery id): when it
+        already holds events, the push was ingested before and nothing is appended (`replayed(result)`); two at once
+        conflict on the job's version 1 and the loser's retry finds the winner's job."""
+        result, _ = await self._ingest(caller, kind=kind, received=received, records=records, rejected=rejected,
+                                       source=source, connector_id=connector_id, job_stream=job_stream)
+        return result
+
+    async def exists(self, job_stream: UUID) -> bool:
+        """Whether a job's stream holds anything (an inbound delivery's stream from before it was a job included)."""
+        return bool(await self._runner.load(job_stream, DomainEvent))
+
+    async def ingest_page(self, caller: Caller, *, received: int, records: Sequence[tuple[int, CanonicalRecord]],
+                          rejected: Sequence[RejectedRecord], source: str, connector_id: str
+                          ) -> tuple[IngestionJobCompleted, int]:
+        """A connector's sync page, decided like any push (one decision, one append), except that a page that
+        changes no issue appends nothing at all, not even its job: a scheduled sync re-reads the item at its
+        mark every time. Answers the job as decided (its outcomes count the run) and the position (0: none)."""
+        result, job = await self._ingest(caller, kind=JobKind.SOURCE, received=received, records=records,
+                                         rejected=rejected, source=source, connector_id=connector_id, quiet=True)
+        assert job is not None  # decided (no job_stream: never a replay)
+        return job, result.position
+
+    async def _ingest(self, caller: Caller, *, kind: JobKind, received: int,
+                      records: Sequence[tuple[int, CanonicalRecord]], rejected: Sequence[RejectedRecord],
+                      source: str | None, connector_id: str | None, job_stream: UUID | None = None,
+                      quiet: bool = False) -> tuple[Result, IngestionJobCompleted | None]:
         streams = [None if record.external_id is None else
                    keyed_uuid(caller.workspace_id, "issue-source", record.source, record.external_id)
                    for _, record in records]
         keyed_streams = {stream for stream in streams if stream is not None}
         held: list[tuple[set[UUID], asyncio.Future[None]]] = []
+        decided: list[IngestionJobCompleted] = []
 
         async def deciding(context: Context) -> Decision:
             """Decide on a fresh read; when a stream to change is another push's, wait for its append and decide
             again on a fresh read."""
             release()  # a retry after a conflict decides afresh
+            decided.clear()
+            if job_stream is not None and (done := await context.load(job_stream, DomainEvent)):
+                return Decision(job_stream, done, ())
             while True:
                 decision, changed = decide_on(context, await load(context, keyed_streams))
                 claimed = self._claims.claim(changed)
@@ -111,10 +149,13 @@ class IngestionCommands:
         def decide_on(context: Context, issues: dict[UUID, Issue]) -> tuple[Decision, set[UUID]]:
             keyed = [Keyed(index, stream or context.new_uuid(), record)
                      for (index, record), stream in zip(records, streams, strict=True)]
-            job_id = context.new_uuid()
+            job_id = job_stream or context.new_uuid()
             events = ingest(job_id=job_id, meta=context.meta, kind=kind, received=received, records=keyed,
                             rejected=rejected, issues=issues, source=source, connector_id=connector_id)
+            decided[:] = [cast(IngestionJobCompleted, events[-1])]
             changed = {event.originator_id for event in events if event.originator_id in keyed_streams}
+            if quiet and len(events) == 1:  # only the job: nothing changed
+                return Decision(job_id, (), ()), changed
             return Decision(job_id, (), events), changed
 
         def release() -> None:
@@ -122,6 +163,7 @@ class IngestionCommands:
                 self._claims.release(*held.pop())
 
         try:
-            return await self._runner.run(caller, deciding, attempts=ATTEMPTS)
+            result = await self._runner.run(caller, deciding, attempts=ATTEMPTS)
         finally:
             release()
+        return result, decided[-1] if decided else None

@@ -44,15 +44,6 @@ class BulkOp(StrEnum):
     LINK_PATTERN = "link_pattern"
 
 
-class Opened(StrEnum):
-    """What `open_issues` did with one command."""
-
-    CREATED = "created"
-    UPDATED = "updated"
-    UNCHANGED = "unchanged"
-    FAILED = "failed"
-
-
 class BulkOutcome(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     result: Result | None = None
@@ -103,46 +94,6 @@ class IssueCommands:
             return Decision(stream_id, history, decide.edit_issue(current, _edit_from(cmd), context.meta))
 
         return await self._runner.run(caller, deciding)
-
-    async def open_issues(self, cmds: Sequence[OpenIssue], caller: Caller) -> tuple[list[Opened], int]:
-        """Many `open_issue`s decided together and appended in ONE transaction (a connector's page): each is decided
-        as `open_issue` decides it (in order, so a repeated source + external_id updates what the batch opened),
-        except that what a re-sent item leaves out (assignee, team, body, metadata) is kept as people set it;
-        one that breaks a domain rule is `failed` alone. A concurrent write to any of them makes the runner decide
-        the whole batch again (ConcurrencyConflict after its attempts: the caller may fall back to `open_issue`).
-        Answers each command's outcome and the position to wait for (0: nothing appended)."""
-        outcomes: list[Opened] = []
-
-        async def deciding(context: Context) -> Decision:
-            outcomes.clear()
-            keys = {cmd.external_id: source_stream(caller.workspace_id, cmd.source, cmd.external_id)
-                    for cmd in cmds if cmd.external_id is not None}
-            loaded = await asyncio.to_thread(self._runner.store.load_many, list(set(keys.values())))
-            current: dict[UUID, Issue | None] = {
-                stream_id: decide.project_issue(None, cast(list[AnyIssueEvent], [
-                    e for e in events if isinstance(e, IssueEvent)])) for stream_id, events in loaded.items()}
-            appended: list[IssueEvent] = []
-            for cmd in cmds:
-                stream_id = context.new_uuid() if cmd.external_id is None else keys[cmd.external_id]
-                issue = current.get(stream_id)
-                try:
-                    if issue is None:
-                        events: list[IssueEvent] = [decide.open_issue(issue_id=stream_id, meta=context.meta,
-                                                                      **msgspec.structs.asdict(cmd))]
-                    else:
-                        _check_workspace(issue, caller)
-                        events = decide.edit_issue(issue, _resubmitted(cmd), context.meta)
-                except (DomainError, NotFound):
-                    outcomes.append(Opened.FAILED)
-                    continue
-                outcomes.append(Opened.CREATED if issue is None else Opened.UPDATED if events else Opened.UNCHANGED)
-                current[stream_id] = decide.project_issue(issue, cast(list[AnyIssueEvent], events))
-                appended.extend(events)
-            first = appended[0].originator_id if appended else context.new_uuid()
-            return Decision(first, (), appended)
-
-        result = await self._runner.run(caller, deciding)
-        return list(outcomes), result.position
 
     async def edit_issue(self, issue_id: str, edit: IssueEdit, caller: Caller,
                          expected_version: int | None = None) -> Result:
@@ -204,16 +155,6 @@ def _edit_from(cmd: OpenIssue) -> IssueEdit:
     return IssueEdit(title=cmd.title, body=cmd.body, severity=cmd.severity, team=cmd.team,
                      assignee_id=cmd.assignee_id, external_url=cmd.external_url,
                      metadata=cmd.metadata if cmd.metadata is not None else msgspec.UNSET)
-
-
-def _resubmitted(cmd: OpenIssue) -> IssueEdit:
-    """A source re-sending its item changes what it states; what it leaves out (no assignee, no team, no body, no
-    metadata) is left as people set it in Causeloop."""
-    return IssueEdit(title=cmd.title, severity=cmd.severity, external_url=cmd.external_url,
-                     body=msgspec.UNSET if cmd.body is None else cmd.body,
-                     team=msgspec.UNSET if cmd.team is None else cmd.team,
-                     assignee_id=msgspec.UNSET if cmd.assignee_id is None else cmd.assignee_id,
-                     metadata=cmd.metadata if cmd.metadata else msgspec.UNSET)
 
 
 def _bulk_rule(op: BulkOp, value: str | None) -> Rule:

@@ -2,8 +2,9 @@
 
 Public (no bearer): the connector's signing secret authenticates. The raw bytes are verified before any parsing,
 with HMAC-SHA256 compared in constant time; a missing or wrong signature, or a connector without a secret, is 401
-(fail closed). Each delivery is ingested once: issues first (dedup by source + external_id makes a repeat a no-op),
-then the delivery's own stream, keyed by its id, so a replay is acknowledged without ingesting again.
+(fail closed). A delivery is an ingestion job (commands/ingestion.py, the one way issues are ingested) whose stream
+is keyed by connector + delivery id: the job and its issues are appended in one transaction, and a replay finds the
+job and is acknowledged without ingesting again. Its `job_id` reads at `GET /v1/ingest/status/{job_id}`.
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ from api.core.consistency import settle
 from api.core.errors import ApiError, error_responses, not_found, validation_error
 from commands.caller import Caller
 from commands.connectors import ConnectorCommands
-from commands.group_commit import ConcurrencyConflict
-from commands.issues import IssueCommands, Opened, OpenIssue
-from commands.provider_mapping import Unmappable, webhook_items
+from commands.ingestion import IngestionCommands, job_of, replayed
+from domain.connectors.payloads import delivered_record, delivery_items
 from domain.events import Actor, ActorKind
 from domain.ids import WorkspaceId, canonical, render
+from domain.ingestion.events import JobKind, RejectedRecord
+from domain.ingestion.normalize import CanonicalRecord, Rejected
 from projections.issues.projector import NAME as ISSUES_PROJECTION
 
 REPLAY_WINDOW_S = 300
@@ -43,17 +45,13 @@ INBOUND_ERRORS = error_responses(
     e503="service_unavailable: CAUSELOOP_MASTER_KEY is not configured (production)")
 
 
-class Rejected(msgspec.Struct, kw_only=True):
-    index: int
-    reason: str
-
-
 class InboundAccepted(msgspec.Struct, kw_only=True):
     accepted: int
     """Records stored as issues (created, updated, or unchanged); 0 for a replay."""
-    rejected: list[Rejected]
+    rejected: list[RejectedRecord]
     job_id: str
-    """The delivery's id (`ing_job_…`): the same for every replay of one delivery."""
+    """The delivery's ingestion job (`ing_job_…`, readable at `GET /v1/ingest/status/{job_id}`): the same for every
+    replay of one delivery."""
     replayed: bool = False
 
 
@@ -96,7 +94,8 @@ async def receive_inbound_webhook(request: Request[Any, Any, Any], state: State,
     tool's own (GitHub `issues` events, Jira issue events, PagerDuty incident events, Sentry issue alerts) or,
     for other types, one canonical record or `{"records": [...]}`. A replay (same `x-causeloop-delivery` /
     `x-github-delivery` / `x-causeloop-event-id`, else the same body) or a delivery whose `x-causeloop-timestamp`
-    is more than 5 minutes away is acknowledged (202) and not ingested again."""
+    is more than 5 minutes away is acknowledged (202) and not ingested again. A delivery is an ingestion job: its
+    `job_id` reads at `GET /v1/ingest/status/{job_id}` (with the connector's id)."""
     public_id = canonical("con", connector_id)
     commands: ConnectorCommands = state.connector_commands
     connector = None if public_id is None else await commands.connector_anywhere(public_id)
@@ -112,35 +111,37 @@ async def receive_inbound_webhook(request: Request[Any, Any, Any], state: State,
     verify(raw, request.headers, secret)
     delivery_id = next((request.headers[h] for h in DELIVERY_HEADERS if request.headers.get(h)), None) \
         or "sha256:" + hashlib.sha256(raw).hexdigest()
-    job_id = render("ing_job", commands.delivery_stream(public_id, delivery_id))
-    if _stale(request.headers) or await commands.delivery_seen(public_id, delivery_id):
-        return Response(InboundAccepted(accepted=0, rejected=[], job_id=job_id, replayed=True), status_code=202)
+    job_stream = ConnectorCommands.delivery_stream(public_id, delivery_id)
+    job_id = render("ing_job", job_stream)
+    ingestion: IngestionCommands = state.ingestion_commands
+    if _stale(request.headers) or await ingestion.exists(job_stream):
+        return _replay(job_id)
     try:
         payload = msgspec.json.decode(raw)
     except msgspec.DecodeError:
         raise validation_error("body", "must be JSON") from None
-    items = webhook_items(connector.type, payload)
+    items = delivery_items(connector.type, payload)
     if len(items) > MAX_RECORDS:
         raise validation_error("records", f"at most {MAX_RECORDS} per delivery")
     caller = Caller(workspace_id=WorkspaceId(connector.workspace_id),
                     actor=Actor(kind=ActorKind.SYSTEM, id="inbound-webhook"), correlation_id=job_id)
-    rejected: list[Rejected] = []
-    mapped: list[tuple[int, OpenIssue]] = []
-    for index, (item, mapper) in enumerate(items):
+    records: list[tuple[int, CanonicalRecord]] = []
+    rejected: list[RejectedRecord] = []
+    for index, item in enumerate(items):
         try:
-            mapped.append((index, mapper(item, connector.config)))
-        except Unmappable as exc:
-            rejected.append(Rejected(index=index, reason=str(exc)))
-    issues = IssueCommands(state.command_runner)
-    outcomes, position = await issues.open_issues([cmd for _, cmd in mapped], caller) if mapped else ([], 0)
-    for (index, _), outcome in zip(mapped, outcomes, strict=True):
-        if outcome == Opened.FAILED:
-            rejected.append(Rejected(index=index, reason="refused by the issue's rules (e.g. it is closed)"))
-    accepted = len(items) - len(rejected)
-    try:
-        await commands.record_delivery(caller, public_id, delivery_id, accepted=accepted, rejected=len(rejected))
-    except ConcurrencyConflict:  # the same delivery, twice at once: the other one recorded it
-        return Response(InboundAccepted(accepted=0, rejected=[], job_id=job_id, replayed=True), status_code=202)
-    headers = await settle(state, (ISSUES_PROJECTION, position))  # read-your-writes, as for POST /v1/issues
-    return Response(InboundAccepted(accepted=accepted, rejected=sorted(rejected, key=lambda r: r.index),
-                                    job_id=job_id), status_code=202, headers=headers)
+            records.append((index, delivered_record(connector.type, item, connector.config)))
+        except Rejected as exc:
+            rejected.append(RejectedRecord(index=index, reason=exc.message))
+    result = await ingestion.ingest(caller, kind=JobKind.SOURCE, received=len(items), records=records,
+                                    rejected=rejected, source=connector.type, connector_id=public_id,
+                                    job_stream=job_stream)
+    if replayed(result):  # the same delivery, twice at once: the other one ingested it
+        return _replay(job_id)
+    job = job_of(result)
+    headers = await settle(state, (ISSUES_PROJECTION, result.position))  # read-your-writes, as for POST /v1/issues
+    return Response(InboundAccepted(accepted=len(job.issues), rejected=job.rejected, job_id=job_id),
+                    status_code=202, headers={**headers, "Location": f"/v1/ingest/status/{job_id}"})
+
+
+def _replay(job_id: str) -> Response[InboundAccepted]:
+    return Response(InboundAccepted(accepted=0, rejected=[], job_id=job_id, replayed=True), status_code=202)

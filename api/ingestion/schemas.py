@@ -86,6 +86,8 @@ class JobStatusResponse(msgspec.Struct, kw_only=True):
     status: str
     kind: str
     source: str | None
+    connector_id: str | None
+    """The connector whose inbound webhook delivery or sync page this job was; null for pushes to /v1/ingest."""
     received: int
     accepted: int
     rejected: list[RejectedRecord]
@@ -99,6 +101,7 @@ class JobStatusResponse(msgspec.Struct, kw_only=True):
     @classmethod
     def of(cls, job_id: str, state: JobState) -> JobStatusResponse:
         return cls(job_id=job_id, status=state.status.value, kind=state.kind.value, source=state.source,
+                   connector_id=state.connector_id,
                    received=state.received, accepted=state.accepted, rejected=state.rejected,
                    issue_ids=state.issue_ids, created=state.created, updated=state.updated,
                    unchanged=state.unchanged, created_at=state.created_at, completed_at=state.completed_at)

@@ -26,7 +26,6 @@ from domain.connectors.events import (
     ConnectorSyncFailed,
     Counts,
     Cursor,
-    InboundDeliveryReceived,
     RunKind,
     RunStatus,
     SyncRunEvent,
@@ -308,10 +307,3 @@ def _public_run(run: SyncRun) -> str:
 def set_signing_secret(connector: Connector, secret_ciphertext: str, meta: Meta) -> list[ConnectorEvent]:
     return [ConnectorSigningSecretSet(**envelope(meta, connector.id, connector.version + 1),
                                       secret_ciphertext=secret_ciphertext)]
-
-
-def receive_delivery(*, delivery_stream: UUID, connector_id: str, delivery_id: str, accepted: int, rejected: int,
-                     meta: Meta) -> InboundDeliveryReceived:
-    """The first event of the delivery's own stream: a second one (a replay) clashes with it in the store."""
-    return InboundDeliveryReceived(**envelope(meta, delivery_stream, 1), connector_id=connector_id,
-                                   delivery_id=delivery_id[:200], accepted=accepted, rejected=rejected)

@@ -106,8 +106,9 @@ class InboundDeliveryEvent(DomainEvent, frozen=True, kw_only=True):
 
 
 class InboundDeliveryReceived(InboundDeliveryEvent, frozen=True, kw_only=True):
-    """A verified inbound webhook delivery, once per delivery id (its stream is keyed by connector + delivery id):
-    a replay finds it and is acknowledged without being ingested again. Its stream id is the delivery's `job_id`."""
+    """No longer appended: a delivery is now an ingestion job (`IngestionJobCompleted` in the same stream, keyed by
+    connector + delivery id). Kept decodable because events already stored are never rewritten; a replay of such
+    a delivery still finds its stream and is acknowledged."""
 
     connector_id: str
     delivery_id: str

@@ -24,6 +24,8 @@ class JobState(msgspec.Struct, frozen=True, kw_only=True):
     status: JobStatus
     kind: JobKind
     source: str | None
+    connector_id: str | None
+    """The connector whose inbound delivery or sync page this job was (None for pushes to /v1/ingest)."""
     received: int
     accepted: int
     rejected: list[RejectedRecord]
@@ -40,7 +42,8 @@ def evolve(job: JobState | None, event: AnyIngestionJobEvent) -> JobState:
     counts = {outcome: sum(1 for issue in event.issues if issue.outcome == outcome)
               for outcome in ("created", "updated", "unchanged")}
     return JobState(workspace_id=event.workspace_id, version=event.originator_version, status=JobStatus.COMPLETED,
-                    kind=event.kind, source=event.source, received=event.received, accepted=len(event.issues),
+                    kind=event.kind, source=event.source,
+                    connector_id=event.connector_id, received=event.received, accepted=len(event.issues),
                     rejected=list(event.rejected), issue_ids=[issue.issue_id for issue in event.issues],
                     created=counts["created"], updated=counts["updated"], unchanged=counts["unchanged"],
                     created_at=job.created_at if job is not None else event.occurred_at,

@@ -14,7 +14,8 @@ Each accepts the provider's own object as its REST API returns it, or wrapped as
   `$ALERT_TRANSITION`, `$ALERT_CYCLE_KEY`, `$LINK`, `$TAGS`, `$HOSTNAME`, lower-cased without `$`), or an
   Events API event (`title`, `text`, `date_happened`, `alert_type`, `priority`, `tags`); dedup key the alert
   cycle (one issue per trigger → recover cycle of a monitor), else the aggregation key, monitor id or event id.
-Provider-specific facts (status, project, labels, …) go to `metadata`.
+Provider-specific facts (status, project, labels, …) go to `metadata`. A payload that names no team leaves `team`
+unset, so re-sending an item (a sync, a webhook) keeps the team people gave its issue in Causeloop.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
+
+import msgspec
 
 from domain.ingestion.normalize import (
     BODY_MAX,
@@ -112,7 +115,7 @@ def normalize_jira(payload: Payload) -> CanonicalRecord:
         source="jira", external_id=key, title=_title(fields.get("summary"), "fields.summary", key),
         body=_body(_adf_text(fields.get("description")), "fields.description"),
         severity=_JIRA_PRIORITY.get(priority, Severity.MEDIUM),
-        team=_text(components[0], "fields.components", TEAM_MAX) if components else None,
+        team=_text(components[0], "fields.components", TEAM_MAX) if components else msgspec.UNSET,
         external_url=_jira_browse_url(issue.get("self"), key),
         metadata=_compact({"jira_id": str(issue.get("id") or ""), "project": project.get("key"),
                            "issue_type": _name(fields.get("issuetype")), "status": _name(fields.get("status")),
@@ -176,7 +179,7 @@ def normalize_pagerduty(payload: Payload) -> CanonicalRecord:
         title=_title(incident.get("title") or incident.get("summary"), "title", incident_id),
         body=_body(incident.get("description") if incident.get("description") != incident.get("title") else None,
                    "description"),
-        severity=severity, team=_text(teams[0], "teams", TEAM_MAX) if teams else None,
+        severity=severity, team=_text(teams[0], "teams", TEAM_MAX) if teams else msgspec.UNSET,
         external_url=url(incident.get("html_url"), "html_url"),
         metadata=_compact({"incident_number": incident.get("incident_number") or incident.get("number"),
                            "status": incident.get("status"), "urgency": urgency,
@@ -211,7 +214,7 @@ def normalize_github(payload: Payload) -> CanonicalRecord:
     labels = _names(issue.get("labels"))
     return CanonicalRecord(
         source="github", external_id=external_id, title=_title(issue.get("title"), "title", external_id),
-        body=_body(issue.get("body"), "body"), severity=_label_severity(labels), team=None,
+        body=_body(issue.get("body"), "body"), severity=_label_severity(labels),
         external_url=url(issue.get("html_url"), "html_url"),
         metadata=_compact({"repository": repository, "number": number, "state": issue.get("state"),
                            "labels": labels, "author": _maybe_object(issue.get("user")).get("login"),
@@ -250,7 +253,7 @@ def normalize_sentry(payload: Payload) -> CanonicalRecord:
     return CanonicalRecord(
         source="sentry", external_id=issue_id, title=_title(issue.get("title"), "title", issue_id),
         body=body[:BODY_MAX], severity=_SENTRY_LEVEL.get(str(issue.get("level") or "").lower(), Severity.MEDIUM),
-        team=None, external_url=url(issue.get("permalink") or issue.get("web_url"), "permalink"),
+        external_url=url(issue.get("permalink") or issue.get("web_url"), "permalink"),
         metadata=_compact({"short_id": issue.get("shortId"), "level": issue.get("level"),
                            "status": issue.get("status"), "project": project.get("slug"),
                            "error_type": details.get("type"), "culprit": issue.get("culprit"),
@@ -285,7 +288,7 @@ def normalize_datadog(payload: Payload) -> CanonicalRecord:
     return CanonicalRecord(
         source="datadog", external_id=external_id, title=_title(title, "title", external_id),
         body=_body(event.get("body") or event.get("text") or event.get("event_msg"), "body"), severity=severity,
-        team=_text(team, "tags", TEAM_MAX),
+        team=_text(team, "tags", TEAM_MAX) if team else msgspec.UNSET,
         external_url=url(event.get("link") or event.get("url") or None, "link"),
         metadata=_compact({"monitor_id": event.get("alert_id"), "transition": event.get("alert_transition"),
                            "alert_type": event.get("alert_type"), "alert_status": event.get("alert_status"),

@@ -14,7 +14,8 @@ from domain.ingestion import job as jobs
 from domain.ingestion.events import IngestionJobEvent
 
 NAME = "ingestion"
-VERSION = 1
+VERSION = 2
+"""2: `connector_id` (inbound deliveries and sync pages are ingestion jobs of their connector)."""
 CATEGORIES = frozenset({"ingestion_job"})
 TABLES = ("ingestion_jobs",)
 COLUMNS = ("workspace_id", "id", *(name for name in jobs.JobState.__struct_fields__ if name != "workspace_id"))

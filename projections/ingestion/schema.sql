@@ -20,4 +20,7 @@ CREATE TABLE IF NOT EXISTS ingestion_jobs (
     PRIMARY KEY (workspace_id, id)
 );
 
+-- Version 2: the connector whose inbound delivery or sync page the job was.
+ALTER TABLE ingestion_jobs ADD COLUMN IF NOT EXISTS connector_id text;
+
 CALL isolate_by_workspace('ingestion_jobs');

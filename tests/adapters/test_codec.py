@@ -85,3 +85,12 @@ def test_the_bus_payload_has_the_documented_fields() -> None:
                             "position", "occurred_at", "actor", "data"}
     assert payload["stream_id"].startswith("iss_") and payload["position"] == 7
     assert payload["data"]["title"] == "Payment gateway timeout"
+
+
+def test_no_two_categories_share_a_stream_prefix() -> None:
+    """A public stream id (`ing_job_…`) names one category: the status route, the audit log and outbound webhooks
+    render and parse ids by prefix."""
+    prefixes = list(codec.STREAM_PREFIX.values())
+    assert sorted(p for p in set(prefixes) if prefixes.count(p) > 1) == []
+    assert codec.STREAM_PREFIX["ingestion_job"] == "ing_job"
+    assert {cls.category for cls in codec.EVENT_TYPES.values()} <= set(codec.STREAM_PREFIX)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
+import psycopg
 import pytest
 from litestar.testing import AsyncTestClient
 
@@ -22,6 +23,7 @@ from commands.group_commit import GroupCommitter
 from commands.runner import CommandRunner
 from domain.connectors.events import RunKind
 from domain.identity.roles import Role
+from domain.ids import render
 from projections.position_waiter import PositionWaiter
 from tests.e2e.conftest import Tenant
 from tests.fake_providers import JIRA_EMAIL, T0, TOKEN, Provider, serving
@@ -147,6 +149,36 @@ async def test_a_sync_creates_each_provider_issue_once_and_a_rerun_fetches_only_
     assert [i["external_id"] for i in edited["data"]] == ["acme/web#7"]
     assert after["status"] == "connected" and after["last_sync_at"] is not None and after["last_error"] is None
     assert [r["id"] for r in runs["data"]] == [third["id"], second["id"], first["id"]]
+
+
+def sync_jobs(settings: Settings, connector_id: str) -> list[tuple[str, dict[str, Any]]]:
+    """The ingestion jobs the connector's sync pages recorded, from the event store (the source of truth)."""
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        conn.execute(f'SET search_path TO "{settings.database_schema}"')
+        rows = conn.execute("SELECT originator_id, convert_from(state, 'UTF8')::jsonb FROM causeloop_events "
+                            "WHERE topic = 'IngestionJobCompleted' AND "
+                            "convert_from(state, 'UTF8')::jsonb->>'connector_id' = %s", (connector_id,)).fetchall()
+    return [(render("ing_job", row[0]), row[1]) for row in rows]
+
+
+async def test_each_sync_page_is_an_ingestion_job_of_its_connector_and_an_unchanged_page_records_none(
+        api: Client, tenant: Tenant, provider: tuple[str, Provider], sync_worker: SyncWorkers,
+        settings: Settings) -> None:
+    base, state = provider
+    state.add_github(250)
+    con = await connector(api, tenant, base)
+    first = await sync(api, tenant, con["id"])
+    after_first = sync_jobs(settings, con["id"])
+    again = await sync(api, tenant, con["id"])  # only the item at the mark, unchanged
+    after_again = sync_jobs(settings, con["id"])
+    job_id, _ = after_first[0]
+    shown = await api.get(f"/v1/ingest/status/{job_id}", headers=tenant.headers())
+
+    assert first["issues_created"] == 250 and again["issues_unchanged"] == again["records_seen"] >= 1
+    assert len(after_first) >= 3 and sum(len(job["issues"]) for _, job in after_first) == 250
+    assert {(job["kind"], job["source"]) for _, job in after_first} == {("source", "github")}
+    assert after_again == after_first
+    assert shown.status_code == 200 and shown.json()["connector_id"] == con["id"], shown.text
 
 
 async def test_an_outage_marks_the_connector_error_keeps_the_cursor_and_the_next_run_recovers(

@@ -139,3 +139,34 @@ async def test_custom_records_are_validated_each_on_its_own(api: Client, tenant:
     assert sorted((i["external_id"], i["title"], i["severity"]) for i in listed) == [
         ("deploy-1", "deploy-1", "high"), ("deploy-2", "Rollback", "medium")]
     assert malformed.status_code == 400 and malformed.json()["error"]["code"] == "validation_error"
+
+
+async def test_a_delivery_is_an_ingestion_job_readable_at_the_status_route_and_a_replay_names_it(
+        api: Client, tenant: Tenant) -> None:
+    connector_id, secret = await connector(api, tenant)
+    raw = json.dumps({"action": "opened", "issue": {"number": 6, "title": "Cart empties"},
+                      "repository": {"full_name": "acme/web"}}).encode()
+    signed = {"x-causeloop-signature": sign(secret, raw), "x-causeloop-delivery": "d-6"}
+    first = await deliver(api, connector_id, raw, **signed)
+    again = await deliver(api, connector_id, raw, **signed)
+    job = await api.get(f"/v1/ingest/status/{first.json()['job_id']}", headers=tenant.headers())
+    (issue,) = await github_issues(api, tenant)
+
+    assert first.status_code == 202 and first.headers["location"] == f"/v1/ingest/status/{first.json()['job_id']}"
+    assert again.json() == {**first.json(), "accepted": 0, "replayed": True}
+    assert job.status_code == 200, job.text
+    body = job.json()
+    assert (body["job_id"], body["status"], body["kind"], body["source"], body["connector_id"]) == \
+        (first.json()["job_id"], "completed", "source", "github", connector_id)
+    assert (body["received"], body["accepted"], body["created"], body["issue_ids"]) == (1, 1, 1, [issue["id"]])
+
+
+async def test_a_delivery_of_records_that_all_fail_is_still_one_job_that_says_why(api: Client, tenant: Tenant) -> None:
+    connector_id, secret = await connector(api, tenant)
+    raw = json.dumps({"action": "opened", "issue": {"title": "no number"}, "repository": {"full_name": "a/b"}}).encode()
+    response = await deliver(api, connector_id, raw, **{"x-causeloop-signature": sign(secret, raw)})
+    job = await api.get(f"/v1/ingest/status/{response.json()['job_id']}", headers=tenant.headers())
+
+    assert response.status_code == 202 and response.json()["accepted"] == 0
+    assert [r["index"] for r in response.json()["rejected"]] == [0]
+    assert job.json()["rejected"] == response.json()["rejected"] and job.json()["connector_id"] == connector_id

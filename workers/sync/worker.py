@@ -38,14 +38,16 @@ from commands.caller import Caller
 from commands.connectors import BOX_PURPOSE, ConnectorCommands, run_id_of
 from commands.errors import NotFound
 from commands.group_commit import ConcurrencyConflict, GroupCommitter
-from commands.issues import IssueCommands, OpenIssue
-from commands.provider_mapping import MAPPERS, Unmappable
+from commands.ingestion import IngestionCommands
 from commands.runner import CommandRunner
 from domain.connectors.connector import Connector, SyncRun
 from domain.connectors.events import ConnectorStatus, Counts, Cursor, RunKind, RunStatus
+from domain.connectors.payloads import polled_record
 from domain.errors import DomainError
 from domain.events import Actor, ActorKind
-from domain.ids import WorkspaceId
+from domain.ids import WorkspaceId, render
+from domain.ingestion.events import RejectedRecord
+from domain.ingestion.normalize import CanonicalRecord, Rejected
 from projections.connectors import queries
 from projections.connectors.view import ConnectorRow
 
@@ -76,7 +78,7 @@ class SyncWorker:
                  box: Callable[[], SecretBox] | None = None) -> None:
         self.settings = settings
         self.runner = runner
-        self.issues = IssueCommands(runner)
+        self.ingestion = IngestionCommands(runner)
         self.connectors = ConnectorCommands(runner, box or functools.lru_cache(maxsize=1)(
             lambda: SecretBox(master_key(settings), BOX_PURPOSE)))
         self.policy = policy or Policy(timeout_s=settings.connector_http_timeout_s,
@@ -188,7 +190,6 @@ class SyncWorker:
     async def _sync(self, caller: Caller, run: SyncRun, connector: Connector, totals: dict[str, int]) -> Cursor:
         """Page through the provider into issues, counting into `totals`; the cursor after the last page."""
         credentials = self.connectors.credentials_of(connector)
-        mapper = MAPPERS[connector.type]
         backfill = run.kind == RunKind.BACKFILL and run.backfill_days
         since = self.clock() - timedelta(days=run.backfill_days or 0) if backfill else None
         cursor: Cursor = dict(connector.cursor)
@@ -210,7 +211,7 @@ class SyncWorker:
                     # Pages are stored PIPELINE_DEPTH at a time, while the next one downloads: the group committer
                     # then appends whole pages per transaction instead of waiting for each in turn.
                     in_flight.append((asyncio.create_task(
-                        self._store_page(caller, mapper, page.items, connector)), page.cursor))
+                        self._store_page(caller, page.items, connector)), page.cursor))
                     while len(in_flight) >= PIPELINE_DEPTH:
                         cursor = await settle_oldest()
                     if time.monotonic() - reported >= PROGRESS_EVERY_S:
@@ -228,32 +229,38 @@ class SyncWorker:
                 raise
         return cursor
 
-    async def _store_page(self, caller: Caller, mapper: Callable[..., OpenIssue], items: list[dict[str, object]],
-                          connector: Connector) -> list[str]:
-        """The page's items as issues in one transaction (`open_issues`: dedup, nothing recorded when unchanged);
-        when someone else writes one of them meanwhile, item by item through `open_issue` instead."""
-        commands: list[OpenIssue] = []
-        unmapped = 0
-        for item in items:
+    async def _store_page(self, caller: Caller, items: list[dict[str, object]], connector: Connector) -> list[str]:
+        """The page as one ingestion (commands/ingestion.py: one decision, one append; dedup by source +
+        external_id; a page that changes nothing appends nothing), its items mapped by the ingestion normalizers.
+        When other writers keep changing its issues, item by item instead. The outcome of each item."""
+        records: list[tuple[int, CanonicalRecord]] = []
+        rejected: list[RejectedRecord] = []
+        for index, item in enumerate(items):
             try:
-                commands.append(mapper(item, connector.config))
-            except Unmappable as exc:
+                records.append((index, polled_record(connector.type, item, connector.config)))
+            except Rejected as exc:
                 log.debug("provider item not mapped: %s", exc)
-                unmapped += 1
+                rejected.append(RejectedRecord(index=index, reason=exc.message))
         try:
-            outcomes = [outcome.value for outcome in (await self.issues.open_issues(commands, caller))[0]]
+            outcomes = await self._ingest(caller, connector, len(items), records, rejected)
         except ConcurrencyConflict:
-            outcomes = list(await asyncio.gather(*(self._store(caller, command) for command in commands)))
-        return outcomes + ["failed"] * unmapped
+            outcomes = [outcome for one in await asyncio.gather(*(self._store(caller, connector, record)
+                                                                  for record in records)) for outcome in one]
+        return outcomes + ["failed"] * len(rejected)
 
-    async def _store(self, caller: Caller, command: OpenIssue) -> str:
-        """One item in a transaction of its own (after a page's conflict), with the same rules as the page."""
+    async def _ingest(self, caller: Caller, connector: Connector, received: int,
+                      records: list[tuple[int, CanonicalRecord]], rejected: list[RejectedRecord]) -> list[str]:
+        job, _ = await self.ingestion.ingest_page(caller, received=received, records=records, rejected=rejected,
+                                                  source=connector.type, connector_id=render("con", connector.id))
+        return [issue.outcome.value for issue in job.issues] + ["failed"] * (len(job.rejected) - len(rejected))
+
+    async def _store(self, caller: Caller, connector: Connector, record: tuple[int, CanonicalRecord]) -> list[str]:
+        """One item in an ingestion of its own (after a page's conflict), with the same rules as the page."""
         try:
-            outcomes, _ = await self.issues.open_issues([command], caller)
+            return await self._ingest(caller, connector, 1, [record], [])
         except ConcurrencyConflict as exc:
             log.debug("provider item not stored: %s", exc)
-            return "failed"
-        return outcomes[0].value
+            return ["failed"]
 
     # --- the loop ---
 

@@ -1,10 +1,10 @@
-"""Writes each user's notification feed from events: an issue created, an alert fired (and, through NOTIFY_ON, any
-event another feature registers), addressed to the workspace's active members; and the users' reads and dismissals.
+"""Writes each user's notification feed from events: an issue created, an alert fired, a fix recommended (and,
+through NOTIFY_ON, any event another feature registers), addressed to the workspace's active members; and the users' reads and dismissals.
 
 Recipients come from membership events this projection folds itself (not another read model), so a rebuild gives
 the same feed. A notification's id is derived from the event and the user, so re-projecting never duplicates it.
 
-Hook for other features (e.g. `RecommendationCreated`): add an entry to NOTIFY_ON keyed by the event's type name,
+Hook for other features: add an entry to NOTIFY_ON keyed by the event's type name,
 mapping the event to (type, title, entity_type, entity_id), and add the event's category to CATEGORIES.
 """
 
@@ -22,10 +22,11 @@ from domain.identity.events import MemberAdded, MemberReactivated, MemberRemoved
 from domain.ids import render
 from domain.issues.events import IssueOpened
 from domain.predictions.events import AlertFired, NotificationDismissed, NotificationRead, NotificationsReadAll
+from domain.recommendations.events import RecommendationCreated
 
 NAME = "notifications"
-VERSION = 1
-CATEGORIES = frozenset({"workspace", "issue", "alert_rule", "notification"})
+VERSION = 2
+CATEGORIES = frozenset({"workspace", "issue", "alert_rule", "notification", "recommendation"})
 TABLES = ("notification_recipients", "notifications")
 
 Conn = AsyncConnection[dict[str, Any]]
@@ -46,9 +47,16 @@ def _alert_fired(event: DomainEvent) -> Notice:
             f"(threshold {round(event.threshold * 100)}%)", "prediction", event.prediction_id)
 
 
+def _recommendation_created(event: DomainEvent) -> Notice:
+    assert isinstance(event, RecommendationCreated)
+    return ("recommendation.created", f"Recommended fix (rank {event.rank}): {event.title}"[:300], "recommendation",
+            render("rec", event.originator_id))
+
+
 NOTIFY_ON: dict[str, Callable[[DomainEvent], Notice]] = {
     "IssueOpened": _issue_created,
     "AlertFired": _alert_fired,
+    "RecommendationCreated": _recommendation_created,
 }
 
 _NOTIFY = """

@@ -163,6 +163,25 @@ async def test_a_pattern_gets_ranked_recommendations_from_the_knowledge_base(
     assert await pattern_status(api, tenant, pattern_id) == "active"  # nothing in progress any more
 
 
+async def test_each_proposed_fix_reaches_the_members_notification_feed(
+        api: Client, tenant: Tenant, clock: MovableClock) -> None:
+    _, recommendations = await recommended(api, tenant)
+    proposed = {r["id"]: r["title"] for r in recommendations}
+
+    deadline = time.monotonic() + 15
+    while True:
+        feed = (await api.get("/v1/me/notifications/feed?limit=100", headers=tenant.headers())).json()["data"]
+        notices = [n for n in feed if n["type"] == "recommendation.created"]
+        if {n["entity_id"] for n in notices} == set(proposed):
+            break
+        assert time.monotonic() < deadline, f"recommendation notices never arrived: {notices}"
+        await asyncio.sleep(0.05)
+    assert all(n["entity_type"] == "recommendation" and proposed[n["entity_id"]] in n["title"] for n in notices)
+    marked = await api.post("/v1/me/notifications/feed/read-all", json={"type": "recommendation."},
+                            headers=tenant.headers())
+    assert marked.status_code == 200 and marked.json()["marked"] == len(proposed)
+
+
 async def test_a_clean_proof_window_verifies_the_fix_and_resolves_the_pattern(
         api: Client, tenant: Tenant, clock: MovableClock, settings: Settings) -> None:
     pattern_id, recommendations = await recommended(api, tenant)

@@ -1,5 +1,6 @@
 """Writes each user's notification feed from events: an issue created, an alert fired, a fix recommended (and,
-through NOTIFY_ON, any event another feature registers), addressed to the workspace's active members; and the users' reads and dismissals.
+through NOTIFY_ON, any event another feature registers), addressed to the workspace's active members; and the
+users' reads and dismissals.
 
 Recipients come from membership events this projection folds itself (not another read model), so a rebuild gives
 the same feed. A notification's id is derived from the event and the user, so re-projecting never duplicates it.

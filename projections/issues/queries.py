@@ -172,26 +172,16 @@ def _materialized(hits: Statement) -> Statement:
 async def _ranked_search(read: Reader, workspace_id: str, q: str, descending: bool, limit: int,
                          after: Keyset | None, window: int) -> IssuePage:
     """`q` alone, by relevance: rank the `window` most recent matches only (`issue_search_recent`), so the
-    work is bounded however many issues match. The total: exact when the window holds every match; else the
-    planner's estimate when it is clearly above 10,000, or the matches counted up to 10,001."""
+    work is bounded however many issues match. The total (`issue_match_total`): the planner's estimate when it
+    is clearly above 10,000, else the matches counted up to 10,001."""
     hits = Statement("SELECT match_id AS id, match_rank AS sort_key FROM issue_search_recent(%s, %s)", (q, window))
-    estimate = Statement("EXPLAIN (FORMAT JSON) SELECT 1 FROM issues WHERE workspace_id = %s AND "
-                         "search @@ websearch_to_tsquery('english', %s)", (workspace_id, q))
-    page_statement = _page_of(_materialized(hits), "hits", "SELECT count(*) AS n FROM hits", workspace_id,
-                              descending, limit, after)
-    rows, plan_rows = await read([page_statement, estimate])
-    total = int(rows[0]["n"]) if rows else 0
-    if total >= window:
-        estimated = int(plan_rows[0]["QUERY PLAN"][0]["Plan"]["Plan Rows"]) if plan_rows else 0
-        if estimated >= ESTIMATE_TRUSTED_FROM:
-            total = estimated
-        else:
-            (counted,) = await read([Statement("SELECT issue_match_count(%s, %s) AS n",
-                                               (q, TOTAL_EXACT_UP_TO + 1))])
-            total = int(counted[0]["n"])
-            total = total if total <= TOTAL_EXACT_UP_TO else max(total, estimated)
+    total = Statement("SELECT issue_match_total(%s, %s, %s) AS n", (q, TOTAL_EXACT_UP_TO + 1, ESTIMATE_TRUSTED_FROM))
+    statement = _page_of(Statement(f"hits AS MATERIALIZED ({hits.text}), total AS ({total.text})",
+                                   (*hits.params, *total.params)),
+                         "hits", "SELECT n FROM total", workspace_id, descending, limit, after)
+    (rows,) = await read([statement])
     page = [row for row in rows if row["id"] is not None]
-    return IssuePage(*_documents_and_keys(page), total=total)
+    return IssuePage(*_documents_and_keys(page), total=int(rows[0]["n"]) if rows else 0)
 
 
 def _search_statement(workspace_id: str, f: IssueFilters, sort: str, descending: bool, limit: int,

@@ -38,6 +38,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     projector_max_deliveries: int = 5
     group_commit_max_batch: int = 500
     db_pool_size: int = 10
+    search_rank_window: int = 1000
+    """A ranked search (`GET /v1/issues?q=`, by relevance) ranks this many most recent matches (docs/api.md)."""
     log_level: str = "INFO"
     clerk_jwks_url: str = ""
     clerk_audience: str = ""
@@ -102,6 +104,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 _INT_FIELDS = {
     "port", "nats_stream_replicas", "rate_limit_per_minute", "max_body_bytes", "projector_max_deliveries",
     "group_commit_max_batch", "db_pool_size", "webhooks_concurrency", "connector_http_attempts", "sync_concurrency",
+    "search_rank_window",
 }
 _BOOL_FIELDS = {"webhooks_allow_private_targets"}
 _FLOAT_FIELDS = {"read_your_writes_timeout_s", "clerk_jwks_cooldown_s", "standing_cache_max_age_s",
@@ -139,6 +142,8 @@ def _check(settings: Settings) -> None:
         raise SettingsError("JWT_SECRET must be changed from the default in production")
     if not settings.database_schema.replace("_", "").isalnum():
         raise SettingsError("DATABASE_SCHEMA must be letters, digits and underscores")
+    if settings.search_rank_window < 1:
+        raise SettingsError("SEARCH_RANK_WINDOW must be at least 1")
     try:
         _ = settings.trusted_proxy_networks
     except ValueError as exc:

@@ -1,7 +1,7 @@
 """`python -m bench [--quick] [--only NAME[,NAME]]`: measure Causeloop against its targets, print one table.
 
 Scenarios (names for --only): baselines, post, get, search, lag, standing, rebuild, webhooks, sync, ingest_batch,
-ingest_repeats, ingest_events.
+ingest_repeats, ingest_events, scale (1,000,000 issues; only when named).
 The bench makes its own schema (bench_<random>), JetStream stream and subject prefix, runs `migrate`,
 starts the processes it measures (uvicorn with the API, `causeloop relay`, `causeloop projector` of every read model),
 and drops the schema and stream at the end. The table goes to stdout and bench/results/latest.md.
@@ -37,7 +37,8 @@ from bench.load import which_client
 from projections.schema import migrate
 
 SCENARIOS = ("baselines", "post", "get", "search", "lag", "standing", "rebuild", "webhooks", "sync", "ingest_batch",
-             "ingest_repeats", "ingest_events")
+             "ingest_repeats", "ingest_events", "scale")
+SCALE_ISSUES = 1_000_000
 RESULTS = Path(__file__).with_name("results")
 POST_PATH = "/v1/issues"
 INGEST_EVENTS_PATH = "/v1/ingest/events"
@@ -84,7 +85,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Plan]:
                         help="seconds to wait at most for the shared machine to go idle before starting (default 180)")
     parser.add_argument("--keep", action="store_true", help="keep the schema and stream (for inspection)")
     args = parser.parse_args(argv)
-    only = tuple(s.strip() for s in args.only.split(",") if s.strip()) or SCENARIOS
+    only = tuple(s.strip() for s in args.only.split(",") if s.strip()) or tuple(s for s in SCENARIOS if s != "scale")
     unknown = set(only) - set(SCENARIOS)
     if unknown:
         parser.error(f"unknown scenario(s) {', '.join(sorted(unknown))}; known: {', '.join(SCENARIOS)}")
@@ -405,6 +406,48 @@ class Bench:
                 self.waits(f"GET q=<{label}>, {workers} worker(s)", run)
         self.explain(reader)
 
+    def scale(self) -> None:
+        """Reads at 1,000,000 issues in one workspace (issue 12): the filtered list and a search for a word in
+        10% of issues. The rows go straight into the read model (see `sc.seed_read_model`)."""
+        plan = self.plan
+        issues = plan.issues if plan.quick else max(plan.issues, SCALE_ISSUES)
+        self.pipeline()
+        reader = tenant(self.env.settings)
+        self.say(f"scale: writing {fmt(issues)} issues straight into the read model")
+        took = sc.seed_read_model(self.env.settings, reader, issues)
+        word = vocabulary()[0]
+        (matches,) = sc.match_counts(self.env.settings, reader.workspace_id, [word])
+        self.rows.append(Row(f"Seed (scale): {fmt(issues)} issue rows copied into the `issues` read model", "—",
+                             f"{took:.0f} s with index builds, VACUUM (ANALYZE)", "info"))
+        self.drain()
+        word_file = write_words(self.env.run_dir / "scale-word.txt", [word])
+        for label, path, words, target in (
+                ("filter", FILTER_PATH, None, "≥ 1,500 req/s, p99 ≤ 50 ms"),
+                ("search", SEARCH_PATH, word_file, "p99 ≤ 100 ms")):
+            for workers in plan.workers:
+                self.say(f"scale {label}: {workers} worker(s), {plan.get_clients} clients, {plan.get_s:.0f} s")
+                run = sc.http_load(self.env, name=f"api-scale-{label}", factory="bench.asgi:api", workers=workers,
+                                   client=plan.client, mode="get", path=path, token=reader.token,
+                                   connections=plan.get_clients, seconds=plan.get_s, warmup=plan.warmup_s,
+                                   words=words, max_rate=50_000)
+                load = run.load
+                fast = load.p99_ms <= (50 if label == "filter" else 100)
+                ok = fast and load.non_2xx == 0 and load.socket_errors == 0
+                shown = path if words is None else SEARCH_PATH.replace("%s", f"{word}")
+                what = (f"{fmt(sc.filter_count(self.env.settings, reader.workspace_id))} match" if words is None
+                        else f"{fmt(matches)} matches")
+                self.rows.append(Row(
+                    f"`GET {shown}` over {fmt(issues)} issues in one workspace ({what}), {plan.get_clients} "
+                    f"clients, uvicorn {workers} worker(s)", target,
+                    f"{fmt(load.rate)} req/s, p50 {load.p50_ms:.1f} ms, p99 {load.p99_ms:.1f} ms "
+                    f"(errors {load.non_2xx + load.socket_errors}; {run.cpu_note()})", verdict(ok)))
+                self.raw[f"scale_{label}_w{workers}"] = self._http_raw(run)
+                self.waits(f"scale {label}, {workers} worker(s)", run)
+        text = sc.explain_reads(self.env.settings, reader.workspace_id, word)
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "explain-scale.md").write_text(f"# EXPLAIN at {fmt(issues)} issues, one workspace\n\n{text}")
+        self.diagnostics.append("EXPLAIN (ANALYZE, BUFFERS) at scale: bench/results/explain-scale.md")
+
     def explain(self, reader: Tenant) -> None:
         """EXPLAIN ANALYZE of the read statements, written once to bench/results/explain.md."""
         if "explain" in self.raw:
@@ -667,7 +710,7 @@ def main(argv: list[str] | None = None) -> int:
                  ("rebuild", bench.rebuild), ("lag", bench.lag), ("standing", bench.standing), ("post", bench.post),
                  ("webhooks", bench.webhooks), ("sync", bench.sync),
                  ("ingest_batch", bench.ingest_batch), ("ingest_repeats", bench.ingest_repeats),
-                 ("ingest_events", bench.ingest_events)]
+                 ("ingest_events", bench.ingest_events), ("scale", bench.scale)]
         for name, fn in order:
             if name in plan.only:
                 bench.guarded(name, fn)

@@ -166,7 +166,8 @@ class IssuesController(Controller):
         page = await queries.list_issues(
             functools.partial(tenant_read, ctx.read_pool, ctx.caller.workspace_id), ctx.caller.workspace_id,
             filters,
-            sort=field, descending=descending, limit=limit + 1, after=after)
+            sort=field, descending=descending, limit=limit + 1, after=after,
+            rank_window=request.app.state.settings.search_rank_window)
         body = encoded_page(page.documents, limit=limit, total=page.total, key=key, sort=sort_token,
                             position=lambda index: {"v": page.keys[index].value, "i": page.keys[index].id})
         return Response(body, media_type=MediaType.JSON)

@@ -14,6 +14,11 @@ from projections.issues.view import IssueView
 
 Conn = AsyncConnection[dict[str, Any]]
 TOTAL_EXACT_UP_TO = 10_000
+RANK_WINDOW = 1_000
+"""A ranked search ranks this many most recent matches (docs/api.md "Search", decisions/015)."""
+ESTIMATE_TRUSTED_FROM = 3 * TOTAL_EXACT_UP_TO
+"""A ranked search's total is the planner's estimate only when that estimate is at least this (so a count of
+10,000 or fewer stays exact); below it the matches are counted, up to 10,001."""
 
 SORT_COLUMNS = {"created_at": "created_at", "updated_at": "updated_at", "risk_score": "risk_score",
                 "severity": "severity_rank"}
@@ -104,15 +109,18 @@ class IssuePage(msgspec.Struct, frozen=True):
 
 
 async def list_issues(read: Reader, workspace_id: str, filters: IssueFilters, *, sort: str, descending: bool,
-                      limit: int, after: Keyset | None) -> IssuePage:
+                      limit: int, after: Keyset | None, rank_window: int = RANK_WINDOW) -> IssuePage:
     """A page of issues, the keyset of each row (for the next cursor), and the total across pages.
 
-    `sort="rank"` orders by full-text relevance to `filters.q`. Keyset pagination (sort value, id) keeps
-    pages stable while new issues arrive, unlike OFFSET. Each issue comes back as the JSON document its row
-    stores, which the API sends as is, and the page and its total come back in one round trip.
+    `sort="rank"` orders the `rank_window` most recent matches by full-text relevance to `filters.q`. Keyset
+    pagination (sort value, id) keeps pages stable while new issues arrive, unlike OFFSET. Each issue comes back
+    as the JSON document its row stores, which the API sends as is.
     """
+    if filters.q and sort == "rank" and _filtering(filters) == {"q"}:
+        return await _ranked_search(read, workspace_id, filters.q, descending, limit, after, rank_window)
     if filters.q:
-        (rows,) = await read([_search_statement(workspace_id, filters, sort, descending, limit, after)])
+        statement = _search_statement(workspace_id, filters, sort, descending, limit, after, rank_window)
+        (rows,) = await read([statement])
         page = [row for row in rows if row["id"] is not None]
         return IssuePage(*_documents_and_keys(page), total=int(rows[0]["n"]) if rows else 0)
     key, direction = _sort_key(sort), "DESC" if descending else "ASC"
@@ -138,8 +146,46 @@ def _sort_key(sort: str) -> str:
     return "m.match_rank" if sort == "rank" else SORT_COLUMNS[sort]
 
 
+def _page_of(ctes: Statement, source: str, total: str, workspace_id: str, descending: bool, limit: int,
+             after: Keyset | None) -> Statement:
+    """One row per issue of the page (or one row with no issue when the page is empty), each carrying `n`:
+    the page is taken from the CTE `source` (id, sort_key) among `ctes`, `total` is one row with `n`."""
+    direction = "DESC" if descending else "ASC"
+    keyset = Statement("")
+    if after is not None:
+        keyset = Statement(f"WHERE (sort_key, id) {'<' if descending else '>'} (%s, %s)", (after.value, after.id))
+    return Statement(
+        f"WITH {ctes.text}, "
+        f"top AS (SELECT id, sort_key FROM {source} {keyset.text} ORDER BY sort_key {direction}, id {direction} "
+        "LIMIT %s) "
+        f"SELECT total.n, page.id, page.sort_key, page.doc FROM ({total}) total "
+        f"LEFT JOIN (SELECT top.id, top.sort_key, {DOCUMENT} AS doc FROM top "
+        "JOIN issues ON issues.workspace_id = %s AND issues.id = top.id) page ON true "
+        f"ORDER BY page.sort_key {direction}, page.id {direction}",
+        (*ctes.params, *keyset.params, limit, workspace_id))
+
+
+def _materialized(hits: Statement) -> Statement:
+    return Statement(f"hits AS MATERIALIZED ({hits.text})", hits.params)
+
+
+async def _ranked_search(read: Reader, workspace_id: str, q: str, descending: bool, limit: int,
+                         after: Keyset | None, window: int) -> IssuePage:
+    """`q` alone, by relevance: rank the `window` most recent matches only (`issue_search_recent`), so the
+    work is bounded however many issues match. The total (`issue_match_total`): the planner's estimate when it
+    is clearly above 10,000, else the matches counted up to 10,001."""
+    hits = Statement("SELECT match_id AS id, match_rank AS sort_key FROM issue_search_recent(%s, %s)", (q, window))
+    total = Statement("SELECT issue_match_total(%s, %s, %s) AS n", (q, TOTAL_EXACT_UP_TO + 1, ESTIMATE_TRUSTED_FROM))
+    statement = _page_of(Statement(f"hits AS MATERIALIZED ({hits.text}), total AS ({total.text})",
+                                   (*hits.params, *total.params)),
+                         "hits", "SELECT n FROM total", workspace_id, descending, limit, after)
+    (rows,) = await read([statement])
+    page = [row for row in rows if row["id"] is not None]
+    return IssuePage(*_documents_and_keys(page), total=int(rows[0]["n"]) if rows else 0)
+
+
 def _search_statement(workspace_id: str, f: IssueFilters, sort: str, descending: bool, limit: int,
-                      after: Keyset | None) -> Statement:
+                      after: Keyset | None, rank_window: int) -> Statement:
     """Page and exact total of a full-text search in one statement that searches once: one row per issue of
     the page, or one row with no issue when the page is empty; every row carries the total `n`.
 
@@ -147,25 +193,19 @@ def _search_statement(workspace_id: str, f: IssueFilters, sort: str, descending:
     when other filters or another sort need their columns) are materialized once; only the page's rows are
     fetched whole. Counting and paging from the same hits halves the search work of two statements.
     """
-    direction = "DESC" if descending else "ASC"
-    if sort == "rank" and _filtering(f) == {"q"}:  # the matches are the hits: no second materialization
-        hits = Statement("SELECT match_id AS id, match_rank AS sort_key FROM issue_search(%s)", (f.q,))
-    else:
-        where = _where(workspace_id, f)
-        hits = Statement(f"SELECT issues.id, {_sort_key(sort)} AS sort_key FROM issues JOIN issue_search(%s) AS m "
-                         f"ON m.match_id = issues.id WHERE {where.text}", (f.q, *where.params))
-    keyset = Statement("")
-    if after is not None:
-        keyset = Statement(f"WHERE (sort_key, id) {'<' if descending else '>'} (%s, %s)", (after.value, after.id))
-    return Statement(
-        f"WITH hits AS MATERIALIZED ({hits.text}), "
-        f"top AS (SELECT id, sort_key FROM hits {keyset.text} ORDER BY sort_key {direction}, id {direction} "
-        "LIMIT %s) "
-        "SELECT total.n, page.id, page.sort_key, page.doc FROM (SELECT count(*) AS n FROM hits) total "
-        f"LEFT JOIN (SELECT top.id, top.sort_key, {DOCUMENT} AS doc FROM top "
-        "JOIN issues ON issues.workspace_id = %s AND issues.id = top.id) page ON true "
-        f"ORDER BY page.sort_key {direction}, page.id {direction}",
-        (*hits.params, *keyset.params, limit, workspace_id))
+    where = _where(workspace_id, f)
+    if sort == "rank":  # the same window as `_ranked_search`: the most recent matches that pass the filters
+        ctes = Statement(
+            "hits AS MATERIALIZED (SELECT issues.id, issues.created_at, issues.search FROM issues "
+            f"JOIN issue_search(%s) AS m ON m.match_id = issues.id WHERE {where.text}), "
+            "ranked AS (SELECT id, ts_rank(search, websearch_to_tsquery('english', %s))::float8 AS sort_key "
+            "FROM (SELECT id, search FROM hits ORDER BY created_at DESC, id DESC LIMIT %s) recent)",
+            (f.q, *where.params, f.q, rank_window))
+        return _page_of(ctes, "ranked", "SELECT count(*) AS n FROM hits", workspace_id, descending, limit, after)
+    hits = Statement(f"SELECT issues.id, {_sort_key(sort)} AS sort_key FROM issues JOIN issue_search(%s) AS m "
+                     f"ON m.match_id = issues.id WHERE {where.text}", (f.q, *where.params))
+    return _page_of(_materialized(hits), "hits", "SELECT count(*) AS n FROM hits", workspace_id, descending, limit,
+                    after)
 
 
 _COUNTED = frozenset({"status", "severity", "stage"})

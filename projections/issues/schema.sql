@@ -93,3 +93,51 @@ $$;
 ALTER FUNCTION issue_search(text) OWNER TO causeloop_writer;
 REVOKE ALL ON FUNCTION issue_search(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION issue_search(text) TO causeloop_reader;
+
+-- A ranked search ranks a bounded window: the `cap` most recent matches (docs/api.md, "Search"). The GIN
+-- index or the (workspace_id, created_at, id) index finds them, whichever the planner prefers for this query's
+-- words (EXECUTE plans with the actual words, so a rare word takes the GIN index and a common one walks the
+-- newest issues back until it has `cap` matches); only the window is ranked (decisions/015).
+CREATE OR REPLACE FUNCTION issue_search_recent(q text, cap int)
+RETURNS TABLE (match_id text, match_rank float8)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
+BEGIN
+    RETURN QUERY EXECUTE
+        'SELECT w.id, ts_rank(w.search, w.query)::float8 FROM ('
+        '  SELECT i.id, i.search, query FROM issues i, websearch_to_tsquery(''english'', $1) AS query'
+        '  WHERE i.workspace_id = current_setting(''causeloop.workspace_id'', true) AND i.search @@ query'
+        '  ORDER BY i.created_at DESC, i.id DESC LIMIT $2) w'
+        USING q, cap;
+END
+$$;
+ALTER FUNCTION issue_search_recent(text, int) OWNER TO causeloop_writer;
+REVOKE ALL ON FUNCTION issue_search_recent(text, int) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION issue_search_recent(text, int) TO causeloop_reader;
+
+-- How many issues of the workspace match `q`, for `page.total`: the planner's estimate when it is at least
+-- `trusted_from` (as the writer, where the planner sees the column's statistics: under the reader's RLS it
+-- estimates 1 row); otherwise the matches counted through the GIN index up to `upto` (exact below it).
+CREATE OR REPLACE FUNCTION issue_match_total(q text, upto int, trusted_from int)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path FROM CURRENT AS $$  -- VOLATILE: EXPLAIN needs it
+DECLARE
+    plan json;
+    estimated bigint;
+    counted bigint;
+BEGIN
+    EXECUTE 'EXPLAIN (FORMAT JSON) SELECT 1 FROM issues i WHERE i.workspace_id = '
+            'current_setting(''causeloop.workspace_id'', true) AND i.search @@ websearch_to_tsquery(''english'', $1)'
+        INTO plan USING q;
+    estimated := (plan -> 0 -> 'Plan' ->> 'Plan Rows')::bigint;
+    IF estimated >= trusted_from THEN
+        RETURN estimated;
+    END IF;
+    SELECT count(*) INTO counted FROM (
+        SELECT 1 FROM issues i, websearch_to_tsquery('english', q) AS query
+        WHERE i.workspace_id = current_setting('causeloop.workspace_id', true) AND i.search @@ query LIMIT upto) c;
+    RETURN CASE WHEN counted < upto THEN counted ELSE greatest(counted, estimated) END;
+END
+$$;
+ALTER FUNCTION issue_match_total(text, int, int) OWNER TO causeloop_writer;
+REVOKE ALL ON FUNCTION issue_match_total(text, int, int) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION issue_match_total(text, int, int) TO causeloop_reader;

@@ -10,6 +10,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from adapters.settings import Settings
+from api.app import create_app
 from domain.identity.roles import Role
 from projections.issues.view import IssueView
 from tests.e2e.conftest import Tenant
@@ -468,3 +469,24 @@ async def test_link_and_unlink_pattern_move_the_stage(api: Client, tenant: Tenan
     assert (linked.json()["pattern_id"], linked.json()["stage"]) == (pattern_id, "pattern_found")
     assert [i["id"] for i in by_pattern.json()["data"]] == [issue["id"]]
     assert unlinked.json()["pattern_id"] is None
+
+
+async def test_a_ranked_search_ranks_the_most_recent_matches_and_other_sorts_see_every_match(
+        settings: Settings, workers: Any, tenant: Tenant) -> None:
+    """SEARCH_RANK_WINDOW=3: relevance orders the 3 most recent matches; the oldest, most relevant issue is
+    outside that window, and `sort=-created_at` (or a filter) still finds it."""
+    windowed = msgspec.structs.replace(settings, search_rank_window=3)
+    async with AsyncTestClient(create_app(windowed, configure_logging=False)) as api:
+        oldest = await open_issue(api, tenant, title="Disk disk disk full", body="disk disk disk", severity="high")
+        newer = [await open_issue(api, tenant, title=f"Node {n} slow", body=f"{'disk ' * n}and more")
+                 for n in (1, 2, 3)]
+        await open_issue(api, tenant, title="Unrelated login bug")
+
+        async def listed(query: str) -> tuple[list[str], int, bool]:
+            body = (await api.get(f"/v1/issues?{query}", headers=tenant.headers())).json()
+            return [issue["id"] for issue in body["data"]], body["page"]["total"], body["page"]["has_more"]
+
+        assert await listed("q=disk") == ([newer[2]["id"], newer[1]["id"], newer[0]["id"]], 4, False)
+        assert await listed("q=disk&limit=2") == ([newer[2]["id"], newer[1]["id"]], 4, True)
+        assert (await listed("q=disk&sort=-created_at"))[0] == [n["id"] for n in reversed(newer)] + [oldest["id"]]
+        assert await listed("q=disk&severity=high") == ([oldest["id"]], 1, False)

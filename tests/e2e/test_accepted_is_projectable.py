@@ -189,7 +189,7 @@ class Resources:
     async def _pattern(self) -> str:
         """The pattern the detector (running in `own_workers`) gives a new issue: polled, bounded."""
         issue = await self.get("issue_id")
-        deadline = asyncio.get_running_loop().time() + 15
+        deadline = asyncio.get_running_loop().time() + 60
         while True:
             found = (await self.api.get(f"/v1/issues/{issue}", headers=self.owner)).json().get("pattern_id")
             if found:
@@ -201,7 +201,7 @@ class Resources:
         """A recommendation the recommender (running in `own_workers`) proposes for a recurring pattern: polled."""
         for n in range(2):
             await self._post("/v1/issues", {"title": f"Timeout calling payments-api after {3000 + n}ms"})
-        deadline = asyncio.get_running_loop().time() + 15
+        deadline = asyncio.get_running_loop().time() + 60
         while True:
             found = (await self.api.get("/v1/recommendations", headers=self.owner)).json()["data"]
             if found:
@@ -211,7 +211,7 @@ class Resources:
 
     async def _eventually_first(self, url: str, failure: str) -> str:
         """The first listed id at `url` once there is one (written by a worker or a projection): polled, bounded."""
-        deadline = asyncio.get_running_loop().time() + 15
+        deadline = asyncio.get_running_loop().time() + 60
         while True:
             rows = (await self.api.get(url, headers=self.owner)).json().get("data") or []
             if rows:

@@ -21,7 +21,7 @@ from tests.e2e.prediction_support import PredictorThread, TestClock
 pytestmark = [pytest.mark.postgres, pytest.mark.nats]
 Client = AsyncTestClient  # type: ignore[type-arg]
 T = TypeVar("T")
-DEADLINE_S = 20.0
+DEADLINE_S = 60.0  # a bound on waiting for an asynchronous worker, not a speed check: generous for loaded machines
 TITLE = "Connection pool exhausted in billing-api after {} waiters on shard {}"
 
 

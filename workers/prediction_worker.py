@@ -1,8 +1,8 @@
 """The prediction worker: keeps, for every active or emerging pattern, P(recurs within W days) for W in 7/30/90,
 resolves each prediction when the pattern recurs or its window ends, and fires alert rules once per crossing.
 
-Like the pattern detector it has its own durable JetStream consumer (created before it reads the event store, with
-DeliverPolicy.NEW, so nothing published meanwhile is missed) and rebuilds its state from the event store at start.
+Its consumer, catch-up and loop are the shared ones of workers/folding.py: it rebuilds its state from the event
+store at start.
 It recomputes a pattern on each IssueLinkedToPattern, and every pattern on a schedule (`tick_s`); the clock is
 injectable, so a test decides what "now" is.
 """
@@ -10,23 +10,16 @@ injectable, so a test decides what "now" is.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from uuid import UUID
 
-from nats.aio.client import Client
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import NotFoundError
 
-from adapters import codec
 from adapters.event_store import EventStore
-from adapters.nats import connect as nats_connect
-from adapters.nats import ensure_stream, fetch_batch
 from adapters.settings import Settings
 from commands.group_commit import GroupCommitter
 from commands.predictions import PREDICTOR_ACTOR, PredictionCommands, prediction_stream
@@ -45,14 +38,11 @@ from domain.predictions import model
 from domain.predictions import prediction as decide
 from domain.predictions.events import AlertRuleEvent, PredictionEvent
 from domain.predictions.prediction import AlertRule, Prediction
-from workers import leadership
+from workers.folding import FoldingWorker, run_elected
 
 log = logging.getLogger(__name__)
 
 DURABLE = "prediction-worker-v1"
-BATCH = 200
-FETCH_TIMEOUT_S = 0.5
-READ_PAGE = 2_000
 CATEGORIES = frozenset({"pattern", "prediction", "alert_rule"})
 ELIGIBLE = frozenset({PatternStatus.EMERGING, PatternStatus.ACTIVE})
 MIN_CHANGE = 0.005
@@ -171,16 +161,21 @@ class State:
                 self.rules[rule_id] = folded
 
 
-class PredictionWorker:
+class PredictionWorker(FoldingWorker[str]):
+    """Its decisions are the patterns to recompute because a new issue linked to them."""
+
+    durable = DURABLE
+    categories = CATEGORIES
+    batch = 200
+    fetch_timeout_s = 0.5
+
     def __init__(self, settings: Settings, store: EventStore, commands: PredictionCommands,
-                 js: JetStreamContext | None, clock: Callable[[], datetime] = utc_now) -> None:
-        self.settings = settings
-        self.store = store
+                 js: JetStreamContext, clock: Callable[[], datetime] = utc_now, tick_s: float = 60.0) -> None:
+        super().__init__(settings, store, js)
         self.commands = commands
-        self.js = js
         self.clock = clock
+        self.tick_s = tick_s
         self.state = State()
-        self.position = 0
         self._calibrations: dict[tuple[str, int], tuple[tuple[int, int], model.Calibration]] = {}
 
     def calibration(self, workspace_id: str, window_days: int, now: datetime) -> model.Calibration:
@@ -258,58 +253,19 @@ class PredictionWorker:
             if pattern.eligible or pattern_id in open_patterns:
                 await self.recompute(pattern_id, new_issue=False)
 
-    async def subscribe(self) -> JetStreamContext.PullSubscription:
-        assert self.js is not None
-        with contextlib.suppress(NotFoundError):
-            await self.js.delete_consumer(self.settings.nats_stream, DURABLE)
-        config = ConsumerConfig(durable_name=DURABLE, ack_policy=AckPolicy.ALL, ack_wait=30, max_deliver=-1,
-                                max_ack_pending=BATCH * 4, deliver_policy=DeliverPolicy.NEW,
-                                filter_subject=f"{self.settings.subject_prefix}.>")
-        await self.js.add_consumer(self.settings.nats_stream, config)
-        return await self.js.pull_subscribe_bind(DURABLE, stream=self.settings.nats_stream)
-
-    async def catch_up(self) -> None:
-        while True:
-            page = await asyncio.to_thread(self.store.read, self.position, READ_PAGE)
-            if not page:
-                break
-            for _, event in page:
-                if event.category in CATEGORIES:
-                    self.state.observe(event)
-            self.position = page[-1][0]
-
-    async def run(self, stopping: asyncio.Event, tick_s: float) -> None:
-        sub = await self.subscribe()
-        await self.catch_up()
+    async def observe_history(self, events: list[tuple[int, object]]) -> list[str]:
+        for _, event in events:
+            self.state.observe(event)
         await self.tick()
-        loop = asyncio.get_running_loop()
-        next_tick = loop.time() + tick_s
-        while not stopping.is_set():
-            messages = await fetch_batch(sub, BATCH, FETCH_TIMEOUT_S)
-            touched: list[str] = []
-            for msg in messages:
-                category = msg.subject.rsplit(".", 2)[1] if msg.subject.count(".") >= 2 else None
-                if category not in CATEGORIES:
-                    continue
-                try:
-                    position, event = codec.from_public(msg.data)
-                except (codec.MalformedEvent, codec.UnknownEventType):
-                    log.exception("prediction worker: skipping an undecodable message %s", msg.subject)
-                    continue
-                if position <= self.position:
-                    continue
-                self.position = position
-                pattern_id = self.state.observe(event)
-                if pattern_id is not None and pattern_id not in touched:
-                    touched.append(pattern_id)
-            for pattern_id in touched:
-                await self.recompute(pattern_id, new_issue=True)
-            if messages:
-                await max(messages, key=lambda msg: msg.metadata.sequence.consumer).ack()
-            if loop.time() >= next_tick:
-                await self.tick()
-                next_tick = loop.time() + tick_s
-        await sub.unsubscribe()
+        return []
+
+    async def observe(self, events: list[object]) -> list[str]:
+        touched = (self.state.observe(event) for event in events)
+        return list(dict.fromkeys(pattern_id for pattern_id in touched if pattern_id is not None))
+
+    async def apply(self, decisions: Sequence[str]) -> None:
+        for pattern_id in decisions:
+            await self.recompute(pattern_id, new_issue=True)
 
 
 def _expiring(recurred: datetime | None) -> Build:
@@ -338,31 +294,7 @@ def _probe_meta(rule: AlertRule, now: datetime) -> Meta:
 async def run_prediction_worker(settings: Settings, stopping: asyncio.Event, *,
                                 clock: Callable[[], datetime] = utc_now, tick_s: float = 60.0) -> None:
     """Stand by until elected, then predict until `stopping`; on failure start over (state rebuilt)."""
-    while not stopping.is_set():
-        lock = await leadership.acquire_all(settings, ["prediction-worker"], stopping)
-        if lock is None:
-            return
-        try:
-            await _lead(settings, stopping, clock, tick_s)
-        except Exception:
-            log.exception("prediction worker failed; restarting")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), 1.0)
-        finally:
-            await lock.close()
-
-
-async def _lead(settings: Settings, stopping: asyncio.Event, clock: Callable[[], datetime], tick_s: float) -> None:
-    nc: Client = await nats_connect(settings, name="causeloop-prediction-worker")
-    store = EventStore(settings, pool_size=2)
-    committer = GroupCommitter(store)
-    try:
-        js = nc.jetstream()
-        await ensure_stream(js, settings)
-        runner = CommandRunner(store, committer, clock=clock)
-        worker = PredictionWorker(settings, store, PredictionCommands(runner), js, clock)
-        await worker.run(stopping, tick_s)
-    finally:
-        committer.close()
-        store.close()
-        await nc.drain()
+    def build(store: EventStore, committer: GroupCommitter, js: JetStreamContext) -> PredictionWorker:
+        commands = PredictionCommands(CommandRunner(store, committer, clock=clock))
+        return PredictionWorker(settings, store, commands, js, clock, tick_s)
+    await run_elected(settings, stopping, "prediction-worker", build)

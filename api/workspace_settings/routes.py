@@ -80,8 +80,8 @@ def onboarding_view(state: WorkspaceSettings, facts: queries.OnboardingFacts,
     return schemas.OnboardingState(
         current_step=step.value if step else None,
         completed_steps=[s.value for s in OnboardingStep if s in state.completed_steps],
-        workspace_created=True, members_invited=facts.members_invited, connectors_connected=0,
-        alert_rule_created=False,
+        workspace_created=True, members_invited=facts.members_invited, connectors_connected=facts.connectors_connected,
+        alert_rule_created=facts.alert_rule_created,
         first_sync=schemas.FirstSync(status="completed" if facts.issues_ingested else "not_started",
                                      issues_ingested=facts.issues_ingested),
         updated_at=state.onboarding_updated_at or (record.created_at if record else None))

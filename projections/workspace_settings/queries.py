@@ -35,6 +35,8 @@ class OnboardingFacts(msgspec.Struct, frozen=True, kw_only=True):
 
     members_invited: int = 0
     issues_ingested: int = 0
+    connectors_connected: int = 0
+    alert_rule_created: bool = False
 
 
 async def workspace_settings(conn: Conn, workspace_id: str) -> WorkspaceSettings:
@@ -55,11 +57,15 @@ async def workspace_record(conn: Conn, workspace_id: str) -> WorkspaceRecord | N
 
 
 async def onboarding_facts(conn: Conn, workspace_id: str) -> OnboardingFacts:
-    """Members besides the first (the owner who was provisioned with it) and issues ingested so far."""
+    """Members besides the first (the owner who was provisioned with it), issues ingested so far, connectors
+    connected (not deleted) and whether an alert rule exists."""
     cur = await conn.execute(
         "SELECT (SELECT greatest(count(*) - 1, 0) FROM memberships WHERE workspace_id = %(ws)s"
         "        AND status = 'active') AS members_invited,"
-        " (SELECT coalesce(sum(n), 0)::bigint FROM issue_counts WHERE workspace_id = %(ws)s) AS issues_ingested",
+        " (SELECT coalesce(sum(n), 0)::bigint FROM issue_counts WHERE workspace_id = %(ws)s) AS issues_ingested,"
+        " (SELECT count(*) FROM connectors WHERE workspace_id = %(ws)s AND NOT deleted AND status = 'connected')"
+        "   AS connectors_connected,"
+        " EXISTS (SELECT 1 FROM alert_rules WHERE workspace_id = %(ws)s AND NOT deleted) AS alert_rule_created",
         {"ws": workspace_id})
     row = await cur.fetchone()
     return OnboardingFacts() if row is None else msgspec.convert(row, OnboardingFacts, strict=False)

@@ -32,6 +32,22 @@ async def test_a_new_workspace_starts_at_connect_source_with_nothing_done(api: C
     assert body["first_sync"] == {"status": "not_started", "issues_ingested": 0}
 
 
+async def test_progress_counts_connected_connectors_and_alert_rules(api: Client, tenant: Tenant) -> None:
+    connector = await api.post("/v1/connectors", headers=tenant.headers(Role.TENANT_ADMIN), json={
+        "type": "github", "config": {"owner": "acme", "repo": "web"}, "credentials": {"token": "t"}})
+    assert connector.status_code == 201 and connector.json()["status"] == "connected", connector.text
+    rule = await api.post("/v1/alert-rules", headers=tenant.headers(Role.TENANT_ADMIN), json={
+        "name": "checkout", "scope": "global", "threshold": {"probability": 0.8, "window_days": 7}})
+    assert rule.status_code == 201, rule.text
+
+    body = (await api.get("/v1/onboarding", headers=tenant.headers(Role.VIEWER))).json()
+
+    assert (body["connectors_connected"], body["alert_rule_created"]) == (1, True)
+    deleted = await api.delete(f"/v1/connectors/{connector.json()['id']}", headers=tenant.headers(Role.TENANT_ADMIN))
+    assert deleted.status_code == 204
+    assert (await api.get("/v1/onboarding", headers=tenant.headers(Role.TENANT_ADMIN))).json()["connectors_connected"] == 0
+
+
 async def test_completing_a_step_answers_the_documented_shape_and_moves_to_the_next_incomplete_step(
         api: Client, tenant: Tenant) -> None:
     body = await complete(api, tenant, "connect_source")

@@ -93,6 +93,20 @@ def decode_cursor(key: str, token: str, expected_sort: str) -> dict[str, object]
     return payload
 
 
+def split_list(value: str | None) -> list[str] | None:
+    """A comma-separated query value as its non-blank parts; None when absent or empty."""
+    return [part.strip() for part in value.split(",") if part.strip()] if value else None
+
+
+def parse_choices(field: str, value: str | None, allowed: Collection[str]) -> list[str] | None:
+    """A comma-separated filter (`status=open,resolved`, OR): each part must be one of `allowed`, else 400
+    naming `field`."""
+    parts = split_list(value)
+    if parts is not None and not set(parts) <= set(allowed):
+        raise validation_error(field, f"must be one of {', '.join(sorted(allowed))}")
+    return parts
+
+
 def parse_sort(value: str | None, allowed: Collection[str], default: str) -> tuple[str, bool]:
     """`-created_at` → ("created_at", True); empty → `default`; a field not in `allowed` → 400 naming `sort`."""
     spec = (value or "").strip() or default

@@ -32,8 +32,10 @@ from api.core.pagination import (
     decode_cursor,
     encoded_page,
     page_of,
+    parse_choices,
     parse_sort,
     sort_spec,
+    split_list,
 )
 from api.issues import schemas
 from commands.caller import Caller
@@ -98,25 +100,14 @@ def view_of(accepted: Result) -> IssueView:
     return view
 
 
-def _split(value: str | None) -> list[str] | None:
-    return [part.strip() for part in value.split(",") if part.strip()] if value else None
-
-
 def _severities(value: str | None) -> list[str] | None:
-    parts = _split(value)
+    parts = split_list(value)
     if parts is None:
         return None
     try:
         return [schemas.SeverityInput(part).canonical().value for part in parts]
     except ValueError:
         raise validation_error("severity", "must be one of critical, high, medium, low, p1–p4") from None
-
-
-def _enum_list(field: str, value: str | None, allowed: set[str]) -> list[str] | None:
-    parts = _split(value)
-    if parts is not None and not set(parts) <= allowed:
-        raise validation_error(field, f"must be one of {', '.join(sorted(allowed))}")
-    return parts
 
 
 class IssuesController(Controller):
@@ -152,8 +143,8 @@ class IssuesController(Controller):
             raise validation_error("risk_max", "must be greater than or equal to risk_min")
         field, descending = _sort(sort, q)
         filters = queries.IssueFilters(
-            status=_enum_list("status", status, {s.value for s in Status}), severity=_severities(severity),
-            stage=_enum_list("stage", stage, {s.value for s in Stage}), pattern_id=pattern_id, q=q or None,
+            status=parse_choices("status", status, {s.value for s in Status}), severity=_severities(severity),
+            stage=parse_choices("stage", stage, {s.value for s in Stage}), pattern_id=pattern_id, q=q or None,
             source=source, team=team, assignee_id=assignee_id, risk_min=risk_min, risk_max=risk_max,
             created_after=query_instant(created_after, "created_after"),
             created_before=query_instant(created_before, "created_before"))

@@ -64,13 +64,6 @@ def actor_role(principal: Principal) -> Role:
         raise ApiError(403, "forbidden", "This token's role may not manage members") from None
 
 
-def _split(field: str, value: str | None, allowed: set[str]) -> list[str] | None:
-    parts = [p.strip() for p in value.split(",") if p.strip()] if value else None
-    if parts is not None and not set(parts) <= allowed:
-        raise validation_error(field, f"must be one of {', '.join(sorted(allowed))}")
-    return parts
-
-
 def _cursor_key(request: Request[Any, Any, Any]) -> str:
     settings: Settings = request.app.state.settings
     return settings.signing_key_for_cursors

@@ -17,7 +17,7 @@ from adapters.settings import Settings
 from api.core.auth import CurrentPrincipal, authenticated, requires
 from api.core.errors import error_responses, not_found
 from api.core.idempotency import SECRET_RESPONSE
-from api.core.pagination import Cursor, Limit, Page, SortParam, page_of, parse_sort, sort_spec
+from api.core.pagination import Cursor, Limit, Page, SortParam, page_of, parse_choices, parse_sort, sort_spec
 from api.members import schemas
 from api.members.common import (
     ABOVE_OWN,
@@ -30,7 +30,6 @@ from api.members.common import (
     Who,
     _after,
     _cursor_key,
-    _split,
     actor_role,
     invitation_view,
     settled,
@@ -69,7 +68,7 @@ class InvitationsController(Controller):
         """Invitations, newest first: filter `status` (pending, accepted, revoked; comma = OR)."""
         field, descending = parse_sort(sort, {"created_at"}, "-created_at")
         token = sort_spec(field, descending)
-        statuses = _split("status", status, {s.value for s in InvitationStatus})
+        statuses = parse_choices("status", status, {s.value for s in InvitationStatus})
         after = _after(request, cursor, token)
         async with tenant_transaction(read_pool, caller.workspace_id) as conn:
             rows, total = await roster.list_invitations(conn, caller.workspace_id, statuses=statuses,

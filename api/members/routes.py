@@ -16,7 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 from adapters.postgres import AsyncConn, tenant_transaction
 from api.core.auth import CurrentPrincipal, requires
 from api.core.errors import ApiError, error_responses, not_found, validation_error
-from api.core.pagination import Cursor, Limit, Page, SortParam, page_of, parse_sort, sort_spec
+from api.core.pagination import Cursor, Limit, Page, SortParam, page_of, parse_choices, parse_sort, sort_spec
 from api.members import schemas
 from api.members.common import (
     ABOVE_OWN,
@@ -30,7 +30,6 @@ from api.members.common import (
     Who,
     _after,
     _cursor_key,
-    _split,
     actor_role,
     member_view,
     settled,
@@ -56,8 +55,8 @@ class MembersController(Controller):
         `-joined_at` (default); removed members are not listed."""
         field, descending = parse_sort(sort, {"joined_at"}, "-joined_at")
         token = sort_spec(field, descending)
-        statuses = _split("status", status, {s.value for s in MemberStatus})
-        roles = _split("role", role, {r.value for r in Role})
+        statuses = parse_choices("status", status, {s.value for s in MemberStatus})
+        roles = parse_choices("role", role, {r.value for r in Role})
         after = _after(request, cursor, token)
         async with tenant_transaction(read_pool, caller.workspace_id) as conn:
             rows, total = await roster.list_members(conn, caller.workspace_id, statuses=statuses, roles=roles,

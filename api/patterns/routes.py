@@ -15,7 +15,7 @@ from api.core.conditional import STALE, etag_for, expected_version
 from api.core.consistency import settle
 from api.core.deps import provide_caller
 from api.core.errors import error_responses, not_found, validation_error
-from api.core.pagination import Limit, Page, PageInfo, SortParam, parse_sort
+from api.core.pagination import Limit, Page, PageInfo, SortParam, parse_choices, parse_sort
 from api.patterns import schemas
 from commands.patterns import PatternCommands
 from commands.runner import Result
@@ -69,9 +69,7 @@ class PatternsController(Controller):
         `created_at` (default -risk_score), offset pagination."""
         if risk_min is not None and risk_max is not None and risk_max < risk_min:
             raise validation_error("risk_max", "must be greater than or equal to risk_min")
-        statuses = [part.strip() for part in status.split(",") if part.strip()] if status else None
-        if statuses and not set(statuses) <= {s.value for s in PatternStatus}:
-            raise validation_error("status", f"must be one of {', '.join(s.value for s in PatternStatus)}")
+        statuses = parse_choices("status", status, [s.value for s in PatternStatus])
         field, descending = parse_sort(sort, SORTS, "-risk_score")
         filters = queries.PatternFilters(status=statuses, q=q or None, domain=domain, service=service,
                                          risk_min=risk_min, risk_max=risk_max)

@@ -17,7 +17,17 @@ from api.core.auth import authenticated, requires
 from api.core.consistency import settle
 from api.core.deps import provide_caller
 from api.core.errors import error_responses, not_found, validation_error
-from api.core.pagination import Cursor, Limit, Page, PageInfo, SortParam, decode_cursor, page_of, parse_sort
+from api.core.pagination import (
+    Cursor,
+    Limit,
+    Page,
+    PageInfo,
+    SortParam,
+    decode_cursor,
+    page_of,
+    parse_choices,
+    parse_sort,
+)
 from api.predictions import schemas
 from commands.predictions import PredictionCommands, rule_id_of
 from domain.ids import canonical
@@ -53,13 +63,6 @@ def _rule_ref(rule_id: str) -> str:
     if public is None:
         raise not_found("alert_rule", rule_id)
     return public
-
-
-def _csv(field: str, value: str | None, allowed: set[str]) -> list[str] | None:
-    parts = [part.strip() for part in value.split(",") if part.strip()] if value else None
-    if parts and not set(parts) <= allowed:
-        raise validation_error(field, f"must be one of {', '.join(sorted(allowed))}")
-    return parts
 
 
 async def _threshold(request: Request[Any, Any, Any], workspace_id: str) -> float:
@@ -98,8 +101,8 @@ class PredictionsController(Controller):
             pattern = canonical("pat", pattern_id)
             if pattern is None:
                 raise validation_error("pattern_id", "must be a pattern id (pat_…)")
-        filters = queries.PredictionFilters(pattern_id=pattern, status=_csv("status", status, STATUSES),
-                                            impact=_csv("impact", impact, IMPACTS),
+        filters = queries.PredictionFilters(pattern_id=pattern, status=parse_choices("status", status, STATUSES),
+                                            impact=parse_choices("impact", impact, IMPACTS),
                                             min_probability=min_probability, window_days=window_days)
         caller = provide_caller(request)
         async with tenant_transaction(request.app.state.read_pool, caller.workspace_id) as conn:

@@ -15,8 +15,8 @@ from api.core.auth import requires
 from api.core.conditional import STALE, etag_for, expected_version
 from api.core.consistency import settle
 from api.core.deps import provide_caller
-from api.core.errors import error_responses, not_found, validation_error
-from api.core.pagination import Limit, Page, PageInfo, SortParam, parse_sort
+from api.core.errors import error_responses, not_found
+from api.core.pagination import Limit, Page, PageInfo, SortParam, parse_choices, parse_sort
 from api.recommendations import schemas
 from commands.recommendations import RecommendationCommands
 from commands.runner import Result
@@ -44,13 +44,6 @@ def recommendation_ref(recommendation_id: str) -> str:
     return public
 
 
-def _csv(field: str, value: str | None, allowed: set[str]) -> list[str] | None:
-    chosen = [part.strip() for part in value.split(",") if part.strip()] if value else None
-    if chosen and not set(chosen) <= allowed:
-        raise validation_error(field, f"must be one of {', '.join(sorted(allowed))}")
-    return chosen
-
-
 async def _recommendation(request: Request[Any, Any, Any], recommendation_id: str) -> queries.RecommendationView:
     caller = provide_caller(request)
     async with tenant_transaction(request.app.state.read_pool, caller.workspace_id) as conn:
@@ -75,9 +68,9 @@ class RecommendationsController(Controller):
         """List recommendations: filters `status`, `type`, `impact`, `pattern_id`; sort `rank` (default), `-rank`,
         `-created_at`, `-expected_loops_prevented`, `-updated_at`; offset pagination."""
         filters = queries.RecommendationFilters(
-            status=_csv("status", status, {s.value for s in RecommendationStatus}),
-            type=_csv("type", type, {t.value for t in RecommendationType}),
-            impact=_csv("impact", impact, {i.value for i in Impact}),
+            status=parse_choices("status", status, {s.value for s in RecommendationStatus}),
+            type=parse_choices("type", type, {t.value for t in RecommendationType}),
+            impact=parse_choices("impact", impact, {i.value for i in Impact}),
             pattern_id=canonical("pat", pattern_id) or pattern_id if pattern_id else None)
         field, descending = parse_sort(sort, SORTS, "rank")
         caller = provide_caller(request)

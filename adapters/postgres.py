@@ -32,9 +32,17 @@ def conninfo(settings: Settings) -> str:
     return settings.database_url
 
 
-def connect_kwargs(settings: Settings) -> dict[str, object]:
-    """Every connection works inside the deployment's schema (one schema per test run)."""
-    return {"options": f"-c search_path={settings.database_schema}", "row_factory": dict_row, "autocommit": False}
+def connect_kwargs(settings: Settings, *, custom_plans: bool = False) -> dict[str, object]:
+    """Every connection works inside the deployment's schema (one schema per test run).
+
+    `custom_plans`: plan every execution of a prepared statement with its parameters. For connections that live
+    while their tables grow from empty (projectors): a generic plan cached early (a hash join over a sequential
+    scan, right for an empty table) is kept until an ANALYZE invalidates it, and a keyed read of ten rows then
+    scans every row (docs/decisions/016-projectors-plan-each-statement.md)."""
+    options = f"-c search_path={settings.database_schema}"
+    if custom_plans:
+        options += " -c plan_cache_mode=force_custom_plan"
+    return {"options": options, "row_factory": dict_row, "autocommit": False}
 
 
 async def configure(conn: psycopg.AsyncConnection[Any]) -> None:
@@ -43,10 +51,12 @@ async def configure(conn: psycopg.AsyncConnection[Any]) -> None:
 
 
 def create_pool(settings: Settings, *, min_size: int = 1, max_size: int | None = None,
-                name: str = "causeloop", autocommit: bool = False) -> AsyncConnectionPool[AsyncConn]:
+                name: str = "causeloop", autocommit: bool = False, custom_plans: bool = False
+                ) -> AsyncConnectionPool[AsyncConn]:
     return AsyncConnectionPool(
         conninfo(settings), min_size=min_size, max_size=max_size or settings.db_pool_size,
-        kwargs={**connect_kwargs(settings), "autocommit": autocommit}, open=False, name=name, configure=configure,
+        kwargs={**connect_kwargs(settings, custom_plans=custom_plans), "autocommit": autocommit}, open=False,
+        name=name, configure=configure,
     )
 
 

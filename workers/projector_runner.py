@@ -359,7 +359,7 @@ async def _lead(settings: Settings, projections: Sequence[Projection], stopping:
 
     label = "+".join(p.name for p in projections)
     nc: Client = await nats_connect(settings, name=f"causeloop-projector-{label}", on_reconnect=on_reconnect)
-    pool = create_pool(settings, min_size=1, max_size=2, name=f"projector-{label}")
+    pool = create_pool(settings, min_size=1, max_size=2, name=f"projector-{label}", custom_plans=True)
     await pool.open()
     try:
         js = nc.jetstream()

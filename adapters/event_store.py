@@ -175,6 +175,14 @@ class EventStore:
         notifications = self._app.recorder.select_notifications(after, limit, inclusive_of_start=False)
         return [(n.id, codec.decode(n.state)) for n in notifications]
 
+    def read_types(self, after: int, limit: int, types: Collection[str]
+                   ) -> tuple[int, list[tuple[int, codec.AnyEvent]]]:
+        """Up to `limit` positions after `after`: the last position read (`after` when none) and the events among
+        them whose type is one of `types`, decoded (the others are skipped undecoded)."""
+        notifications = self._app.recorder.select_notifications(after, limit, inclusive_of_start=False)
+        last = notifications[-1].id if notifications else after
+        return last, [(n.id, codec.decode(n.state)) for n in notifications if n.topic in types]
+
     def read_raw(self, after: int, limit: int) -> list[tuple[int, bytes]]:
         notifications = self._app.recorder.select_notifications(after, limit, inclusive_of_start=False)
         return [(n.id, n.state) for n in notifications]

@@ -1,11 +1,13 @@
 """The one shape of the workers that fold the event history into their state and decide from it (the pattern
 detector, the recommender, the prediction worker), so each keeps only its own folding and deciding.
 
-A worker has its own durable JetStream consumer, created afresh with DeliverPolicy.NEW *before* it reads the event
-store, so nothing published meanwhile is missed; the event store is its checkpoint: at start it folds the whole
-history of its categories and applies the decisions the history does not record yet; then it folds each fetched
-batch (messages at or below the position read are skipped), applies the decisions, acks the batch, and runs its
-periodic `tick` every `tick_s`. One leader at a time runs it (an advisory lock); on failure it starts over.
+The event store is the worker's checkpoint and its only source of events: at start it folds the whole history of
+its categories and applies the decisions the history does not record yet; then its own durable JetStream consumer
+(DeliverPolicy.NEW) only announces that something new is stored, and the worker reads the store past the position
+it folded, folds, applies the decisions, acks the batch and runs its periodic `tick` every `tick_s`. So a message
+the stream lost (a consumer re-created after a NATS restart, a stream reset) or one of another event store can
+neither make it miss an event nor fold a foreign one; and when no message comes for `IDLE_READ_S` it reads the
+store anyway. One leader at a time runs it (an advisory lock); on failure it starts over.
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
-from adapters import codec
+from adapters.codec import EVENT_TYPES
 from adapters.event_store import EventStore
+from adapters.nats import POSITION_HEADER, ensure_stream, fetch_batch
 from adapters.nats import connect as nats_connect
-from adapters.nats import ensure_stream, fetch_batch
 from adapters.settings import Settings
 from commands.group_commit import GroupCommitter
 from workers import leadership
@@ -33,6 +35,8 @@ from workers import leadership
 log = logging.getLogger(__name__)
 
 READ_PAGE = 2_000
+IDLE_READ_S = 5.0
+"""Without a message for this long, read the store anyway: the stream may have lost what was announced."""
 D = TypeVar("D")
 
 
@@ -77,43 +81,41 @@ class FoldingWorker(ABC, Generic[D]):
         return await self.js.pull_subscribe_bind(self.durable, stream=self.settings.nats_stream)
 
     async def catch_up(self) -> None:
+        await self.apply(await self.observe_history(await self.read_new()))
+
+    async def read_new(self) -> list[tuple[int, object]]:
+        """The stored events of this worker's categories past the position folded; the position moves past them."""
+        types = {name for name, cls in EVENT_TYPES.items() if cls.category in self.categories}
         events: list[tuple[int, object]] = []
         while True:
-            page = await asyncio.to_thread(self.store.read, self.position, READ_PAGE)
-            if not page:
-                break
-            events += [(position, event) for position, event in page if event.category in self.categories]
-            self.position = page[-1][0]
-        await self.apply(await self.observe_history(events))
+            last, page = await asyncio.to_thread(self.store.read_types, self.position, READ_PAGE, types)
+            if last == self.position:
+                return events
+            events += page
+            self.position = last
 
-    def fresh(self, messages: Sequence[Msg]) -> list[object]:
-        """The batch's events of this worker's categories not folded yet (undecodable ones logged and skipped)."""
-        events: list[object] = []
+    def announces(self, messages: Sequence[Msg]) -> bool:
+        """Whether a message says something past the position folded is stored (no position header: assume so)."""
         for msg in messages:
-            category = msg.subject.rsplit(".", 2)[1] if msg.subject.count(".") >= 2 else None
-            if category not in self.categories:
-                continue
-            try:
-                position, event = codec.from_public(msg.data)
-            except (codec.MalformedEvent, codec.UnknownEventType):
-                log.exception("%s: skipping an undecodable message %s", self.durable, msg.subject)
-                continue
-            if position > self.position:
-                self.position = position
-                events.append(event)
-        return events
+            text = (msg.headers or {}).get(POSITION_HEADER, "")
+            if not text.isdigit() or int(text) > self.position:
+                return True
+        return False
 
     async def run(self, stopping: asyncio.Event) -> None:
         sub = await self.subscribe()
         await self.catch_up()
         loop = asyncio.get_running_loop()
         next_tick = loop.time() + self.tick_s
+        next_read = loop.time() + IDLE_READ_S
         while not stopping.is_set():
             messages = await fetch_batch(sub, self.batch, self.fetch_timeout_s)
-            if messages:
-                events = self.fresh(messages)
+            if self.announces(messages) or loop.time() >= next_read:
+                events = [event for _, event in await self.read_new()]
                 if events:
                     await self.apply(await self.observe(events))
+                next_read = loop.time() + IDLE_READ_S
+            if messages:
                 await max(messages, key=lambda msg: msg.metadata.sequence.consumer).ack()
             if loop.time() >= next_tick:
                 await self.tick()

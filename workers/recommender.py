@@ -1,5 +1,5 @@
-"""The recommendation worker: consumes pattern, settings and recommendation events from JetStream (its own durable
-consumer), proposes fixes from the knowledge base when a pattern reaches the workspace's confidence threshold,
+"""The recommendation worker: folds pattern, settings, prediction and recommendation events (a folding worker,
+workers/folding.py), proposes fixes from the knowledge base when a pattern reaches the workspace's confidence threshold,
 reopens a recommendation when a matching issue arrives after its fix, and — on every fetch cycle (about once a
 second) — verifies the recommendations whose proof window has passed at its clock (injectable, so tests control
 time). Its consumer, catch-up and loop are the shared ones of workers/folding.py (verifying is its `tick`).
@@ -30,7 +30,7 @@ from workers.folding import FoldingWorker, run_elected
 log = logging.getLogger(__name__)
 
 DURABLE = "recommender-v1"
-CATEGORIES = frozenset({"pattern", "settings", "recommendation"})
+CATEGORIES = frozenset({"pattern", "settings", "prediction", "recommendation"})
 Clock = Callable[[], datetime]
 
 

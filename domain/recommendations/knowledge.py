@@ -2,9 +2,10 @@
 them for a pattern.
 
 A playbook matches a pattern by keywords in its fingerprint (domain, component, error signature) and template; the
-score is 1 + 0.1 per keyword group when every group hits. `expected_loops_prevented` is the pattern's observed
-rate (issues per day over the span it was seen, at least one day) times the horizon (90 days) times the playbook's
-effectiveness for its impact; the proposals are ranked by it (`rank` 1 = best), then by match score and effort.
+score is 1 + 0.1 per keyword group when every group hits. `expected_loops_prevented` is the pattern's predicted
+recurrence rate (the prediction model's decayed rate, when a prediction exists; else the observed rate: issues per
+day over the span it was seen, at least one day) times the horizon (90 days) times the playbook's effectiveness for
+its impact; the proposals are ranked by it (`rank` 1 = best), then by match score and effort.
 See docs/recommendations.md.
 """
 
@@ -200,6 +201,8 @@ class PatternFacts(msgspec.Struct, frozen=True, kw_only=True):
     issue_count: int = 0
     first_seen_at: datetime | None = None
     last_seen_at: datetime | None = None
+    predicted_rate_per_day: float | None = None
+    """The prediction model's current recurrence rate for the pattern (None until it has predicted one)."""
 
 
 class Proposal(msgspec.Struct, frozen=True, kw_only=True):
@@ -218,9 +221,10 @@ def rate_per_day(facts: PatternFacts) -> float:
 
 
 def expected_loops(facts: PatternFacts, impact: Impact) -> float:
-    """Recurrences over the horizon the fix is expected to prevent (a simple estimate from the observed rate; a
-    prediction model can replace the rate later)."""
-    return round(rate_per_day(facts) * HORIZON_DAYS * EFFECTIVENESS[impact.value], 1)
+    """Recurrences over the horizon the fix is expected to prevent: the predicted rate when there is one (it weighs
+    recent occurrences more), else the observed one."""
+    rate = facts.predicted_rate_per_day if facts.predicted_rate_per_day is not None else rate_per_day(facts)
+    return round(rate * HORIZON_DAYS * EFFECTIVENESS[impact.value], 1)
 
 
 def _text(facts: PatternFacts) -> str:

@@ -1,5 +1,6 @@
-"""The recommendation worker's state, folded from pattern, settings and recommendation events (pure: a replay of
-the same events gives the same decisions).
+"""The recommendation worker's state, folded from pattern, settings, prediction and recommendation events (pure: a
+replay of the same events gives the same decisions; a pattern's latest predicted rate sizes its proposals'
+`expected_loops_prevented`).
 
 It proposes fixes for a pattern once the pattern recurs (`active`: two issues or more) and its confidence (the mean
 similarity of its members' links, as the patterns read model computes it) reaches the workspace's confidence
@@ -25,6 +26,7 @@ from domain.patterns.events import (
     PatternUpdated,
 )
 from domain.patterns.grouping import MatchMethod
+from domain.predictions.events import PredictionGenerated, PredictionUpdated
 from domain.recommendations import recommendation as rules
 from domain.recommendations.events import RecommendationCreated, RecommendationEvent
 from domain.recommendations.knowledge import PatternFacts, Proposal, match
@@ -64,13 +66,14 @@ class TrackedPattern(msgspec.Struct, kw_only=True):
     links: dict[str, _Link] = msgspec.field(default_factory=dict)
     merged: bool = False
     proposed: bool = False
+    predicted_rate: float | None = None
 
     def facts(self) -> PatternFacts:
         opened = [link.opened_at for link in self.links.values()]
         return PatternFacts(domain=self.domain, service=self.service, component=self.component,
                             error_signature=self.error_signature, template=self.template,
                             issue_count=len(self.links), first_seen_at=min(opened, default=None),
-                            last_seen_at=max(opened, default=None))
+                            last_seen_at=max(opened, default=None), predicted_rate_per_day=self.predicted_rate)
 
     @property
     def confidence(self) -> float:
@@ -95,6 +98,8 @@ class Recommender:
         self.thresholds: dict[str, float] = {}
         self.recommendations: dict[UUID, rules.Recommendation] = {}
         self.by_pattern: dict[str, set[UUID]] = {}
+        self.predicted: dict[UUID, str] = {}
+        """Each prediction's pattern: an update names only its prediction."""
 
     def threshold(self, workspace_id: str) -> float:
         return self.thresholds.get(workspace_id, DEFAULT_THRESHOLD)
@@ -138,11 +143,21 @@ class Recommender:
                     return [decision for pattern_id, tracked in self.patterns.items()
                             if tracked.workspace_id == event.workspace_id
                             for decision in self._propose(pattern_id)]
+            case PredictionGenerated():
+                self.predicted[event.originator_id] = event.pattern_id
+                self._predicted_rate(event.pattern_id, event.rate_per_day)
+            case PredictionUpdated():
+                self._predicted_rate(self.predicted.get(event.originator_id), event.rate_per_day)
             case RecommendationEvent():
                 self._recommendation(event)
             case _:
                 pass
         return []
+
+    def _predicted_rate(self, pattern_id: str | None, rate: float) -> None:
+        tracked = self.patterns.get(pattern_id) if pattern_id else None
+        if tracked is not None:
+            tracked.predicted_rate = rate
 
     def _recommendation(self, event: RecommendationEvent) -> None:
         current = self.recommendations.get(event.originator_id)

@@ -12,6 +12,7 @@ from domain.errors import InvalidTransition, InvalidValue
 from domain.events import envelope
 from domain.ids import IssueId, PatternId, WorkspaceId, render
 from domain.patterns.events import Fingerprint, IssueLinkedToPattern, PatternDetected, PatternStatus, PatternUpdated
+from domain.predictions.events import PredictionGenerated, PredictionUpdated
 from domain.recommendations import recommendation as rules
 from domain.recommendations.events import RecommendationStatus as Status
 from domain.recommendations.events import VerificationState
@@ -68,6 +69,31 @@ def test_expected_loops_come_from_the_observed_rate_over_the_horizon() -> None:
     assert expected_loops(steady, Impact.HIGH) == 81.0  # 1/day x 90 days x 0.9
     assert rate_per_day(facts("x", count=3, days=0)) == 3.0  # a burst counts over one day at least
     assert rate_per_day(PatternFacts()) == 0.0
+
+
+def test_a_predicted_rate_replaces_the_observed_one() -> None:
+    steady = msgspec.structs.replace(facts("TimeoutError", count=10, days=10), predicted_rate_per_day=0.2)
+
+    assert expected_loops(steady, Impact.HIGH) == 16.2  # 0.2/day x 90 days x 0.9, not the observed 1/day
+
+
+def test_the_worker_sizes_proposals_by_the_patterns_latest_prediction() -> None:
+    events = pattern_events(similarity=1.0)
+    prediction = uuid.uuid4()
+    generated = PredictionGenerated(
+        **envelope(meta(T0), prediction, 1), pattern_id=render("pat", PATTERN_STREAM), window_days=7,
+        probability=0.5, predicted_at=T0, expires_at=T0 + timedelta(days=7), likely_trigger="deploy", impact="high",
+        explanation="", model_version="m", rate_per_day=0.5, sample_size=2, last_seen_at=T0)
+    updated = PredictionUpdated(**envelope(meta(T0), prediction, 2), probability=0.6, impact="high",
+                                explanation="", model_version="m", rate_per_day=0.25, sample_size=3,
+                                last_seen_at=T0)
+    recommender = Recommender()
+    decided = [d for event in [events[0], generated, updated, *events[1:]] for d in recommender.observe(event)]
+
+    assert len(decided) == 1 and isinstance(decided[0], Propose)
+    best = decided[0].proposals[0]
+    effectiveness = {"high": 0.9, "medium": 0.6, "quick_win": 0.4}[best.playbook.impact.value]
+    assert best.expected_loops_prevented == round(0.25 * 90 * effectiveness, 1)
 
 
 def test_every_playbook_is_complete() -> None:

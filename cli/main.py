@@ -240,9 +240,10 @@ def _projections(args: argparse.Namespace, settings: Settings, environ: Mapping[
     elif args.action == "rebuild":
         print(operations.rebuild(settings, _projection_name(args.name, PROJECTIONS)))
     else:
+        from projections.registry import RETRIABLE
         from workers.retry import retry_parked
 
-        report, still_parked = retry_parked(settings, _projection_name(args.name, PROJECTIONS),
+        report, still_parked = retry_parked(settings, _projection_name(args.name, RETRIABLE),
                                             discard_foreign=args.discard_foreign)
         print(report)
         return 1 if still_parked else 0

@@ -20,6 +20,7 @@ from projections.patterns import projector as patterns
 from projections.predictions import projector as predictions
 from projections.recommendations import projector as recommendations
 from projections.sessions import projector as sessions
+from projections.webhooks import dispatch
 from projections.webhooks import projector as webhooks
 from projections.workspace_settings import projector as workspace_settings
 
@@ -95,3 +96,10 @@ PROJECTIONS: dict[str, Projection] = {
 PROJECTIONS[webhooks.NAME] = Projection(name=webhooks.NAME, version=webhooks.VERSION, categories=webhooks.CATEGORIES,
                                         tables=webhooks.TABLES, schema_package="projections.webhooks",
                                         project=webhooks.project)
+
+DISPATCH = Projection(name=dispatch.NAME, version=dispatch.VERSION, categories=dispatch.CATEGORIES,
+                      tables=dispatch.TABLES, schema_package="projections.webhooks", project=dispatch.project)
+"""The webhook delivery decisions: a fold hosted like a read model (by the delivery worker), never rebuilt (its rows
+are decisions with side effects: a rebuild would send every delivery again)."""
+RETRIABLE: dict[str, Projection] = {**PROJECTIONS, DISPATCH.name: DISPATCH}
+"""Every hosted fold whose parked messages `causeloop projections retry NAME` re-applies."""

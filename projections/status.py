@@ -11,11 +11,9 @@ from psycopg import AsyncConnection
 from adapters.codec import EVENT_TYPES
 from adapters.event_store import EVENTS_TABLE, read_head
 from projections import dead_letters
-from projections.registry import PROJECTIONS
-from projections.webhooks import dispatch
+from projections.registry import RETRIABLE
 
-TRACKED: dict[str, tuple[int, frozenset[str]]] = {p.name: (p.version, p.categories) for p in PROJECTIONS.values()}
-TRACKED[dispatch.NAME] = (dispatch.VERSION, dispatch.CATEGORIES)
+TRACKED: dict[str, tuple[int, frozenset[str]]] = {p.name: (p.version, p.categories) for p in RETRIABLE.values()}
 """Every checkpointed consumer: the read models, then the webhook delivery worker's decisions (not a read model:
 never rebuilt, but its lag and parked messages are watched the same way)."""
 

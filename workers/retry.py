@@ -12,7 +12,7 @@ from adapters.event_store import read_log
 from adapters.postgres import WRITER_ROLE, AsyncConn, connect
 from adapters.settings import Settings
 from projections import checkpoints, dead_letters
-from projections.registry import PROJECTIONS, Projection
+from projections.registry import RETRIABLE, Projection
 
 
 def retry_parked(settings: Settings, name: str, *, discard_foreign: bool = False) -> tuple[str, int]:
@@ -20,7 +20,7 @@ def retry_parked(settings: Settings, name: str, *, discard_foreign: bool = False
     truth), in position order; one line per message, then a summary. Foreign messages (not this store's events)
     are never applied: listed, or forgotten with `discard_foreign` once the stream is put right. Returns the
     report and how many messages are still parked."""
-    return asyncio.run(_retry_parked(settings, PROJECTIONS[name], discard_foreign))
+    return asyncio.run(_retry_parked(settings, RETRIABLE[name], discard_foreign))
 
 
 async def _retry_parked(settings: Settings, projection: Projection, discard_foreign: bool) -> tuple[str, int]:

@@ -40,14 +40,11 @@ from commands.runner import CommandRunner
 from commands.webhooks import BOX_PURPOSE, WebhookCommands
 from domain.events import Actor, ActorKind
 from domain.ids import WorkspaceId
-from projections.registry import Projection
-from projections.webhooks import dispatch
+from projections.registry import DISPATCH
 from workers.projector_runner import run_hosted
 
 log = logging.getLogger(__name__)
 
-DISPATCH = Projection(name=dispatch.NAME, version=dispatch.VERSION, categories=dispatch.CATEGORIES,
-                      tables=dispatch.TABLES, schema_package="projections.webhooks", project=dispatch.project)
 RESPONSE_BODY_MAX = 1024
 LEASE_MARGIN_S = 30.0
 RETRY_CAP_S = 4 * 3600.0

@@ -17,6 +17,8 @@ from adapters.settings import Settings
 from commands.issues import OpenIssue, issue_id_of
 from commands.runner import Result
 from domain.issues.events import IssueOpened
+from projections import dead_letters
+from projections.dead_letters import Unapplied
 from projections.issues import projector as issues_projector
 from projections.registry import PROJECTIONS
 from projections.status import pipeline_status
@@ -89,3 +91,20 @@ async def test_hosted_together_a_poison_event_parks_for_the_read_model_that_refu
             audited = await cur.fetchone()
         assert [(row["projection"], row["position"]) for row in parked] == [("issues", poison.position)]
         assert audited is not None and audited["n"] == 3
+
+
+async def test_the_webhook_delivery_decisions_parked_messages_can_be_retried(settings: Settings) -> None:
+    """`causeloop projections retry webhook_dispatch`: the delivery worker's fold is retried like a read model."""
+    with isolated(settings) as s:
+        with issue_commands(s) as (_, commands):
+            opened = await commands.open_issue(OpenIssue(title="a delivery decision that failed once"), caller())
+        conn = await connect(s, autocommit=True)
+        async with conn, conn.transaction():
+            await dead_letters.park(conn, "webhook_dispatch", Unapplied(
+                position=opened.position, payload=b"{}", error="RuntimeError('receiver table locked')"))
+
+        report, still_parked = await asyncio.to_thread(retry_parked, s, "webhook_dispatch")
+
+        assert (report.splitlines(), still_parked) == (
+            [f"position {opened.position}: applied",
+             "retried 1 parked messages of webhook_dispatch: 1 applied, 0 still parked"], 0)

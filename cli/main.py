@@ -73,11 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
                                               "or `webhooks redeliver DELIVERY_ID`")
     webhooks.add_argument("action", choices=["run", "redeliver"])
     webhooks.add_argument("delivery_id", nargs="?", metavar="DELIVERY_ID")
-    command("pattern-detector", _pattern_detector,
+    command("pattern-detector", _folding_worker("pattern-detector"),
             "run the pattern-detection worker: groups every new issue into a pattern (one leads, others stand by)")
-    command("recommender", _recommender,
+    command("recommender", _folding_worker("recommender"),
             "run the recommendation worker: proposes fixes and verifies them (one leads, others stand by)")
-    command("prediction-worker", _prediction_worker,
+    command("prediction-worker", _folding_worker("prediction-worker"),
             "run the prediction worker: recurrence forecasts and alert rules (one leads, others stand by)")
     projections = command("projections", _projections, "read-model operations")
     projections.add_argument("action", choices=["status", "rebuild", "retry"],
@@ -192,31 +192,22 @@ def _relay(args: argparse.Namespace, settings: Settings, environ: Mapping[str, s
     return 0
 
 
-def _pattern_detector(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:
-    from workers.pattern_detector import run_pattern_detector
+def _folding_worker(name: str) -> Handler:
+    """`causeloop pattern-detector | recommender | prediction-worker`: one folding worker alone (as compose runs it)."""
 
-    settings = services.resolve(settings, nats=True)
-    _configure_logging(settings)
-    run(None, {"pattern-detector": functools.partial(run_pattern_detector, settings)})
-    return 0
+    def start(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:
+        from workers.pattern_detector import run_pattern_detector
+        from workers.prediction_worker import run_prediction_worker
+        from workers.recommender import run_recommender
 
+        main = {"pattern-detector": run_pattern_detector, "recommender": run_recommender,
+                "prediction-worker": run_prediction_worker}[name]
+        settings = services.resolve(settings, nats=True)
+        _configure_logging(settings)
+        run(None, {name: functools.partial(main, settings)})
+        return 0
 
-def _recommender(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:
-    from workers.recommender import run_recommender
-
-    settings = services.resolve(settings, nats=True)
-    _configure_logging(settings)
-    run(None, {"recommender": functools.partial(run_recommender, settings)})
-    return 0
-
-
-def _prediction_worker(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:
-    from workers.prediction_worker import run_prediction_worker
-
-    settings = services.resolve(settings, nats=True)
-    _configure_logging(settings)
-    run(None, {"prediction-worker": functools.partial(run_prediction_worker, settings)})
-    return 0
+    return start
 
 
 def _projector(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:

@@ -1,6 +1,7 @@
 """A local HTTP server that behaves like Jira Cloud, GitHub, PagerDuty and Sentry: their paths, auth headers,
-response shapes and pagination (nextPageToken, Link rel="next", offset/more, Sentry's cursor Link), plus injectable
-faults (401, 429 with Retry-After, 5xx, garbage bodies, a response that never comes)."""
+response shapes and pagination (nextPageToken, Link rel="next", offset/more, Sentry's cursor Link), ticket creation
+(Jira `POST /rest/api/3/issue`, GitHub `POST /repos/{owner}/{repo}/issues`, recorded in `created`), plus injectable
+faults (401, 429 with Retry-After, 5xx, garbage bodies, a response that never comes) on reads and creates alike."""
 
 from __future__ import annotations
 
@@ -41,6 +42,10 @@ class Provider:
         self.pagerduty: list[dict[str, Any]] = []
         self.sentry: list[dict[str, Any]] = []
         self.faults: dict[str, list[str]] = defaultdict(list)
+        self.created: list[tuple[str, dict[str, Any]]] = []
+        """Tickets created: (`jira` or `github/<owner>/<repo>`, the request body), in order."""
+        self.jira_projects: set[str] | None = None
+        """Project keys Jira knows (None: any); another key is refused like Jira does (400)."""
         self.requests: list[tuple[str, dict[str, list[str]], dict[str, str]]] = []
         self.delay_s = 0.0
         self.in_flight = 0
@@ -130,20 +135,79 @@ class _Handler(BaseHTTPRequestHandler):
                 p.in_flight -= 1
 
     def do_POST(self) -> None:
-        """An OAuth 2.0 token endpoint (`/oauth/token`): the authorization code `good-code` for client `cl-1`."""
+        """An OAuth 2.0 token endpoint (`/oauth/token`): the authorization code `good-code` for client `cl-1`; and
+        the trackers' ticket creation (JSON bodies)."""
         length = int(self.headers.get("Content-Length", "0"))
-        form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+        raw = self.rfile.read(length)
+        path = urlparse(self.path).path
+        if path != "/oauth/token":
+            self._create(path, raw)
+            return
+        form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
         with self.provider.lock:
             self.provider.requests.append((urlparse(self.path).path, {k: [v] for k, v in form.items()},
                                            {k.lower(): v for k, v in self.headers.items()}))
-        if urlparse(self.path).path != "/oauth/token":
-            self._send(404, b"{}")
-        elif form.get("code") == "good-code" and form.get("client_id") == "cl-1" and \
+        if form.get("code") == "good-code" and form.get("client_id") == "cl-1" and \
                 form.get("client_secret") == "s3cret" and form.get("grant_type") == "authorization_code":
             self._json({"access_token": "lin_oauth_access", "refresh_token": "lin_refresh", "expires_in": 3600,
                         "token_type": "Bearer", "scope": "read"})
         else:
             self._send(400, b'{"error": "invalid_grant"}')
+
+    def _create(self, path: str, raw: bytes) -> None:
+        p = self.provider
+        with p.lock:
+            p.requests.append((path, {}, {k.lower(): v for k, v in self.headers.items()}))
+            fault = next((p.faults[prefix].pop(0) for prefix in p.faults
+                          if path.startswith(prefix) and p.faults[prefix]), None)
+        if fault is not None and self._fault(fault):
+            return
+        body = json.loads(raw or b"{}")
+        basic = base64.b64encode(f"{JIRA_EMAIL}:{TOKEN}".encode()).decode()
+        if path == "/rest/api/3/issue":
+            if self._authorized(f"Basic {basic}"):
+                self._create_jira(body)
+        elif m := re.fullmatch(r"/repos/([^/]+)/([^/]+)/issues", path):
+            if self._authorized(f"Bearer {TOKEN}"):
+                self._create_github(m[1], m[2], body)
+        else:
+            self._send(404, b'{"message": "Not Found"}')
+
+    def _create_jira(self, body: dict[str, Any]) -> None:
+        fields = body.get("fields", {})
+        key = fields.get("project", {}).get("key")
+        description = fields.get("description", {})
+        if not isinstance(description, dict) or description.get("type") != "doc" or description.get("version") != 1:
+            self._send(400, json.dumps({"errorMessages": [], "errors": {
+                "description": "Operation value must be an Atlassian Document."}}).encode())
+            return
+        if self.provider.jira_projects is not None and key not in self.provider.jira_projects:
+            self._send(400, json.dumps({"errorMessages": [], "errors": {
+                "project": "Specify a valid project ID or key"}}).encode())
+            return
+        if fields.get("issuetype", {}).get("name") != "Task" or not fields.get("summary"):
+            self._send(400, json.dumps({"errorMessages": [], "errors": {
+                "issuetype": "Specify an issue type"}}).encode())
+            return
+        with self.provider.lock:
+            self.provider.created.append(("jira", body))
+            number = sum(1 for kind, b in self.provider.created if kind == "jira"
+                         and b["fields"]["project"]["key"] == key)
+            issue_id = str(20000 + len(self.provider.created))
+        self._send(201, json.dumps({"id": issue_id, "key": f"{key}-{number}", "self": f"http://{self.headers['Host']}"
+                                    f"/rest/api/3/issue/{issue_id}"}).encode())
+
+    def _create_github(self, owner: str, repo: str, body: dict[str, Any]) -> None:
+        if not body.get("title"):
+            self._send(422, json.dumps({"message": "Validation Failed", "errors": [
+                {"resource": "Issue", "code": "missing_field", "field": "title"}]}).encode())
+            return
+        with self.provider.lock:
+            self.provider.created.append((f"github/{owner}/{repo}", body))
+            number = sum(1 for kind, _ in self.provider.created if kind == f"github/{owner}/{repo}")
+        self._send(201, json.dumps({"id": 3000 + number, "number": number, "title": body["title"],
+                                    "html_url": f"https://github.com/{owner}/{repo}/issues/{number}",
+                                    "state": "open"}).encode())
 
     def _fault(self, kind: str) -> bool:
         if kind == "hang":

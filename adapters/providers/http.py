@@ -88,11 +88,20 @@ class Http:
         """A form POST (an OAuth token exchange): not retried on 5xx or timeouts, since it may have been applied."""
         return await self.send("POST", url, headers=headers, form=form, ok=(200,), attempts=1)
 
+    async def post_json(self, url: str, *, headers: Mapping[str, str], body: object,
+                        ok: tuple[int, ...] = (200, 201)) -> httpx.Response:
+        """A JSON POST that creates something: retried only when it surely was not applied (429, a refused
+        connection); a timeout or a 5xx may have created it, so it fails at once instead of creating it twice."""
+        return await self.send("POST", url, headers={**headers, "Content-Type": "application/json"},
+                               content=msgspec.json.encode(body), ok=ok, replayable=False)
+
     async def send(self, method: str, url: str, *, headers: Mapping[str, str],
                    params: Mapping[str, Any] | None = None, form: Mapping[str, str] | None = None,
-                   ok: tuple[int, ...] = (200,), attempts: int | None = None) -> httpx.Response:
+                   content: bytes | None = None, ok: tuple[int, ...] = (200,), attempts: int | None = None,
+                   replayable: bool = True) -> httpx.Response:
         """A call with retries: 429 waits `Retry-After` (or the rate-limit reset); 5xx, timeouts and connection errors
-        back off exponentially with jitter; 401/403 are AuthFailed at once; other 4xx are ProviderError."""
+        back off exponentially with jitter; 401/403 are AuthFailed at once; other 4xx are ProviderError. A call that
+        is not `replayable` retries only what the provider surely did not apply (429, a refused connection)."""
         assert self.client is not None, "use `async with Http() as http`"
         last: ProviderError = Unavailable("no attempt made")
         attempts = attempts or self.policy.attempts
@@ -103,12 +112,17 @@ class Http:
             try:
                 # One deadline for the whole exchange, headers and body: a server that trickles bytes is cut off too.
                 response = await asyncio.wait_for(self.client.request(
-                    method, url, headers=dict(headers), params=params, data=form), self.policy.timeout_s)
+                    method, url, headers=dict(headers), params=params, data=form, content=content),
+                    self.policy.timeout_s)
             except (TimeoutError, httpx.TimeoutException) as exc:
                 last = Unavailable(f"no answer from {_host(url)} within {self.policy.timeout_s:g}s")
                 last.__cause__ = exc
+                if not replayable and not isinstance(exc, httpx.ConnectTimeout):
+                    raise last from exc
             except httpx.HTTPError as exc:
                 last = Unavailable(f"cannot reach {_host(url)}: {type(exc).__name__}")
+                if not replayable and not isinstance(exc, httpx.ConnectError):
+                    raise last from exc
             else:
                 if response.status_code in ok:
                     await self._respect_quota(response)
@@ -117,6 +131,8 @@ class Http:
                 if isinstance(wait, ProviderError):
                     raise wait
                 last = wait[1]
+                if not replayable and not isinstance(last, RateLimited):
+                    raise last
                 if wait[0] is not None:
                     if wait[0] > self.policy.max_wait_s:
                         raise RateLimited(f"{_host(url)} asks to wait {wait[0]:.0f}s (more than "

@@ -11,18 +11,23 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from adapters.postgres import tenant_transaction
+from adapters.providers.http import ProviderError
+from adapters.providers.tickets import Rejected
+from adapters.secret_box import MasterKeyMissing, UndecryptableSecret
 from api.core.auth import requires
 from api.core.conditional import STALE, etag_for, expected_version
 from api.core.consistency import settle
 from api.core.deps import provide_caller
-from api.core.errors import error_responses, not_found
+from api.core.errors import ApiError, error_responses, not_found
 from api.core.pagination import Limit, Page, PageInfo, SortParam, parse_choices, parse_sort
 from api.recommendations import schemas
 from commands.recommendations import RecommendationCommands
 from commands.runner import Result
+from commands.tickets import TicketCommands
 from domain.ids import canonical
 from domain.recommendations.events import RecommendationStatus
 from domain.recommendations.knowledge import Impact, RecommendationType
+from projections.connectors import queries as connector_queries
 from projections.patterns.projector import NAME as PATTERNS_PROJECTION
 from projections.recommendations import queries
 from projections.recommendations.projector import NAME as RECOMMENDATIONS_PROJECTION
@@ -33,6 +38,20 @@ RECOMMENDATION = ResponseSpec(queries.RecommendationView, description="The recom
 CHANGED = {**error_responses(e409="conflict: the recommendation changed concurrently; re-read and retry",
                              e412=STALE),
            **error_responses(e422="invalid_transition: not allowed from the current status")}
+PUSHED = {
+    200: ResponseSpec(queries.RecommendationView, generate_examples=False,
+                      description="The recommendation already had a ticket in this tracker and project: it is "
+                                  "answered as is, nothing is created"),
+    201: ResponseSpec(queries.RecommendationView, generate_examples=False,
+                      description="The ticket was created: `ticket` on the recommendation; `Location` is its URL"),
+    **error_responses(
+        e400="validation_error: `tracker` is not `jira` or `github`, or `project` is not written the tracker's way",
+        e422="tracker_not_connected: no connected connector of that type with credentials; tracker_rejected: the "
+             "tracker refused the ticket (unknown project, no `Task` issue type, issues switched off)",
+        e502="provider_error: the tracker failed (`details.outcome`: `unauthorized`, `unreachable`, `rate_limited`, "
+             "`provider_error`); nothing was recorded",
+        e503="service_unavailable: CAUSELOOP_MASTER_KEY is not configured (production)"),
+}
 Offset = Annotated[int, QueryParameter(ge=0, le=100_000, description="Rows to skip (recommendations page by offset)")]
 RecommendationIdPath = FromPath[str]
 
@@ -121,9 +140,46 @@ class RecommendationsController(Controller):
         accepted = await commands.dismiss(public_id, data.reason, provide_caller(request), expected_version(request))
         return await self._answer(request, public_id, accepted)
 
+    @post("/{recommendation_id:str}/push", guards=[requires("recommendations:write")], status_code=201,
+          responses=PUSHED)
+    async def push_recommendation(self, request: Request[Any, Any, Any], recommendation_id: RecommendationIdPath,
+                                  data: JSONBody[schemas.PushRequest]) -> Response[queries.RecommendationView]:
+        """Create a ticket for the recommendation in the workspace's issue tracker (`jira`: a Task in the project
+        key; `github`: an issue in `owner/repo`) through that tracker's connector. Pushing again to the same
+        tracker and project answers the existing ticket (200) and creates none."""
+        public_id = recommendation_ref(recommendation_id)
+        caller = provide_caller(request)
+        async with tenant_transaction(request.app.state.read_pool, caller.workspace_id) as conn:
+            candidates = await connector_queries.connector_ids_of_type(conn, caller.workspace_id, data.tracker)
+        commands: TicketCommands = request.app.state.ticket_commands
+        try:
+            accepted, created = await commands.push(caller, public_id, data.tracker, data.project, candidates)
+        except MasterKeyMissing:
+            raise ApiError(503, "service_unavailable", "Connector credentials need CAUSELOOP_MASTER_KEY "
+                                                       "(not configured)") from None
+        except UndecryptableSecret:
+            raise _provider_failed(data.tracker, "unauthorized", "the connector's stored credentials cannot be "
+                                                                 "decrypted: set them again") from None
+        except Rejected as exc:
+            raise ApiError(422, "tracker_rejected", str(exc), {"tracker": data.tracker, "project": data.project}
+                           ) from None
+        except ProviderError as exc:
+            raise _provider_failed(data.tracker, exc.outcome, str(exc)) from None
+        response = await self._answer(request, public_id, accepted)
+        response.status_code = 200
+        if created and response.content.ticket is not None:
+            response.status_code = 201
+            response.headers["Location"] = response.content.ticket.url
+        return response
+
     async def _answer(self, request: Request[Any, Any, Any], public_id: str, accepted: Result
                       ) -> Response[queries.RecommendationView]:
         headers = await settle(request.app.state, (RECOMMENDATIONS_PROJECTION, accepted.position),
                                (PATTERNS_PROJECTION, accepted.position))
         found = await _recommendation(request, public_id)
         return Response(found, headers={**headers, "ETag": etag_for(accepted.version)})
+
+
+def _provider_failed(tracker: str, outcome: str, message: str) -> ApiError:
+    """The tracker did not create the ticket (the outcomes of `POST /v1/connectors/{id}/test`)."""
+    return ApiError(502, "provider_error", f"{tracker}: {message}", {"tracker": tracker, "outcome": outcome})

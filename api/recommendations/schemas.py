@@ -8,6 +8,7 @@ from typing import Annotated
 import msgspec
 
 from api.core.input_policy import RequestBody
+from domain.recommendations.tickets import PROJECT_PATTERN, SUPPORTED
 
 
 class StatusInput(StrEnum):
@@ -27,3 +28,14 @@ class UpdateStepRequest(RequestBody, kw_only=True):
 
 class DismissRequest(RequestBody, kw_only=True):
     reason: Annotated[str, msgspec.Meta(max_length=1000)] | None = None
+
+
+class PushRequest(RequestBody, kw_only=True):
+    """Where to create the recommendation's ticket."""
+
+    tracker: Annotated[str, msgspec.Meta(max_length=40, extra_json_schema={"enum": list(SUPPORTED)},
+                                         description="The issue tracker: `jira` or `github` (the workspace needs a "
+                                                     "connector of that type with credentials)")]
+    project: Annotated[str, msgspec.Meta(min_length=1, max_length=256, pattern=PROJECT_PATTERN,
+                                         description="The Jira project key (e.g. `RISK`), or the GitHub repository "
+                                                     "as `owner/repo`")]

@@ -93,10 +93,21 @@ class RecommendationReopened(RecommendationEvent, frozen=True, kw_only=True):
     issue_id: IssueId
 
 
+class RecommendationPushed(RecommendationEvent, frozen=True, kw_only=True):
+    """A ticket was created for the recommendation in an issue tracker, through the workspace's connector
+    `connector_id`: `project` is the Jira project key or the GitHub `owner/repo`."""
+
+    tracker: str
+    project: str
+    connector_id: str
+    ticket_key: str
+    ticket_url: str
+
+
 AnyRecommendationEvent = (RecommendationCreated | RecommendationStatusChanged | RecommendationStepCompleted
                           | RecommendationDismissed | RecommendationVerificationStarted | RecommendationVerified
-                          | RecommendationReopened)
+                          | RecommendationReopened | RecommendationPushed)
 RECOMMENDATION_EVENT_TYPES: tuple[type[RecommendationEvent], ...] = (
     RecommendationCreated, RecommendationStatusChanged, RecommendationStepCompleted, RecommendationDismissed,
-    RecommendationVerificationStarted, RecommendationVerified, RecommendationReopened,
+    RecommendationVerificationStarted, RecommendationVerified, RecommendationReopened, RecommendationPushed,
 )

@@ -26,6 +26,7 @@ from domain.recommendations.events import (
     RecommendationCreated,
     RecommendationDismissed,
     RecommendationEvent,
+    RecommendationPushed,
     RecommendationReopened,
     RecommendationStatus,
     RecommendationStatusChanged,
@@ -36,6 +37,7 @@ from domain.recommendations.events import (
     VerificationState,
 )
 from domain.recommendations.knowledge import Proposal
+from domain.recommendations.tickets import Ticket, Tracker, existing_ticket
 
 ALPHA = 0.05
 """The chance the old rate would have produced no issue in the window: W = ln(1/α) / λ₀ ≈ 3 / λ₀."""
@@ -62,6 +64,10 @@ class Recommendation(msgspec.Struct, frozen=True, kw_only=True):
     verification: VerificationState = VerificationState.NONE
     watching_since: datetime | None = None
     proof_window_days: int | None = None
+    title: str = ""
+    overview: str = ""
+    tickets: tuple[Ticket, ...] = ()
+    """Every ticket pushed for it, oldest first (one per tracker and project)."""
 
     @property
     def window_ends_at(self) -> datetime | None:
@@ -102,7 +108,8 @@ def evolve(state: Recommendation | None, event: AnyRecommendationEvent) -> Recom
     if isinstance(event, RecommendationCreated):
         return Recommendation(id=event.originator_id, workspace_id=event.workspace_id,
                               version=event.originator_version, pattern_id=event.pattern_id,
-                              status=Status.PENDING, steps=tuple(event.steps), completed_steps=frozenset())
+                              status=Status.PENDING, steps=tuple(event.steps), completed_steps=frozenset(),
+                              title=event.title, overview=event.overview)
     assert state is not None, "a recommendation stream starts with RecommendationCreated"
     state = msgspec.structs.replace(state, version=event.originator_version)
     match event:
@@ -123,6 +130,10 @@ def evolve(state: Recommendation | None, event: AnyRecommendationEvent) -> Recom
         case RecommendationReopened():
             return msgspec.structs.replace(state, verification=VerificationState.REOPENED,
                                            status=Status.IN_PROGRESS)
+        case RecommendationPushed():
+            ticket = Ticket(tracker=event.tracker, project=event.project, connector_id=event.connector_id,
+                            key=event.ticket_key, url=event.ticket_url, pushed_at=event.occurred_at)
+            return msgspec.structs.replace(state, tickets=(*state.tickets, ticket))
         case _:
             assert_never(event)
 
@@ -212,3 +223,13 @@ def reopen(state: Recommendation, issue_id: IssueId, opened_at: datetime, meta: 
         return []
     return [RecommendationReopened(**envelope(meta, state.id, state.version + 1), pattern_id=state.pattern_id,
                                    issue_id=issue_id)]
+
+
+def record_push(state: Recommendation, tracker: Tracker, project: str, connector_id: str, key: str, url: str,
+                meta: Meta) -> list[RecommendationEvent]:
+    """The ticket the tracker created; none when a push to the same tracker and project got there first (its
+    ticket stands, and this one is not recorded)."""
+    if existing_ticket(state.tickets, tracker, project) is not None:
+        return []
+    return [RecommendationPushed(**envelope(meta, state.id, state.version + 1), tracker=tracker.value,
+                                 project=project, connector_id=connector_id, ticket_key=key, ticket_url=url)]

@@ -104,6 +104,7 @@ OVERRIDES: Mapping[str, Rule] = {
     "MfaRequirementChanged": _rule(_SETTINGS, "update", "workspace", section="mfa"),
     "OnboardingStepCompleted": _rule("workspace.onboarding_step_completed", "update", "workspace"),
     "WorkspaceSlugClaimed": _rule("workspace.slug_claimed", "update", "workspace"),
+    "RecommendationPushed": _rule("recommendation.pushed", "update", "recommendation"),
 }
 # Targets that are the workspace itself, whatever stream the event lives in.
 _WORKSPACE_TARGETS = frozenset({"workspace"})

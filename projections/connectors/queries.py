@@ -30,6 +30,13 @@ async def list_connectors(conn: Conn, workspace_id: str, *, after: tuple[datetim
     return rows, int(str(total["n"])) if total else 0
 
 
+async def connector_ids_of_type(conn: Conn, workspace_id: str, connector_type: str) -> list[str]:
+    """The live connectors of one type, oldest first (a recommendation push picks its tracker's among them)."""
+    cur = await conn.execute("SELECT id FROM connectors WHERE workspace_id = %s AND type = %s AND NOT deleted "
+                             "ORDER BY created_at, id LIMIT 100", (workspace_id, connector_type))
+    return [str(row["id"]) for row in await cur.fetchall()]
+
+
 async def get_connector(conn: Conn, workspace_id: str, connector_id: str) -> ConnectorView | None:
     cur = await conn.execute(f"SELECT {_CONNECTOR} FROM connectors WHERE workspace_id = %s AND id = %s "
                              "AND NOT deleted", (workspace_id, connector_id))

@@ -14,6 +14,7 @@ from domain.recommendations.events import (
     RecommendationCreated,
     RecommendationDismissed,
     RecommendationEvent,
+    RecommendationPushed,
     RecommendationReopened,
     RecommendationStatusChanged,
     RecommendationStepCompleted,
@@ -41,6 +42,7 @@ UPDATE recommendations SET steps = (
                           ELSE s END ORDER BY ord)
     FROM jsonb_array_elements(steps) WITH ORDINALITY AS t(s, ord))
 """
+_TICKET = "UPDATE recommendations SET tickets = tickets || %s::jsonb WHERE workspace_id = %s AND id = %s"
 
 
 async def project(conn: Conn, batch: Sequence[tuple[int, AnyEvent]]) -> None:
@@ -74,6 +76,10 @@ async def project(conn: Conn, batch: Sequence[tuple[int, AnyEvent]]) -> None:
             case RecommendationReopened():
                 sets |= {"verification_state": "reopened", "reopened_at": event.occurred_at,
                          "reopened_by_issue_id": event.issue_id, "status": "in_progress"}
+            case RecommendationPushed():
+                ticket = {"tracker": event.tracker, "project": event.project, "connector_id": event.connector_id,
+                          "key": event.ticket_key, "url": event.ticket_url, "pushed_at": event.occurred_at}
+                await conn.execute(_TICKET, (_json.encode([ticket]).decode(), *key))
             case _:
                 pass
         sets |= {"version": event.originator_version, "updated_at": event.occurred_at}

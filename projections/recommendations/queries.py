@@ -34,6 +34,19 @@ class Verification(msgspec.Struct, kw_only=True):
     explanation: str | None
 
 
+class TicketView(msgspec.Struct, kw_only=True):
+    """A ticket created for the recommendation in an issue tracker (`POST /v1/recommendations/{id}/push`)."""
+
+    tracker: str
+    project: str
+    """The Jira project key, or the GitHub `owner/repo`."""
+    key: str
+    """The tracker's id of the ticket: the Jira issue key (`RISK-12`), or `owner/repo#number` on GitHub."""
+    url: str
+    connector_id: str
+    pushed_at: datetime
+
+
 class RecommendationView(msgspec.Struct, kw_only=True):
     id: str
     rank: int
@@ -49,6 +62,9 @@ class RecommendationView(msgspec.Struct, kw_only=True):
     steps: list[StepView]
     dismissed_reason: str | None
     verification: Verification
+    ticket: TicketView | None
+    """The latest ticket pushed (null until pushed); `tickets` lists every one, oldest first."""
+    tickets: list[TicketView]
     version: int
     created_at: datetime
     updated_at: datetime
@@ -63,10 +79,11 @@ class RecommendationFilters(msgspec.Struct, kw_only=True):
 
 _COLUMNS = ("id, rank, title, type, impact, effort, status, expected_loops_prevented, pattern_id, playbook, overview,"
             " steps, dismissed_reason, verification_state, proof_window_days, watching_since, verified_at,"
-            " reopened_at, reopened_by_issue_id, verification_explanation, version, created_at, updated_at")
+            " reopened_at, reopened_by_issue_id, verification_explanation, tickets, version, created_at, updated_at")
 
 
 def _view(row: dict[str, Any]) -> RecommendationView:
+    tickets = msgspec.convert(row["tickets"], list[TicketView])
     ends = (row["watching_since"] + timedelta(days=row["proof_window_days"])
             if row["watching_since"] is not None and row["proof_window_days"] is not None else None)
     return RecommendationView(
@@ -79,7 +96,8 @@ def _view(row: dict[str, Any]) -> RecommendationView:
                                   verified_at=row["verified_at"], reopened_at=row["reopened_at"],
                                   reopened_by_issue_id=row["reopened_by_issue_id"],
                                   explanation=row["verification_explanation"]),
-        version=row["version"], created_at=row["created_at"], updated_at=row["updated_at"])
+        ticket=tickets[-1] if tickets else None, tickets=tickets, version=row["version"],
+        created_at=row["created_at"], updated_at=row["updated_at"])
 
 
 async def list_recommendations(conn: Conn, workspace_id: str, filters: RecommendationFilters, *, sort: str,

@@ -31,4 +31,7 @@ CREATE TABLE IF NOT EXISTS recommendations (
 CREATE INDEX IF NOT EXISTS recommendations_by_rank ON recommendations (workspace_id, rank, id);
 CREATE INDEX IF NOT EXISTS recommendations_by_pattern ON recommendations (workspace_id, pattern_id);
 
+-- Tickets pushed to issue trackers, oldest first: [{tracker, project, connector_id, key, url, pushed_at}].
+ALTER TABLE recommendations ADD COLUMN IF NOT EXISTS tickets jsonb NOT NULL DEFAULT '[]';
+
 CALL isolate_by_workspace('recommendations');

@@ -103,6 +103,7 @@ from domain.predictions.events import (
 from domain.recommendations.events import (
     RecommendationCreated,
     RecommendationDismissed,
+    RecommendationPushed,
     RecommendationReopened,
     RecommendationStatus,
     RecommendationStatusChanged,
@@ -202,6 +203,7 @@ def samples() -> list[object]:
         *recommendation_samples(),
         *prediction_samples(),
         *ingestion_samples(),
+        *push_samples(),
     ]
 
 
@@ -420,4 +422,13 @@ def ingestion_samples() -> list[object]:
                                       IngestedIssue(index=2, issue_id="iss_01KV1PX3NR96XJRGD48NNHH431",
                                                     outcome=Outcome.UNCHANGED, source="jira", external_id="OPS-1")],
                               source=None, connector_id="con_01KV1PX3NR96XJRGD48NNHH431"),
+    ]
+
+
+def push_samples() -> list[object]:
+    """A recommendation's ticket in an issue tracker."""
+    return [
+        RecommendationPushed(**envelope(meta(T0), RECOMMENDATION_STREAM, 8), tracker="jira", project="RISK",
+                             connector_id="con_01KV1PX3NR96XJRGD48NNHH431", ticket_key="RISK-12",
+                             ticket_url="https://acme.atlassian.net/browse/RISK-12"),
     ]

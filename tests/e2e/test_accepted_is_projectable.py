@@ -37,6 +37,7 @@ from tests.e2e.members_helpers import Member
 from tests.e2e.prediction_support import PredictorThread
 from tests.e2e.recommender_support import MovableClock, RecommenderThread
 from tests.e2e.webhooks_support import Clock, DeliveryWorker
+from tests.fake_providers import JIRA_EMAIL, TOKEN, serving
 from tests.workers.pipeline import isolated
 from workers.operations import rebuild
 
@@ -98,11 +99,13 @@ def generated_bodies(body_type: type[msgspec.Struct], count: int) -> list[Any]:
 
 
 class Resources:
-    """The ids a write operation's path needs, created on demand in one tenant through the API."""
+    """The ids a write operation's path needs, created on demand in one tenant through the API; `trackers` is the
+    base URL of a local Jira/GitHub (a push creates its tickets there)."""
 
-    def __init__(self, api: Client, tenant: Tenant) -> None:
+    def __init__(self, api: Client, tenant: Tenant, trackers: str) -> None:
         self.api = api
         self.tenant = tenant
+        self.trackers = trackers
         self.owner = tenant.headers(Role.OWNER)
         self._made: dict[str, str] = {}
 
@@ -171,6 +174,12 @@ class Resources:
                 return await self._eventually_first("/v1/me/notifications/feed", "no notification in time")
             case "source":
                 return "custom_api"
+            case "trackers":  # a Jira and a GitHub connector answering creates: any generated push can succeed
+                await self._post("/v1/connectors", {"type": "jira", "config": {"site_url": self.trackers},
+                                                    "credentials": {"email": JIRA_EMAIL, "api_token": TOKEN}})
+                await self._post("/v1/connectors", {"type": "github", "config": {
+                    "owner": "acme", "repo": "web", "base_url": self.trackers}, "credentials": {"token": TOKEN}})
+                return self.trackers
         raise AssertionError(f"no way to make {name}")
 
     async def _delivery(self) -> str:
@@ -245,6 +254,8 @@ class Resources:
             path = path.replace("{token_id:str}", await self.get("scim_token_id"))
         path = path.replace("{token_id:str}", await self.get("token_id"))
         assert "{" not in path, path
+        if path.endswith("/push"):
+            await self.get("trackers")
         return path
 
     async def headers(self, path: str) -> dict[str, str]:
@@ -283,6 +294,12 @@ def own_workers(own_settings: Settings) -> Iterator[Workers]:
         running.recommender = recommender  # type: ignore[attr-defined]
         running.predictor = predictor  # type: ignore[attr-defined]
         yield running
+
+
+@pytest.fixture(scope="module")
+def trackers() -> Iterator[str]:
+    with serving() as (base, _):
+        yield base
 
 
 @pytest.fixture(scope="module")
@@ -349,10 +366,10 @@ async def lagging_read_models(settings: Settings, position: int) -> list[str]:
 
 
 async def test_every_accepted_command_input_is_projected_and_replayed(
-        own_api: Client, own_settings: Settings, own_store: EventStore, own_workers: Workers) -> None:
+        own_api: Client, own_settings: Settings, own_store: EventStore, own_workers: Workers, trackers: str) -> None:
     accepted: dict[tuple[str, str], int] = {}
     for method, path, body_type in write_operations(own_api.app):
-        resources = Resources(own_api, Tenant(own_settings, own_store))
+        resources = Resources(own_api, Tenant(own_settings, own_store), trackers)
         bodies: list[Any] = [None] if body_type is None else generated_bodies(body_type, EXAMPLES)
         for body in bodies:
             status = await send(own_api, method, await resources.url(path), await resources.headers(path), body)

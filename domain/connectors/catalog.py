@@ -48,7 +48,7 @@ _OAUTH_CREDENTIALS = _schema({
 ENTRIES: tuple[CatalogEntry, ...] = (
     CatalogEntry(
         type="jira", name="Jira Cloud", category="issue_tracking", auth=AuthKind.API_KEY, oauth=False,
-        ingests=["issues", "bugs", "incidents"], permissions=["read:jira-work", "read:jira-user"],
+        ingests=["issues", "bugs", "incidents"], permissions=["read:jira-work", "read:jira-user", "write:jira-work"],
         config_schema=_schema({"site_url": {**_URL, "description": "https://<your-site>.atlassian.net"},
                                "jql": _text("JQL filter, e.g. project = OPS", 2000)}, ["site_url"]),
         credentials_schema=_schema({"email": _text("Atlassian account email", 320),
@@ -56,7 +56,7 @@ ENTRIES: tuple[CatalogEntry, ...] = (
         sync=True),
     CatalogEntry(
         type="github", name="GitHub", category="source_control", auth=AuthKind.API_KEY, oauth=False,
-        ingests=["issues"], permissions=["issues:read", "metadata:read"],
+        ingests=["issues"], permissions=["issues:read", "metadata:read", "issues:write"],
         config_schema=_schema({"owner": _text("organization or user", 100), "repo": _text("repository", 100),
                                "base_url": _BASE_URL}, ["owner", "repo"]),
         credentials_schema=_schema({"token": _text("fine-grained personal access token or app token")}, ["token"]),

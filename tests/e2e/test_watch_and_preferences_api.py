@@ -85,6 +85,21 @@ async def test_a_watcher_hears_of_renames_and_status_changes_and_a_bystander_doe
     assert (await api.get("/v1/me/watched-patterns", headers=bystander.headers)).json()["data"] == []
 
 
+async def test_a_watcher_hears_when_the_pattern_is_merged_into_another(
+        api: Client, tenant: Tenant, notified: PositionWaiter) -> None:
+    watcher = Member(tenant, Role.ANALYST)
+    source, target = await new_pattern(api, tenant, "Gateway 502s"), await new_pattern(api, tenant, "Gateway errors")
+    await api.post(f"/v1/patterns/{source}/watch", headers=watcher.headers)
+
+    merged = await api.post(f"/v1/patterns/{target}/merge", json={"source_pattern_id": source},
+                            headers=tenant.headers())
+
+    assert merged.status_code == 200, merged.text
+    notices = of_type(await feed(api, watcher.headers, notified, merged), "pattern.updated")
+    assert [(n["entity_id"], n["title"]) for n in notices] == [
+        (source, f"Pattern “Gateway 502s”: merged into {target}")]
+
+
 async def test_after_unwatching_no_more_notices_arrive(api: Client, tenant: Tenant, notified: PositionWaiter) -> None:
     watcher = Member(tenant, Role.ANALYST)
     pattern_id = await new_pattern(api, tenant)

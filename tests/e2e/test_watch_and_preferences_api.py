@@ -19,6 +19,7 @@ from projections.notifications.projector import NAME as NOTIFICATIONS
 from projections.position_waiter import PositionWaiter
 from tests.e2e.conftest import Tenant
 from tests.e2e.members_helpers import Member
+from tests.e2e.test_service_accounts_api import bearer, create_account, issue_token
 
 pytestmark = [pytest.mark.postgres, pytest.mark.nats]
 Client = AsyncTestClient  # type: ignore[type-arg]
@@ -236,3 +237,16 @@ async def test_min_severity_keeps_less_severe_new_issues_out_of_the_feed(
     default_titles = [n["title"] for n in of_type(await feed(api, default.headers, notified, last), "issue.created")]
     assert strict_titles == ["New critical issue: Disk full (critical)"]
     assert default_titles == ["New high issue: Disk full (high)", "New critical issue: Disk full (critical)"]
+
+
+async def test_a_service_account_neither_watches_nor_has_preferences(api: Client, tenant: Tenant) -> None:
+    account = await create_account(api, tenant, role="analyst")
+    robot = bearer((await issue_token(api, tenant, account["id"]))["secret"])
+    pattern_id = await new_pattern(api, tenant)
+
+    refused = [await api.post(f"/v1/patterns/{pattern_id}/watch", headers=robot),
+               await api.get("/v1/me/watched-patterns", headers=robot),
+               await api.get("/v1/me/notification-preferences", headers=robot),
+               await api.put("/v1/me/notification-preferences", json={}, headers=robot)]
+
+    assert [(r.status_code, r.json()["error"]["code"]) for r in refused] == [(403, "forbidden")] * 4

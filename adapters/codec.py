@@ -18,6 +18,7 @@ from domain.ids import parse, render
 from domain.ingestion.events import INGESTION_JOB_EVENT_TYPES, AnyIngestionJobEvent
 from domain.issues.events import ISSUE_EVENT_TYPES, AnyIssueEvent
 from domain.mfa.events import MFA_EVENT_TYPES, AnyMfaEvent
+from domain.notifications.events import WATCH_EVENT_TYPES, AnyNotificationSettingsEvent
 from domain.patterns.events import PATTERN_EVENT_TYPES, AnyPatternEvent
 from domain.predictions.events import PREDICTION_EVENT_TYPES, AnyPredictionsCategoryEvent
 from domain.recommendations.events import RECOMMENDATION_EVENT_TYPES, AnyRecommendationEvent
@@ -33,6 +34,7 @@ AnyEvent = (AnyIssueEvent | AnyIdentityEvent
             | AnyPatternEvent
             | AnyRecommendationEvent
             | AnyPredictionsCategoryEvent
+            | AnyNotificationSettingsEvent
             | AnyIngestionJobEvent)
 EVENT_TYPES: dict[str, type[DomainEvent]] = {
     cls.__name__: cls for cls in (*ISSUE_EVENT_TYPES, *IDENTITY_EVENT_TYPES,
@@ -40,7 +42,7 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
                                   *SESSION_EVENT_TYPES, *MFA_EVENT_TYPES, *CREDENTIAL_EVENT_TYPES,
                                   *CONNECTOR_EVENT_TYPES, *PATTERN_EVENT_TYPES,
                                   *RECOMMENDATION_EVENT_TYPES,
-                                  *PREDICTION_EVENT_TYPES,
+                                  *PREDICTION_EVENT_TYPES, *WATCH_EVENT_TYPES,
                                   *INGESTION_JOB_EVENT_TYPES)
 }
 EVENT_TYPES.update({cls.__name__: cls for cls in WEBHOOK_EVENT_TYPES})
@@ -55,6 +57,7 @@ STREAM_PREFIX.update(pattern="pat")
 STREAM_PREFIX.update(recommendation="rec")
 STREAM_PREFIX.update(prediction="prd", alert_rule="alr", notification="ntfs")
 STREAM_PREFIX.update(ingestion_job="ing_job")
+STREAM_PREFIX.update(pattern_watch="pwt")
 
 RawEvent = dict[str, Any]
 Upcaster = Callable[[RawEvent], RawEvent]

@@ -26,6 +26,8 @@ from api.members.invitations import InvitationsController
 from api.members.me import MeController
 from api.members.roles import RolesController
 from api.members.routes import MembersController
+from api.notifications.lifespan import notifications_lifespan
+from api.notifications.routes import MyNotificationSettingsController, PatternWatchController
 from api.patterns.routes import IssueAnalysisController, PatternsController
 from api.predictions.routes import AlertRulesController, NotificationsController, PredictionsController
 from api.recommendations.routes import RecommendationsController
@@ -55,8 +57,9 @@ def create_app(settings: Settings, *, configure_logging: bool = True) -> Litesta
                         ScimController, WebhooksController, ConnectorCatalogController, ConnectorsController,
                         SyncRunsController, receive_inbound_webhook, complete_connector_oauth, PatternsController,
                         IssueAnalysisController, RecommendationsController, PredictionsController,
-                        AlertRulesController, NotificationsController, IngestionController],
-        lifespan=[lifespan, signin_lifespan, webhooks_lifespan, connectors_lifespan],
+                        AlertRulesController, NotificationsController, IngestionController, PatternWatchController,
+                        MyNotificationSettingsController],
+        lifespan=[lifespan, signin_lifespan, webhooks_lifespan, connectors_lifespan, notifications_lifespan],
         state=State({"settings": settings}),
         logging_config=logging_config,
         debug=False,

@@ -105,6 +105,9 @@ OVERRIDES: Mapping[str, Rule] = {
     "OnboardingStepCompleted": _rule("workspace.onboarding_step_completed", "update", "workspace"),
     "WorkspaceSlugClaimed": _rule("workspace.slug_claimed", "update", "workspace"),
     "RecommendationPushed": _rule("recommendation.pushed", "update", "recommendation"),
+    "PatternWatched": _rule("pattern.watched", "update", "pattern", "pattern_id"),
+    "PatternUnwatched": _rule("pattern.unwatched", "update", "pattern", "pattern_id"),
+    "NotificationPreferencesSet": _rule("user.notification_preferences_updated", "update", "user", "user_id"),
 }
 # Targets that are the workspace itself, whatever stream the event lives in.
 _WORKSPACE_TARGETS = frozenset({"workspace"})

@@ -1,9 +1,10 @@
 """Writes each user's notification feed from events: an issue created, an alert fired, a fix recommended (and,
-through NOTIFY_ON, any event another feature registers), addressed to the workspace's active members; and the
-users' reads and dismissals.
+through NOTIFY_ON, any event another feature registers), addressed to the workspace's active members; a watched
+pattern updated, addressed to its watchers who are active members; and the users' reads and dismissals.
 
-Recipients come from membership events this projection folds itself (not another read model), so a rebuild gives
-the same feed. A notification's id is derived from the event and the user, so re-projecting never duplicates it.
+Recipients, watchers, pattern names and each user's preferences (types kept out of the feed, the minimum issue
+severity) come from events this projection folds itself (not another read model), so a rebuild gives the same
+feed. A notification's id is derived from the event and the user, so re-projecting never duplicates it.
 
 Hook for other features: add an entry to NOTIFY_ON keyed by the event's type name,
 mapping the event to (type, title, entity_type, entity_id), and add the event's category to CATEGORIES.
@@ -22,13 +23,19 @@ from domain.events import DomainEvent
 from domain.identity.events import MemberAdded, MemberReactivated, MemberRemoved, MemberSuspended
 from domain.ids import render
 from domain.issues.events import IssueOpened
+from domain.notifications.events import NotificationPreferencesSet, PatternUnwatched, PatternWatched
+from domain.notifications.preferences import ISSUE_SEVERITY_RANK
+from domain.patterns.events import PatternDetected, PatternMerged, PatternUpdated
 from domain.predictions.events import AlertFired, NotificationDismissed, NotificationRead, NotificationsReadAll
 from domain.recommendations.events import RecommendationCreated
+from projections.notifications import watching
 
 NAME = "notifications"
-VERSION = 2
-CATEGORIES = frozenset({"workspace", "issue", "alert_rule", "notification", "recommendation"})
-TABLES = ("notification_recipients", "notifications")
+VERSION = 3
+CATEGORIES = frozenset({"workspace", "issue", "alert_rule", "notification", "recommendation", "pattern",
+                        "pattern_watch"})
+TABLES = ("notification_recipients", "notifications", "notification_patterns", "pattern_watchers",
+          "notification_preferences")
 
 Conn = AsyncConnection[dict[str, Any]]
 Notice = tuple[str, str, str | None, str | None]
@@ -64,11 +71,19 @@ _NOTIFY = """
 INSERT INTO notifications (workspace_id, user_id, id, type, title, entity_type, entity_id, created_at, position)
 SELECT r.workspace_id, r.user_id, 'ntf_' || md5(n.key || r.user_id), n.type, n.title, n.entity_type, n.entity_id,
        n.created_at, n.position
-FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::bigint[], %s::text[])
-     AS n(key, type, title, entity_type, entity_id, created_at, position, workspace_id)
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::bigint[], %s::text[],
+            %s::int[], %s::text[])
+     AS n(key, type, title, entity_type, entity_id, created_at, position, workspace_id, severity, watched)
 JOIN notification_recipients r ON r.workspace_id = n.workspace_id AND r.active
+LEFT JOIN notification_preferences p ON p.workspace_id = r.workspace_id AND p.user_id = r.user_id
+WHERE (n.watched IS NULL OR EXISTS (SELECT 1 FROM pattern_watchers w WHERE w.workspace_id = n.workspace_id
+                                     AND w.pattern_id = n.watched AND w.user_id = r.user_id))
+  AND NOT n.type = ANY(coalesce(p.muted, '{}'))
+  AND (n.severity IS NULL OR n.severity <= coalesce(p.severity_floor, %s))
 ON CONFLICT DO NOTHING
 """
+DEFAULT_SEVERITY_FLOOR = 2
+"""p2: what a user who never set preferences gets (critical and high issues)."""
 _MEMBER = """
 INSERT INTO notification_recipients (workspace_id, user_id, active) VALUES (%s, %s, %s)
 ON CONFLICT (workspace_id, user_id) DO UPDATE SET active = excluded.active
@@ -89,11 +104,20 @@ async def project(conn: Conn, batch: Sequence[tuple[int, AnyEvent]]) -> None:
         notice = NOTIFY_ON.get(type(event).__name__)
         if notice is not None:
             kind, title, entity_type, entity_id = notice(event)
+            severity = ISSUE_SEVERITY_RANK.get(event.severity.value) if isinstance(event, IssueOpened) else None
             pending.append((notification_key(event), kind, title, entity_type, entity_id, event.occurred_at,
-                            position, workspace))
+                            position, workspace, severity, None))
+            continue
+        if isinstance(event, (PatternDetected, PatternUpdated, PatternMerged)):
+            watched = await watching.pattern_changed(conn, event)
+            if watched is not None:
+                pending.append((notification_key(event), "pattern.updated", watched, "pattern",
+                                render("pat", event.originator_id), event.occurred_at, position, workspace, None,
+                                render("pat", event.originator_id)))
             continue
         if isinstance(event, (MemberAdded, MemberReactivated, MemberSuspended, MemberRemoved, NotificationRead,
-                              NotificationDismissed, NotificationsReadAll)):
+                              NotificationDismissed, NotificationsReadAll, PatternWatched, PatternUnwatched,
+                              NotificationPreferencesSet)):
             await _flush(conn, pending)
         match event:
             case MemberAdded() | MemberReactivated():
@@ -112,6 +136,8 @@ async def project(conn: Conn, batch: Sequence[tuple[int, AnyEvent]]) -> None:
                     "UPDATE notifications SET read = true WHERE workspace_id = %s AND user_id = %s AND NOT read"
                     " AND position < %s AND (%s::text IS NULL OR starts_with(type, %s::text))",
                     (workspace, event.user_id, position, event.type_prefix, event.type_prefix))
+            case PatternWatched() | PatternUnwatched() | NotificationPreferencesSet():
+                await watching.apply(conn, event, position)
             case _:
                 pass
     await _flush(conn, pending)
@@ -119,5 +145,6 @@ async def project(conn: Conn, batch: Sequence[tuple[int, AnyEvent]]) -> None:
 
 async def _flush(conn: Conn, pending: list[tuple[Any, ...]]) -> None:
     if pending:
-        await conn.execute(_NOTIFY, [list(column) for column in zip(*pending, strict=True)])
+        await conn.execute(_NOTIFY, [*(list(column) for column in zip(*pending, strict=True)),
+                                     DEFAULT_SEVERITY_FLOOR])
         pending.clear()

@@ -25,3 +25,44 @@ CREATE TABLE IF NOT EXISTS notifications (
 CREATE INDEX IF NOT EXISTS notifications_feed ON notifications (workspace_id, user_id, position DESC);
 
 CALL isolate_by_workspace('notification_recipients', 'notifications');
+
+-- Patterns as the feed names them (folded here, not read from the `patterns` read model, so a rebuild gives the
+-- same titles), who watches which, and each user's preferences (what the feed leaves out for them).
+CREATE TABLE IF NOT EXISTS notification_patterns (
+    workspace_id  text NOT NULL,
+    pattern_id    text NOT NULL,
+    name          text NOT NULL,
+    PRIMARY KEY (workspace_id, pattern_id)
+);
+
+CREATE TABLE IF NOT EXISTS pattern_watchers (
+    workspace_id  text NOT NULL,
+    pattern_id    text NOT NULL,
+    user_id       text NOT NULL,
+    since         timestamptz NOT NULL,
+    position      bigint NOT NULL,
+    PRIMARY KEY (workspace_id, pattern_id, user_id)
+);
+CREATE INDEX IF NOT EXISTS pattern_watchers_by_user ON pattern_watchers (workspace_id, user_id, position DESC);
+
+CREATE TABLE IF NOT EXISTS notification_preferences (
+    workspace_id        text NOT NULL,
+    user_id             text NOT NULL,
+    email               boolean NOT NULL,
+    slack_ciphertext    text,
+    slack_hint          text,
+    teams_ciphertext    text,
+    teams_hint          text,
+    pagerduty_ciphertext text,
+    pagerduty_hint      text,
+    min_severity        text NOT NULL,
+    severity_floor      integer NOT NULL,
+    min_risk_score      integer NOT NULL,
+    digest              text NOT NULL,
+    events              jsonb NOT NULL,
+    muted               text[] NOT NULL,
+    updated_at          timestamptz NOT NULL,
+    PRIMARY KEY (workspace_id, user_id)
+);
+
+CALL isolate_by_workspace('notification_patterns', 'pattern_watchers', 'notification_preferences');

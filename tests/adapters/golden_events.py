@@ -74,6 +74,7 @@ from domain.issues.events import (
     Status,
 )
 from domain.mfa.events import TotpActivated, TotpEnrolled, TotpRemoved
+from domain.notifications.events import EventChannels, NotificationPreferencesSet, PatternUnwatched, PatternWatched
 from domain.patterns.events import (
     Fingerprint,
     IssueLinkedToPattern,
@@ -153,6 +154,8 @@ RECOMMENDATION_STREAM = UUID("7a3c4d5e-6f70-5b8c-9d0e-1f2a3b4c5d6e")
 PREDICTION_STREAM = UUID("7a3c4d5e-6f70-5b8c-9dae-1f2a3b4c5d6e")
 ALERT_RULE_STREAM = UUID("8b4d5e6f-7081-5c9d-8ebf-2a3b4c5d6e7f")
 INBOX_STREAM = UUID("9c5e6f70-8192-5dae-9fc0-3b4c5d6e7f80")
+WATCH_STREAM = UUID("ad6f7081-92a3-5ebf-80d1-4c5d6e7f8091")
+PREFERENCES_STREAM = UUID("be708192-a3b4-5fc0-91e2-5d6e7f8091a2")
 BOB = "usr_01KV1PX3NR96XJRGD48NNHH432"
 CONNECTOR_STREAM = UUID("019a0c1e-0000-7000-8000-0000000000cc")
 RUN_STREAM = UUID("019a0c1e-0000-7000-8000-0000000000dd")
@@ -204,6 +207,23 @@ def samples() -> list[object]:
         *prediction_samples(),
         *ingestion_samples(),
         *push_samples(),
+        *watch_samples(),
+    ]
+
+
+def watch_samples() -> list[object]:
+    """Pattern watches and notification preferences."""
+    user = "usr_01KV1PX3NR96XJRGD48NNHH431"
+    pattern = "pat_01KV1PX3NR96XJRGD48NNHH431"
+    return [
+        PatternWatched(**envelope(meta(T0), WATCH_STREAM, 1), user_id=user, pattern_id=pattern),
+        PatternUnwatched(**envelope(meta(T0), WATCH_STREAM, 2), user_id=user, pattern_id=pattern),
+        NotificationPreferencesSet(
+            **envelope(meta(T0), PREFERENCES_STREAM, 1), user_id=user, email=True,
+            slack_webhook_ciphertext="v1.bm9uY2UtYW5kLWNpcGhlcnRleHQ=", slack_webhook_hint="XyZ9",
+            min_severity="p1", min_risk_score=80, digest="daily",
+            events={"issue.created": EventChannels(in_app=False, email=True, slack=False),
+                    "pattern.updated": EventChannels()}),
     ]
 
 

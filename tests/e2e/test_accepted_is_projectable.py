@@ -169,8 +169,8 @@ class Resources:
             case "rule_id":
                 return str((await self._post("/v1/alert-rules", {
                     "name": "r", "scope": "global", "threshold": {"probability": 0.9, "window_days": 7}}))["id"])
-            case "notification_id":
-                await self.get("issue_id")  # an issue.created notification for the owner
+            case "notification_id":  # an issue.created notification for the owner (high: above the default p2)
+                await self._post("/v1/issues", {"title": "noticed", "severity": "high"})
                 return await self._eventually_first("/v1/me/notifications/feed", "no notification in time")
             case "source":
                 return "custom_api"

@@ -173,13 +173,13 @@ async def test_a_recurring_failure_goes_round_the_loop_and_back(
         return found if found["verification"]["state"] == state else None
 
     await eventually(lambda: verification("verified"), "verification")
-    assert (await get(api, tenant, f"/v1/patterns/{pattern_id}"))["status"] == "resolved"
+    await eventually(lambda: pattern_in(api, tenant, pattern_id, "resolved"), "the pattern to be resolved")
 
     # The failure returns: the loop reopens.
     back = await open_issue(api, tenant, RECURRING.format(9000, 999))
     reopened = await eventually(lambda: verification("reopened"), "the loop to reopen")
     assert reopened["verification"]["reopened_by_issue_id"] == back
-    assert (await get(api, tenant, f"/v1/patterns/{pattern_id}"))["status"] == "active"
+    await eventually(lambda: pattern_in(api, tenant, pattern_id, "active"), "the pattern to be active again")
 
     # An internal subscriber saw the whole loop on NATS, each chain of causes in order.
     chains = [["IssueOpened", "PatternDetected", "IssueLinkedToPattern"],
@@ -194,6 +194,11 @@ async def test_a_recurring_failure_goes_round_the_loop_and_back(
     for chain in chains:
         firsts = [bus.index(kind) for kind in chain]
         assert firsts == sorted(firsts), f"{chain} out of order in {bus}"
+
+
+async def pattern_in(api: Client, tenant: Tenant, pattern_id: str, status: str) -> bool | None:
+    """The recommender moves the pattern in a command of its own, after the recommendation's: poll for it."""
+    return True if (await get(api, tenant, f"/v1/patterns/{pattern_id}"))["status"] == status else None
 
 
 async def _assigned(api: Client, tenant: Tenant, issue_id: str) -> dict[str, Any] | None:

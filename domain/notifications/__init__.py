@@ -1,0 +1,1 @@
+"""Personal notification settings: watched patterns and each user's notification preferences."""

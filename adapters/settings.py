@@ -54,6 +54,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     webhooks_disable_after_s: float = 86_400.0
     webhooks_secret_overlap_s: float = 86_400.0
     webhooks_concurrency: int = 64
+    webhooks_per_endpoint_concurrency: int = 16
     webhooks_poll_interval_s: float = 0.2
     connector_http_timeout_s: float = 15.0
     """Deadline of each call to a provider (headers and body together)."""
@@ -103,8 +104,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
 _INT_FIELDS = {
     "port", "nats_stream_replicas", "rate_limit_per_minute", "max_body_bytes", "projector_max_deliveries",
-    "group_commit_max_batch", "db_pool_size", "webhooks_concurrency", "connector_http_attempts", "sync_concurrency",
-    "search_rank_window",
+    "group_commit_max_batch", "db_pool_size", "webhooks_concurrency", "webhooks_per_endpoint_concurrency",
+    "connector_http_attempts", "sync_concurrency", "search_rank_window",
 }
 _BOOL_FIELDS = {"webhooks_allow_private_targets"}
 _FLOAT_FIELDS = {"read_your_writes_timeout_s", "clerk_jwks_cooldown_s", "standing_cache_max_age_s",
@@ -144,6 +145,8 @@ def _check(settings: Settings) -> None:
         raise SettingsError("DATABASE_SCHEMA must be letters, digits and underscores")
     if settings.search_rank_window < 1:
         raise SettingsError("SEARCH_RANK_WINDOW must be at least 1")
+    if settings.webhooks_per_endpoint_concurrency < 1:
+        raise SettingsError("WEBHOOKS_PER_ENDPOINT_CONCURRENCY must be at least 1")
     try:
         _ = settings.trusted_proxy_networks
     except ValueError as exc:

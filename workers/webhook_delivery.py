@@ -17,6 +17,7 @@ an endpoint whose deliveries all failed for 24 h is disabled by a command (`Webh
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import logging
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 from psycopg_pool import AsyncConnectionPool
 
 from adapters.event_store import EventStore
@@ -49,6 +51,8 @@ RESPONSE_BODY_MAX = 1024
 LEASE_MARGIN_S = 30.0
 RETRY_CAP_S = 4 * 3600.0
 CLAIM_MAX = 100
+SCAN_FACTOR = 4
+"""A claim looks at this many times as many due rows as it may take, to find other endpoints' behind a backlog."""
 RECORD_MAX = 500
 ACTOR = Actor(kind=ActorKind.SYSTEM, id="webhook-delivery")
 Clock = Callable[[], datetime]
@@ -99,12 +103,22 @@ class Outcome:
 
 
 _CLAIM = """
-WITH due AS (
-    SELECT d.id FROM webhook_deliveries d
+WITH candidates AS (
+    SELECT d.id, d.endpoint_id, d.next_attempt_at FROM webhook_deliveries d
     JOIN webhook_routes r ON r.workspace_id = d.workspace_id AND r.id = d.endpoint_id
     WHERE d.status = 'pending' AND d.next_attempt_at <= %(now)s AND NOT r.deleted
-      AND (r.status = 'active' OR d.kind = 'ping')
+      AND (r.status = 'active' OR d.kind = 'ping') AND NOT d.endpoint_id = ANY(%(full)s)
     ORDER BY d.next_attempt_at
+    LIMIT %(scan)s
+), fair AS (
+    SELECT id, next_attempt_at,
+           row_number() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at) AS nth,
+           coalesce((%(room)s::jsonb ->> endpoint_id)::int, %(cap)s) AS room
+    FROM candidates
+), due AS (
+    SELECT d.id FROM webhook_deliveries d JOIN fair ON fair.id = d.id
+    WHERE fair.nth <= fair.room AND d.status = 'pending' AND d.next_attempt_at <= %(now)s
+    ORDER BY fair.next_attempt_at
     LIMIT %(limit)s
     FOR UPDATE OF d SKIP LOCKED
 )
@@ -115,6 +129,9 @@ WHERE d.id = due.id AND r.workspace_id = d.workspace_id AND r.id = d.endpoint_id
 RETURNING d.id, d.workspace_id, d.endpoint_id, d.event_id, d.kind, d.payload, d.attempts AS attempt,
     d.first_attempt_at, r.url, r.secret_ciphertext, r.previous_secret_ciphertext, r.previous_valid_until
 """
+"""Due deliveries, oldest first, but at most `cap` in flight per endpoint in this process (`room` says how many more
+each busy endpoint may take, `full` names those at the cap): a slow receiver with a backlog cannot take every
+slot from the others. Candidates are the `scan` oldest due rows outside the full endpoints."""
 _ATTEMPT = """
 INSERT INTO webhook_attempts (workspace_id, delivery_id, attempt, started_at, latency_ms, status_code, error,
                               response_body, succeeded)
@@ -156,6 +173,8 @@ class Sender:
         self.outcomes: asyncio.Queue[Outcome | None] = asyncio.Queue()
         self.slots = asyncio.Semaphore(settings.webhooks_concurrency)
         self.in_flight: set[asyncio.Task[None]] = set()
+        self.busy: collections.Counter[str] = collections.Counter()
+        """Deliveries in flight per endpoint in this process (at most `webhooks_per_endpoint_concurrency`)."""
         self._secrets: dict[tuple[str, str], str] = {}
 
     async def run(self, stopping: asyncio.Event) -> None:
@@ -206,10 +225,17 @@ class Sender:
     async def claim(self, limit: int) -> list[Claimed]:
         now = self.clock()
         lease = now + timedelta(seconds=self.settings.webhooks_timeout_s + LEASE_MARGIN_S)
+        cap = self.settings.webhooks_per_endpoint_concurrency
+        busy = {endpoint: n for endpoint, n in self.busy.items() if n > 0}
+        params = {"now": now, "lease": lease, "limit": limit, "scan": limit * SCAN_FACTOR, "cap": cap,
+                  "full": [endpoint for endpoint, n in busy.items() if n >= cap],
+                  "room": msgspec.json.encode({endpoint: cap - n for endpoint, n in busy.items() if n < cap}).decode()}
         async with writer_transaction(self.pool) as conn:
-            cur = await conn.execute(_CLAIM, {"now": now, "lease": lease, "limit": limit})
+            cur = await conn.execute(_CLAIM, params)
             rows = await cur.fetchall()
-        return [Claimed(**{**row, "payload": bytes(row["payload"])}) for row in rows]  # type: ignore[call-overload]
+        claimed = [Claimed(**{**row, "payload": bytes(row["payload"])}) for row in rows]  # type: ignore[call-overload]
+        self.busy.update(delivery.endpoint_id for delivery in claimed)
+        return claimed
 
     async def _send_one(self, delivery: Claimed) -> None:
         try:
@@ -220,6 +246,7 @@ class Sender:
                               error=f"internal error: {type(exc).__name__}", response_body=None)
         finally:
             self.slots.release()
+            self.busy[delivery.endpoint_id] -= 1
         self.outcomes.put_nowait(outcome)
 
     def signature(self, delivery: Claimed, now: datetime) -> str:

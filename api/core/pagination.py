@@ -3,6 +3,9 @@
 A handler declares `limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None, sort: SortParam = None`, turns
 `sort` into (field, descending) with `parse_sort`, the cursor into the last row's sort key with
 `decode_cursor`, fetches `limit + 1` rows after that key, and returns `page_of(...)`.
+
+Lists whose order moves while they are read (a pattern's `risk_score` is computed when read) page by offset
+instead, still under a signed cursor (`{"o": 25}`, as the contract's example): `offset_of` and `offset_page`.
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ import hashlib
 import hmac
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import msgspec
+from litestar import Request
 from litestar.params import QueryParameter
 
+from adapters.settings import Settings
 from api.core.errors import ApiError, validation_error
 
 T = TypeVar("T")
@@ -25,6 +30,7 @@ T = TypeVar("T")
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
 MAX_CURSOR_LENGTH = 2048
+MAX_OFFSET = 100_000
 _B64URL = re.compile(r"[A-Za-z0-9_-]+")
 
 Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT, description=f"Page size, 1 to {MAX_LIMIT}")]
@@ -149,3 +155,28 @@ def encoded_page(documents: Sequence[str], *, limit: int, total: int, key: str, 
     info = page_info(len(documents), limit=limit, total=total, key=key, sort=sort,
                      last_position=lambda: position(limit - 1))
     return b'{"data":[' + ",".join(documents[:limit]).encode() + b'],"page":' + _page_info_encoder.encode(info) + b"}"
+
+
+def cursor_key(request: Request[Any, Any, Any]) -> str:
+    """The key cursors are signed with."""
+    settings: Settings = request.app.state.settings
+    return settings.signing_key_for_cursors
+
+
+def offset_of(key: str, cursor: str | None, sort: str) -> int:
+    """The rows an offset-paged list skips: 0 without a cursor, else the cursor's `o` (400 "malformed cursor
+    token" when forged, altered, made for another sort, or out of range)."""
+    if not cursor:
+        return 0
+    offset = decode_cursor(key, cursor, sort).get("o")
+    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset <= MAX_OFFSET:
+        raise malformed_cursor()
+    return offset
+
+
+def offset_page(rows: Sequence[T], *, offset: int, total: int, key: str, sort: str) -> Page[T]:
+    """A page of an offset-paged list; its `next_cursor` skips this page and the ones before it."""
+    after = offset + len(rows)
+    more = after < total and after <= MAX_OFFSET
+    next_cursor = encode_cursor(key, {"o": after, "s": sort}) if more and rows else None
+    return Page(data=list(rows), page=PageInfo(next_cursor=next_cursor, has_more=more, total=total))

@@ -3,10 +3,10 @@ the `notifications` read model; writes are commands on the user's own streams.""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, Response, delete, get, post, put
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody
 
 from adapters.postgres import tenant_transaction
 from adapters.secret_box import MasterKeyMissing
@@ -15,7 +15,7 @@ from api.core.auth import authenticated, requires
 from api.core.consistency import settle
 from api.core.deps import provide_caller
 from api.core.errors import ApiError, error_responses
-from api.core.pagination import Limit, Page, PageInfo
+from api.core.pagination import Cursor, Limit, Page, cursor_key, offset_of, offset_page
 from api.notifications import schemas
 from api.patterns.routes import pattern_ref
 from commands.notifications import NotificationSettingsCommands, PreferencesInput
@@ -24,7 +24,8 @@ from domain.notifications.events import EventChannels
 from projections.notifications import queries
 from projections.notifications.projector import NAME as NOTIFICATIONS
 
-Offset = Annotated[int, QueryParameter(ge=0, le=100_000, description="Rows to skip (offset paging)")]
+WATCHED_ORDER = "-watched_at"
+"""The watched patterns' one order (most recently watched first): what their cursors are bound to."""
 USERS_ONLY = "forbidden: only a user (not a service account) has notifications"
 
 
@@ -68,14 +69,16 @@ class MyNotificationSettingsController(Controller):
     tags = ("Notifications",)
 
     @get("/watched-patterns", guards=[requires("patterns:read")], responses=error_responses(e403=USERS_ONLY))
-    async def list_watched_patterns(self, request: Request[Any, Any, Any], limit: Limit = 25, offset: Offset = 0
+    async def list_watched_patterns(self, request: Request[Any, Any, Any], limit: Limit = 25, cursor: Cursor = None
                                     ) -> Page[queries.WatchedPattern]:
         """The patterns the signed-in user watches, most recently watched first."""
         user = _user(request)
+        key = cursor_key(request)
+        offset = offset_of(key, cursor, WATCHED_ORDER)
         caller = provide_caller(request)
         async with tenant_transaction(request.app.state.read_pool, caller.workspace_id) as conn:
             rows, total = await queries.watched_patterns(conn, caller.workspace_id, user, limit=limit, offset=offset)
-        return Page(data=rows, page=PageInfo(next_cursor=None, has_more=offset + len(rows) < total, total=total))
+        return offset_page(rows, offset=offset, total=total, key=key, sort=WATCHED_ORDER)
 
     @get("/notification-preferences", guards=[authenticated], responses=error_responses(e403=USERS_ONLY))
     async def get_notification_preferences(self, request: Request[Any, Any, Any]) -> schemas.PreferencesView:

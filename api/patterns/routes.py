@@ -15,7 +15,18 @@ from api.core.conditional import STALE, etag_for, expected_version
 from api.core.consistency import settle
 from api.core.deps import provide_caller
 from api.core.errors import error_responses, not_found, validation_error
-from api.core.pagination import Limit, Page, PageInfo, SortParam, parse_choices, parse_sort
+from api.core.pagination import (
+    Cursor,
+    Limit,
+    Page,
+    SortParam,
+    cursor_key,
+    offset_of,
+    offset_page,
+    parse_choices,
+    parse_sort,
+    sort_spec,
+)
 from api.patterns import schemas
 from commands.patterns import PatternCommands
 from commands.runner import Result
@@ -30,7 +41,8 @@ WINDOWS = {"7d": 7, "30d": 30, "90d": 90}
 PATTERN = ResponseSpec(queries.PatternView, description="The pattern; `ETag` is its version", generate_examples=False)
 CHANGED = {**error_responses(e409="conflict: the pattern changed concurrently; re-read and retry", e412=STALE),
            **error_responses(e422="invalid_transition: a merged pattern is read-only")}
-Offset = Annotated[int, QueryParameter(ge=0, le=100_000, description="Rows to skip (patterns page by offset)")]
+MEMBERS_ORDER = "-linked_at"
+"""The members' one order (most recent first): what their cursors are bound to."""
 PatternIdPath = FromPath[str]
 
 
@@ -56,7 +68,7 @@ class PatternsController(Controller):
 
     @get("/", guards=[requires("patterns:read")])
     async def list_patterns(
-        self, request: Request[Any, Any, Any], limit: Limit = 25, offset: Offset = 0, sort: SortParam = None,
+        self, request: Request[Any, Any, Any], limit: Limit = 25, cursor: Cursor = None, sort: SortParam = None,
         status: Annotated[str | None, QueryParameter(description="Comma-separated statuses")] = None,
         q: Annotated[str | None, QueryParameter(max_length=200, description="Full-text search of name and template")]
         = None,
@@ -66,19 +78,20 @@ class PatternsController(Controller):
         risk_max: Annotated[int | None, QueryParameter(ge=0, le=100)] = None,
     ) -> Page[queries.PatternView]:
         """List patterns (merged ones left out): filters, sort `risk_score`, `issue_count`, `last_seen_at`,
-        `created_at` (default -risk_score), offset pagination."""
+        `created_at` (default -risk_score); the cursor carries an offset (risk moves with time)."""
         if risk_min is not None and risk_max is not None and risk_max < risk_min:
             raise validation_error("risk_max", "must be greater than or equal to risk_min")
         statuses = parse_choices("status", status, [s.value for s in PatternStatus])
         field, descending = parse_sort(sort, SORTS, "-risk_score")
+        key, order = cursor_key(request), sort_spec(field, descending)
+        offset = offset_of(key, cursor, order)
         filters = queries.PatternFilters(status=statuses, q=q or None, domain=domain, service=service,
                                          risk_min=risk_min, risk_max=risk_max)
         caller = provide_caller(request)
         async with tenant_transaction(request.app.state.read_pool, caller.workspace_id) as conn:
             rows, total = await queries.list_patterns(conn, caller.workspace_id, filters, sort=field,
                                                       descending=descending, limit=limit, offset=offset)
-        more = offset + len(rows) < total
-        return Page(data=rows, page=PageInfo(next_cursor=None, has_more=more, total=total))
+        return offset_page(rows, offset=offset, total=total, key=key, sort=order)
 
     @post("/", guards=[requires("patterns:write")], status_code=201,
           responses=error_responses(e404="not_found: an issue of issue_ids does not exist",
@@ -146,15 +159,17 @@ class PatternsController(Controller):
 
     @get("/{pattern_id:str}/members", guards=[requires("patterns:read")])
     async def list_pattern_members(self, request: Request[Any, Any, Any], pattern_id: PatternIdPath,
-                                   limit: Limit = 25, offset: Offset = 0) -> Page[queries.Member]:
+                                   limit: Limit = 25, cursor: Cursor = None) -> Page[queries.Member]:
         """The pattern's issues, most recent first, each with its `similarity` and `match_method`."""
         public_id = pattern_ref(pattern_id)
+        key = cursor_key(request)
+        offset = offset_of(key, cursor, MEMBERS_ORDER)
         await _pattern(request, public_id)
         caller = provide_caller(request)
         async with tenant_transaction(request.app.state.read_pool, caller.workspace_id) as conn:
             rows, total = await queries.list_members(conn, caller.workspace_id, public_id, limit=limit,
                                                      offset=offset)
-        return Page(data=rows, page=PageInfo(next_cursor=None, has_more=offset + len(rows) < total, total=total))
+        return offset_page(rows, offset=offset, total=total, key=key, sort=MEMBERS_ORDER)
 
     @get("/{pattern_id:str}/frequency", guards=[requires("patterns:read")])
     async def get_pattern_frequency(

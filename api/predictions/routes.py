@@ -21,12 +21,15 @@ from api.core.pagination import (
     Cursor,
     Limit,
     Page,
-    PageInfo,
     SortParam,
+    cursor_key,
     decode_cursor,
+    offset_of,
+    offset_page,
     page_of,
     parse_choices,
     parse_sort,
+    sort_spec,
 )
 from api.predictions import schemas
 from commands.predictions import PredictionCommands, rule_id_of
@@ -41,7 +44,8 @@ from projections.workspace_settings.queries import workspace_settings
 
 STATUSES = {"active", "dismissed", "expired"}
 IMPACTS = {"critical", "high", "medium", "low"}
-Offset = Annotated[int, QueryParameter(ge=0, le=100_000, description="Rows to skip (offset paging)")]
+RULES_ORDER = "created_at"
+"""The alert rules' one order (oldest first): what their cursors are bound to."""
 WindowDays = Annotated[int, QueryParameter(ge=1, le=365, description="Prediction window in days (7, 30 or 90)")]
 FORECAST_DAYS = 14
 
@@ -85,7 +89,7 @@ class PredictionsController(Controller):
 
     @get("/", guards=[requires("predictions:read")])
     async def list_predictions(
-        self, request: Request[Any, Any, Any], limit: Limit = 25, offset: Offset = 0, sort: SortParam = None,
+        self, request: Request[Any, Any, Any], limit: Limit = 25, cursor: Cursor = None, sort: SortParam = None,
         pattern_id: Annotated[str | None, QueryParameter(max_length=64)] = None,
         status: Annotated[str | None, QueryParameter(max_length=100, description="active, dismissed, expired "
                                                      "(comma-separated)")] = None,
@@ -96,6 +100,8 @@ class PredictionsController(Controller):
     ) -> Page[queries.PredictionView]:
         """List predictions (newest first by default; sort `predicted_at`, `probability`, `expires_at`)."""
         field, descending = parse_sort(sort, set(queries.SORTS), "-predicted_at")
+        key, order = cursor_key(request), sort_spec(field, descending)
+        offset = offset_of(key, cursor, order)
         pattern = None
         if pattern_id is not None:
             pattern = canonical("pat", pattern_id)
@@ -108,7 +114,7 @@ class PredictionsController(Controller):
         async with tenant_transaction(request.app.state.read_pool, caller.workspace_id) as conn:
             rows, total = await queries.list_predictions(conn, caller.workspace_id, filters, sort=field,
                                                          descending=descending, limit=limit, offset=offset)
-        return Page(data=rows, page=PageInfo(next_cursor=None, has_more=offset + len(rows) < total, total=total))
+        return offset_page(rows, offset=offset, total=total, key=key, sort=order)
 
     @get("/summary", guards=[requires("predictions:read")])
     async def get_prediction_summary(self, request: Request[Any, Any, Any], window_days: WindowDays = 7
@@ -228,13 +234,15 @@ class AlertRulesController(Controller):
         return Response(await _rule(request, rule_id_of(accepted)), status_code=201, headers=headers)
 
     @get("/", guards=[requires("predictions:read")])
-    async def list_alert_rules(self, request: Request[Any, Any, Any], limit: Limit = 25, offset: Offset = 0
+    async def list_alert_rules(self, request: Request[Any, Any, Any], limit: Limit = 25, cursor: Cursor = None
                                ) -> Page[queries.AlertRuleView]:
         """The workspace's alert rules, oldest first."""
+        key = cursor_key(request)
+        offset = offset_of(key, cursor, RULES_ORDER)
         caller = provide_caller(request)
         async with tenant_transaction(request.app.state.read_pool, caller.workspace_id) as conn:
             rows, total = await queries.list_rules(conn, caller.workspace_id, limit, offset)
-        return Page(data=rows, page=PageInfo(next_cursor=None, has_more=offset + len(rows) < total, total=total))
+        return offset_page(rows, offset=offset, total=total, key=key, sort=RULES_ORDER)
 
     @get("/{rule_id:str}", guards=[requires("predictions:read")])
     async def get_alert_rule(self, request: Request[Any, Any, Any], rule_id: FromPath[str]

@@ -19,7 +19,18 @@ from api.core.conditional import STALE, etag_for, expected_version
 from api.core.consistency import settle
 from api.core.deps import provide_caller
 from api.core.errors import ApiError, error_responses, not_found
-from api.core.pagination import Limit, Page, PageInfo, SortParam, parse_choices, parse_sort
+from api.core.pagination import (
+    Cursor,
+    Limit,
+    Page,
+    SortParam,
+    cursor_key,
+    offset_of,
+    offset_page,
+    parse_choices,
+    parse_sort,
+    sort_spec,
+)
 from api.recommendations import schemas
 from commands.recommendations import RecommendationCommands
 from commands.runner import Result
@@ -52,7 +63,6 @@ PUSHED = {
              "`provider_error`); nothing was recorded",
         e503="service_unavailable: CAUSELOOP_MASTER_KEY is not configured (production)"),
 }
-Offset = Annotated[int, QueryParameter(ge=0, le=100_000, description="Rows to skip (recommendations page by offset)")]
 RecommendationIdPath = FromPath[str]
 
 
@@ -78,25 +88,27 @@ class RecommendationsController(Controller):
 
     @get("/", guards=[requires("recommendations:read")])
     async def list_recommendations(
-        self, request: Request[Any, Any, Any], limit: Limit = 25, offset: Offset = 0, sort: SortParam = None,
+        self, request: Request[Any, Any, Any], limit: Limit = 25, cursor: Cursor = None, sort: SortParam = None,
         status: Annotated[str | None, QueryParameter(description="Comma-separated statuses (OR)")] = None,
         type: Annotated[str | None, QueryParameter(description="Comma-separated types (OR)")] = None,
         impact: Annotated[str | None, QueryParameter(description="Comma-separated impacts (OR)")] = None,
         pattern_id: Annotated[str | None, QueryParameter(max_length=64, description="The source pattern")] = None,
     ) -> Page[queries.RecommendationView]:
         """List recommendations: filters `status`, `type`, `impact`, `pattern_id`; sort `rank` (default), `-rank`,
-        `-created_at`, `-expected_loops_prevented`, `-updated_at`; offset pagination."""
+        `-created_at`, `-expected_loops_prevented`, `-updated_at`; the cursor carries an offset."""
         filters = queries.RecommendationFilters(
             status=parse_choices("status", status, {s.value for s in RecommendationStatus}),
             type=parse_choices("type", type, {t.value for t in RecommendationType}),
             impact=parse_choices("impact", impact, {i.value for i in Impact}),
             pattern_id=canonical("pat", pattern_id) or pattern_id if pattern_id else None)
         field, descending = parse_sort(sort, SORTS, "rank")
+        key, order = cursor_key(request), sort_spec(field, descending)
+        offset = offset_of(key, cursor, order)
         caller = provide_caller(request)
         async with tenant_transaction(request.app.state.read_pool, caller.workspace_id) as conn:
             rows, total = await queries.list_recommendations(conn, caller.workspace_id, filters, sort=field,
                                                              descending=descending, limit=limit, offset=offset)
-        return Page(data=rows, page=PageInfo(next_cursor=None, has_more=offset + len(rows) < total, total=total))
+        return offset_page(rows, offset=offset, total=total, key=key, sort=order)
 
     @get("/{recommendation_id:str}", guards=[requires("recommendations:read")], responses={200: RECOMMENDATION})
     async def get_recommendation(self, request: Request[Any, Any, Any], recommendation_id: RecommendationIdPath

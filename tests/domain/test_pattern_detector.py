@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from domain.events import Actor, ActorKind
 from domain.ids import IssueId, PatternId, WorkspaceId, render
-from domain.issues.events import IssueOpened, IssuePatternLinked, IssuePatternUnlinked
+from domain.issues.events import IssueDetailsEdited, IssueOpened, IssuePatternLinked, IssuePatternUnlinked
 from domain.patterns.detector import DETECTOR_ACTOR, Decide, Detector
 from domain.patterns.events import Fingerprint as Fp
 from domain.patterns.events import IssueReanalysisRequested, PatternDetected, PatternMerged
@@ -89,3 +89,17 @@ def test_replaying_the_same_events_gives_the_same_decisions() -> None:
     first, second = run(), run()
     assert first == second
     assert len({d.pattern_key for d in first}) == 2
+
+
+def test_a_changed_issue_keeps_its_pattern_until_a_reanalysis_regroups_it() -> None:
+    detector = Detector()
+    detector.observe(opened(1, "Payment timeout after 30s for order 17", service="checkout"))
+    detector.observe(opened(2, "Payment timeout after 12s for order 99", service="checkout"))
+    edited = IssueDetailsEdited(**_env(uuid.UUID(int=2), 2), title="Disk full on /var/lib/postgresql")  # type: ignore[arg-type]
+
+    assert detector.observe(edited) == []  # never moved silently
+    assert detector.pattern_of(WS, iss(2)) == iss(1)
+
+    request = IssueReanalysisRequested(**_env(uuid.UUID(int=98), 1), issue_id=IssueId(iss(2)))  # type: ignore[arg-type]
+    [moved] = detector.observe(request)  # asked for: grouped with what it says now
+    assert moved.pattern_key != iss(1) and moved.unlinked_from_key == iss(1)

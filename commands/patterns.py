@@ -11,7 +11,7 @@ from adapters.ids import keyed_uuid
 from commands.caller import Caller
 from commands.errors import NotFound
 from commands.runner import CommandRunner, Context, Decision, Result
-from domain.events import DomainEvent, envelope
+from domain.events import DomainEvent
 from domain.ids import IssueId, PatternId, WorkspaceId, parse, render
 from domain.issues import issue as issue_rules
 from domain.issues.events import AnyIssueEvent, IssueEvent
@@ -21,7 +21,6 @@ from domain.patterns.events import (
     AnyPatternAggregateEvent,
     Fingerprint,
     IssueLinkedToPattern,
-    IssueReanalysisRequested,
     PatternEvent,
     PatternStatus,
 )
@@ -75,6 +74,8 @@ class PatternCommands:
                 history = [last]
             events: list[DomainEvent] = []
             for decision in decisions:
+                if decision.reaffirm:  # the issue stays: only its analysis is recorded again (below)
+                    continue
                 decided = self._decide_one(context, stream_id, current, decision)
                 current = decide.project_pattern(current, cast(list[AnyPatternAggregateEvent], decided))
                 events += decided
@@ -168,19 +169,16 @@ class PatternCommands:
         return await self._runner.run(caller, deciding)
 
     async def reanalyze(self, issue_id: str, tier: str, caller: Caller) -> Result:
-        """Ask the detector to group the issue again (it answers asynchronously, like for a new issue)."""
+        """Ask the detector to group the issue again: the issue is `analyzing` from this commit until the detector
+        records its answer (asynchronously, like for a new issue)."""
         issue_stream = parse("iss", issue_id)
 
         async def deciding(context: Context) -> Decision:
             history = [] if issue_stream is None else await context.load(issue_stream, IssueEvent)
             issue = issue_rules.project_issue(None, cast(list[AnyIssueEvent], history))
-            if issue is None or issue.workspace_id != caller.workspace_id:
+            if issue_stream is None or issue is None or issue.workspace_id != caller.workspace_id:
                 raise NotFound("issue", issue_id)
-            stream_id = keyed_uuid(caller.workspace_id, "reanalysis", issue_id)
-            requests = await context.load(stream_id, PatternEvent)
-            version = requests[-1].originator_version + 1 if requests else 1
-            return Decision(stream_id, requests, [IssueReanalysisRequested(
-                **envelope(context.meta, stream_id, version), issue_id=IssueId(issue_id), tier=tier)])
+            return Decision(issue_stream, history, issue_rules.start_reanalysis(issue, tier, context.meta))
 
         return await self._runner.run(caller, deciding)
 

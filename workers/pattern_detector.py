@@ -42,16 +42,21 @@ def recorded_links(events: Sequence[tuple[int, object]]) -> Counter[str]:
 
 
 def replay(detector: Detector, events: Sequence[tuple[int, object]]) -> list[Decide]:
-    """Fold the history into the detector; answer the decisions it makes that the history does not record yet."""
+    """Fold the history into the detector; answer the decisions it makes that the history does not record yet: a
+    link is recorded by its `IssueLinkedToPattern`, a reanalysis that kept the issue by the `IssueAnalyzed` after it
+    (the detector's `awaiting`)."""
     recorded = recorded_links(events)
     pending: list[Decide] = []
+    reaffirms: dict[tuple[str, str], Decide] = {}
     for _, event in events:
         for decision in detector.observe(event):
-            if recorded[decision.issue_id] > 0:
+            if decision.reaffirm:
+                reaffirms[(decision.workspace_id, decision.issue_id)] = decision
+            elif recorded[decision.issue_id] > 0:
                 recorded[decision.issue_id] -= 1
             else:
                 pending.append(decision)
-    return pending
+    return pending + [decision for key, decision in reaffirms.items() if key in detector.awaiting]
 
 
 class PatternDetector(FoldingWorker[Decide]):

@@ -33,6 +33,7 @@ from commands.runner import Result
 from domain.ids import canonical, render
 from domain.patterns.events import PatternStatus
 from domain.patterns.pattern import PatternEdit
+from projections.issues.projector import NAME as ISSUES_PROJECTION
 from projections.patterns import queries
 from projections.patterns.projector import NAME as PATTERNS_PROJECTION
 
@@ -217,13 +218,14 @@ class IssueAnalysisController(Controller):
           responses=error_responses(e409="conflict: changed concurrently; retry"))
     async def reanalyze_issue(self, request: Request[Any, Any, Any], issue_id: FromPath[str],
                               data: JSONBody[schemas.ReanalyzeRequest]) -> Response[schemas.ReanalysisAccepted]:
-        """Run the grouping again for this issue (asynchronously, by the pattern detector): it moves to another
-        pattern only if the answer changed, e.g. after merges or unlinks."""
+        """Run the grouping again for this issue (asynchronously, by the pattern detector): its `stage` is
+        `analyzing` from this answer until the detector records its analysis; it moves to another pattern only if
+        the answer changed, e.g. after merges or unlinks."""
         public_id = canonical("iss", issue_id)
         if public_id is None:
             raise not_found("issue", issue_id)
         commands: PatternCommands = request.app.state.pattern_commands
         accepted = await commands.reanalyze(public_id, data.tier.value, provide_caller(request))
-        headers = await settle(request.app.state, (PATTERNS_PROJECTION, accepted.position))
+        headers = await settle(request.app.state, (ISSUES_PROJECTION, accepted.position))
         return Response(schemas.ReanalysisAccepted(issue_id=public_id, tier=data.tier.value, status="queued"),
                         status_code=202, headers=headers)

@@ -105,6 +105,13 @@ class IssueAnalyzed(IssueEvent, frozen=True, kw_only=True):
     model: str | None = None
 
 
+class IssueReanalysisStarted(IssueEvent, frozen=True, kw_only=True):
+    """Someone asked for the issue to be analyzed again (`POST /v1/issues/{id}/reanalyze`): its stage is
+    `analyzing` until the pattern detector records its answer (an `IssueAnalyzed`, with a new link if it moved)."""
+
+    tier: str
+
+
 AnyIssueEvent = (
     IssueOpened
     | IssueDetailsEdited
@@ -116,8 +123,9 @@ AnyIssueEvent = (
     | IssuePatternLinked
     | IssuePatternUnlinked
     | IssueAnalyzed
+    | IssueReanalysisStarted
 )
 ISSUE_EVENT_TYPES: tuple[type[IssueEvent], ...] = (
     IssueOpened, IssueDetailsEdited, IssueAssigned, IssueStatusChanged, IssueClosed,
-    IssueReopened, IssueCommented, IssuePatternLinked, IssuePatternUnlinked, IssueAnalyzed,
+    IssueReopened, IssueCommented, IssuePatternLinked, IssuePatternUnlinked, IssueAnalyzed, IssueReanalysisStarted,
 )

@@ -24,6 +24,7 @@ from domain.issues.events import (
     IssueOpened,
     IssuePatternLinked,
     IssuePatternUnlinked,
+    IssueReanalysisStarted,
     IssueReopened,
     IssueStatusChanged,
     Metadata,
@@ -92,7 +93,7 @@ def evolve(issue: Issue | None, event: AnyIssueEvent) -> Issue:
             return msgspec.structs.replace(issue, pattern_id=event.pattern_id)
         case IssuePatternUnlinked():
             return msgspec.structs.replace(issue, pattern_id=None)
-        case IssueCommented() | IssueAnalyzed():
+        case IssueCommented() | IssueAnalyzed() | IssueReanalysisStarted():
             return issue
         case _:
             assert_never(event)
@@ -208,6 +209,11 @@ def unlink_pattern(issue: Issue, meta: Meta) -> list[IssueEvent]:
     if issue.pattern_id is None:
         return []
     return [IssuePatternUnlinked(**envelope(meta, issue.id, issue.version + 1), pattern_id=issue.pattern_id)]
+
+
+def start_reanalysis(issue: Issue, tier: str, meta: Meta) -> list[IssueEvent]:
+    """The issue is analyzed again: `analyzing` until the detector answers."""
+    return [IssueReanalysisStarted(**envelope(meta, issue.id, issue.version + 1), tier=tier)]
 
 
 def record_analysis(issue: Issue, meta: Meta, *, stage: Stage, risk_score: int, root_cause: str | None,

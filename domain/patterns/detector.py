@@ -19,10 +19,12 @@ import msgspec
 from domain.events import Actor, ActorKind
 from domain.ids import IssueId, WorkspaceId, render
 from domain.issues.events import (
+    IssueAnalyzed,
     IssueDetailsEdited,
     IssueOpened,
     IssuePatternLinked,
     IssuePatternUnlinked,
+    IssueReanalysisStarted,
     Stage,
 )
 from domain.patterns.events import IssueReanalysisRequested, PatternDetected, PatternMerged
@@ -57,6 +59,8 @@ class Decide(msgspec.Struct, frozen=True, kw_only=True):
     similar: list[tuple[IssueId, float]]
     unlinked_from_key: str | None = None
     """A user unlinked the issue from this pattern: its membership there ends with this decision."""
+    reaffirm: bool = False
+    """A reanalysis that kept the issue where it is: only its analysis is recorded again (no new link)."""
     stage: Stage = Stage.PATTERN_FOUND
     """`in_loop` when another issue of the pattern was first seen within the workspace's recurrence window."""
     risk_score: int = 0
@@ -135,6 +139,9 @@ def signal_of(issue_id: str, opened: IssueOpened) -> Signal:
 class Detector:
     def __init__(self, *, similar: bool = True) -> None:
         self._workspaces: dict[str, _Workspace] = {}
+        self.awaiting: set[tuple[str, str]] = set()
+        """(workspace, issue) whose reanalysis has started and whose answer (an `IssueAnalyzed`) is not recorded yet:
+        after a replay, the reaffirming decisions still to append are theirs."""
         self._similar = similar
         """Also find each new issue's most similar earlier issues (off: grouping alone, for the benchmark)."""
 
@@ -171,6 +178,12 @@ class Detector:
                 self._workspace(event.workspace_id).window = timedelta(days=event.recurrence_window_days)
             case IssueReanalysisRequested():
                 return self.reanalyze(event.workspace_id, event.issue_id)
+            case IssueReanalysisStarted():
+                issue_id = render("iss", event.originator_id)
+                self.awaiting.add((event.workspace_id, issue_id))
+                return self.reanalyze(event.workspace_id, issue_id, reaffirm=True)
+            case IssueAnalyzed():
+                self.awaiting.discard((event.workspace_id, render("iss", event.originator_id)))
             case PatternMerged():
                 space = self._workspace(event.workspace_id)
                 source = space.key_of_pattern.get(render("pat", event.originator_id))
@@ -182,9 +195,10 @@ class Detector:
                         space.seen.setdefault(target, _Seen()).absorb(moved)
         return []
 
-    def reanalyze(self, workspace_id: str, issue_id: str) -> list[Decide]:
+    def reanalyze(self, workspace_id: str, issue_id: str, *, reaffirm: bool = False) -> list[Decide]:
         """Group one issue again with what the detector knows now (an explicit re-run: the only time an issue
-        may move); no decision when the answer is the pattern it is in."""
+        may move). When the answer is the pattern it is in: no decision, or with `reaffirm` one that records the
+        analysis again (the issue shows `analyzing` until then)."""
         space = self._workspace(workspace_id)
         issue = space.issues.get(issue_id)
         if issue is None:
@@ -193,7 +207,7 @@ class Detector:
         decision = self._assign(space, issue_id, issue)
         if current is not None and space.grouper.resolve(decision.pattern_key) == current:
             issue.pattern_key = current
-            return []
+            return [msgspec.structs.replace(decision, pattern_key=current, reaffirm=True)] if reaffirm else []
         return [msgspec.structs.replace(decision, unlinked_from_key=current)]
 
     def _opened(self, event: IssueOpened) -> list[Decide]:

@@ -11,6 +11,7 @@ from domain.ids import render
 from domain.issues.events import (
     AnyIssueEvent,
     IssueAnalyzed,
+    IssueReanalysisStarted,
     IssueAssigned,
     IssueClosed,
     IssueCommented,
@@ -100,6 +101,8 @@ def _evolve(view: IssueView, event: AnyIssueEvent) -> IssueView:
                            risk_score=event.risk_score, analysis=Analysis(
                 root_cause=event.root_cause, contributing_factors=event.contributing_factors,
                 confidence=event.confidence, model=event.model))
+        case IssueReanalysisStarted():
+            return replace(view, stage=Stage.ANALYZING)
         case IssueOpened():
             return view
         case _:

@@ -67,6 +67,7 @@ from domain.issues.events import (
     IssueOpened,
     IssuePatternLinked,
     IssuePatternUnlinked,
+    IssueReanalysisStarted,
     IssueReopened,
     IssueStatusChanged,
     Severity,
@@ -208,6 +209,7 @@ def samples() -> list[object]:
         *ingestion_samples(),
         *push_samples(),
         *watch_samples(),
+        IssueReanalysisStarted(**envelope(meta(T0), ISSUE, 11), tier="balanced"),
     ]
 
 

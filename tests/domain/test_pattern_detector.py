@@ -103,3 +103,27 @@ def test_a_changed_issue_keeps_its_pattern_until_a_reanalysis_regroups_it() -> N
     request = IssueReanalysisRequested(**_env(uuid.UUID(int=98), 1), issue_id=IssueId(iss(2)))  # type: ignore[arg-type]
     [moved] = detector.observe(request)  # asked for: grouped with what it says now
     assert moved.pattern_key != iss(1) and moved.unlinked_from_key == iss(1)
+
+
+def test_a_reanalysis_that_keeps_the_issue_is_answered_once_even_across_a_replay() -> None:
+    from domain.issues.events import IssueAnalyzed, IssueReanalysisStarted, Stage
+    from domain.patterns.events import IssueLinkedToPattern
+    from workers.pattern_detector import replay
+
+    first = opened(1, "disk full on /data")
+    linked = IssueLinkedToPattern(**_env(uuid.uuid5(uuid.NAMESPACE_URL, iss(1)), 2, DETECTOR_ACTOR),  # type: ignore[arg-type]
+                                  issue_id=IssueId(iss(1)), method="fingerprint", similarity=1.0, fingerprint="h",
+                                  severity="medium", issue_opened_at=first.occurred_at)
+    started = IssueReanalysisStarted(**_env(uuid.UUID(int=1), 3), tier="fast")  # type: ignore[arg-type]
+    answered = IssueAnalyzed(**_env(uuid.UUID(int=1), 4, DETECTOR_ACTOR), stage=Stage.PATTERN_FOUND,  # type: ignore[arg-type]
+                             risk_score=40)
+
+    live = Detector()
+    live.observe(first)
+    [reaffirm] = live.observe(started)
+    assert reaffirm.reaffirm and reaffirm.pattern_key == iss(1) and reaffirm.unlinked_from_key is None
+
+    history = [(1, first), (2, linked), (3, started)]
+    [pending] = replay(Detector(), history)  # restarted before the answer was stored: answer it
+    assert pending.reaffirm and pending.issue_id == iss(1)
+    assert replay(Detector(), [*history, (4, answered)]) == []  # answered: nothing again

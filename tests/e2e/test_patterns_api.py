@@ -230,6 +230,16 @@ async def test_reanalyze_regroups_with_what_the_detector_knows_now(api: Client, 
 
     same = await api.post(f"/v1/issues/{issue['id']}/reanalyze", json={"tier": "fast"}, headers=tenant.headers())
     assert same.status_code == 202 and same.json() == {"issue_id": issue["id"], "tier": "fast", "status": "queued"}
+    analyzing = (await api.get(f"/v1/issues/{issue['id']}", headers=tenant.headers())).json()
+    assert analyzing["stage"] == "analyzing"  # at once, read-your-writes
+
+    async def answered() -> dict[str, Any] | None:
+        body: dict[str, Any] = (await api.get(f"/v1/issues/{issue['id']}", headers=tenant.headers())).json()
+        return body if body["stage"] != "analyzing" else None
+
+    written_back = await eventually(answered)
+    assert written_back["stage"] in ("pattern_found", "in_loop") and written_back["pattern_id"] == before
+    assert written_back["analysis"]["root_cause"] and written_back["version"] > analyzing["version"]
     bad = await api.post(f"/v1/issues/{issue['id']}/reanalyze", json={"tier": "slow"}, headers=tenant.headers())
     assert bad.status_code == 400
     missing = await api.post(f"/v1/issues/{render('iss', pattern_stream('a', 'b'))}/reanalyze", json={},

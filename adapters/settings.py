@@ -54,7 +54,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     webhooks_disable_after_s: float = 86_400.0
     webhooks_secret_overlap_s: float = 86_400.0
     webhooks_concurrency: int = 64
-    webhooks_per_endpoint_concurrency: int = 16
+    webhooks_per_endpoint_concurrency: int = 48
     webhooks_poll_interval_s: float = 0.2
     connector_http_timeout_s: float = 15.0
     """Deadline of each call to a provider (headers and body together)."""

@@ -181,6 +181,7 @@ class Sender:
         recorder = asyncio.create_task(self._record_forever())
         try:
             while not stopping.is_set():
+                self.wake.clear()  # before claiming: a wake during the claim (a NOTIFY, a slot freed) is kept
                 try:
                     claimed = await self.claim_and_send()
                 except Exception:  # Postgres away: what was claimed is leased, and is retried when the lease ends
@@ -189,7 +190,6 @@ class Sender:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stopping.wait(), 1.0)
                 if claimed == 0:
-                    self.wake.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self.wake.wait(), self.settings.webhooks_poll_interval_s)
             if self.in_flight:
@@ -246,6 +246,8 @@ class Sender:
                               error=f"internal error: {type(exc).__name__}", response_body=None)
         finally:
             self.slots.release()
+            if self.busy[delivery.endpoint_id] >= self.settings.webhooks_per_endpoint_concurrency:
+                self.wake.set()  # the claim loop may be waiting because this endpoint was full: it has room now
             self.busy[delivery.endpoint_id] -= 1
         self.outcomes.put_nowait(outcome)
 
@@ -414,7 +416,7 @@ async def run_sender(settings: Settings, stopping: asyncio.Event, *, clock: Cloc
                                             endpoint_id, failing_since=since,
                                             reason=f"every delivery failed for {hours:g} h")
 
-    pool = create_pool(settings, min_size=1, max_size=4, name="webhook-sender")
+    pool = create_pool(settings, min_size=1, max_size=4, name="webhook-sender", custom_plans=True)
     client = PostClient(body_max=RESPONSE_BODY_MAX * 4)
     await pool.open()
     sender = Sender(settings, pool, client, box=box, disable=disable, clock=clock, resolver=resolver)

@@ -11,7 +11,6 @@ from domain.ids import render
 from domain.issues.events import (
     AnyIssueEvent,
     IssueAnalyzed,
-    IssueReanalysisStarted,
     IssueAssigned,
     IssueClosed,
     IssueCommented,
@@ -19,6 +18,7 @@ from domain.issues.events import (
     IssueOpened,
     IssuePatternLinked,
     IssuePatternUnlinked,
+    IssueReanalysisStarted,
     IssueReopened,
     IssueStatusChanged,
     Severity,

@@ -10,9 +10,7 @@ subscriber would see them.
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -24,13 +22,13 @@ from nats.aio.msg import Msg
 from adapters.settings import Settings
 from tests.e2e.conftest import Tenant, Workers
 from tests.e2e.detector_support import DetectorThread
+from tests.e2e.polling import eventually
 from tests.e2e.prediction_support import PredictorThread, TestClock
 from tests.e2e.recommender_support import MovableClock, RecommenderThread
 
 pytestmark = [pytest.mark.postgres, pytest.mark.nats]
 Client = AsyncTestClient  # type: ignore[type-arg]
 T = TypeVar("T")
-DEADLINE_S = 60.0  # a bound on waiting for an asynchronous worker, not a speed check: generous for loaded machines
 RECURRING = "Timeout calling payments-api after {}ms for order {}"
 UNRELATED = ("Disk full on /var/lib/postgresql on db-3", "TLS certificate expired for status.example.com",
              "Out of memory: killed process 4121 (report-builder)")
@@ -71,16 +69,6 @@ async def bus(settings: Settings, tenant: Tenant) -> AsyncIterator[list[str]]:
         yield seen
     finally:
         await nc.close()
-
-
-async def eventually(probe: Callable[[], Awaitable[T | None]], what: str) -> T:
-    deadline = time.monotonic() + DEADLINE_S
-    while True:
-        found = await probe()
-        if found is not None:
-            return found
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 async def get(api: Client, tenant: Tenant, path: str) -> Any:

@@ -4,9 +4,7 @@ issues are served by the API. Replaying the detector and rebuilding the read mod
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -21,30 +19,19 @@ from domain.ids import render
 from domain.patterns.detector import Detector
 from tests.e2e.conftest import Tenant, Workers, event_store
 from tests.e2e.detector_support import DetectorThread
+from tests.e2e.polling import eventually
 from workers.operations import rebuild
 from workers.pattern_detector import replay
 
 pytestmark = [pytest.mark.postgres, pytest.mark.nats]
 Client = AsyncTestClient  # type: ignore[type-arg]
 T = TypeVar("T")
-DEADLINE_S = 60.0  # a bound on waiting for an asynchronous worker, not a speed check: generous for loaded machines
 
 
 @pytest.fixture(scope="module")
 def detector(settings: Settings, workers: Workers) -> Iterator[DetectorThread]:
     with DetectorThread(settings) as running:
         yield running
-
-
-async def eventually(probe: Callable[[], Awaitable[T | None]]) -> T:
-    """The detector works asynchronously (no position to wait for from the client): poll its result, bounded."""
-    deadline = time.monotonic() + DEADLINE_S
-    while True:
-        found = await probe()
-        if found is not None:
-            return found
-        assert time.monotonic() < deadline, "the detector did not assign in time"
-        await asyncio.sleep(0.05)
 
 
 async def create(api: Client, tenant: Tenant, title: str, **fields: Any) -> dict[str, Any]:

@@ -4,9 +4,7 @@ per crossing and stay silent while snoozed, and each user's feed gets the notifi
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -16,12 +14,12 @@ from litestar.testing import AsyncTestClient
 from adapters.settings import Settings
 from tests.e2e.conftest import Tenant, Workers
 from tests.e2e.detector_support import DetectorThread
+from tests.e2e.polling import eventually
 from tests.e2e.prediction_support import PredictorThread, TestClock
 
 pytestmark = [pytest.mark.postgres, pytest.mark.nats]
 Client = AsyncTestClient  # type: ignore[type-arg]
 T = TypeVar("T")
-DEADLINE_S = 60.0  # a bound on waiting for an asynchronous worker, not a speed check: generous for loaded machines
 TITLE = "Connection pool exhausted in billing-api after {} waiters on shard {}"
 
 
@@ -55,16 +53,6 @@ def predictor(settings: Settings, workers: Workers, clock: TestClock) -> Iterato
 @pytest.fixture
 def pipeline(predictor: Predictor, clock: TestClock) -> TestClock:
     return clock
-
-
-async def eventually(probe: Callable[[], Awaitable[T | None]], what: str) -> T:
-    deadline = time.monotonic() + DEADLINE_S
-    while True:
-        found = await probe()
-        if found is not None:
-            return found
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 async def get(api: Client, tenant: Tenant, path: str) -> Any:

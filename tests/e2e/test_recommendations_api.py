@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -20,13 +20,13 @@ from domain.identity.roles import Role
 from domain.recommendations.recommender import Recommender
 from tests.e2e.conftest import Tenant, Workers, event_store
 from tests.e2e.detector_support import DetectorThread
+from tests.e2e.polling import DEADLINE_S, eventually
 from tests.e2e.recommender_support import MovableClock, RecommenderThread
 from workers.recommender import CATEGORIES, still_pending
 
 pytestmark = [pytest.mark.postgres, pytest.mark.nats]
 Client = AsyncTestClient  # type: ignore[type-arg]
 T = TypeVar("T")
-DEADLINE_S = 60.0  # a bound on waiting for an asynchronous worker, not a speed check: generous for loaded machines
 TIMEOUT = "Timeout calling payments-api after {}ms for order {}"
 
 
@@ -47,17 +47,6 @@ def clock(recommender: RecommenderThread, detector: DetectorThread) -> Iterator[
     recommender.clock.offset = timedelta(0)
     yield recommender.clock
     recommender.clock.offset = timedelta(0)
-
-
-async def eventually(probe: Callable[[], Awaitable[T | None]], what: str) -> T:
-    """The workers answer asynchronously (no position to wait for from the client): poll, bounded."""
-    deadline = time.monotonic() + DEADLINE_S
-    while True:
-        found = await probe()
-        if found is not None:
-            return found
-        assert time.monotonic() < deadline, f"{what} did not happen in time"
-        await asyncio.sleep(0.05)
 
 
 async def create(api: Client, tenant: Tenant, title: str) -> dict[str, Any]:

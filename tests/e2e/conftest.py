@@ -23,6 +23,7 @@ from domain.identity.roles import Role, scopes_for
 from domain.ids import render
 from projections.position_waiter import PositionWaiter
 from projections.registry import PROJECTIONS
+from tests.fake_providers import Provider, serving
 from workers.projector_runner import run_projectors
 from workers.relay import run_relay
 
@@ -147,3 +148,20 @@ def tenant(settings: Settings, workers: Workers, identity_store: EventStore) -> 
 @pytest.fixture
 def other_tenant(settings: Settings, workers: Workers, identity_store: EventStore) -> Tenant:
     return Tenant(settings, identity_store)
+
+
+@pytest.fixture(scope="module")
+def provider_server() -> Iterator[tuple[str, Provider]]:
+    """The local server that behaves like Jira, GitHub, PagerDuty and Sentry (tests/fake_providers.py), one per
+    test module."""
+    with serving() as running:
+        yield running
+
+
+@pytest.fixture
+def provider(provider_server: tuple[str, Provider]) -> Iterator[tuple[str, Provider]]:
+    """A clean provider state per test on the module's server (a module may define its own `provider`)."""
+    base, state = provider_server
+    state.__init__()  # type: ignore[misc]
+    yield base, state
+    state.release.set()

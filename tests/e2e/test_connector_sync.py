@@ -26,7 +26,7 @@ from domain.identity.roles import Role
 from domain.ids import render
 from projections.position_waiter import PositionWaiter
 from tests.e2e.conftest import Tenant
-from tests.fake_providers import JIRA_EMAIL, T0, TOKEN, Provider, serving
+from tests.fake_providers import JIRA_EMAIL, T0, TOKEN, Provider
 from workers.sync.worker import SyncWorker, run_sync_worker
 
 pytestmark = [pytest.mark.postgres, pytest.mark.nats]
@@ -64,20 +64,6 @@ class SyncWorkers:
     def __exit__(self, *_: object) -> None:
         self._loop.call_soon_threadsafe(self._stopping.set)
         self._thread.join(30)
-
-
-@pytest.fixture(scope="module")
-def provider_server() -> Iterator[tuple[str, Provider]]:
-    with serving() as running:
-        yield running
-
-
-@pytest.fixture
-def provider(provider_server: tuple[str, Provider]) -> Iterator[tuple[str, Provider]]:
-    base, state = provider_server
-    state.__init__()  # type: ignore[misc]  (a clean provider per test, same server)
-    yield base, state
-    state.release.set()
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -30,26 +30,12 @@ from domain.recommendations import recommendation as decide
 from domain.recommendations.knowledge import PatternFacts, match
 from tests.builders import T0
 from tests.e2e.conftest import Tenant, Workers
-from tests.fake_providers import JIRA_EMAIL, TOKEN, Provider, serving
+from tests.fake_providers import JIRA_EMAIL, TOKEN, Provider
 
 pytestmark = [pytest.mark.postgres, pytest.mark.nats]
 Client = AsyncTestClient  # type: ignore[type-arg]
 ADMIN = Role.TENANT_ADMIN
 PATTERN = PatternId("pat_01KV1PX3NR96XJRGD48NNHH431")
-
-
-@pytest.fixture(scope="module")
-def provider_server() -> Iterator[tuple[str, Provider]]:
-    with serving() as running:
-        yield running
-
-
-@pytest.fixture
-def provider(provider_server: tuple[str, Provider]) -> Iterator[tuple[str, Provider]]:
-    base, state = provider_server
-    state.__init__()  # type: ignore[misc]  (a clean provider per test, same server)
-    yield base, state
-    state.release.set()
 
 
 @pytest.fixture

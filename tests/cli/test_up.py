@@ -79,12 +79,31 @@ def test_up_serves_shares_its_servers_with_token_and_stops_cleanly_on_ctrl_c(up_
         health = httpx.get(f"http://127.0.0.1:{up_environ['PORT']}/health", timeout=5)
         issues = httpx.get(f"http://127.0.0.1:{up_environ['PORT']}/v1/issues", timeout=5,
                            headers={"Authorization": f"Bearer {token}"})
+        grouped = _grouped_by_the_detector(int(up_environ["PORT"]), token)
     finally:
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=60)
 
     assert (health.status_code, issues.status_code) == (200, 200)
+    assert grouped["issue_count"] == 2, grouped  # the pattern detector runs inside `up`
     assert process.returncode == 0, err
     assert f"http://localhost:{up_environ['PORT']}/docs" in out
     assert "causeloop token --email you@example.com" in out
     assert not (data_dir / "services.env").exists()
+
+
+def _grouped_by_the_detector(port: int, token: str) -> dict[str, object]:
+    """Two issues of one failure through the API; the pattern they end up in, once the detector linked both."""
+    base, headers = f"http://127.0.0.1:{port}/v1", {"Authorization": f"Bearer {token}"}
+    ids = [httpx.post(f"{base}/issues", json={"title": f"Timeout calling ledger-api after {ms}ms"}, headers=headers,
+                      timeout=10).json()["id"] for ms in (3000, 4500)]
+    deadline = time.monotonic() + 30
+    while True:
+        linked = [httpx.get(f"{base}/issues/{issue_id}", headers=headers, timeout=5).json()["pattern_id"]
+                  for issue_id in ids]
+        if linked[0] is not None and linked[0] == linked[1]:
+            pattern: dict[str, object] = httpx.get(f"{base}/patterns/{linked[0]}", headers=headers, timeout=5).json()
+            if pattern["issue_count"] == 2:
+                return pattern
+        assert time.monotonic() < deadline, f"the detector did not group the issues: {linked}"
+        time.sleep(0.2)

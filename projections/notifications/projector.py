@@ -31,7 +31,7 @@ from domain.recommendations.events import RecommendationCreated
 from projections.notifications import watching
 
 NAME = "notifications"
-VERSION = 3
+VERSION = 4
 CATEGORIES = frozenset({"workspace", "issue", "alert_rule", "notification", "recommendation", "pattern",
                         "pattern_watch"})
 TABLES = ("notification_recipients", "notifications", "notification_patterns", "pattern_watchers",
@@ -69,8 +69,8 @@ NOTIFY_ON: dict[str, Callable[[DomainEvent], Notice]] = {
 
 _NOTIFY = """
 INSERT INTO notifications (workspace_id, user_id, id, type, title, entity_type, entity_id, created_at, position)
-SELECT r.workspace_id, r.user_id, 'ntf_' || md5(n.key || r.user_id), n.type, n.title, n.entity_type, n.entity_id,
-       n.created_at, n.position
+SELECT r.workspace_id, r.user_id, notification_ulid(decode(md5(n.key || r.user_id), 'hex')), n.type, n.title,
+       n.entity_type, n.entity_id, n.created_at, n.position
 FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::bigint[], %s::text[],
             %s::int[], %s::text[])
      AS n(key, type, title, entity_type, entity_id, created_at, position, workspace_id, severity, watched)
@@ -126,11 +126,12 @@ async def project(conn: Conn, batch: Sequence[tuple[int, AnyEvent]]) -> None:
                 await conn.execute(_MEMBER, (workspace, event.user_id, False))
             case NotificationRead():
                 await conn.execute("UPDATE notifications SET read = true WHERE workspace_id = %s AND user_id = %s"
-                                   " AND id = %s", (workspace, event.user_id, event.notification_id))
+                                   " AND id IN (%s, notification_id_now(%s))",
+                                   (workspace, event.user_id, event.notification_id, event.notification_id))
             case NotificationDismissed():
                 await conn.execute("UPDATE notifications SET dismissed = true, read = true WHERE workspace_id = %s"
-                                   " AND user_id = %s AND id = %s",
-                                   (workspace, event.user_id, event.notification_id))
+                                   " AND user_id = %s AND id IN (%s, notification_id_now(%s))",
+                                   (workspace, event.user_id, event.notification_id, event.notification_id))
             case NotificationsReadAll():
                 await conn.execute(
                     "UPDATE notifications SET read = true WHERE workspace_id = %s AND user_id = %s AND NOT read"

@@ -26,6 +26,22 @@ CREATE INDEX IF NOT EXISTS notifications_feed ON notifications (workspace_id, us
 
 CALL isolate_by_workspace('notification_recipients', 'notifications');
 
+-- A notification's id: `ntf_` + 26 Crockford base32 characters, the ULID form of every public id, made from the
+-- md5 of its source event's id and its user (deterministic: re-projecting never duplicates a notification).
+CREATE OR REPLACE FUNCTION notification_ulid(h bytea) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT 'ntf_' || string_agg(substr('0123456789ABCDEFGHJKMNPQRSTVWXYZ',
+                                       substring(b FROM i * 5 + 1 FOR 5)::int + 1, 1), '' ORDER BY i)
+    FROM (SELECT B'00' || ('x' || encode(h, 'hex'))::bit(128) AS b) bits, generate_series(0, 25) AS i
+$$;
+
+-- The id a notification has now, for an id stored in a read or dismissal event before ids took the ULID form
+-- (`ntf_` + md5 in hex): the same 128 bits.
+CREATE OR REPLACE FUNCTION notification_id_now(id text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN id ~ '^ntf_[0-9a-f]{32}$' THEN notification_ulid(decode(substr(id, 5), 'hex')) ELSE id END
+$$;
+
 -- Patterns as the feed names them (folded here, not read from the `patterns` read model, so a rebuild gives the
 -- same titles), who watches which, and each user's preferences (what the feed leaves out for them).
 CREATE TABLE IF NOT EXISTS notification_patterns (

@@ -4,6 +4,7 @@ per crossing and stay silent while snoozed, and each user's feed gets the notifi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -175,6 +176,7 @@ async def test_predictions_alerts_and_notifications(api: Client, tenant: Tenant,
 
     items = await eventually(lambda: feed_of(9), "nine notifications")
     kinds = [item["type"] for item in items]
+    assert all(re.fullmatch(r"ntf_[0-9A-HJKMNP-TV-Z]{26}", item["id"]) for item in items)  # the ULID form of every id
     assert kinds.count("issue.created") == 6 and kinds.count("prediction.alert.fired") == 3
     assert all(not item["read"] for item in items)
     page = await get(api, tenant, "/v1/me/notifications/feed")

@@ -4,7 +4,6 @@ conditional requests, and every fault (401, 429, 5xx, garbage, a hanging respons
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,28 +14,13 @@ from adapters.providers.http import (
     AuthFailed,
     BadResponse,
     Http,
-    Policy,
     PrivateAddress,
     RateLimited,
     Unavailable,
     links,
 )
-from tests.fake_providers import JIRA_EMAIL, T0, TOKEN, Provider, serving
-
-
-@pytest.fixture
-def server() -> Iterator[tuple[str, Provider]]:
-    with serving() as running:
-        yield running
-
-
-class Sleeps(list[float]):
-    async def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
-def http(sleeps: Sleeps | None = None, **policy: Any) -> Http:
-    return Http(Policy(**{"timeout_s": 2.0, **policy}), sleep=sleeps if sleeps is not None else Sleeps())
+from tests.adapters.provider_support import Sleeps, http
+from tests.fake_providers import JIRA_EMAIL, T0, TOKEN, Provider
 
 
 async def collect(client: Any, cursor: dict[str, str] | None = None, since: datetime | None = None) -> list[Page]:

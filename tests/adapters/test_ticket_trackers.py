@@ -4,14 +4,13 @@ documents, the answer read back, and the failures a create must not retry (a 5xx
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
-from adapters.providers.http import AuthFailed, Http, Policy, RateLimited, Unavailable
+from adapters.providers.http import AuthFailed, Http, RateLimited, Unavailable
 from adapters.providers.tickets import GitHubTracker, JiraTracker, NewTicket, Rejected, Step, adf, markdown
-from tests.fake_providers import JIRA_EMAIL, TOKEN, Provider, serving
+from tests.adapters.provider_support import Sleeps, http
+from tests.fake_providers import JIRA_EMAIL, TOKEN, Provider
 
 TICKET = NewTicket(title="Set timeouts on payment calls", overview="Bound each call to the provider.",
                    steps=(Step(title="Measure", description="Find p99 latency."),
@@ -19,19 +18,6 @@ TICKET = NewTicket(title="Set timeouts on payment calls", overview="Bound each c
                    reference="Causeloop recommendation rec_X for pattern pat_Y")
 
 
-@pytest.fixture
-def server() -> Iterator[tuple[str, Provider]]:
-    with serving() as running:
-        yield running
-
-
-class Sleeps(list[float]):
-    async def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
-def http(sleeps: Sleeps | None = None, **policy: Any) -> Http:
-    return Http(Policy(**{"timeout_s": 2.0, **policy}), sleep=sleeps if sleeps is not None else Sleeps())
 
 
 def jira(h: Http, base: str, token: str = TOKEN) -> JiraTracker:

@@ -13,7 +13,7 @@ from adapters.postgres import tenant_transaction
 from api.core.auth import requires
 from api.core.conditional import STALE, etag_for, expected_version
 from api.core.consistency import settle
-from api.core.deps import provide_caller
+from api.core.deps import provide_caller, read_one
 from api.core.errors import error_responses, not_found, validation_error
 from api.core.pagination import (
     Cursor,
@@ -55,12 +55,7 @@ def pattern_ref(pattern_id: str) -> str:
 
 
 async def _pattern(request: Request[Any, Any, Any], pattern_id: str) -> queries.PatternView:
-    caller = provide_caller(request)
-    async with tenant_transaction(request.app.state.read_pool, caller.workspace_id) as conn:
-        found = await queries.get_pattern(conn, caller.workspace_id, pattern_id)
-    if found is None:
-        raise not_found("pattern", pattern_id)
-    return found
+    return await read_one(request, "pattern", pattern_id, queries.get_pattern)
 
 
 class PatternsController(Controller):

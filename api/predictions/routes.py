@@ -15,7 +15,7 @@ from adapters.postgres import tenant_transaction
 from adapters.tokens import Principal
 from api.core.auth import authenticated, requires
 from api.core.consistency import settle
-from api.core.deps import provide_caller
+from api.core.deps import provide_caller, read_one
 from api.core.errors import error_responses, not_found, validation_error
 from api.core.pagination import (
     Cursor,
@@ -75,12 +75,7 @@ async def _threshold(request: Request[Any, Any, Any], workspace_id: str) -> floa
 
 
 async def _prediction(request: Request[Any, Any, Any], prediction_id: str) -> queries.PredictionView:
-    caller = provide_caller(request)
-    async with tenant_transaction(request.app.state.read_pool, caller.workspace_id) as conn:
-        found = await queries.get_prediction(conn, caller.workspace_id, prediction_id)
-    if found is None:
-        raise not_found("prediction", prediction_id)
-    return found
+    return await read_one(request, "prediction", prediction_id, queries.get_prediction)
 
 
 class PredictionsController(Controller):
@@ -207,12 +202,7 @@ def _scope(scope: str) -> str:
 
 
 async def _rule(request: Request[Any, Any, Any], rule_id: str) -> queries.AlertRuleView:
-    caller = provide_caller(request)
-    async with tenant_transaction(request.app.state.read_pool, caller.workspace_id) as conn:
-        found = await queries.get_rule(conn, caller.workspace_id, rule_id)
-    if found is None:
-        raise not_found("alert_rule", rule_id)
-    return found
+    return await read_one(request, "alert_rule", rule_id, queries.get_rule)
 
 
 class AlertRulesController(Controller):

@@ -17,7 +17,7 @@ from adapters.secret_box import MasterKeyMissing, UndecryptableSecret
 from api.core.auth import requires
 from api.core.conditional import STALE, etag_for, expected_version
 from api.core.consistency import settle
-from api.core.deps import provide_caller
+from api.core.deps import provide_caller, read_one
 from api.core.errors import ApiError, error_responses, not_found
 from api.core.pagination import (
     Cursor,
@@ -74,12 +74,7 @@ def recommendation_ref(recommendation_id: str) -> str:
 
 
 async def _recommendation(request: Request[Any, Any, Any], recommendation_id: str) -> queries.RecommendationView:
-    caller = provide_caller(request)
-    async with tenant_transaction(request.app.state.read_pool, caller.workspace_id) as conn:
-        found = await queries.get_recommendation(conn, caller.workspace_id, recommendation_id)
-    if found is None:
-        raise not_found("recommendation", recommendation_id)
-    return found
+    return await read_one(request, "recommendation", recommendation_id, queries.get_recommendation)
 
 
 class RecommendationsController(Controller):

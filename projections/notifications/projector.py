@@ -69,7 +69,7 @@ NOTIFY_ON: dict[str, Callable[[DomainEvent], Notice]] = {
 
 _NOTIFY = """
 INSERT INTO notifications (workspace_id, user_id, id, type, title, entity_type, entity_id, created_at, position)
-SELECT r.workspace_id, r.user_id, notification_ulid(decode(md5(n.key || r.user_id), 'hex')), n.type, n.title,
+SELECT r.workspace_id, r.user_id, notification_ulid(md5(n.key || r.user_id)), n.type, n.title,
        n.entity_type, n.entity_id, n.created_at, n.position
 FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::bigint[], %s::text[],
             %s::int[], %s::text[])

@@ -55,6 +55,8 @@ class FoldingWorker(ABC, Generic[D]):
         self.store = store
         self.js = js
         self.position = 0
+        self.types = frozenset(name for name, cls in EVENT_TYPES.items() if cls.category in self.categories)
+        """The event types of this worker's categories: the only ones read from the store are decoded."""
 
     @abstractmethod
     async def observe_history(self, events: list[tuple[int, object]]) -> Sequence[D]:
@@ -85,10 +87,9 @@ class FoldingWorker(ABC, Generic[D]):
 
     async def read_new(self) -> list[tuple[int, object]]:
         """The stored events of this worker's categories past the position folded; the position moves past them."""
-        types = {name for name, cls in EVENT_TYPES.items() if cls.category in self.categories}
         events: list[tuple[int, object]] = []
         while True:
-            last, page = await asyncio.to_thread(self.store.read_types, self.position, READ_PAGE, types)
+            last, page = await asyncio.to_thread(self.store.read_types, self.position, READ_PAGE, self.types)
             if last == self.position:
                 return events
             events += page

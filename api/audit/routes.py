@@ -14,12 +14,11 @@ from litestar.response.base import ASGIResponse
 from psycopg_pool import AsyncConnectionPool
 
 from adapters.postgres import AsyncConn, tenant_transaction
-from adapters.settings import Settings
 from api.audit import csv_export, schemas
 from api.core.auth import requires
 from api.core.deps import provide_caller, provide_read_pool
 from api.core.errors import validation_error
-from api.core.pagination import Cursor, Limit, Page, decode_cursor, page_of
+from api.core.pagination import Cursor, Limit, Page, cursor_key, decode_cursor, page_of
 from commands.caller import Caller
 from projections.audit import queries
 from projections.audit.actions import CATEGORIES
@@ -88,8 +87,7 @@ class AuditLogController(Controller):
         filters = _filters(q, from_, to, actor_id, action, category)
         if request.accept.best_match(["application/json", "text/csv"], "application/json") == "text/csv":
             return _csv(read_pool, caller.workspace_id, filters)  # type: ignore[return-value]
-        settings: Settings = request.app.state.settings
-        key = settings.signing_key_for_cursors
+        key = cursor_key(request)
         before = int(str(decode_cursor(key, cursor, SORT)["v"])) if cursor else None
         async with tenant_transaction(read_pool, caller.workspace_id) as conn:
             rows, total = await queries.list_entries(conn, caller.workspace_id, filters, limit=limit + 1,

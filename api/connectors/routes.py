@@ -27,7 +27,7 @@ from api.core.consistency import settle as settle_on
 from api.core.deps import provide_caller
 from api.core.errors import ApiError, error_responses, not_found, validation_error
 from api.core.idempotency import SECRET_RESPONSE
-from api.core.pagination import Cursor, Limit, Page, decode_cursor, page_of
+from api.core.pagination import Cursor, Limit, Page, cursor_key, decode_cursor, page_of
 from commands.caller import Caller
 from commands.connectors import ConnectorCommands, connector_id_of
 from commands.runner import Result
@@ -118,15 +118,11 @@ def _unavailable() -> ApiError:
     return ApiError(503, "service_unavailable", "Connector credentials need CAUSELOOP_MASTER_KEY (not configured)")
 
 
-def _cursor_key(request: Request[Any, Any, Any]) -> str:
-    settings: Settings = request.app.state.settings
-    return settings.signing_key_for_cursors
-
 
 def _after(request: Request[Any, Any, Any], cursor: str | None, sort: str) -> tuple[datetime, str] | None:
     if not cursor:
         return None
-    payload = decode_cursor(_cursor_key(request), cursor, sort)
+    payload = decode_cursor(cursor_key(request), cursor, sort)
     return datetime.fromisoformat(str(payload["v"])), str(payload["i"])
 
 
@@ -184,7 +180,7 @@ class ConnectorsController(Controller):
         async with tenant_transaction(ctx.state.read_pool, workspace) as conn:
             rows, total = await queries.list_connectors(conn, workspace, after=_after(request, cursor, "created_at"),
                                                         limit=limit + 1)
-        return page_of(rows, limit=limit, total=total, key=_cursor_key(request), sort="created_at",
+        return page_of(rows, limit=limit, total=total, key=cursor_key(request), sort="created_at",
                        position=lambda row: {"v": row.created_at.isoformat(), "i": row.id})
 
     @get("/{connector_id:str}", guards=[requires(READ)])
@@ -311,7 +307,7 @@ class ConnectorsController(Controller):
                 raise not_found("connector", connector_id)
             rows, total = await queries.list_runs(conn, workspace, public_id,
                                                   after=_after(request, cursor, "-queued_at"), limit=limit + 1)
-        return page_of(rows, limit=limit, total=total, key=_cursor_key(request), sort="-queued_at",
+        return page_of(rows, limit=limit, total=total, key=cursor_key(request), sort="-queued_at",
                        position=lambda row: {"v": row.queued_at.isoformat(), "i": row.id})
 
 

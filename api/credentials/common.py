@@ -11,11 +11,10 @@ from litestar.datastructures import State
 from psycopg_pool import AsyncConnectionPool
 
 from adapters.postgres import AsyncConn, tenant_transaction
-from adapters.settings import Settings
 from adapters.tokens import ACCESS_TOKEN, Principal
 from api.core.consistency import settle as settle_on
 from api.core.errors import ApiError, error_responses, not_found
-from api.core.pagination import Page, decode_cursor, page_of
+from api.core.pagination import Page, cursor_key, decode_cursor, page_of
 from api.credentials.schemas import IssuedToken, ServiceAccountView
 from commands.credentials import CredentialCommands, DuplicateName
 from commands.runner import Result
@@ -98,10 +97,6 @@ def account_of(accepted: Result) -> ServiceAccountView:
     assert row is not None
     return account_view(row)
 
-
-def cursor_key(request: Request[Any, Any, Any]) -> str:
-    settings: Settings = request.app.state.settings
-    return settings.signing_key_for_cursors
 
 
 def after_of(request: Request[Any, Any, Any], cursor: str | None) -> tuple[datetime, str] | None:

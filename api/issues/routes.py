@@ -17,7 +17,6 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from psycopg_pool import AsyncConnectionPool
 
 from adapters.postgres import AsyncConn, tenant_read, tenant_transaction
-from adapters.settings import Settings
 from api.core.auth import requires
 from api.core.conditional import STALE, etag_for, expected_version
 from api.core.consistency import settle as settle_on
@@ -29,6 +28,7 @@ from api.core.pagination import (
     Limit,
     Page,
     SortParam,
+    cursor_key,
     decode_cursor,
     encoded_page,
     page_of,
@@ -149,7 +149,7 @@ class IssuesController(Controller):
             created_after=query_instant(created_after, "created_after"),
             created_before=query_instant(created_before, "created_before"))
         sort_token = sort_spec(field, descending)
-        key = state_key(request)
+        key = cursor_key(request)
         after = None
         if cursor:
             payload = decode_cursor(key, cursor, sort_token)
@@ -229,7 +229,7 @@ class IssuesController(Controller):
                        cursor: Cursor = None) -> Page[queries.Activity]:
         """The issue's history, newest first: one entry per event in its stream."""
         public_id = issue_ref(issue_id)
-        key = state_key(request)
+        key = cursor_key(request)
         before = int(str(decode_cursor(key, cursor, "-version")["v"])) if cursor else None
         async with tenant_transaction(ctx.read_pool, ctx.caller.workspace_id) as conn:
             if not await queries.issue_exists(conn, ctx.caller.workspace_id, public_id):
@@ -258,7 +258,7 @@ class IssuesController(Controller):
                             cursor: Cursor = None) -> Page[queries.Comment]:
         """Comments on an issue, oldest first."""
         public_id = issue_ref(issue_id)
-        key = state_key(request)
+        key = cursor_key(request)
         after = None
         if cursor:
             payload = decode_cursor(key, cursor, "created_at")
@@ -280,10 +280,6 @@ class IssuesController(Controller):
         headers = await settle_on(ctx.state, *((ISSUES_PROJECTION, o.result.position) for o in outcomes if o.result))
         return Response(schemas.BulkResponse(results=results), headers=headers)
 
-
-def state_key(request: Request[Any, Any, Any]) -> str:
-    settings: Settings = request.app.state.settings
-    return settings.signing_key_for_cursors
 
 
 def _sort(sort: str | None, q: str | None) -> tuple[str, bool]:

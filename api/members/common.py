@@ -13,12 +13,11 @@ from litestar.params import FromPath
 from psycopg_pool import AsyncConnectionPool
 
 from adapters.postgres import AsyncConn
-from adapters.settings import Settings
 from adapters.tokens import Principal
 from api.core.consistency import settle
 from api.core.deps import provide_caller, provide_read_pool
 from api.core.errors import ApiError, validation_error
-from api.core.pagination import decode_cursor
+from api.core.pagination import cursor_key, decode_cursor
 from api.members import schemas
 from commands.caller import Caller
 from commands.members import MemberCommands
@@ -64,15 +63,11 @@ def actor_role(principal: Principal) -> Role:
         raise ApiError(403, "forbidden", "This token's role may not manage members") from None
 
 
-def _cursor_key(request: Request[Any, Any, Any]) -> str:
-    settings: Settings = request.app.state.settings
-    return settings.signing_key_for_cursors
-
 
 def _after(request: Request[Any, Any, Any], cursor: str | None, sort: str) -> roster.Keyset | None:
     if not cursor:
         return None
-    payload = decode_cursor(_cursor_key(request), cursor, sort)
+    payload = decode_cursor(cursor_key(request), cursor, sort)
     try:
         return msgspec.convert({"at": payload.get("v"), "id": payload.get("i")}, roster.Keyset, strict=False)
     except msgspec.ValidationError:

@@ -17,7 +17,17 @@ from adapters.settings import Settings
 from api.core.auth import CurrentPrincipal, authenticated, requires
 from api.core.errors import error_responses, not_found
 from api.core.idempotency import SECRET_RESPONSE
-from api.core.pagination import Cursor, Limit, Page, SortParam, page_of, parse_choices, parse_sort, sort_spec
+from api.core.pagination import (
+    Cursor,
+    Limit,
+    Page,
+    SortParam,
+    cursor_key,
+    page_of,
+    parse_choices,
+    parse_sort,
+    sort_spec,
+)
 from api.members import schemas
 from api.members.common import (
     ABOVE_OWN,
@@ -29,7 +39,6 @@ from api.members.common import (
     ReadPool,
     Who,
     _after,
-    _cursor_key,
     actor_role,
     invitation_view,
     settled,
@@ -73,7 +82,7 @@ class InvitationsController(Controller):
         async with tenant_transaction(read_pool, caller.workspace_id) as conn:
             rows, total = await roster.list_invitations(conn, caller.workspace_id, statuses=statuses,
                                                         descending=descending, after=after, limit=limit + 1)
-        page = page_of(rows, limit=limit, total=total, key=_cursor_key(request), sort=token,
+        page = page_of(rows, limit=limit, total=total, key=cursor_key(request), sort=token,
                        position=lambda row: {"v": row.created_at.isoformat(), "i": row.id})
         return Page(data=[invitation_view(row) for row in page.data], page=page.page)
 

@@ -16,7 +16,17 @@ from psycopg_pool import AsyncConnectionPool
 from adapters.postgres import AsyncConn, tenant_transaction
 from api.core.auth import CurrentPrincipal, requires
 from api.core.errors import ApiError, error_responses, not_found, validation_error
-from api.core.pagination import Cursor, Limit, Page, SortParam, page_of, parse_choices, parse_sort, sort_spec
+from api.core.pagination import (
+    Cursor,
+    Limit,
+    Page,
+    SortParam,
+    cursor_key,
+    page_of,
+    parse_choices,
+    parse_sort,
+    sort_spec,
+)
 from api.members import schemas
 from api.members.common import (
     ABOVE_OWN,
@@ -29,7 +39,6 @@ from api.members.common import (
     ReadPool,
     Who,
     _after,
-    _cursor_key,
     actor_role,
     member_view,
     settled,
@@ -61,7 +70,7 @@ class MembersController(Controller):
         async with tenant_transaction(read_pool, caller.workspace_id) as conn:
             rows, total = await roster.list_members(conn, caller.workspace_id, statuses=statuses, roles=roles,
                                                     descending=descending, after=after, limit=limit + 1)
-        page = page_of(rows, limit=limit, total=total, key=_cursor_key(request), sort=token,
+        page = page_of(rows, limit=limit, total=total, key=cursor_key(request), sort=token,
                        position=lambda row: {"v": row.joined_at.isoformat(), "i": row.id})
         return Page(data=[member_view(row) for row in page.data], page=page.page)
 

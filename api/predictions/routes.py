@@ -277,7 +277,7 @@ class NotificationsController(Controller):
         """The signed-in user's notifications, newest first (`issue.created`, `prediction.alert.fired`, …)."""
         caller = provide_caller(request)
         user = _user(request)
-        key = request.app.state.settings.signing_key_for_cursors
+        key = cursor_key(request)
         before = int(str(decode_cursor(key, cursor, "-created_at")["v"])) if cursor else None
         async with tenant_transaction(request.app.state.read_pool, caller.workspace_id) as conn:
             rows, total = await feed_queries.feed(conn, caller.workspace_id, user, unread=unread, limit=limit + 1,

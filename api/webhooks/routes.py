@@ -27,7 +27,7 @@ from api.core.deps import provide_caller, provide_read_pool
 from api.core.errors import ApiError, error_responses, not_found
 from api.core.idempotency import SECRET_RESPONSE
 from api.core.input_policy import refused
-from api.core.pagination import Cursor, Limit, Page, decode_cursor, page_of
+from api.core.pagination import Cursor, Limit, Page, cursor_key, decode_cursor, page_of
 from api.webhooks.schemas import (
     CreateWebhookRequest,
     DeliveryQueued,
@@ -152,7 +152,7 @@ class WebhooksController(Controller):
     async def list_webhooks(self, request: Request[Any, Any, Any], principal: CurrentPrincipal, read_pool: ReadPool,
                             limit: Limit = 25, cursor: Cursor = None) -> Page[WebhookView]:
         """The workspace's endpoints, oldest first (never their secrets)."""
-        key = cast(Settings, request.app.state.settings).signing_key_for_cursors
+        key = cursor_key(request)
         after = None
         if cursor:
             payload = decode_cursor(key, cursor, "created_at")
@@ -227,7 +227,7 @@ class WebhooksController(Controller):
         """The endpoint's deliveries, newest first, each with every attempt (status code, latency, error, the
         response body's first 1,024 characters)."""
         public_id = _ref("whk", "webhook", webhook_id)
-        key = cast(Settings, request.app.state.settings).signing_key_for_cursors
+        key = cursor_key(request)
         before = None
         if cursor:
             payload = decode_cursor(key, cursor, "-created_at")

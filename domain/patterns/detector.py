@@ -28,13 +28,17 @@ from domain.issues.events import (
     Stage,
 )
 from domain.patterns.events import IssueReanalysisRequested, PatternDetected, PatternMerged
-from domain.patterns.grouping import Assignment, Grouper, MatchMethod, Signal
+from domain.patterns.grouping import Assignment, Grouper, MatchMethod, Policy, Signal
 from domain.patterns.similar import SimilarIndex, terms
 from domain.workspace_settings.events import AiSettingsUpdated
+from domain.workspace_settings.settings import AiSettings
 
 SIMILAR_KEPT = 5
 RECURRENCE_WINDOW_DAYS = 30
 """The workspace setting's default; AiSettingsUpdated changes it."""
+DEFAULT_POLICY = Policy(auto_link=AiSettings().auto_link, min_similarity=AiSettings().confidence_threshold)
+"""Until a workspace changes `auto_link` or `confidence_threshold`: the threshold (0.80) is the grouper's own
+auto-attach threshold, so default settings group exactly as the grouper alone."""
 MODEL = "causeloop-grouping-v1"
 _SEVERITY_WEIGHT = {"critical": 1.0, "high": 0.7, "medium": 0.4, "low": 0.1}
 DETECTOR_ACTOR = Actor(kind=ActorKind.SYSTEM, id="pattern-detector")
@@ -101,7 +105,7 @@ class _Seen:
 
 
 class _Workspace:
-    __slots__ = ("grouper", "index", "issues", "key_of_pattern", "seen", "window")
+    __slots__ = ("grouper", "index", "issues", "key_of_pattern", "policy", "seen", "window")
 
     def __init__(self) -> None:
         self.grouper = Grouper()
@@ -111,6 +115,16 @@ class _Workspace:
         self.seen: dict[str, _Seen] = {}
         """Per pattern key: its issues' first-seen times (sorted) and services (stage and risk read them)."""
         self.window = timedelta(days=RECURRENCE_WINDOW_DAYS)
+        self.policy = DEFAULT_POLICY
+
+    def configure(self, event: AiSettingsUpdated) -> None:
+        """The settings as of this event: each applies to the issues grouped after it (none is moved)."""
+        if event.recurrence_window_days is not msgspec.UNSET:
+            self.window = timedelta(days=event.recurrence_window_days)
+        if event.auto_link is not msgspec.UNSET:
+            self.policy = msgspec.structs.replace(self.policy, auto_link=event.auto_link)
+        if event.confidence_threshold is not msgspec.UNSET:
+            self.policy = msgspec.structs.replace(self.policy, min_similarity=event.confidence_threshold)
 
 
 def _text(value: object) -> str | None:
@@ -174,8 +188,8 @@ class Detector:
                 key = event.grouping_key or event.founding_issue_id
                 if key is not None:
                     space.key_of_pattern[render("pat", event.originator_id)] = key
-            case AiSettingsUpdated() if event.recurrence_window_days is not msgspec.UNSET:
-                self._workspace(event.workspace_id).window = timedelta(days=event.recurrence_window_days)
+            case AiSettingsUpdated():
+                self._workspace(event.workspace_id).configure(event)
             case IssueReanalysisRequested():
                 return self.reanalyze(event.workspace_id, event.issue_id)
             case IssueReanalysisStarted():
@@ -204,7 +218,7 @@ class Detector:
         if issue is None:
             return []
         current = None if issue.pattern_key is None else space.grouper.resolve(issue.pattern_key)
-        decision = self._assign(space, issue_id, issue)
+        decision = self._assign(space, issue_id, issue, keep=current)
         if current is not None and space.grouper.resolve(decision.pattern_key) == current:
             issue.pattern_key = current
             return [msgspec.structs.replace(decision, pattern_key=current, reaffirm=True)] if reaffirm else []
@@ -220,11 +234,15 @@ class Detector:
             space.index.add(issue_id, terms(event.title, event.body or ""))
         return [decision]
 
-    def _assign(self, space: _Workspace, issue_id: str, issue: _Issue) -> Decide:
+    def _assign(self, space: _Workspace, issue_id: str, issue: _Issue, keep: str | None = None) -> Decide:
+        """`keep`: the pattern a reanalysed issue is in. With `auto_link` off, a match the grouper holds back
+        leaves it there: moving it would be the automatic link the workspace turned off."""
         opened = issue.opened
         key = issue_id if issue.generation == 0 else f"{issue_id}/{issue.generation}"
         issue.generation += 1
-        assignment = space.grouper.assign(signal_of(key, opened))
+        assignment = space.grouper.assign(signal_of(key, opened), space.policy)
+        if assignment.held and keep is not None:
+            assignment = msgspec.structs.replace(assignment, pattern_key=keep, created=False)
         issue.pattern_key = assignment.pattern_key
         issue.fingerprint = assignment.fingerprint
         similar = [(IssueId(match.key), match.similarity) for match in

@@ -10,6 +10,10 @@
 4. Human feedback as memory: a merge makes every fingerprint of the source point at the target (must-link); an
    unlink forbids that issue's fingerprint from joining that pattern again (cannot-link).
 
+The workspace's `Policy` (settings → AI) may only hold a link back, never loosen one: with `auto_link` off a
+fingerprint or template match becomes a suggestion (the issue founds its own pattern), and a template match below
+`min_similarity` is treated like the middle band. A client fingerprint is the client's own grouping: it still links.
+
 Over-grouping is the worse error (a merged pattern hides a failure), so the auto-attach threshold is strict.
 Everything here is a pure function of the calls made, in order: the detector feeds it the event history.
 """
@@ -43,6 +47,17 @@ DEFAULT_THRESHOLDS = Thresholds()
 GROUPING_VERSION = 1
 
 
+class Policy(msgspec.Struct, frozen=True, kw_only=True):
+    """What the workspace allows the grouper to link on its own: its AI settings `auto_link` and
+    `confidence_threshold`, compared with the grouper's own similarity (1.0 for a fingerprint match)."""
+
+    auto_link: bool = True
+    min_similarity: float = 0.0
+
+
+OPEN = Policy()
+
+
 class Signal(msgspec.Struct, frozen=True, kw_only=True):
     """What grouping reads from an issue."""
 
@@ -66,6 +81,9 @@ class Assignment(msgspec.Struct, frozen=True, kw_only=True):
     created: bool
     suggested_pattern_key: str | None = None
     suggested_similarity: float | None = None
+    held: bool = False
+    """`auto_link` is off and the issue matched `suggested_pattern_key`: it founds its own pattern, and the grouper
+    remembers nothing of it (later issues still find the pattern it matched)."""
 
 
 class _Cluster:
@@ -113,7 +131,7 @@ class Grouper:
             pattern_key = self._alias[pattern_key]
         return pattern_key
 
-    def assign(self, signal: Signal) -> Assignment:
+    def assign(self, signal: Signal, policy: Policy = OPEN) -> Assignment:
         masked = mask(signal.text)
         fingerprint = fingerprint_of(signal, masked)
         if signal.client_fingerprint:
@@ -128,6 +146,8 @@ class Grouper:
         known = self._by_fingerprint.get(fingerprint)
         if known is not None and (fingerprint, self.resolve(known)) not in self._cannot:
             pattern_key = self.resolve(known)
+            if not policy.auto_link:
+                return _held(signal, fingerprint, masked, pattern_key, 1.0)
             return Assignment(pattern_key=pattern_key, method=MatchMethod.FINGERPRINT, similarity=1.0,
                               fingerprint=fingerprint, template=masked, created=False)
         tokens = masked.split()
@@ -142,13 +162,16 @@ class Grouper:
             similarity = _similarity(cluster.template, tokens)
             if similarity > best_similarity:
                 best, best_similarity = cluster, similarity
-        if best is not None and best_similarity >= self.thresholds.auto_attach:
+        if (best is not None and best_similarity >= self.thresholds.auto_attach
+                and best_similarity >= policy.min_similarity):
             merged = [old if old == new else WILDCARD for old, new in zip(best.template, tokens, strict=True)]
             constants = sum(1 for token in merged if token != WILDCARD)
             if constants >= self.thresholds.min_constant_tokens:
+                pattern_key = self.resolve(best.pattern_key)
+                if not policy.auto_link:
+                    return _held(signal, fingerprint, masked, pattern_key, best_similarity)
                 best.template, best.constants = merged, constants
                 best.count += 1
-                pattern_key = self.resolve(best.pattern_key)
                 self._by_fingerprint.setdefault(fingerprint, pattern_key)
                 return Assignment(pattern_key=pattern_key, method=MatchMethod.TEMPLATE,
                                   similarity=round(best_similarity, 4), fingerprint=fingerprint,
@@ -173,3 +196,11 @@ class Grouper:
     def forbid(self, fingerprint: str, pattern_key: str) -> None:
         """A cannot-link: this fingerprint never joins that pattern again (an unlink by a user)."""
         self._cannot.add((fingerprint, self.resolve(pattern_key)))
+
+
+def _held(signal: Signal, fingerprint: str, masked: str, match: str, similarity: float) -> Assignment:
+    """A link `auto_link` holds back: a pattern of the issue's own, the match kept as the suggestion a user may
+    confirm (link-pattern or merge)."""
+    return Assignment(pattern_key=signal.key, method=MatchMethod.NEW, similarity=1.0, fingerprint=fingerprint,
+                      template=masked, created=True, suggested_pattern_key=match,
+                      suggested_similarity=round(similarity, 4), held=True)

@@ -12,6 +12,7 @@ from domain.issues.events import IssueDetailsEdited, IssueOpened, IssuePatternLi
 from domain.patterns.detector import DETECTOR_ACTOR, Decide, Detector
 from domain.patterns.events import Fingerprint as Fp
 from domain.patterns.events import IssueReanalysisRequested, PatternDetected, PatternMerged
+from domain.workspace_settings.events import AiSettingsUpdated
 
 WS = WorkspaceId("ws_test")
 USER = Actor(kind=ActorKind.USER, id="usr_1")
@@ -127,3 +128,100 @@ def test_a_reanalysis_that_keeps_the_issue_is_answered_once_even_across_a_replay
     [pending] = replay(Detector(), history)  # restarted before the answer was stored: answer it
     assert pending.reaffirm and pending.issue_id == iss(1)
     assert replay(Detector(), [*history, (4, answered)]) == []  # answered: nothing again
+
+
+def ai(version: int, workspace: WorkspaceId = WS, **changes: object) -> AiSettingsUpdated:
+    env = {**_env(uuid.uuid5(uuid.NAMESPACE_URL, f"settings/{workspace}"), version), "workspace_id": workspace}
+    return AiSettingsUpdated(**env, **changes)  # type: ignore[arg-type]
+
+
+PAYMENT = "Payment timeout after {}s for order {}"
+
+
+def test_without_auto_link_the_same_failure_founds_a_pattern_that_suggests_the_first() -> None:
+    detector = Detector()
+    detector.observe(ai(1, auto_link=False))
+
+    [first] = detector.observe(opened(1, PAYMENT.format(30, 17), service="checkout"))
+    [second] = detector.observe(opened(2, PAYMENT.format(12, 99), service="checkout"))
+
+    assert first.pattern_key == iss(1) and first.suggested_key is None
+    assert second.pattern_key == iss(2) and second.assignment.created
+    assert second.suggested_key == iss(1) and second.assignment.suggested_similarity == 1.0
+
+
+def test_without_auto_link_a_client_fingerprint_still_links() -> None:
+    detector = Detector()
+    detector.observe(ai(1, auto_link=False))
+
+    detector.observe(opened(1, "disk full on node", fingerprint="fp-1"))
+    [second] = detector.observe(opened(2, "a different title", fingerprint="fp-1"))
+
+    assert second.pattern_key == iss(1) and second.assignment.method == "client_fingerprint"
+
+
+def test_auto_link_back_on_links_later_issues_and_moves_none() -> None:
+    detector = Detector()
+    detector.observe(opened(1, PAYMENT.format(30, 17), service="checkout"))
+    detector.observe(ai(1, auto_link=False))
+    detector.observe(opened(2, PAYMENT.format(12, 99), service="checkout"))
+
+    assert detector.observe(ai(2, auto_link=True)) == []
+    [third] = detector.observe(opened(3, PAYMENT.format(5, 7), service="checkout"))
+
+    assert third.pattern_key == iss(1) and third.assignment.method == "fingerprint"
+    assert detector.pattern_of(WS, iss(2)) == iss(2)
+
+
+def test_a_reanalysis_without_auto_link_keeps_the_issue_where_it_is() -> None:
+    detector = Detector()
+    detector.observe(opened(1, PAYMENT.format(30, 17), service="checkout"))
+    detector.observe(ai(1, auto_link=False))
+    detector.observe(opened(2, PAYMENT.format(12, 99), service="checkout"))
+    request = IssueReanalysisRequested(**_env(uuid.UUID(int=97), 1), issue_id=IssueId(iss(2)))  # type: ignore[arg-type]
+
+    assert detector.observe(request) == []
+    assert detector.pattern_of(WS, iss(2)) == iss(2)
+
+    detector.observe(ai(2, auto_link=True))
+    [moved] = detector.observe(request)  # asked for, with auto-link on: it joins the pattern it matches
+    assert moved.pattern_key == iss(1) and moved.unlinked_from_key == iss(2)
+
+
+def test_an_automatic_link_needs_the_workspace_confidence_threshold() -> None:
+    detector = Detector()
+    detector.observe(ai(1, confidence_threshold=0.9))
+    detector.observe(opened(1, "Invalid user alice from 10.0.0.1 on gateway port", service="ssh"))
+
+    [near] = detector.observe(opened(2, "Invalid user bob from 10.0.0.2 on gateway port", service="ssh"))
+    [same] = detector.observe(opened(3, "Invalid user alice from 10.0.0.9 on gateway port", service="ssh"))
+
+    assert near.pattern_key == iss(2) and near.suggested_key == iss(1)
+    assert near.assignment.suggested_similarity == 0.875
+    assert same.pattern_key == iss(1) and same.assignment.similarity == 1.0
+
+
+def test_default_ai_settings_group_as_no_settings_at_all() -> None:
+    titles = [f"worker {i % 3} failed job {i}" for i in range(20)] + [
+        "Invalid user alice from 10.0.0.1 on gateway port", "Invalid user bob from 10.0.0.2 on gateway port",
+        "cache miss for key in region", "cache hit for value in region",
+        "Invalid user carol on gateway", "Invalid user dave on gateway"]  # 4 of 5 tokens: exactly 0.8
+    events = [opened(i, title, service="api") for i, title in enumerate(titles)]
+
+    def run(*settings: AiSettingsUpdated) -> list[Decide]:
+        detector = Detector()
+        return [decision for event in (*settings, *events) for decision in detector.observe(event)]
+
+    grouped = run()
+    assert grouped[-1].pattern_key == grouped[-2].pattern_key and grouped[-1].assignment.similarity == 0.8
+    assert run(ai(1, auto_link=True, confidence_threshold=0.8)) == grouped
+
+
+def test_ai_settings_apply_to_their_own_workspace_only() -> None:
+    detector = Detector()
+    detector.observe(ai(1, WorkspaceId("ws_other"), auto_link=False))
+    detector.observe(opened(1, PAYMENT.format(30, 17), service="checkout"))
+
+    [second] = detector.observe(opened(2, PAYMENT.format(12, 99), service="checkout"))
+
+    assert second.pattern_key == iss(1)

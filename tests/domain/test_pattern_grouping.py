@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from domain.patterns.grouping import Grouper, MatchMethod, Signal
+from domain.patterns.grouping import Grouper, MatchMethod, Policy, Signal
 from domain.patterns.normalize import mask
 from domain.patterns.similar import SimilarIndex, terms
 
@@ -99,3 +99,58 @@ def test_similar_ranks_earlier_issues_only() -> None:
     index.add("3", terms("NameNode startup fails: NullPointerException in FSImage"))
     found = index.search(terms("NullPointerException when NameNode starts up"), before="3")
     assert [m.key for m in found][:1] == ["1"] and all(m.key != "3" for m in found)
+
+
+def test_without_auto_link_a_fingerprint_match_is_only_a_suggestion_and_nothing_is_remembered() -> None:
+    grouper = Grouper()
+    grouper.assign(_signal("a", "Timeout after 30s calling billing for order 1234"))
+
+    held = grouper.assign(_signal("b", "Timeout after 12s calling billing for order 99"), Policy(auto_link=False))
+
+    assert held.created and held.held and held.pattern_key == "b" and held.method == MatchMethod.NEW
+    assert (held.suggested_pattern_key, held.suggested_similarity) == ("a", 1.0)
+    later = grouper.assign(_signal("c", "Timeout after 5s calling billing for order 7"))
+    assert later.pattern_key == "a" and later.method == MatchMethod.FINGERPRINT
+
+
+def test_without_auto_link_a_template_match_is_a_suggestion_and_the_template_stays() -> None:
+    grouper = Grouper()
+    grouper.assign(_signal("a", "Invalid user alice from 10.0.0.1 on gateway port"))
+
+    held = grouper.assign(_signal("b", "Invalid user bob from 10.0.0.2 on gateway port"), Policy(auto_link=False))
+
+    assert held.held and held.pattern_key == "b" and held.suggested_pattern_key == "a"
+    assert held.suggested_similarity is not None and 0.8 <= held.suggested_similarity < 1.0
+    joined = grouper.assign(_signal("c", "Invalid user alice from 10.0.0.3 on gateway port"))
+    assert joined.pattern_key == "a" and joined.similarity == 1.0  # the template did not generalize
+
+
+def test_a_client_fingerprint_links_even_without_auto_link() -> None:
+    grouper = Grouper()
+    grouper.assign(_signal("a", "disk full on node", client_fingerprint="fp-1"))
+
+    joined = grouper.assign(_signal("b", "something else", client_fingerprint="fp-1"), Policy(auto_link=False))
+
+    assert joined.pattern_key == "a" and joined.method == MatchMethod.CLIENT_FINGERPRINT and not joined.held
+
+
+def test_a_template_match_below_the_workspace_threshold_founds_its_own_pattern() -> None:
+    grouper = Grouper()
+    strict = Policy(min_similarity=0.9)
+    grouper.assign(_signal("a", "Invalid user alice from 10.0.0.1 on gateway port"), strict)
+
+    near = grouper.assign(_signal("b", "Invalid user bob from 10.0.0.2 on gateway port"), strict)
+    twin = grouper.assign(_signal("c", "Invalid user bob from 10.0.0.9 on gateway port"), strict)
+
+    assert near.created and not near.held and near.pattern_key == "b"
+    assert near.suggested_pattern_key == "a" and near.suggested_similarity == 0.875
+    assert twin.pattern_key == "b" and twin.method == MatchMethod.FINGERPRINT  # remembered like the middle band
+
+
+def test_a_workspace_threshold_below_the_groupers_never_loosens_grouping() -> None:
+    grouper = Grouper()
+    grouper.assign(_signal("a", "cache miss for key in region"))
+
+    near = grouper.assign(_signal("b", "cache hit for value in region"), Policy(min_similarity=0.1))
+
+    assert near.created and near.pattern_key == "b" and near.suggested_pattern_key == "a"

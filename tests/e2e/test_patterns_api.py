@@ -15,6 +15,7 @@ from litestar.testing import AsyncTestClient
 from adapters.event_store import EventStore
 from adapters.settings import Settings
 from commands.patterns import pattern_stream
+from domain.identity.roles import Role
 from domain.ids import render
 from domain.patterns.detector import Detector
 from tests.e2e.conftest import Tenant, Workers, event_store
@@ -298,3 +299,31 @@ async def test_a_pattern_created_by_hand_takes_the_issues_it_names(api: Client, 
     assert unknown.status_code == 404
     blank = await api.post("/v1/patterns", json={"name": "   "}, headers=tenant.headers())
     assert blank.status_code == 400
+
+
+async def test_without_auto_link_the_same_failure_is_suggested_and_a_user_confirms_it(
+        api: Client, tenant: Tenant, detector: DetectorThread) -> None:
+    turned_off = await api.patch("/v1/settings/ai", json={"auto_link": False},
+                                 headers=tenant.headers(Role.TENANT_ADMIN))
+    assert turned_off.status_code == 200 and turned_off.json()["auto_link"] is False
+    first = await create(api, tenant, TIMEOUT.format(3000, 101), metadata={"service": "checkout"})
+    found = (await assigned(api, tenant, first["id"]))["pattern_id"]
+    second = await create(api, tenant, TIMEOUT.format(2500, 202), metadata={"service": "checkout"})
+    own = (await assigned(api, tenant, second["id"]))["pattern_id"]
+
+    assert own != found
+    [member] = (await api.get(f"/v1/patterns/{own}/members", headers=tenant.headers())).json()["data"]
+    assert (member["issue_id"], member["match_method"]) == (second["id"], "new")
+    assert (member["suggested_pattern_id"], member["suggested_similarity"]) == (found, 1.0)
+
+    confirmed = await api.post(f"/v1/issues/{second['id']}/link-pattern", json={"pattern_id": found},
+                               headers=tenant.headers())
+    assert confirmed.status_code == 200
+
+    async def joined() -> list[str] | None:
+        members = (await api.get(f"/v1/patterns/{found}/members", headers=tenant.headers())).json()["data"]
+        ids = sorted(m["issue_id"] for m in members)
+        return ids if len(ids) == 2 else None
+
+    assert await eventually(joined) == sorted([first["id"], second["id"]])
+    assert (await api.get(f"/v1/patterns/{own}", headers=tenant.headers())).json()["issue_count"] == 0

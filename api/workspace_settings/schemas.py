@@ -82,9 +82,12 @@ class UpdateAiSettingsRequest(RequestBody, kw_only=True):
 
 
 class AiSettingsResponse(msgspec.Struct, kw_only=True):
-    auto_link: Annotated[bool, msgspec.Meta(description="Link issues to patterns automatically (default true)")]
-    confidence_threshold: Annotated[float, msgspec.Meta(
-        description="Minimum AI confidence to auto-link or surface a recommendation, 0.0-1.0 (default 0.80)")]
+    auto_link: Annotated[bool, msgspec.Meta(description=(
+        "Link new issues to existing patterns automatically (default true); when false a match is stored as the "
+        "link's suggested_pattern_id, confirmed with link-pattern; a client fingerprint still links"))]
+    confidence_threshold: Annotated[float, msgspec.Meta(description=(
+        "Minimum similarity to auto-link an issue (below the grouper's 0.8 it changes nothing) and minimum "
+        "confidence to surface a recommendation, 0.0-1.0 (default 0.80)"))]
     proof_window_days: Annotated[int, msgspec.Meta(
         description="Days a fix is watched before it counts as verified, 7-365 (default 30)")]
     recurrence_window_days: Annotated[int, msgspec.Meta(

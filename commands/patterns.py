@@ -221,8 +221,8 @@ async def _issue_link(context: Context, issue_id: str, pattern_id: PatternId, de
         return []
     history = await context.load(stream_id, IssueEvent)
     issue = issue_rules.project_issue(None, cast(list[AnyIssueEvent], history))
-    if issue is None:
-        return []
+    if issue is None or (decision is not None and decision.refresh and issue.pattern_id != pattern_id):
+        return []  # a refresh of a member someone moved meanwhile: it is no longer this pattern's to analyze
     events = issue_rules.link_pattern(issue, pattern_id, context.meta)
     if decision is None:
         return list(events)

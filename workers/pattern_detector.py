@@ -44,18 +44,23 @@ def recorded_links(events: Sequence[tuple[int, object]]) -> Counter[str]:
 def replay(detector: Detector, events: Sequence[tuple[int, object]]) -> list[Decide]:
     """Fold the history into the detector; answer the decisions it makes that the history does not record yet: a
     link is recorded by its `IssueLinkedToPattern`, a reanalysis that kept the issue by the `IssueAnalyzed` after it
-    (the detector's `awaiting`)."""
+    (the detector's `awaiting`), and members' refreshed analyses with the link that made them stale."""
     recorded = recorded_links(events)
     pending: list[Decide] = []
     reaffirms: dict[tuple[str, str], Decide] = {}
     for _, event in events:
+        link_pending = False
         for decision in detector.observe(event):
-            if decision.reaffirm:
+            if decision.refresh:  # appended with its event's link: pending when that link is
+                if link_pending:
+                    pending.append(decision)
+            elif decision.reaffirm:
                 reaffirms[(decision.workspace_id, decision.issue_id)] = decision
             elif recorded[decision.issue_id] > 0:
                 recorded[decision.issue_id] -= 1
             else:
                 pending.append(decision)
+                link_pending = True
     return pending + [decision for key, decision in reaffirms.items() if key in detector.awaiting]
 
 

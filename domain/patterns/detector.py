@@ -9,8 +9,6 @@ event history, so a replay over the same events gives the same patterns.
 
 from __future__ import annotations
 
-import bisect
-import math
 import re
 from datetime import datetime, timedelta
 
@@ -27,6 +25,7 @@ from domain.issues.events import (
     IssueReanalysisStarted,
     Stage,
 )
+from domain.patterns.analysis import Members
 from domain.patterns.events import IssueReanalysisRequested, PatternDetected, PatternMerged
 from domain.patterns.grouping import Assignment, Grouper, MatchMethod, Policy, Signal
 from domain.patterns.similar import SimilarIndex, terms
@@ -40,7 +39,6 @@ DEFAULT_POLICY = Policy(auto_link=AiSettings().auto_link, min_similarity=AiSetti
 """Until a workspace changes `auto_link` or `confidence_threshold`: the threshold (0.80) is the grouper's own
 auto-attach threshold, so default settings group exactly as the grouper alone."""
 MODEL = "causeloop-grouping-v1"
-_SEVERITY_WEIGHT = {"critical": 1.0, "high": 0.7, "medium": 0.4, "low": 0.1}
 DETECTOR_ACTOR = Actor(kind=ActorKind.SYSTEM, id="pattern-detector")
 _LINE_NUMBER = re.compile(r":\d+$|\(.*?\)$|\s+line\s+\d+.*$")
 
@@ -65,6 +63,9 @@ class Decide(msgspec.Struct, frozen=True, kw_only=True):
     """A user unlinked the issue from this pattern: its membership there ends with this decision."""
     reaffirm: bool = False
     """A reanalysis that kept the issue where it is: only its analysis is recorded again (no new link)."""
+    refresh: bool = False
+    """(With `reaffirm`.) A member's analysis that a later issue of its pattern made stale (domain/patterns/
+    analysis.py): recorded with that issue's link, and only while the member is still in the pattern."""
     stage: Stage = Stage.PATTERN_FOUND
     """`in_loop` when another issue of the pattern was first seen within the workspace's recurrence window."""
     risk_score: int = 0
@@ -73,35 +74,16 @@ class Decide(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class _Issue:
-    __slots__ = ("fingerprint", "generation", "opened", "pattern_key")
+    __slots__ = ("assignment", "fingerprint", "generation", "opened", "pattern_key")
 
     def __init__(self, opened: IssueOpened) -> None:
         self.opened = opened
         self.pattern_key: str | None = None
         self.fingerprint: str | None = None
+        self.assignment: Assignment | None = None
+        """How it was last grouped: the explanation its refreshed analysis repeats."""
         self.generation = 0
         """How many times the issue was grouped: a pattern it founds again gets a key of its own."""
-
-
-class _Seen:
-    __slots__ = ("services", "times")
-
-    def __init__(self) -> None:
-        self.times: list[datetime] = []
-        self.services: set[str] = set()
-
-    def add(self, at: datetime, service: str | None, window: timedelta) -> bool:
-        """Record one issue; True when another was first seen within `window` of it."""
-        index = bisect.bisect_left(self.times, at)
-        near = [self.times[i] for i in (index - 1, index) if 0 <= i < len(self.times)]
-        self.times.insert(index, at)
-        if service:
-            self.services.add(service)
-        return any(abs(at - other) <= window for other in near)
-
-    def absorb(self, other: _Seen) -> None:
-        self.times = sorted(self.times + other.times)
-        self.services |= other.services
 
 
 class _Workspace:
@@ -112,8 +94,8 @@ class _Workspace:
         self.index = SimilarIndex()
         self.issues: dict[str, _Issue] = {}
         self.key_of_pattern: dict[str, str] = {}
-        self.seen: dict[str, _Seen] = {}
-        """Per pattern key: its issues' first-seen times (sorted) and services (stage and risk read them)."""
+        self.seen: dict[str, Members] = {}
+        """Per pattern key: its members as stage and risk read them (domain/patterns/analysis.py)."""
         self.window = timedelta(days=RECURRENCE_WINDOW_DAYS)
         self.policy = DEFAULT_POLICY
 
@@ -197,7 +179,9 @@ class Detector:
                 self.awaiting.add((event.workspace_id, issue_id))
                 return self.reanalyze(event.workspace_id, issue_id, reaffirm=True)
             case IssueAnalyzed():
-                self.awaiting.discard((event.workspace_id, render("iss", event.originator_id)))
+                issue_id = render("iss", event.originator_id)
+                self.awaiting.discard((event.workspace_id, issue_id))
+                self._recorded(event.workspace_id, issue_id, event.stage, event.risk_score)
             case PatternMerged():
                 space = self._workspace(event.workspace_id)
                 source = space.key_of_pattern.get(render("pat", event.originator_id))
@@ -206,7 +190,7 @@ class Detector:
                     space.grouper.merge(source, target)
                     moved = space.seen.pop(source, None)
                     if moved is not None:
-                        space.seen.setdefault(target, _Seen()).absorb(moved)
+                        space.seen.setdefault(target, Members()).absorb(moved)
         return []
 
     def reanalyze(self, workspace_id: str, issue_id: str, *, reaffirm: bool = False) -> list[Decide]:
@@ -222,7 +206,7 @@ class Detector:
         if current is not None and space.grouper.resolve(decision.pattern_key) == current:
             issue.pattern_key = current
             return [msgspec.structs.replace(decision, pattern_key=current, reaffirm=True)] if reaffirm else []
-        return [msgspec.structs.replace(decision, unlinked_from_key=current)]
+        return self._with_refreshes(space, msgspec.structs.replace(decision, unlinked_from_key=current))
 
     def _opened(self, event: IssueOpened) -> list[Decide]:
         space = self._workspace(event.workspace_id)
@@ -232,7 +216,7 @@ class Detector:
         decision = self._assign(space, issue_id, issue)
         if self._similar:
             space.index.add(issue_id, terms(event.title, event.body or ""))
-        return [decision]
+        return self._with_refreshes(space, decision)
 
     def _assign(self, space: _Workspace, issue_id: str, issue: _Issue, keep: str | None = None) -> Decide:
         """`keep`: the pattern a reanalysed issue is in. With `auto_link` off, a match the grouper holds back
@@ -245,17 +229,44 @@ class Detector:
             assignment = msgspec.structs.replace(assignment, pattern_key=keep, created=False)
         issue.pattern_key = assignment.pattern_key
         issue.fingerprint = assignment.fingerprint
+        issue.assignment = assignment
         similar = [(IssueId(match.key), match.similarity) for match in
                    space.index.search(terms(opened.title, opened.body or ""), limit=SIMILAR_KEPT + 1,
                                       exclude=issue_id)][:SIMILAR_KEPT] if self._similar else []
-        meta = opened.metadata
-        decision = Decide(workspace_id=opened.workspace_id, issue_id=IssueId(issue_id), assignment=assignment,
-                          pattern_key=assignment.pattern_key, suggested_key=assignment.suggested_pattern_key,
-                          severity=opened.severity.value, service=_text(meta.get("service")),
-                          component=_text(meta.get("component")), domain=_text(meta.get("domain")),
-                          error_type=_text(meta.get("error_type")), opened_at=opened.source_created_at or
-                          opened.occurred_at, similar=similar)
-        return _analyzed(space, decision)
+        return _analyzed(space, _decision_for(issue_id, issue, assignment, assignment.pattern_key, similar))
+
+    def _with_refreshes(self, space: _Workspace, decision: Decide) -> list[Decide]:
+        """The decision, then the refreshed analyses of the pattern's members it made stale."""
+        key = space.grouper.resolve(decision.pattern_key)
+        members = space.seen.get(key)
+        if members is None:
+            return [decision]
+        found = [decision]
+        def severity_of(member_id: str) -> str:
+            issue = space.issues.get(member_id)
+            return "medium" if issue is None else issue.opened.severity.value
+
+        for member_id in members.to_check(decision.issue_id, decision.opened_at, space.window, severity_of):
+            issue = space.issues.get(member_id)
+            if (issue is None or issue.assignment is None or issue.pattern_key is None
+                    or space.grouper.resolve(issue.pattern_key) != key):
+                members.lonely.pop(member_id, None)  # moved elsewhere: never refreshed here
+                continue
+            recurred = members.recurs(members.first_seen[member_id], space.window)
+            stage = Stage.IN_LOOP if recurred else Stage.PATTERN_FOUND
+            if members.stale(member_id, stage, members.risk(issue.opened.severity.value)):  # cheap check first
+                analyzed = _explained(members, _decision_for(member_id, issue, issue.assignment, key), recurred)
+                members.record(member_id, analyzed.stage, analyzed.risk_score)
+                found.append(msgspec.structs.replace(analyzed, reaffirm=True, refresh=True))
+        return found
+
+    def _recorded(self, workspace_id: str, issue_id: str, stage: Stage, risk: int) -> None:
+        space = self._workspace(workspace_id)
+        issue = space.issues.get(issue_id)
+        if issue is not None and issue.pattern_key is not None:
+            members = space.seen.get(space.grouper.resolve(issue.pattern_key))
+            if members is not None:
+                members.record(issue_id, stage, risk)
 
     def _edited(self, event: IssueDetailsEdited) -> list[Decide]:
         """A changed issue keeps its pattern (never moved silently); one without a pattern is assigned again."""
@@ -274,7 +285,7 @@ class Detector:
         if changes:
             issue.opened = msgspec.structs.replace(issue.opened, **changes)
         if issue.pattern_key is None and ("title" in changes or "metadata" in changes):
-            return [self._assign(space, issue_id, issue)]
+            return self._with_refreshes(space, self._assign(space, issue_id, issue))
         return []
 
     def _linked(self, event: IssuePatternLinked) -> list[Decide]:
@@ -290,16 +301,12 @@ class Detector:
         issue.pattern_key = key
         if event.actor == DETECTOR_ACTOR or current == space.grouper.resolve(key):
             return []
-        opened = issue.opened
-        meta = opened.metadata
         assignment = Assignment(pattern_key=key, method=MatchMethod.MANUAL, similarity=1.0,
-                                fingerprint=issue.fingerprint or "", template=opened.title, created=False)
-        return [_analyzed(space, Decide(
-            workspace_id=opened.workspace_id, issue_id=IssueId(issue_id), assignment=assignment,
-            pattern_key=space.grouper.resolve(key), suggested_key=None, severity=opened.severity.value,
-            service=_text(meta.get("service")), component=_text(meta.get("component")),
-            domain=_text(meta.get("domain")), error_type=_text(meta.get("error_type")),
-            opened_at=opened.source_created_at or opened.occurred_at, similar=[], unlinked_from_key=current))]
+                                fingerprint=issue.fingerprint or "", template=issue.opened.title, created=False)
+        issue.assignment = assignment
+        decision = _decision_for(issue_id, issue, assignment, space.grouper.resolve(key))
+        return self._with_refreshes(space, _analyzed(space, msgspec.structs.replace(
+            decision, unlinked_from_key=current)))
 
     def _unlinked(self, event: IssuePatternUnlinked) -> list[Decide]:
         """A user's unlink is a cannot-link: that issue's fingerprint never joins that pattern again, and the
@@ -318,25 +325,37 @@ class Detector:
             space.grouper.forbid(issue.fingerprint, key)
         issue.pattern_key = None
         decision = self._assign(space, issue_id, issue)
-        return [msgspec.structs.replace(decision, unlinked_from_key=space.grouper.resolve(key))]
+        return self._with_refreshes(space, msgspec.structs.replace(decision,
+                                                                   unlinked_from_key=space.grouper.resolve(key)))
 
 
+def _decision_for(issue_id: str, issue: _Issue, assignment: Assignment, pattern_key: str,
+                  similar: list[tuple[IssueId, float]] | None = None) -> Decide:
+    """A decision about `issue` as it reads now (its latest title, severity and metadata)."""
+    opened = issue.opened
+    meta = opened.metadata
+    return Decide(workspace_id=opened.workspace_id, issue_id=IssueId(issue_id), assignment=assignment,
+                  pattern_key=pattern_key, suggested_key=assignment.suggested_pattern_key,
+                  severity=opened.severity.value, service=_text(meta.get("service")),
+                  component=_text(meta.get("component")), domain=_text(meta.get("domain")),
+                  error_type=_text(meta.get("error_type")), opened_at=opened.source_created_at or opened.occurred_at,
+                  similar=similar or [])
 
 
 def _analyzed(space: _Workspace, decision: Decide) -> Decide:
-    """Stage, risk and explanation of a linked issue, from what its pattern holds so far.
+    """Stage, risk and explanation of a linked issue, from what its pattern holds so far (the issue counted in)."""
+    members = space.seen.setdefault(space.grouper.resolve(decision.pattern_key), Members())
+    members.add(decision.issue_id, decision.opened_at, decision.service)
+    analyzed = _explained(members, decision, members.recurs(decision.opened_at, space.window))
+    members.record(decision.issue_id, analyzed.stage, analyzed.risk_score)
+    return analyzed
 
-    `in_loop` when another issue of the pattern was first seen within the recurrence window of this one. Risk
-    (0–100) as the pattern's formula (docs/patterns.md) at the moment the issue arrives: recency 1, the issue's
-    own severity, the pattern's issue count and services so far."""
-    key = space.grouper.resolve(decision.pattern_key)
-    seen = space.seen.setdefault(key, _Seen())
-    recurred = seen.add(decision.opened_at, decision.service, space.window)
-    count = len(seen.times)
-    frequency = min(1.0, math.log(1 + count) / math.log(51))
-    spread = min(1.0, max(0, len(seen.services) - 1) / 4)
-    risk = round(100 * (0.35 * frequency + 0.25 + 0.25 * _SEVERITY_WEIGHT.get(decision.severity, 0.4)
-                        + 0.15 * spread))
+
+def _explained(members: Members, decision: Decide, recurred: bool) -> Decide:
+    """`in_loop` when another issue of the pattern was first seen within the recurrence window of this one. Risk
+    (0–100) as the pattern's formula (docs/patterns.md) now: recency 1, the issue's own severity, the pattern's
+    issue count and services."""
+    count = len(members.times)
     assignment = decision.assignment
     factors = [f"{name}: {value}" for name, value in (("service", decision.service),
                                                       ("component", decision.component),
@@ -345,4 +364,5 @@ def _analyzed(space: _Workspace, decision: Decide) -> Decide:
     factors.append(f"{count} issue{'s' if count > 1 else ''} in the pattern")
     root_cause = f"{'Recurring' if count > 1 else 'New'} failure pattern: {assignment.template}"
     return msgspec.structs.replace(decision, stage=Stage.IN_LOOP if recurred else Stage.PATTERN_FOUND,
-                                   risk_score=risk, root_cause=root_cause[:500], contributing_factors=factors)
+                                   risk_score=members.risk(decision.severity), root_cause=root_cause[:500],
+                                   contributing_factors=factors)

@@ -28,6 +28,11 @@ def opened(n: int, title: str, **metadata: object) -> IssueOpened:
     return IssueOpened(**_env(uuid.UUID(int=n), 1), title=title, metadata=dict(metadata))  # type: ignore[arg-type]
 
 
+def links(detector: Detector, event: object) -> list[Decide]:
+    """The detector's link decisions for an event (without the members' refreshed analyses that come after)."""
+    return [decision for decision in detector.observe(event) if not decision.refresh]
+
+
 def pid(key: str) -> PatternId:
     return PatternId(render("pat", uuid.uuid5(uuid.NAMESPACE_URL, key)))
 
@@ -44,8 +49,8 @@ def iss(n: int) -> str:
 
 def test_each_new_issue_gets_one_decision_with_its_explanation() -> None:
     detector = Detector()
-    [first] = detector.observe(opened(1, "Payment timeout after 30s for order 17", service="checkout"))
-    [second] = detector.observe(opened(2, "Payment timeout after 12s for order 99", service="checkout"))
+    [first] = links(detector, opened(1, "Payment timeout after 30s for order 17", service="checkout"))
+    [second] = links(detector, opened(2, "Payment timeout after 12s for order 99", service="checkout"))
     assert first.pattern_key == iss(1) and first.assignment.created
     assert second.pattern_key == iss(1) and second.assignment.method == "fingerprint"
     assert second.similar and second.similar[0][0] == iss(1) and 0 < second.similar[0][1] <= 1
@@ -60,12 +65,12 @@ def test_a_merge_event_is_remembered_and_a_user_unlink_regroups_elsewhere() -> N
     detector.observe(detected(iss(2)))
     detector.observe(PatternMerged(**_env(uuid.uuid5(uuid.NAMESPACE_URL, iss(2)), 2),  # type: ignore[arg-type]
                                    into_pattern_id=pid(iss(1))))
-    [joined] = detector.observe(opened(3, "backpressure stall in ingest stage"))
+    [joined] = links(detector, opened(3, "backpressure stall in ingest stage"))
     assert joined.pattern_key == iss(1)
     detector.observe(IssuePatternLinked(**_env(uuid.UUID(int=3), 2, DETECTOR_ACTOR),  # type: ignore[arg-type]
                                         pattern_id=pid(iss(1))))
 
-    [regrouped] = detector.observe(IssuePatternUnlinked(**_env(uuid.UUID(int=3), 3),  # type: ignore[arg-type]
+    [regrouped] = links(detector, IssuePatternUnlinked(**_env(uuid.UUID(int=3), 3),  # type: ignore[arg-type]
                                                         pattern_id=pid(iss(1))))
     assert regrouped.pattern_key not in (iss(1), iss(2)) and regrouped.unlinked_from_key == iss(1)
     assert detector.pattern_of(WS, iss(3)) == regrouped.pattern_key
@@ -102,7 +107,7 @@ def test_a_changed_issue_keeps_its_pattern_until_a_reanalysis_regroups_it() -> N
     assert detector.pattern_of(WS, iss(2)) == iss(1)
 
     request = IssueReanalysisRequested(**_env(uuid.UUID(int=98), 1), issue_id=IssueId(iss(2)))  # type: ignore[arg-type]
-    [moved] = detector.observe(request)  # asked for: grouped with what it says now
+    [moved] = links(detector, request)  # asked for: grouped with what it says now
     assert moved.pattern_key != iss(1) and moved.unlinked_from_key == iss(1)
 
 
@@ -121,7 +126,7 @@ def test_a_reanalysis_that_keeps_the_issue_is_answered_once_even_across_a_replay
 
     live = Detector()
     live.observe(first)
-    [reaffirm] = live.observe(started)
+    [reaffirm] = links(live, started)
     assert reaffirm.reaffirm and reaffirm.pattern_key == iss(1) and reaffirm.unlinked_from_key is None
 
     history = [(1, first), (2, linked), (3, started)]
@@ -142,8 +147,8 @@ def test_without_auto_link_the_same_failure_founds_a_pattern_that_suggests_the_f
     detector = Detector()
     detector.observe(ai(1, auto_link=False))
 
-    [first] = detector.observe(opened(1, PAYMENT.format(30, 17), service="checkout"))
-    [second] = detector.observe(opened(2, PAYMENT.format(12, 99), service="checkout"))
+    [first] = links(detector, opened(1, PAYMENT.format(30, 17), service="checkout"))
+    [second] = links(detector, opened(2, PAYMENT.format(12, 99), service="checkout"))
 
     assert first.pattern_key == iss(1) and first.suggested_key is None
     assert second.pattern_key == iss(2) and second.assignment.created
@@ -155,7 +160,7 @@ def test_without_auto_link_a_client_fingerprint_still_links() -> None:
     detector.observe(ai(1, auto_link=False))
 
     detector.observe(opened(1, "disk full on node", fingerprint="fp-1"))
-    [second] = detector.observe(opened(2, "a different title", fingerprint="fp-1"))
+    [second] = links(detector, opened(2, "a different title", fingerprint="fp-1"))
 
     assert second.pattern_key == iss(1) and second.assignment.method == "client_fingerprint"
 
@@ -167,7 +172,7 @@ def test_auto_link_back_on_links_later_issues_and_moves_none() -> None:
     detector.observe(opened(2, PAYMENT.format(12, 99), service="checkout"))
 
     assert detector.observe(ai(2, auto_link=True)) == []
-    [third] = detector.observe(opened(3, PAYMENT.format(5, 7), service="checkout"))
+    [third] = links(detector, opened(3, PAYMENT.format(5, 7), service="checkout"))
 
     assert third.pattern_key == iss(1) and third.assignment.method == "fingerprint"
     assert detector.pattern_of(WS, iss(2)) == iss(2)
@@ -184,7 +189,7 @@ def test_a_reanalysis_without_auto_link_keeps_the_issue_where_it_is() -> None:
     assert detector.pattern_of(WS, iss(2)) == iss(2)
 
     detector.observe(ai(2, auto_link=True))
-    [moved] = detector.observe(request)  # asked for, with auto-link on: it joins the pattern it matches
+    [moved] = links(detector, request)  # asked for, with auto-link on: it joins the pattern it matches
     assert moved.pattern_key == iss(1) and moved.unlinked_from_key == iss(2)
 
 
@@ -193,8 +198,8 @@ def test_an_automatic_link_needs_the_workspace_confidence_threshold() -> None:
     detector.observe(ai(1, confidence_threshold=0.9))
     detector.observe(opened(1, "Invalid user alice from 10.0.0.1 on gateway port", service="ssh"))
 
-    [near] = detector.observe(opened(2, "Invalid user bob from 10.0.0.2 on gateway port", service="ssh"))
-    [same] = detector.observe(opened(3, "Invalid user alice from 10.0.0.9 on gateway port", service="ssh"))
+    [near] = links(detector, opened(2, "Invalid user bob from 10.0.0.2 on gateway port", service="ssh"))
+    [same] = links(detector, opened(3, "Invalid user alice from 10.0.0.9 on gateway port", service="ssh"))
 
     assert near.pattern_key == iss(2) and near.suggested_key == iss(1)
     assert near.assignment.suggested_similarity == 0.875
@@ -210,7 +215,7 @@ def test_default_ai_settings_group_as_no_settings_at_all() -> None:
 
     def run(*settings: AiSettingsUpdated) -> list[Decide]:
         detector = Detector()
-        return [decision for event in (*settings, *events) for decision in detector.observe(event)]
+        return [decision for event in (*settings, *events) for decision in links(detector, event)]
 
     grouped = run()
     assert grouped[-1].pattern_key == grouped[-2].pattern_key and grouped[-1].assignment.similarity == 0.8
@@ -222,6 +227,6 @@ def test_ai_settings_apply_to_their_own_workspace_only() -> None:
     detector.observe(ai(1, WorkspaceId("ws_other"), auto_link=False))
     detector.observe(opened(1, PAYMENT.format(30, 17), service="checkout"))
 
-    [second] = detector.observe(opened(2, PAYMENT.format(12, 99), service="checkout"))
+    [second] = links(detector, opened(2, PAYMENT.format(12, 99), service="checkout"))
 
     assert second.pattern_key == iss(1)

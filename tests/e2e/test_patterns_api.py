@@ -70,7 +70,15 @@ async def test_issues_are_grouped_into_patterns_with_explanations(api: Client, t
     three = await assigned(api, tenant, other["id"])
 
     assert one["pattern_id"] == two["pattern_id"] != three["pattern_id"]
-    assert (one["stage"], two["stage"], three["stage"]) == ("pattern_found", "in_loop", "pattern_found")
+    assert (two["stage"], three["stage"]) == ("in_loop", "pattern_found")
+
+    async def refreshed() -> dict[str, Any] | None:  # the second issue made the first's analysis stale
+        body: dict[str, Any] = (await api.get(f"/v1/issues/{first['id']}", headers=tenant.headers())).json()
+        return body if body["stage"] == "in_loop" else None
+
+    one = await eventually(refreshed)
+    assert "2 issues in the pattern" in one["analysis"]["contributing_factors"]
+    assert one["analysis"]["root_cause"].startswith("Recurring failure pattern")
     assert 0 < one["risk_score"] <= 100 and three["risk_score"] > one["risk_score"]  # critical vs high
     assert two["analysis"]["model"] == "causeloop-grouping-v1" and two["analysis"]["confidence"] == 1.0
     assert two["analysis"]["root_cause"].startswith("Recurring failure pattern: Timeout calling payments-api")

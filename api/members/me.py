@@ -12,7 +12,7 @@ from psycopg_pool import AsyncConnectionPool
 from adapters.postgres import AsyncConn, tenant_transaction
 from adapters.tokens import Principal
 from api.core.auth import CurrentPrincipal, authenticated
-from api.core.errors import not_found
+from api.core.errors import error_responses, not_found
 from api.members import schemas
 from api.members.common import (
     DEPENDENCIES,
@@ -25,18 +25,20 @@ from commands.members import membership_id
 from domain.identity.user import ProfileEdit
 from projections.identity import queries
 
+NOT_A_USER = error_responses(e404="not_found: the token belongs to a service account, which has no user profile")
+
 
 class MeController(Controller):
     path = "/v1/users/me"
     tags = ("Users & Members",)
     dependencies = DEPENDENCIES
 
-    @get("/", guards=[authenticated])
+    @get("/", guards=[authenticated], responses=NOT_A_USER)
     async def get_me(self, read_pool: ReadPool, principal: CurrentPrincipal) -> schemas.MeView:
         """The signed-in user, with their role and membership in the token's workspace."""
         return await _me(read_pool, principal)
 
-    @patch("/", guards=[authenticated])
+    @patch("/", guards=[authenticated], responses=NOT_A_USER)
     async def update_me(self, state: State, data: JSONBody[schemas.UpdateMeRequest], commands: Commands,
                         caller: Who, read_pool: ReadPool,
                         principal: CurrentPrincipal) -> Response[schemas.MeView]:

@@ -18,7 +18,7 @@ from api.core.auth import requires
 from api.core.conditional import STALE, etag_for, expected_version
 from api.core.consistency import settle
 from api.core.deps import provide_caller, read_one
-from api.core.errors import ApiError, error_responses, not_found
+from api.core.errors import ApiError, error_responses, not_found, validation_error
 from api.core.pagination import (
     Cursor,
     Limit,
@@ -73,6 +73,16 @@ def recommendation_ref(recommendation_id: str) -> str:
     return public
 
 
+def _pattern_filter(pattern_id: str | None) -> str | None:
+    """A malformed `pattern_id` is a bad query value (400), not a filter that matches nothing."""
+    if not pattern_id:
+        return None
+    public = canonical("pat", pattern_id)
+    if public is None:
+        raise validation_error("pattern_id", "must be a pattern id (pat_…)")
+    return public
+
+
 async def _recommendation(request: Request[Any, Any, Any], recommendation_id: str) -> queries.RecommendationView:
     return await read_one(request, "recommendation", recommendation_id, queries.get_recommendation)
 
@@ -84,10 +94,14 @@ class RecommendationsController(Controller):
     @get("/", guards=[requires("recommendations:read")])
     async def list_recommendations(
         self, request: Request[Any, Any, Any], limit: Limit = 25, cursor: Cursor = None, sort: SortParam = None,
-        status: Annotated[str | None, QueryParameter(description="Comma-separated statuses (OR)")] = None,
-        type: Annotated[str | None, QueryParameter(description="Comma-separated types (OR)")] = None,
-        impact: Annotated[str | None, QueryParameter(description="Comma-separated impacts (OR)")] = None,
-        pattern_id: Annotated[str | None, QueryParameter(max_length=64, description="The source pattern")] = None,
+        status: Annotated[str | None, QueryParameter(description="pending, in_progress, implemented, dismissed "
+                                                     "(comma-separated, OR)")] = None,
+        type: Annotated[str | None, QueryParameter(description="code_fix, config_change, process, monitoring "
+                                                   "(comma-separated, OR)")] = None,
+        impact: Annotated[str | None, QueryParameter(description="high, medium, quick_win (comma-separated, OR)")
+                          ] = None,
+        pattern_id: Annotated[str | None, QueryParameter(max_length=64, description="The source pattern (pat_…)")
+                              ] = None,
     ) -> Page[queries.RecommendationView]:
         """List recommendations: filters `status`, `type`, `impact`, `pattern_id`; sort `rank` (default), `-rank`,
         `-created_at`, `-expected_loops_prevented`, `-updated_at`; the cursor carries an offset."""
@@ -95,7 +109,7 @@ class RecommendationsController(Controller):
             status=parse_choices("status", status, {s.value for s in RecommendationStatus}),
             type=parse_choices("type", type, {t.value for t in RecommendationType}),
             impact=parse_choices("impact", impact, {i.value for i in Impact}),
-            pattern_id=canonical("pat", pattern_id) or pattern_id if pattern_id else None)
+            pattern_id=_pattern_filter(pattern_id))
         field, descending = parse_sort(sort, SORTS, "rank")
         key, order = cursor_key(request), sort_spec(field, descending)
         offset = offset_of(key, cursor, order)

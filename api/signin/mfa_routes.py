@@ -25,6 +25,8 @@ from domain.mfa.factor import FactorStatus, TotpFactor, is_active
 from projections.identity import queries as identity
 from projections.sessions.projector import NAME as SESSIONS_PROJECTION
 
+USERS_ONLY = "forbidden: MFA is for users; this token belongs to a service account"
+
 
 def _unavailable() -> ApiError:
     return ApiError(503, "service_unavailable", "MFA is not available: CAUSELOOP_MASTER_KEY is not configured")
@@ -61,7 +63,7 @@ def _user(request: Request[Any, Any, Any]) -> Principal:
 
 
 @post("/v1/me/mfa/totp", guards=[authenticated], status_code=201, tags=["MFA"], opt=SECRET_RESPONSE,
-      responses=error_responses(e422="mfa_already_enrolled: remove the active factor first",
+      responses=error_responses(e403=USERS_ONLY, e422="mfa_already_enrolled: remove the active factor first",
                                e503="service_unavailable: CAUSELOOP_MASTER_KEY is not configured in production"))
 async def enrol_totp(request: Request[Any, Any, Any], state: State) -> Response[schemas.TotpEnrolment]:
     """Start TOTP enrolment: the secret and otpauth URI are shown once; verify a code to activate."""
@@ -81,7 +83,7 @@ async def enrol_totp(request: Request[Any, Any, Any], state: State) -> Response[
 
 
 @post("/v1/me/mfa/totp/verify", guards=[authenticated], status_code=200, tags=["MFA"],
-      responses=schemas.CODE_ERRORS)
+      responses={**schemas.CODE_ERRORS, **error_responses(e403=USERS_ONLY)})
 async def verify_totp(request: Request[Any, Any, Any], state: State,
                       data: JSONBody[schemas.TotpVerifyRequest]) -> Response[schemas.TotpStatus]:
     """Activate the pending TOTP factor with a current code (422 invalid_mfa_code when wrong; 429 after 5)."""
@@ -98,7 +100,7 @@ async def verify_totp(request: Request[Any, Any, Any], state: State,
 
 @delete("/v1/me/mfa/totp", guards=[authenticated], status_code=204, tags=["MFA"],
       responses={**schemas.CODE_ERRORS, **error_responses(
-          e403="mfa_required: removing an active factor needs a code or a token minted with MFA")})
+          e403=f"{USERS_ONLY}; mfa_required: removing an active factor needs a code or a token minted with MFA")})
 async def remove_totp(request: Request[Any, Any, Any], state: State,
                       data: Annotated[schemas.TotpRemoveRequest | None, Body()] = None) -> Response[None]:
     """Remove the TOTP factor: needs a current `code`, unless this token was minted with a second factor."""

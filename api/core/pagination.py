@@ -24,6 +24,7 @@ from litestar.params import QueryParameter
 
 from adapters.settings import Settings
 from api.core.errors import ApiError, validation_error
+from domain.ids import canonical
 
 T = TypeVar("T")
 
@@ -111,6 +112,17 @@ def parse_choices(field: str, value: str | None, allowed: Collection[str]) -> li
     if parts is not None and not set(parts) <= set(allowed):
         raise validation_error(field, f"must be one of {', '.join(sorted(allowed))}")
     return parts
+
+
+def parse_pattern_filter(value: str | None) -> str | None:
+    """A `pattern_id` filter in its canonical form; a malformed one is a bad query value (400), not a filter that
+    matches nothing. Empty: no filter."""
+    if not value:
+        return None
+    public = canonical("pat", value)
+    if public is None:
+        raise validation_error("pattern_id", "must be a pattern id (pat_…)")
+    return public
 
 
 def parse_sort(value: str | None, allowed: Collection[str], default: str) -> tuple[str, bool]:

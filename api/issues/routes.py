@@ -33,6 +33,7 @@ from api.core.pagination import (
     encoded_page,
     page_of,
     parse_choices,
+    parse_pattern_filter,
     parse_sort,
     sort_spec,
     split_list,
@@ -144,7 +145,8 @@ class IssuesController(Controller):
         field, descending = _sort(sort, q)
         filters = queries.IssueFilters(
             status=parse_choices("status", status, {s.value for s in Status}), severity=_severities(severity),
-            stage=parse_choices("stage", stage, {s.value for s in Stage}), pattern_id=pattern_id, q=q or None,
+            stage=parse_choices("stage", stage, {s.value for s in Stage}),
+            pattern_id=parse_pattern_filter(pattern_id), q=q or None,
             source=source, team=team, assignee_id=assignee_id, risk_min=risk_min, risk_max=risk_max,
             created_after=query_instant(created_after, "created_after"),
             created_before=query_instant(created_before, "created_before"))

@@ -16,7 +16,7 @@ from adapters.tokens import Principal
 from api.core.auth import authenticated, requires
 from api.core.consistency import settle
 from api.core.deps import provide_caller, read_one
-from api.core.errors import error_responses, not_found, validation_error
+from api.core.errors import error_responses, not_found
 from api.core.pagination import (
     Cursor,
     Limit,
@@ -28,6 +28,7 @@ from api.core.pagination import (
     offset_page,
     page_of,
     parse_choices,
+    parse_pattern_filter,
     parse_sort,
     sort_spec,
 )
@@ -97,11 +98,7 @@ class PredictionsController(Controller):
         field, descending = parse_sort(sort, set(queries.SORTS), "-predicted_at")
         key, order = cursor_key(request), sort_spec(field, descending)
         offset = offset_of(key, cursor, order)
-        pattern = None
-        if pattern_id is not None:
-            pattern = canonical("pat", pattern_id)
-            if pattern is None:
-                raise validation_error("pattern_id", "must be a pattern id (pat_…)")
+        pattern = parse_pattern_filter(pattern_id)
         filters = queries.PredictionFilters(pattern_id=pattern, status=parse_choices("status", status, STATUSES),
                                             impact=parse_choices("impact", impact, IMPACTS),
                                             min_probability=min_probability, window_days=window_days)
@@ -129,11 +126,7 @@ class PredictionsController(Controller):
         """Composite risk: the observed series (highest probability of the predictions live each day, last 14
         days), the projected series (probability of a recurrence by each of the next 14 days, from the active
         predictions' decayed rates), the alert threshold and the first projected breach."""
-        pattern = None
-        if pattern_id is not None:
-            pattern = canonical("pat", pattern_id)
-            if pattern is None:
-                raise validation_error("pattern_id", "must be a pattern id (pat_…)")
+        pattern = parse_pattern_filter(pattern_id)
         caller = provide_caller(request)
         threshold = await _threshold(request, caller.workspace_id)
         today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)

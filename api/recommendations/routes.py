@@ -18,7 +18,7 @@ from api.core.auth import requires
 from api.core.conditional import STALE, etag_for, expected_version
 from api.core.consistency import settle
 from api.core.deps import provide_caller, read_one
-from api.core.errors import ApiError, error_responses, not_found, validation_error
+from api.core.errors import ApiError, error_responses, not_found
 from api.core.pagination import (
     Cursor,
     Limit,
@@ -28,6 +28,7 @@ from api.core.pagination import (
     offset_of,
     offset_page,
     parse_choices,
+    parse_pattern_filter,
     parse_sort,
     sort_spec,
 )
@@ -73,16 +74,6 @@ def recommendation_ref(recommendation_id: str) -> str:
     return public
 
 
-def _pattern_filter(pattern_id: str | None) -> str | None:
-    """A malformed `pattern_id` is a bad query value (400), not a filter that matches nothing."""
-    if not pattern_id:
-        return None
-    public = canonical("pat", pattern_id)
-    if public is None:
-        raise validation_error("pattern_id", "must be a pattern id (pat_…)")
-    return public
-
-
 async def _recommendation(request: Request[Any, Any, Any], recommendation_id: str) -> queries.RecommendationView:
     return await read_one(request, "recommendation", recommendation_id, queries.get_recommendation)
 
@@ -109,7 +100,7 @@ class RecommendationsController(Controller):
             status=parse_choices("status", status, {s.value for s in RecommendationStatus}),
             type=parse_choices("type", type, {t.value for t in RecommendationType}),
             impact=parse_choices("impact", impact, {i.value for i in Impact}),
-            pattern_id=_pattern_filter(pattern_id))
+            pattern_id=parse_pattern_filter(pattern_id))
         field, descending = parse_sort(sort, SORTS, "rank")
         key, order = cursor_key(request), sort_spec(field, descending)
         offset = offset_of(key, cursor, order)

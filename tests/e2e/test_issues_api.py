@@ -464,10 +464,13 @@ async def test_link_and_unlink_pattern_move_the_stage(api: Client, tenant: Tenan
     linked = await api.post(f"/v1/issues/{issue['id']}/link-pattern", json={"pattern_id": pattern_id},
                             headers=tenant.headers())
     by_pattern = await api.get(f"/v1/issues?pattern_id={pattern_id}", headers=tenant.headers())
+    lower_case = await api.get(f"/v1/issues?pattern_id={pattern_id.lower()}", headers=tenant.headers())
+    malformed = await api.get("/v1/issues?pattern_id=nope", headers=tenant.headers())
     unlinked = await api.post(f"/v1/issues/{issue['id']}/unlink-pattern", headers=tenant.headers())
 
     assert (linked.json()["pattern_id"], linked.json()["stage"]) == (pattern_id, "pattern_found")
-    assert [i["id"] for i in by_pattern.json()["data"]] == [issue["id"]]
+    assert [i["id"] for i in by_pattern.json()["data"]] == [i["id"] for i in lower_case.json()["data"]] == [issue["id"]]
+    assert malformed.status_code == 400 and malformed.json()["error"]["details"]["field"] == "pattern_id"
     assert unlinked.json()["pattern_id"] is None
 
 

@@ -12,11 +12,17 @@ from datetime import timedelta
 from typing import Any
 
 import msgspec
+import psycopg
 import pytest
 from litestar.testing import AsyncTestClient
+from psycopg.rows import dict_row
 
+from adapters import codec
+from adapters.event_store import EventStore
 from adapters.settings import Settings
 from api.app import create_app
+from api.core.consistency import POSITION_HEADER
+from projections.notifications import projector
 from tests.e2e.channels_support import ChannelWorker, SmtpServer, deliveries, open_issue, set_preferences
 from tests.e2e.conftest import Tenant, Workers
 from tests.e2e.webhook_receiver import Receiver
@@ -181,3 +187,29 @@ async def test_a_digest_sends_the_periods_notices_as_one_message_when_it_ends(
     assert text.startswith("*2 Causeloop notifications (hourly digest)*\n• New critical issue: First")
     assert "• New critical issue: Second" in text
     assert [r["status"] for r in settled(channel_settings, tenant, 2)] == ["sent", "sent"]
+
+
+async def test_the_same_event_projected_again_queues_and_sends_nothing_more(
+        api: Client, tenant: Tenant, receiver: Receiver, channel_settings: Settings) -> None:
+    slack, _, _ = hooks()
+    await set_preferences(api, tenant.headers(), channels={"slack_webhook_url": slack},
+                          events={"issue.created": {"slack": True}})
+    response = await api.post("/v1/issues", json={"title": "Twice?", "severity": "critical"},
+                              headers=tenant.headers())
+    [before] = settled(channel_settings, tenant, 1)
+    position = int(response.headers[POSITION_HEADER])
+    store = EventStore(channel_settings, pool_size=1)
+    try:
+        [(at, state)] = store.read_raw(position - 1, 1)
+    finally:
+        store.close()
+
+    async with await psycopg.AsyncConnection.connect(channel_settings.database_url, row_factory=dict_row,
+                                                     options=f"-c search_path={channel_settings.database_schema}"
+                                                     ) as conn:
+        event = codec.decode(state)
+        assert type(event).__name__ == "IssueOpened"
+        await projector.project(conn, [(at, event)])
+
+    assert deliveries(channel_settings, tenant.workspace_id) == [before]
+    assert len(receiver.wait_for(path_of(slack))) == 1

@@ -77,6 +77,25 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """JSON: {"linear": {"client_id": …, "client_secret": …, "authorize_url"?, "token_url"?, "scope"?}, …}."""
     app_url: str = "http://localhost:3000"
     """The web app's base URL; invitation `accept_url`s point at `<app_url>/invitations/accept?token=…`."""
+    smtp_url: str = ""
+    """Where notification e-mail goes: `smtp://[user:password@]host[:port]` (plain, port 25),
+    `smtp+starttls://…` (port 587) or `smtps://…` (TLS, port 465). Unset: e-mail deliveries are recorded as skipped."""
+    smtp_from: str = "Causeloop <notifications@causeloop.invalid>"
+    channels_timeout_s: float = 10.0
+    """Deadline of each send to Slack, Teams, PagerDuty or the SMTP server."""
+    channels_retry_base_s: float = 30.0
+    """A failed channel delivery is retried after base × 2^(attempt−1), at most 4 h apart, until CHANNELS_RETRY_WINDOW_S
+    after its first attempt."""
+    channels_retry_window_s: float = 86_400.0
+    channels_poll_interval_s: float = 1.0
+    notify_slack_base_url: str = ""
+    """Development and tests only (refused in production): Slack webhook URLs are sent to this base instead of
+    https://hooks.slack.com (same path), e.g. a local HTTP server."""
+    notify_teams_base_url: str = ""
+    """Development and tests only: Teams webhook URLs are sent to this base instead of their own host (same path)."""
+    notify_pagerduty_base_url: str = ""
+    """Development and tests only: PagerDuty events go to `<base>/v2/enqueue` instead of
+    https://events.pagerduty.com/v2/enqueue."""
 
     @property
     def is_production(self) -> bool:
@@ -112,7 +131,8 @@ _FLOAT_FIELDS = {"read_your_writes_timeout_s", "clerk_jwks_cooldown_s", "standin
                  "webhooks_timeout_s", "webhooks_retry_base_s", "webhooks_retry_window_s", "webhooks_disable_after_s",
                  "webhooks_secret_overlap_s", "webhooks_poll_interval_s",
                  "connector_http_timeout_s", "connector_http_max_wait_s", "sync_poll_interval_s",
-                 "sync_scheduler_interval_s", "sync_retry_base_s", "sync_retry_max_s"}
+                 "sync_scheduler_interval_s", "sync_retry_base_s", "sync_retry_max_s", "channels_timeout_s",
+                 "channels_retry_base_s", "channels_retry_window_s", "channels_poll_interval_s"}
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
@@ -153,6 +173,12 @@ def _check(settings: Settings) -> None:
         raise SettingsError(f"TRUSTED_PROXIES must be comma-separated IP addresses or CIDRs: {exc}") from None
     if settings.is_production and settings.webhooks_allow_private_targets:
         raise SettingsError("WEBHOOKS_ALLOW_PRIVATE_TARGETS is for development only; it is refused in production")
+    overrides = [name.upper() for name in ("notify_slack_base_url", "notify_teams_base_url",
+                                           "notify_pagerduty_base_url") if getattr(settings, name)]
+    if settings.is_production and overrides:
+        raise SettingsError(f"{', '.join(overrides)} are for development and tests only; refused in production")
+    if settings.smtp_url and settings.smtp_url.split("://", 1)[0] not in ("smtp", "smtps", "smtp+starttls"):
+        raise SettingsError("SMTP_URL must start with smtp://, smtp+starttls:// or smtps://")
     if settings.causeloop_master_key and not _is_key(settings.causeloop_master_key):
         raise SettingsError("CAUSELOOP_MASTER_KEY must be 32 bytes, base64-encoded")
 

@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
                                               "or `webhooks redeliver DELIVERY_ID`")
     webhooks.add_argument("action", choices=["run", "redeliver"])
     webhooks.add_argument("delivery_id", nargs="?", metavar="DELIVERY_ID")
+    channels = command("channels", _channels, "notification channels: `channels run` (the worker that sends e-mail, "
+                                              "Slack, Teams and PagerDuty notices; run several at will)")
+    channels.add_argument("action", choices=["run"])
     command("pattern-detector", _folding_worker("pattern-detector"),
             "run the pattern-detection worker: groups every new issue into a pattern (one leads, others stand by)")
     command("recommender", _folding_worker("recommender"),
@@ -128,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _up(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:
     from api import app
     from projections.registry import PROJECTIONS
+    from workers.channel_delivery import run_channel_delivery
     from workers.pattern_detector import run_pattern_detector
     from workers.prediction_worker import run_prediction_worker
     from workers.projector_runner import run_projectors
@@ -144,6 +148,7 @@ def _up(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]
         workers: dict[str, Worker] = {"relay": functools.partial(run_relay, local)}
         workers["projector"] = functools.partial(run_projectors, local, list(PROJECTIONS))
         workers["webhooks"] = functools.partial(run_webhooks, local)
+        workers["channels"] = functools.partial(run_channel_delivery, local)
         workers["sync"] = functools.partial(run_sync_worker, local)
         workers["pattern-detector"] = functools.partial(run_pattern_detector, local)
         workers["recommender"] = functools.partial(run_recommender, local)
@@ -252,6 +257,14 @@ def _webhooks(args: argparse.Namespace, settings: Settings, environ: Mapping[str
         return 0
     _configure_logging(settings)
     run(None, {"webhooks": functools.partial(run_webhooks, settings)})
+    return 0
+
+
+def _channels(args: argparse.Namespace, settings: Settings, environ: Mapping[str, str]) -> int:
+    from workers.channel_delivery import run_channel_delivery
+
+    _configure_logging(settings)
+    run(None, {"channels": functools.partial(run_channel_delivery, settings)})
     return 0
 
 

@@ -83,8 +83,10 @@ class MyNotificationSettingsController(Controller):
     @get("/notification-preferences", guards=[authenticated], responses=error_responses(e403=USERS_ONLY))
     async def get_notification_preferences(self, request: Request[Any, Any, Any]) -> schemas.PreferencesView:
         """The signed-in user's notification preferences in this workspace (the defaults until set). Secrets are
-        masked. In effect today: `events.<type>.in_app` (off keeps that type out of the feed) and `min_severity`
-        (`issue.created` below it is not notified); e-mail, Slack, Teams and PagerDuty are stored, not yet sent."""
+        masked. `events.<type>.in_app` off keeps that type out of the feed; `email`, `slack`, `teams` and
+        `pagerduty` send it on that channel (when configured), realtime or batched per `digest`; `min_severity`
+        holds back `issue.created` below it everywhere, `min_risk_score` holds back `prediction.alert.fired` below
+        it on the channels."""
         return await _preferences(request, _user(request))
 
     @put("/notification-preferences", guards=[authenticated],
@@ -96,15 +98,15 @@ class MyNotificationSettingsController(Controller):
         """Replace the signed-in user's notification preferences: channels (Slack `https://hooks.slack.com/…`,
         Teams `https://….webhook.office.com/…`, PagerDuty 32-character integration key; left out or sent back
         masked keeps the stored one, null removes it), `min_severity` p1–p4, `min_risk_score` 0–100, `digest`,
-        and per type `{in_app, email, slack}`. E-mail turns on when any type has `email`."""
+        and per type `{in_app, email, slack, teams, pagerduty}`. E-mail turns on when any type has `email`."""
         user = _user(request)
         wanted = PreferencesInput(
             email=data.channels.email, slack_webhook_url=data.channels.slack_webhook_url,
             teams_webhook_url=data.channels.teams_webhook_url,
             pagerduty_integration_key=data.channels.pagerduty_integration_key, min_severity=data.min_severity.value,
             min_risk_score=data.min_risk_score, digest=data.digest.value,
-            events={kind: EventChannels(in_app=c.in_app, email=c.email, slack=c.slack)
-                    for kind, c in data.by_type().items()})
+            events={kind: EventChannels(in_app=c.in_app, email=c.email, slack=c.slack, teams=c.teams,
+                                        pagerduty=c.pagerduty) for kind, c in data.by_type().items()})
         try:
             accepted = await _commands(request).set_preferences(provide_caller(request), user, wanted)
         except MasterKeyMissing:
@@ -124,7 +126,8 @@ async def _preferences(request: Request[Any, Any, Any], user: str) -> schemas.Pr
             channels=schemas.ChannelsView(email=defaults.email, slack_webhook_url=None, teams_webhook_url=None,
                                           pagerduty_integration_key=None),
             min_severity=defaults.min_severity, min_risk_score=defaults.min_risk_score, digest=defaults.digest,
-            events={kind: schemas.EventChannelsView(in_app=c.in_app, email=c.email, slack=c.slack)
+            events={kind: schemas.EventChannelsView(in_app=c.in_app, email=c.email, slack=c.slack, teams=c.teams,
+                                                    pagerduty=c.pagerduty)
                     for kind, c in defaults.events.items()}, updated_at=None)
     return schemas.PreferencesView(
         channels=schemas.ChannelsView(email=stored.email, slack_webhook_url=_masked(stored.slack_hint),

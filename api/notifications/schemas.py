@@ -30,6 +30,8 @@ class EventChannelsBody(RequestBody, kw_only=True):
     in_app: bool = True
     email: bool = False
     slack: bool = False
+    teams: bool = False
+    pagerduty: bool = False
 
 
 def _channels() -> EventChannelsBody:
@@ -90,6 +92,9 @@ class EventChannelsView(msgspec.Struct, kw_only=True):
     in_app: bool
     email: bool
     slack: bool
+    teams: bool = False
+    pagerduty: bool = False
+    """False in preferences stored before Teams and PagerDuty had per-type switches."""
 
 
 class PreferencesView(msgspec.Struct, kw_only=True):

@@ -30,11 +30,14 @@ class PatternUnwatched(PatternWatchEvent, frozen=True, kw_only=True):
 
 
 class EventChannels(msgspec.Struct, frozen=True, kw_only=True):
-    """Where one notification type goes: the in-app feed, e-mail, Slack."""
+    """Where one notification type goes: the in-app feed, e-mail, Slack, Microsoft Teams, PagerDuty (the last two
+    added later: absent from older events, so off)."""
 
     in_app: bool = True
     email: bool = False
     slack: bool = False
+    teams: bool = False
+    pagerduty: bool = False
 
 
 class NotificationPreferencesSet(NotificationEvent, frozen=True, kw_only=True):

@@ -6,6 +6,9 @@ Recipients, watchers, pattern names and each user's preferences (types kept out 
 severity) come from events this projection folds itself (not another read model), so a rebuild gives the same
 feed. A notification's id is derived from the event and the user, so re-projecting never duplicates it.
 
+In the same statement each notice is queued for the recipient's outside channels (`notification_deliveries`, sent
+by workers/channel_delivery.py): unique per notice, user and channel, so an event seen again queues nothing new.
+
 Hook for other features: add an entry to NOTIFY_ON keyed by the event's type name,
 mapping the event to (type, title, entity_type, entity_id), and add the event's category to CATEGORIES.
 """
@@ -68,20 +71,48 @@ NOTIFY_ON: dict[str, Callable[[DomainEvent], Notice]] = {
 }
 
 _NOTIFY = """
-INSERT INTO notifications (workspace_id, user_id, id, type, title, entity_type, entity_id, created_at, position)
-SELECT r.workspace_id, r.user_id, notification_ulid(md5(n.key || r.user_id)), n.type, n.title,
-       n.entity_type, n.entity_id, n.created_at, n.position
-FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::bigint[], %s::text[],
-            %s::int[], %s::text[])
-     AS n(key, type, title, entity_type, entity_id, created_at, position, workspace_id, severity, watched)
-JOIN notification_recipients r ON r.workspace_id = n.workspace_id AND r.active
-LEFT JOIN notification_preferences p ON p.workspace_id = r.workspace_id AND p.user_id = r.user_id
-WHERE (n.watched IS NULL OR EXISTS (SELECT 1 FROM pattern_watchers w WHERE w.workspace_id = n.workspace_id
-                                     AND w.pattern_id = n.watched AND w.user_id = r.user_id))
-  AND NOT n.type = ANY(coalesce(p.muted, '{}'))
-  AND (n.severity IS NULL OR n.severity <= coalesce(p.severity_floor, %s))
+WITH n AS (
+    SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::bigint[],
+                         %s::text[], %s::int[], %s::text[], %s::int[])
+        AS n(key, type, title, entity_type, entity_id, created_at, position, workspace_id, severity, watched, risk)
+), addressed AS (
+    SELECT n.*, r.user_id, notification_ulid(md5(n.key || r.user_id)) AS id
+    FROM n JOIN notification_recipients r ON r.workspace_id = n.workspace_id AND r.active
+    WHERE n.watched IS NULL OR EXISTS (SELECT 1 FROM pattern_watchers w WHERE w.workspace_id = n.workspace_id
+                                       AND w.pattern_id = n.watched AND w.user_id = r.user_id)
+), feed AS (
+    INSERT INTO notifications (workspace_id, user_id, id, type, title, entity_type, entity_id, created_at, position)
+    SELECT a.workspace_id, a.user_id, a.id, a.type, a.title, a.entity_type, a.entity_id, a.created_at, a.position
+    FROM addressed a
+    LEFT JOIN notification_preferences p ON p.workspace_id = a.workspace_id AND p.user_id = a.user_id
+    WHERE NOT a.type = ANY(coalesce(p.muted, '{}'))
+      AND (a.severity IS NULL OR a.severity <= coalesce(p.severity_floor, %s))
+    ON CONFLICT DO NOTHING
+)
+INSERT INTO notification_deliveries (workspace_id, user_id, notification_id, channel, type, title, entity_type,
+    entity_id, severity, created_at, position, target_ciphertext, digest, batch, next_attempt_at)
+SELECT a.workspace_id, a.user_id, a.id, c.channel, a.type, a.title, a.entity_type, a.entity_id, a.severity,
+       a.created_at, a.position, c.target, p.digest, b.batch, coalesce(b.batch, a.created_at)
+FROM addressed a
+JOIN notification_preferences p ON p.workspace_id = a.workspace_id AND p.user_id = a.user_id
+CROSS JOIN LATERAL (VALUES ('email', NULL::text, p.email),
+                           ('slack', p.slack_ciphertext, p.slack_ciphertext IS NOT NULL),
+                           ('teams', p.teams_ciphertext, p.teams_ciphertext IS NOT NULL),
+                           ('pagerduty', p.pagerduty_ciphertext, p.pagerduty_ciphertext IS NOT NULL))
+    AS c(channel, target, configured)
+CROSS JOIN LATERAL (SELECT CASE p.digest
+    WHEN 'hourly' THEN date_trunc('hour', a.created_at, 'UTC') + interval '1 hour'
+    WHEN 'daily' THEN date_trunc('day', a.created_at, 'UTC') + interval '1 day'
+    WHEN 'weekly' THEN date_trunc('week', a.created_at, 'UTC') + interval '1 week' END AS batch) b
+WHERE c.configured AND coalesce((p.events -> a.type ->> c.channel)::boolean, false)
+  AND (a.severity IS NULL OR a.severity <= p.severity_floor)
+  AND (a.risk IS NULL OR a.risk >= p.min_risk_score)
 ON CONFLICT DO NOTHING
 """
+"""One statement per run of notices: each goes to the feed of every addressed member who keeps its type in the
+feed and whose severity floor it meets, and is queued once for each outside channel the member configured and
+switched on for its type (severity floor and, for an alert, `min_risk_score` applied), due now or at the end of
+the member's digest period (UTC)."""
 DEFAULT_SEVERITY_FLOOR = 2
 """p2: what a user who never set preferences gets (critical and high issues)."""
 _MEMBER = """
@@ -105,15 +136,16 @@ async def project(conn: Conn, batch: Sequence[tuple[int, AnyEvent]]) -> None:
         if notice is not None:
             kind, title, entity_type, entity_id = notice(event)
             severity = ISSUE_SEVERITY_RANK.get(event.severity.value) if isinstance(event, IssueOpened) else None
+            risk = round(event.probability * 100) if isinstance(event, AlertFired) else None
             pending.append((notification_key(event), kind, title, entity_type, entity_id, event.occurred_at,
-                            position, workspace, severity, None))
+                            position, workspace, severity, None, risk))
             continue
         if isinstance(event, (PatternDetected, PatternUpdated, PatternMerged)):
             watched = await watching.pattern_changed(conn, event)
             if watched is not None:
                 pending.append((notification_key(event), "pattern.updated", watched, "pattern",
                                 render("pat", event.originator_id), event.occurred_at, position, workspace, None,
-                                render("pat", event.originator_id)))
+                                render("pat", event.originator_id), None))
             continue
         if isinstance(event, (MemberAdded, MemberReactivated, MemberSuspended, MemberRemoved, NotificationRead,
                               NotificationDismissed, NotificationsReadAll, PatternWatched, PatternUnwatched,

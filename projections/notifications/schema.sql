@@ -82,3 +82,52 @@ CREATE TABLE IF NOT EXISTS notification_preferences (
 );
 
 CALL isolate_by_workspace('notification_patterns', 'pattern_watchers', 'notification_preferences');
+
+-- Deliveries to the users' outside channels (e-mail, Slack, Teams, PagerDuty): one row per notice, user and
+-- channel, decided by the projector in the transaction that writes the feed, and sent by the channel-delivery
+-- worker (workers/channel_delivery.py). Operational state, not part of the read model: left out of the projection's
+-- TABLES, so a rebuild writes these rows into its shadow schema, where they are dropped unsent, and the live rows
+-- (with what was already sent) stay. `batch` is the end of the digest period the notice waits for (null: realtime);
+-- `target_ciphertext` the channel's sealed URL or key when decided (null for e-mail).
+CREATE TABLE IF NOT EXISTS notification_deliveries (
+    workspace_id       text NOT NULL,
+    user_id            text NOT NULL,
+    notification_id    text NOT NULL,
+    channel            text NOT NULL,
+    type               text NOT NULL,
+    title              text NOT NULL,
+    entity_type        text,
+    entity_id          text,
+    severity           integer,
+    created_at         timestamptz NOT NULL,
+    position           bigint NOT NULL,
+    target_ciphertext  text,
+    digest             text NOT NULL,
+    batch              timestamptz,
+    status             text NOT NULL DEFAULT 'pending',
+    attempts           integer NOT NULL DEFAULT 0,
+    next_attempt_at    timestamptz NOT NULL,
+    first_attempt_at   timestamptz,
+    last_attempt_at    timestamptz,
+    last_status_code   integer,
+    last_error         text,
+    sent_at            timestamptz,
+    PRIMARY KEY (workspace_id, user_id, notification_id, channel)
+);
+CREATE INDEX IF NOT EXISTS notification_deliveries_due ON notification_deliveries (next_attempt_at)
+    WHERE status = 'pending';
+
+CREATE TABLE IF NOT EXISTS notification_delivery_attempts (
+    workspace_id     text NOT NULL,
+    user_id          text NOT NULL,
+    notification_id  text NOT NULL,
+    channel          text NOT NULL,
+    attempt          integer NOT NULL,
+    started_at       timestamptz NOT NULL,
+    status_code      integer,
+    error            text,
+    succeeded        boolean NOT NULL,
+    PRIMARY KEY (workspace_id, user_id, notification_id, channel, attempt)
+);
+
+CALL isolate_by_workspace('notification_deliveries', 'notification_delivery_attempts');

@@ -133,7 +133,7 @@ async def test_preferences_are_the_documented_defaults_until_set(api: Client, te
         "channels": {"email": False, "slack_webhook_url": None, "teams_webhook_url": None,
                      "pagerduty_integration_key": None},
         "min_severity": "p2", "min_risk_score": 70, "digest": "realtime",
-        "events": {kind: {"in_app": True, "email": False, "slack": False}
+        "events": {kind: {"in_app": True, "email": False, "slack": False, "teams": False, "pagerduty": False}
                    for kind in ("issue.created", "pattern.updated", "prediction.alert.fired",
                                 "recommendation.created")},
         "updated_at": None,
@@ -155,7 +155,8 @@ async def test_channel_secrets_are_sealed_and_only_ever_shown_masked(
     channels = got.json()["channels"]
     assert channels == {"email": True, "slack_webhook_url": "****WXYZ", "teams_webhook_url": "****efgh",
                         "pagerduty_integration_key": "****QRST"}  # e-mail turns on with an event's e-mail
-    assert got.json()["events"]["pattern.updated"] == {"in_app": True, "email": True, "slack": True}
+    assert got.json()["events"]["pattern.updated"] == {"in_app": True, "email": True, "slack": True, "teams": False,
+                                                        "pagerduty": False}
     assert (got.json()["min_severity"], got.json()["min_risk_score"], got.json()["digest"]) == ("p3", 55, "daily")
     for secret in (SLACK, TEAMS, PAGERDUTY):
         assert secret not in got.text and secret not in put.text

@@ -38,7 +38,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     projector_max_deliveries: int = 5
     group_commit_max_batch: int = 500
     db_pool_size: int = 10
-    search_rank_window: int = 1000
+    search_rank_window: int = 250
     """A ranked search (`GET /v1/issues?q=`, by relevance) ranks this many most recent matches (docs/api.md)."""
     log_level: str = "INFO"
     clerk_jwks_url: str = ""

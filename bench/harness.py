@@ -23,7 +23,7 @@ from pathlib import Path
 import msgspec
 import psycopg
 
-from adapters.settings import Settings
+from adapters.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -108,7 +108,10 @@ class BenchEnv:
         run_id = secrets.token_hex(4)
         run_dir = RUN_DIR_ROOT / f"causeloop-bench-{run_id}"
         run_dir.mkdir(parents=True)
-        settings = Settings(
+        tuned = {name: value for name, value in os.environ.items()  # e.g. SEARCH_RANK_WINDOW=250 for one run
+                 if name.lower() in Settings.__struct_fields__ and not name.startswith(("DATABASE_", "NATS_"))}
+        settings = msgspec.structs.replace(
+            load_settings(tuned),
             environment="bench",
             database_url=database_url,
             database_schema=f"bench_{run_id}",

@@ -14,7 +14,7 @@ from projections.issues.view import IssueView
 
 Conn = AsyncConnection[dict[str, Any]]
 TOTAL_EXACT_UP_TO = 10_000
-RANK_WINDOW = 1_000
+RANK_WINDOW = 250
 """A ranked search ranks this many most recent matches (docs/api.md "Search", decisions/015)."""
 ESTIMATE_TRUSTED_FROM = 3 * TOTAL_EXACT_UP_TO
 """A ranked search's total is the planner's estimate only when that estimate is at least this (so a count of

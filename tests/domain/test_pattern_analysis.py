@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from domain.ids import IssueId
+from domain.ids import IssueId, parse
 from domain.issues.events import IssueAnalyzed, IssueOpened, IssuePatternLinked, Severity, Stage
 from domain.patterns.analysis import CHECKED_PER_ARRIVAL
 from domain.patterns.detector import DETECTOR_ACTOR, Decide, Detector
@@ -20,22 +20,16 @@ TITLE = "Payment timeout after {}s for order {}"
 
 def opened(n: int, *, days: float = 0, service: str = "checkout", severity: str = "medium") -> IssueOpened:
     return IssueOpened(**_env(uuid.UUID(int=n), 1), title=TITLE.format(n % 50 + 1, n),  # type: ignore[arg-type]
-                       metadata={"service": service}, severity=Severity(severity), source_created_at=T0 + timedelta(days=days))
+                       metadata={"service": service}, severity=Severity(severity),
+                       source_created_at=T0 + timedelta(days=days))
 
 
 def answered(decision: Decide, version: int) -> IssueAnalyzed:
     """The `IssueAnalyzed` the command records for a decision (folded back into the detector)."""
-    stream = uuid.UUID(int=int(uuid.UUID(hex=_hex(decision.issue_id))))
+    stream = parse("iss", decision.issue_id)
+    assert stream is not None
     return IssueAnalyzed(**_env(stream, version, DETECTOR_ACTOR), stage=decision.stage,  # type: ignore[arg-type]
                          risk_score=decision.risk_score)
-
-
-def _hex(issue_id: str) -> str:
-    from domain.ids import parse
-
-    found = parse("iss", issue_id)
-    assert found is not None
-    return found.hex
 
 
 def test_the_first_issue_enters_the_loop_when_a_second_comes_within_the_window() -> None:

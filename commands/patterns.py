@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from typing import cast
 from uuid import UUID
 
+import msgspec
+
 from adapters.ids import keyed_uuid
 from commands.caller import Caller
 from commands.errors import NotFound
@@ -82,7 +84,8 @@ class PatternCommands:
                 if decision.unlinked_from_key is not None:
                     events += await _unlink_from(context, decision.workspace_id, decision.unlinked_from_key,
                                                  decision.issue_id)
-            links = await asyncio.gather(*(_issue_link(context, d.issue_id, pattern_id, d) for d in decisions))
+            links = await asyncio.gather(*(_issue_link(context, d.issue_id, pattern_id, d)
+                                           for d in one_per_issue(decisions)))
             events += [event for found in links for event in found]
             own = [event for event in events if event.originator_id == stream_id]
             if current is not None and (own or history):
@@ -203,6 +206,24 @@ def _links_of(source: Pattern, history: Sequence[PatternEvent]) -> list[Link]:
                  fingerprint=latest[issue_id].fingerprint, severity=latest[issue_id].severity,
                  service=latest[issue_id].service, issue_opened_at=latest[issue_id].issue_opened_at)
             for issue_id in sorted(source.members) if issue_id in latest]
+
+
+def one_per_issue(decisions: Sequence[Decide]) -> list[Decide]:
+    """The decisions of one transaction with each member's refreshes folded into the decision before it about the
+    same issue (its analysis as of the latest): two appends to one issue stream in one transaction would conflict,
+    and a refresh of an issue linked in the same batch must not be taken for one of a member moved away."""
+    merged: list[Decide] = []
+    index: dict[str, int] = {}
+    for decision in decisions:
+        at = index.get(decision.issue_id)
+        if decision.refresh and at is not None:
+            merged[at] = msgspec.structs.replace(
+                merged[at], stage=decision.stage, risk_score=decision.risk_score, root_cause=decision.root_cause,
+                contributing_factors=decision.contributing_factors)
+            continue
+        index[decision.issue_id] = len(merged)
+        merged.append(decision)
+    return merged
 
 
 async def _unlink_from(context: Context, workspace_id: str, key: str, issue_id: IssueId) -> list[DomainEvent]:

@@ -1,4 +1,5 @@
-"""The stored form of events never changes under us; older versions upcast; the bus payload round-trips."""
+"""The stored form of events never changes under us (a new optional field freezes the old line beside the
+current one); older versions upcast; the bus payload round-trips."""
 
 from __future__ import annotations
 
@@ -13,9 +14,12 @@ from domain.events import DomainEvent
 from tests.adapters.golden_events import samples
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "stored_events_current.jsonl"
-"""Today's stored form of every event type: new event types append a line here, existing lines never change."""
+"""Today's stored form of every event type: new event types append a line here; a line changes only when its
+event gains an optional field, and its old form is then frozen in a file of its own that must decode forever."""
 GOLDEN_BEFORE_CLIENT_IP = Path(__file__).parent.parent / "golden" / "stored_events_v1.jsonl"
 """Events as stored before the envelope gained `client_ip`: frozen, they must decode forever."""
+GOLDEN_BEFORE_TEAMS = Path(__file__).parent.parent / "golden" / "notification_preferences_before_teams.jsonl"
+"""`NotificationPreferencesSet` as stored before each type's channels gained `teams` and `pagerduty`: frozen."""
 
 
 def test_every_stored_event_in_the_golden_file_still_decodes_to_the_same_event() -> None:
@@ -29,6 +33,16 @@ def test_events_stored_before_client_ip_existed_decode_with_no_client_ip() -> No
     expected = [msgspec.structs.replace(event, client_ip=None) for event in samples()[:len(lines)]]  # type: ignore[type-var]
 
     assert [codec.decode(line) for line in lines] == expected
+
+
+def test_preferences_stored_before_teams_and_pagerduty_switches_decode_with_them_off() -> None:
+    [line] = GOLDEN_BEFORE_TEAMS.read_bytes().splitlines()
+    [expected] = [event for event in samples() if type(event).__name__ == "NotificationPreferencesSet"]
+
+    decoded = codec.decode(line)
+
+    assert b'"teams"' not in line and decoded == expected
+    assert all(not (c.teams or c.pagerduty) for c in decoded.events.values())  # type: ignore[attr-defined]
 
 
 def test_encoding_today_produces_the_golden_bytes() -> None:

@@ -23,5 +23,5 @@ def test_compose_file_is_valid_and_has_every_service() -> None:
         "postgres", "nats-1", "nats-2", "nats-3", "migrate", "api-1", "api-2", "relay", "relay-standby",
         "projector", "projector-standby", "webhooks-1", "webhooks-2",
         "sync-worker-1", "sync-worker-2", "pattern-detector", "pattern-detector-standby",
-        "recommender", "recommender-standby", "prediction-worker", "prediction-worker-standby",
+        "recommender", "recommender-standby", "prediction-worker", "prediction-worker-standby", "channels",
     }

@@ -98,3 +98,4 @@ def test_a_replay_re_decides_a_refresh_only_with_its_missing_link() -> None:
     assert replay(Detector(), recorded) == [link2, refresh]  # the crash lost both: both again
     done = [*recorded, (5, linked(link2, 2)), (6, answered(link2, 2)), (7, answered(refresh, 3))]
     assert replay(Detector(), done) == []
+

@@ -3,7 +3,6 @@ reading the worker's outcome rows."""
 
 from __future__ import annotations
 
-import asyncio
 import socketserver
 import threading
 from dataclasses import dataclass, field
@@ -14,32 +13,15 @@ from litestar.testing import AsyncTestClient
 
 from adapters.settings import Settings
 from tests.e2e.webhooks_support import Clock
+from tests.worker_thread import WorkerThread
 from workers.channel_delivery import run_channel_delivery
 
 Client = AsyncTestClient  # type: ignore[type-arg]
 
 
-class ChannelWorker:
+class ChannelWorker(WorkerThread):
     def __init__(self, settings: Settings, clock: Clock) -> None:
-        self._settings = settings
-        self._clock = clock
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), name="channels", daemon=True)
-
-    async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stopping = asyncio.Event()
-        self._ready.set()
-        await run_channel_delivery(self._settings, self._stopping, clock=self._clock.now)
-
-    def __enter__(self) -> ChannelWorker:
-        self._thread.start()
-        self._ready.wait(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._loop.call_soon_threadsafe(self._stopping.set)
-        self._thread.join(30)
+        super().__init__("channels", lambda stopping: run_channel_delivery(settings, stopping, clock=clock.now))
 
 
 @dataclass

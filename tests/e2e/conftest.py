@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -24,32 +23,19 @@ from domain.ids import render
 from projections.position_waiter import PositionWaiter
 from projections.registry import PROJECTIONS
 from tests.fake_providers import Provider, serving
+from tests.worker_thread import WorkerThread
 from workers.projector_runner import run_projectors
 from workers.relay import run_relay
 
 
-class Workers:
+class Workers(WorkerThread):
     """Relay + every registered projector in their own event loop (the test client blocks the test's loop)."""
 
     def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), name="e2e-workers", daemon=True)
+        async def run(stopping: asyncio.Event) -> None:
+            await asyncio.gather(run_relay(settings, stopping), run_projectors(settings, list(PROJECTIONS), stopping))
 
-    async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stopping = asyncio.Event()
-        self._ready.set()
-        await asyncio.gather(run_relay(self._settings, self._stopping),
-                             run_projectors(self._settings, list(PROJECTIONS), self._stopping))
-
-    def start(self) -> None:
-        self._thread.start()
-        self._ready.wait(10)
-
-    def stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._stopping.set)
-        self._thread.join(30)
+        super().__init__("e2e-workers", run)
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 from adapters.settings import Settings
+from tests.worker_thread import WorkerThread
 from workers.prediction_worker import run_prediction_worker
 
 
@@ -29,30 +30,16 @@ class TestClock:
             return self._now
 
 
-class PredictorThread:
+class PredictorThread(WorkerThread):
     def __init__(self, settings: Settings, clock: TestClock | None, tick_s: float = 0.2) -> None:
         """`clock` None: the real one."""
-        self._settings = settings
         self.clock = clock
-        self._tick_s = tick_s
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), name="e2e-predictor", daemon=True)
 
-    async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stopping = asyncio.Event()
-        self._ready.set()
-        if self.clock is None:
-            await run_prediction_worker(self._settings, self._stopping, tick_s=self._tick_s)
-        else:
-            await run_prediction_worker(self._settings, self._stopping, clock=self.clock.now, tick_s=self._tick_s)
+        async def run(stopping: asyncio.Event) -> None:
+            if clock is None:
+                await run_prediction_worker(settings, stopping, tick_s=tick_s)
+            else:
+                await run_prediction_worker(settings, stopping, clock=clock.now, tick_s=tick_s)
 
-    def __enter__(self) -> PredictorThread:
-        self._thread.start()
-        self._ready.wait(10)
-        return self
+        super().__init__("e2e-predictor", run)
 
-    def __exit__(self, *exc: object) -> None:
-        if self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._stopping.set)
-            self._thread.join(30)

@@ -4,7 +4,6 @@ counts and cursors are kept, outages mark the connector, and a connector never s
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -27,6 +26,7 @@ from domain.ids import render
 from projections.position_waiter import PositionWaiter
 from tests.e2e.conftest import Tenant
 from tests.fake_providers import JIRA_EMAIL, T0, TOKEN, Provider
+from tests.worker_thread import WorkerThread
 from workers.sync.worker import SyncWorker, run_sync_worker
 
 pytestmark = [pytest.mark.postgres, pytest.mark.nats]
@@ -40,30 +40,14 @@ def sync_settings(settings: Settings) -> Settings:
                                    connector_http_attempts=2, sync_concurrency=4)
 
 
-class SyncWorkers:
+class SyncWorkers(WorkerThread):
     """`count` sync worker loops (as separate processes would run them), on a thread of their own."""
 
     def __init__(self, settings: Settings, count: int = 1) -> None:
-        self._settings = settings
-        self._count = count
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), name="sync-workers", daemon=True)
+        async def run(stopping: asyncio.Event) -> None:
+            await asyncio.gather(*(run_sync_worker(settings, stopping, schedule=False) for _ in range(count)))
 
-    async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stopping = asyncio.Event()
-        self._ready.set()
-        await asyncio.gather(*(run_sync_worker(self._settings, self._stopping, schedule=False)
-                               for _ in range(self._count)))
-
-    def __enter__(self) -> SyncWorkers:
-        self._thread.start()
-        self._ready.wait(10)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._loop.call_soon_threadsafe(self._stopping.set)
-        self._thread.join(30)
+        super().__init__("sync-workers", run)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -17,6 +16,7 @@ from adapters.settings import Settings
 from adapters.webhook_targets import Resolver, system_resolver
 from domain.identity.roles import Role
 from tests.e2e.conftest import Tenant
+from tests.worker_thread import WorkerThread
 from workers.webhook_delivery import run_webhooks
 
 Client = AsyncTestClient  # type: ignore[type-arg]
@@ -34,28 +34,10 @@ class Clock:
         return datetime.now(UTC) + self.offset
 
 
-class DeliveryWorker:
+class DeliveryWorker(WorkerThread):
     def __init__(self, settings: Settings, clock: Clock, resolver: Resolver = system_resolver) -> None:
-        self._settings = settings
-        self._clock = clock
-        self._resolver = resolver
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), name="webhooks", daemon=True)
-
-    async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stopping = asyncio.Event()
-        self._ready.set()
-        await run_webhooks(self._settings, self._stopping, clock=self._clock.now, resolver=self._resolver)
-
-    def __enter__(self) -> DeliveryWorker:
-        self._thread.start()
-        self._ready.wait(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._loop.call_soon_threadsafe(self._stopping.set)
-        self._thread.join(30)
+        super().__init__("webhooks", lambda stopping: run_webhooks(settings, stopping, clock=clock.now,
+                                                                   resolver=resolver))
 
 
 async def create_webhook(api: Client, tenant: Tenant, url: str, event_types: list[str] | None = None,

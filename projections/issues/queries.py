@@ -171,13 +171,13 @@ def _materialized(hits: Statement) -> Statement:
 
 async def _ranked_search(read: Reader, workspace_id: str, q: str, descending: bool, limit: int,
                          after: Keyset | None, window: int) -> IssuePage:
-    """`q` alone, by relevance: rank the `window` most recent matches only (`issue_search_recent`), so the
-    work is bounded however many issues match. The total (`issue_match_total`): the planner's estimate when it
-    is clearly above 10,000, else the matches counted up to 10,001."""
-    hits = Statement("SELECT match_id AS id, match_rank AS sort_key FROM issue_search_recent(%s, %s)", (q, window))
-    total = Statement("SELECT issue_match_total(%s, %s, %s) AS n", (q, TOTAL_EXACT_UP_TO + 1, ESTIMATE_TRUSTED_FROM))
-    statement = _page_of(Statement(f"hits AS MATERIALIZED ({hits.text}), total AS ({total.text})",
-                                   (*hits.params, *total.params)),
+    """`q` alone, by relevance: rank the `window` most recent matches only (`issue_search_window`), so the
+    work is bounded however many issues match; every hit carries the total (exact up to 10,000: the matches
+    counted by the same scan that found the window when there are few; above, the planner's estimate)."""
+    hits = Statement("SELECT match_id AS id, match_rank AS sort_key, total FROM issue_search_window(%s, %s, %s, %s)",
+                     (q, window, TOTAL_EXACT_UP_TO + 1, ESTIMATE_TRUSTED_FROM))
+    statement = _page_of(Statement(f"hits AS MATERIALIZED ({hits.text}), "
+                                   "total AS (SELECT coalesce(max(total), 0) AS n FROM hits)", hits.params),
                          "hits", "SELECT n FROM total", workspace_id, descending, limit, after)
     (rows,) = await read([statement])
     page = [row for row in rows if row["id"] is not None]

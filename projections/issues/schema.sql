@@ -94,50 +94,72 @@ ALTER FUNCTION issue_search(text) OWNER TO causeloop_writer;
 REVOKE ALL ON FUNCTION issue_search(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION issue_search(text) TO causeloop_reader;
 
--- A ranked search ranks a bounded window: the `cap` most recent matches (docs/api.md, "Search"). The GIN
--- index or the (workspace_id, created_at, id) index finds them, whichever the planner prefers for this query's
--- words (EXECUTE plans with the actual words, so a rare word takes the GIN index and a common one walks the
--- newest issues back until it has `cap` matches); only the window is ranked (decisions/015).
-CREATE OR REPLACE FUNCTION issue_search_recent(q text, cap int)
-RETURNS TABLE (match_id text, match_rank float8)
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
-BEGIN
-    RETURN QUERY EXECUTE
-        'SELECT w.id, ts_rank(w.search, w.query)::float8 FROM ('
-        '  SELECT i.id, i.search, query FROM issues i, websearch_to_tsquery(''english'', $1) AS query'
-        '  WHERE i.workspace_id = current_setting(''causeloop.workspace_id'', true) AND i.search @@ query'
-        '  ORDER BY i.created_at DESC, i.id DESC LIMIT $2) w'
-        USING q, cap;
-END
-$$;
-ALTER FUNCTION issue_search_recent(text, int) OWNER TO causeloop_writer;
-REVOKE ALL ON FUNCTION issue_search_recent(text, int) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION issue_search_recent(text, int) TO causeloop_reader;
-
--- How many issues of the workspace match `q`, for `page.total`: the planner's estimate when it is at least
--- `trusted_from` (as the writer, where the planner sees the column's statistics: under the reader's RLS it
--- estimates 1 row); otherwise the matches counted through the GIN index up to `upto` (exact below it).
-CREATE OR REPLACE FUNCTION issue_match_total(q text, upto int, trusted_from int)
-RETURNS bigint
+-- A ranked search ranks a bounded window: the `cap` most recent matches (docs/api.md, "Search"), each row with
+-- `total`, the matches of the whole workspace for `page.total` (decisions/015). Statements are EXECUTEd, so planned
+-- with the actual words. When the planner expects few matches (under ten windows), one scan finds them (up to
+-- `upto`): their number is the exact total and, when they are all, the window comes from them too (a second scan
+-- was half the work of such a search). Otherwise the matches are counted up to `upto` when fewer than
+-- `trusted_from` are expected, and the window is found by whichever index the planner prefers (a common word
+-- walks the newest issues back until it has `cap` matches); above `upto` the total is the planner's estimate
+-- (at least what was counted). Runs as the writer, where the planner sees
+-- the column's statistics (under the reader's RLS it estimates 1 row).
+DROP FUNCTION IF EXISTS issue_search_recent(text, int);
+DROP FUNCTION IF EXISTS issue_match_total(text, int, int);
+CREATE OR REPLACE FUNCTION issue_search_window(q text, cap int, upto int, trusted_from int)
+RETURNS TABLE (match_id text, match_rank float8, total bigint)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path FROM CURRENT AS $$  -- VOLATILE: EXPLAIN needs it
 DECLARE
     plan json;
     estimated bigint;
-    counted bigint;
+    counted bigint := 0;
+    counting bigint;
+    found_row record;
 BEGIN
     EXECUTE 'EXPLAIN (FORMAT JSON) SELECT 1 FROM issues i WHERE i.workspace_id = '
             'current_setting(''causeloop.workspace_id'', true) AND i.search @@ websearch_to_tsquery(''english'', $1)'
         INTO plan USING q;
     estimated := (plan -> 0 -> 'Plan' ->> 'Plan Rows')::bigint;
-    IF estimated >= trusted_from THEN
-        RETURN estimated;
+    IF estimated < least(trusted_from, 10 * cap) THEN
+        -- few: one scan finds them all (up to `upto`), so it gives both the exact total and the window
+        FOR found_row IN EXECUTE
+            'WITH m AS MATERIALIZED ('
+            '  SELECT i.id, i.created_at, i.search, query FROM issues i, websearch_to_tsquery(''english'', $1) AS query'
+            '  WHERE i.workspace_id = current_setting(''causeloop.workspace_id'', true) AND i.search @@ query LIMIT $3),'
+            ' n AS (SELECT count(*) AS c FROM m) '
+            'SELECT w.id, ts_rank(w.search, w.query)::float8 AS r, n.c FROM n, '
+            '  LATERAL (SELECT * FROM m ORDER BY m.created_at DESC, m.id DESC LIMIT $2) w WHERE n.c < $3 '
+            'UNION ALL SELECT NULL, NULL, n.c FROM n WHERE n.c >= $3'  -- too many to be all: a marker row
+            USING q, cap, upto
+        LOOP
+            IF found_row.id IS NULL THEN
+                counted := found_row.c;
+                EXIT;
+            END IF;
+            match_id := found_row.id;
+            match_rank := found_row.r;
+            total := found_row.c;
+            RETURN NEXT;
+        END LOOP;
+        IF counted = 0 THEN
+            RETURN;  -- every match was returned (or there is none)
+        END IF;
+        counting := greatest(counted, estimated);
+    ELSIF estimated < trusted_from THEN
+        SELECT count(*) INTO counted FROM (
+            SELECT 1 FROM issues i, websearch_to_tsquery('english', q) AS query
+            WHERE i.workspace_id = current_setting('causeloop.workspace_id', true) AND i.search @@ query LIMIT upto) c;
+        counting := CASE WHEN counted < upto THEN counted ELSE greatest(counted, estimated) END;
+    ELSE
+        counting := estimated;
     END IF;
-    SELECT count(*) INTO counted FROM (
-        SELECT 1 FROM issues i, websearch_to_tsquery('english', q) AS query
-        WHERE i.workspace_id = current_setting('causeloop.workspace_id', true) AND i.search @@ query LIMIT upto) c;
-    RETURN CASE WHEN counted < upto THEN counted ELSE greatest(counted, estimated) END;
+    RETURN QUERY EXECUTE
+        'SELECT w.id, ts_rank(w.search, w.query)::float8, $3::bigint FROM ('
+        '  SELECT i.id, i.search, query FROM issues i, websearch_to_tsquery(''english'', $1) AS query'
+        '  WHERE i.workspace_id = current_setting(''causeloop.workspace_id'', true) AND i.search @@ query'
+        '  ORDER BY i.created_at DESC, i.id DESC LIMIT $2) w'
+        USING q, cap, counting;
 END
 $$;
-ALTER FUNCTION issue_match_total(text, int, int) OWNER TO causeloop_writer;
-REVOKE ALL ON FUNCTION issue_match_total(text, int, int) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION issue_match_total(text, int, int) TO causeloop_reader;
+ALTER FUNCTION issue_search_window(text, int, int, int) OWNER TO causeloop_writer;
+REVOKE ALL ON FUNCTION issue_search_window(text, int, int, int) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION issue_search_window(text, int, int, int) TO causeloop_reader;

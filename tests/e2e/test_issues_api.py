@@ -493,3 +493,23 @@ async def test_a_ranked_search_ranks_the_most_recent_matches_and_other_sorts_see
         assert await listed("q=disk&limit=2") == ([newer[2]["id"], newer[1]["id"]], 4, True)
         assert (await listed("q=disk&sort=-created_at"))[0] == [n["id"] for n in reversed(newer)] + [oldest["id"]]
         assert await listed("q=disk&severity=high") == ([oldest["id"]], 1, False)
+
+
+async def test_a_ranked_search_counts_once_when_few_match_and_estimates_past_the_exact_limit(
+        settings: Settings, workers: Any, tenant: Tenant, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Exact up to the limit (the scan that counts also gives the window); from the limit on, the window is the
+    most recent matches still, and the total is at least the count."""
+    monkeypatch.setattr("projections.issues.queries.TOTAL_EXACT_UP_TO", 3)
+    windowed = msgspec.structs.replace(settings, search_rank_window=2)
+    async with AsyncTestClient(create_app(windowed, configure_logging=False)) as api:
+        async def ranked(word: str) -> tuple[list[str], int]:
+            body = (await api.get(f"/v1/issues?q={word}", headers=tenant.headers())).json()
+            return [issue["id"] for issue in body["data"]], body["page"]["total"]
+
+        few = [await open_issue(api, tenant, title=f"Broker {'quorum ' * n}lost") for n in (1, 2, 3)]
+        many = [await open_issue(api, tenant, title=f"Cache {'eviction ' * n}storm") for n in (1, 2, 3, 4, 5)]
+
+        assert await ranked("quorum") == ([few[2]["id"], few[1]["id"]], 3)  # exact; the 2 most recent, by rank
+        ids, total = await ranked("eviction")
+        assert ids == [many[4]["id"], many[3]["id"]] and total >= 4
+        assert await ranked("nothingmatches") == ([], 0)

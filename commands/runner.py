@@ -119,6 +119,8 @@ class CommandRunner:
         return [event for event in stored if isinstance(event, kind)]
 
     async def load_many(self, stream_ids: Collection[UUID], kind: type[E]) -> dict[UUID, list[E]]:
+        if not stream_ids:  # a push of signals without external ids: nothing to read, no thread hop
+            return {}
         stored = await asyncio.to_thread(self.store.load_many, stream_ids)
         loaded: dict[UUID, list[E]] = {}
         for stream_id, events in stored.items():

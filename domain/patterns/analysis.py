@@ -84,8 +84,9 @@ class Members:
 
     def to_check(self, arriving: str, at: datetime, window: timedelta, severity_of: Callable[[str], str]
                  ) -> list[str]:
-        """Members (not `arriving`) whose recorded analysis this arrival made stale: the lonely ones first seen
-        within `window` of it, and those whose risk moved `RISK_MOVE` points or more. Risk is re-checked round
+        """Members (not `arriving`) whose recorded analysis this arrival made stale, each to be recorded again: the
+        lonely ones first seen within `window` of it (now in the loop), and those whose risk moved `RISK_MOVE`
+        points or more. Risk is re-checked round
         robin, `CHECKED_PER_ARRIVAL` members per arrival, for one full turn after the pattern's risk table moved."""
         near = [issue_id for issue_id, seen in self.lonely.items()
                 if issue_id != arriving and abs(seen - at) <= window]
@@ -116,8 +117,3 @@ class Members:
         pattern's issue count and services now."""
         table = self._risk_table()
         return table.get(severity, table["medium"])
-
-    def stale(self, issue_id: str, stage: Stage, risk: int) -> bool:
-        """Whether (stage, risk) differs enough from what is recorded for the member to record it again."""
-        recorded = self.recorded.get(issue_id)
-        return recorded is None or recorded[0] != stage or abs(recorded[1] - risk) >= RISK_MOVE

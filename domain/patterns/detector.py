@@ -242,6 +242,7 @@ class Detector:
         if members is None:
             return [decision]
         found = [decision]
+
         def severity_of(member_id: str) -> str:
             issue = space.issues.get(member_id)
             return "medium" if issue is None else issue.opened.severity.value
@@ -252,12 +253,10 @@ class Detector:
                     or space.grouper.resolve(issue.pattern_key) != key):
                 members.lonely.pop(member_id, None)  # moved elsewhere: never refreshed here
                 continue
-            recurred = members.recurs(members.first_seen[member_id], space.window)
-            stage = Stage.IN_LOOP if recurred else Stage.PATTERN_FOUND
-            if members.stale(member_id, stage, members.risk(issue.opened.severity.value)):  # cheap check first
-                analyzed = _explained(members, _decision_for(member_id, issue, issue.assignment, key), recurred)
-                members.record(member_id, analyzed.stage, analyzed.risk_score)
-                found.append(msgspec.structs.replace(analyzed, reaffirm=True, refresh=True))
+            analyzed = _explained(members, _decision_for(member_id, issue, issue.assignment, key),
+                                  members.recurs(members.first_seen[member_id], space.window))
+            members.record(member_id, analyzed.stage, analyzed.risk_score)
+            found.append(msgspec.structs.replace(analyzed, reaffirm=True, refresh=True))
         return found
 
     def _recorded(self, workspace_id: str, issue_id: str, stage: Stage, risk: int) -> None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -66,3 +68,9 @@ class SecretBox:
             return self._aead.decrypt(raw[:12], raw[12:], owner.encode()).decode()
         except (InvalidTag, ValueError) as exc:
             raise UndecryptableSecret("ciphertext does not open with this key and owner") from exc
+
+
+def cached_box(settings: Settings, purpose: str) -> Callable[[], SecretBox]:
+    """The box a long-running worker opens its secrets with: built on first use (a missing master key fails that
+    use, not the start), then kept."""
+    return functools.lru_cache(maxsize=1)(lambda: SecretBox(master_key(settings), purpose))

@@ -36,6 +36,12 @@ class Target:
     path: str
     """Path and query, as sent."""
 
+    @property
+    def host_header(self) -> str:
+        """The `Host` header: the name (an IPv6 address in brackets), with the port unless it is the scheme's."""
+        name = f"[{self.host}]" if ":" in self.host else self.host
+        return name if self.port == (443 if self.scheme == "https" else 80) else f"{name}:{self.port}"
+
 
 def parse_target(url: str, settings: Settings) -> Target:
     """The URL's parts when its shape is allowed (no DNS here)."""

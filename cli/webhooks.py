@@ -9,16 +9,16 @@ import psycopg
 
 from adapters.event_store import EventStore
 from adapters.postgres import WRITER_ROLE
+from adapters.secret_box import cached_box
 from adapters.settings import Settings
 from cli.token import UsageError
 from commands.caller import Caller
 from commands.errors import NotFound
 from commands.group_commit import GroupCommitter
 from commands.runner import CommandRunner
-from commands.webhooks import WebhookCommands
+from commands.webhooks import BOX_PURPOSE, WebhookCommands
 from domain.events import Actor, ActorKind
 from domain.ids import WorkspaceId, canonical
-from workers.webhook_delivery import box_factory
 
 OPERATOR = Actor(kind=ActorKind.SYSTEM, id="cli")
 
@@ -47,7 +47,7 @@ def redeliver(settings: Settings, delivery_id: str) -> dict[str, object]:
     async def run() -> int:
         committer = GroupCommitter(store)
         try:
-            commands = WebhookCommands(CommandRunner(store, committer), box_factory(settings),
+            commands = WebhookCommands(CommandRunner(store, committer), cached_box(settings, BOX_PURPOSE),
                                        overlap=timedelta(seconds=settings.webhooks_secret_overlap_s))
             result = await commands.redeliver(Caller(workspace_id=WorkspaceId(workspace_id), actor=OPERATOR),
                                               webhook_id, public_id)

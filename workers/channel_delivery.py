@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -28,11 +27,12 @@ from psycopg_pool import AsyncConnectionPool
 from adapters.channel_targets import checked_target
 from adapters.http_post import HttpError, PostClient
 from adapters.postgres import AsyncConn, create_pool, writer_transaction
-from adapters.secret_box import MasterKeyMissing, SecretBox, UndecryptableSecret, master_key
+from adapters.secret_box import MasterKeyMissing, SecretBox, UndecryptableSecret, cached_box
 from adapters.settings import Settings
 from adapters.smtp_mail import send_mail
 from adapters.webhook_targets import Resolver, TargetRefused, system_resolver
 from commands.notifications import BOX_PURPOSE
+from commands.runner import utc_now
 from domain.notifications import channels as render
 from workers.webhook_delivery import backoff_s
 
@@ -42,10 +42,6 @@ CLAIM_MAX = 100
 LEASE_MARGIN_S = 30.0
 SENDS_AT_ONCE = 16
 Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Claimed(msgspec.Struct, frozen=True, kw_only=True):
@@ -180,13 +176,11 @@ class ChannelSender:
             dedup = (f"causeloop:{first.notification_id}" if first.batch is None
                      else f"causeloop:{first.user_id}:digest:{first.batch.isoformat()}")
             body = render.pagerduty_event(notices, first.digest, app_url, routing_key=secret, dedup_key=dedup)
-        default_port = 443 if target.scheme == "https" else 80
-        host = target.host if target.port == default_port else f"{target.host}:{target.port}"
         try:
             async with asyncio.timeout(self.settings.channels_timeout_s):
                 response = await self.client.post(
                     address=address, port=target.port, tls=target.scheme == "https", server_name=target.host,
-                    host_header=host, path=target.path, headers={"content-type": "application/json"},
+                    host_header=target.host_header, path=target.path, headers={"content-type": "application/json"},
                     body=msgspec.json.encode(body))
         except TimeoutError:
             return Outcome("retry", error=f"timed out after {self.settings.channels_timeout_s:g} s")
@@ -241,18 +235,14 @@ class ChannelSender:
             await cur.executemany(_SETTLE, settles)
 
 
-def box_factory(settings: Settings) -> Callable[[], SecretBox]:
-    return functools.lru_cache(maxsize=1)(lambda: SecretBox(master_key(settings), BOX_PURPOSE))
-
-
 async def run_channel_delivery(settings: Settings, stopping: asyncio.Event, *, clock: Clock = utc_now,
                                resolver: Resolver = system_resolver) -> None:
     """One sender until `stopping`, with its own pool and HTTP client."""
-    pool = create_pool(settings, min_size=1, max_size=2, name="channel-sender")
+    pool = create_pool(settings, min_size=1, max_size=2, name="channel-sender", custom_plans=True)
     client = PostClient(body_max=4096)
     await pool.open()
     try:
-        await ChannelSender(settings, pool, client, box=box_factory(settings), clock=clock,
+        await ChannelSender(settings, pool, client, box=cached_box(settings, BOX_PURPOSE), clock=clock,
                             resolver=resolver).run(stopping)
     finally:
         await client.aclose()

@@ -14,7 +14,7 @@ import functools
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from uuid import UUID
 
 from nats.js import JetStreamContext
@@ -23,7 +23,7 @@ from adapters.event_store import EventStore
 from adapters.settings import Settings
 from commands.group_commit import GroupCommitter
 from commands.predictions import PREDICTOR_ACTOR, PredictionCommands, prediction_stream
-from commands.runner import CommandRunner, Result
+from commands.runner import CommandRunner, Result, utc_now
 from domain.events import DomainEvent, Meta
 from domain.ids import WorkspaceId, render
 from domain.patterns.events import (
@@ -50,10 +50,6 @@ MIN_CHANGE = 0.005
 
 
 Build = Callable[[Meta, Prediction | None], list[PredictionEvent]]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass

@@ -19,12 +19,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import functools
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -33,12 +32,12 @@ from psycopg_pool import AsyncConnectionPool
 from adapters.event_store import EventStore
 from adapters.http_post import HttpError, PostClient
 from adapters.postgres import AsyncConn, create_pool, listen_forever, writer_transaction
-from adapters.secret_box import MasterKeyMissing, SecretBox, UndecryptableSecret, master_key
+from adapters.secret_box import MasterKeyMissing, SecretBox, UndecryptableSecret, cached_box
 from adapters.settings import Settings
 from adapters.webhook_targets import Resolver, TargetRefused, parse_target, resolve_checked, sign, system_resolver
 from commands.caller import Caller
 from commands.group_commit import GroupCommitter
-from commands.runner import CommandRunner
+from commands.runner import CommandRunner, utc_now
 from commands.webhooks import BOX_PURPOSE, WebhookCommands
 from domain.events import Actor, ActorKind
 from domain.ids import WorkspaceId
@@ -56,10 +55,6 @@ SCAN_FACTOR = 4
 RECORD_MAX = 500
 ACTOR = Actor(kind=ActorKind.SYSTEM, id="webhook-delivery")
 Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def channel(schema: str) -> str:
@@ -286,9 +281,6 @@ class Sender:
             return outcome(None, "the signing secret cannot be decrypted with this master key")
         except MasterKeyMissing:
             return outcome(None, "CAUSELOOP_MASTER_KEY is not configured: deliveries cannot be signed")
-        default_port = 443 if target.scheme == "https" else 80
-        name = f"[{target.host}]" if ":" in target.host else target.host
-        host_header = name if target.port == default_port else f"{name}:{target.port}"
         headers = {"content-type": "application/json", "x-causeloop-signature": signature,
                    "x-causeloop-event-id": delivery.event_id,
                    "x-causeloop-timestamp": str(int(started_at.timestamp())),
@@ -297,7 +289,7 @@ class Sender:
             async with asyncio.timeout(self.settings.webhooks_timeout_s):
                 response = await self.client.post(
                     address=address, port=target.port, tls=target.scheme == "https", server_name=target.host,
-                    host_header=host_header, path=target.path, headers=headers, body=delivery.payload)
+                    host_header=target.host_header, path=target.path, headers=headers, body=delivery.payload)
         except TimeoutError:
             return outcome(None, f"timed out after {self.settings.webhooks_timeout_s:g} s")
         except HttpError as exc:
@@ -396,15 +388,11 @@ def hold_until(now: datetime, failing_since: datetime, disable_after: timedelta)
     return min(now + wait, failing_since + disable_after)
 
 
-def box_factory(settings: Settings) -> Callable[[], SecretBox]:
-    return functools.lru_cache(maxsize=1)(lambda: SecretBox(master_key(settings), BOX_PURPOSE))
-
-
 async def run_sender(settings: Settings, stopping: asyncio.Event, *, clock: Clock = utc_now,
                      resolver: Resolver = system_resolver) -> None:
     """One sender until `stopping`: its pool, HTTP client, a LISTEN that wakes it, and a command runner to disable
     endpoints."""
-    box = box_factory(settings)
+    box = cached_box(settings, BOX_PURPOSE)
     store = EventStore(settings, pool_size=1)
     committer = GroupCommitter(store)
     commands = WebhookCommands(CommandRunner(store, committer, clock=clock), box,

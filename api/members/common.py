@@ -63,7 +63,6 @@ def actor_role(principal: Principal) -> Role:
         raise ApiError(403, "forbidden", "This token's role may not manage members") from None
 
 
-
 def _after(request: Request[Any, Any, Any], cursor: str | None, sort: str) -> roster.Keyset | None:
     if not cursor:
         return None

@@ -650,7 +650,7 @@ async def _explain_list(settings: Settings, workspace_id: str, filters: Any, sor
                 await conn.execute("SELECT set_config('role', %s, true), set_config('causeloop.workspace_id', %s, "
                                    "true)", (READER_ROLE, workspace_id))
             await queries.list_issues(recording_reader, workspace_id, filters, sort=sort, descending=True, limit=26,
-                                      after=None)
+                                      after=None, rank_window=settings.search_rank_window)
             for text in statements:
                 if text.lstrip().upper().startswith("EXPLAIN"):
                     continue

@@ -283,7 +283,6 @@ class IssuesController(Controller):
         return Response(schemas.BulkResponse(results=results), headers=headers)
 
 
-
 def _sort(sort: str | None, q: str | None) -> tuple[str, bool]:
     """Relevance first when searching and no sort is asked for; otherwise the shared sort parser."""
     if sort is None and q:

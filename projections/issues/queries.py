@@ -14,8 +14,6 @@ from projections.issues.view import IssueView
 
 Conn = AsyncConnection[dict[str, Any]]
 TOTAL_EXACT_UP_TO = 10_000
-RANK_WINDOW = 250
-"""A ranked search ranks this many most recent matches (docs/api.md "Search", decisions/015)."""
 ESTIMATE_TRUSTED_FROM = 3 * TOTAL_EXACT_UP_TO
 """A ranked search's total is the planner's estimate only when that estimate is at least this (so a count of
 10,000 or fewer stays exact); below it the matches are counted, up to 10,001."""
@@ -109,7 +107,7 @@ class IssuePage(msgspec.Struct, frozen=True):
 
 
 async def list_issues(read: Reader, workspace_id: str, filters: IssueFilters, *, sort: str, descending: bool,
-                      limit: int, after: Keyset | None, rank_window: int = RANK_WINDOW) -> IssuePage:
+                      limit: int, after: Keyset | None, rank_window: int) -> IssuePage:
     """A page of issues, the keyset of each row (for the next cursor), and the total across pages.
 
     `sort="rank"` orders the `rank_window` most recent matches by full-text relevance to `filters.q`. Keyset

@@ -8,7 +8,6 @@ from datetime import datetime
 
 import msgspec
 
-CHANNELS = ("email", "slack", "teams", "pagerduty")
 PAGERDUTY_SEVERITY = {1: "critical", 2: "error", 3: "warning", 4: "info"}
 """Issue severity rank (p1 critical … p4 low) → PagerDuty Events v2 severity."""
 SOURCE = "causeloop"

@@ -16,6 +16,7 @@ from litestar.testing import AsyncTestClient
 from adapters.settings import Settings
 from tests.e2e.conftest import Tenant, Workers
 from tests.e2e.detector_support import DetectorThread
+from tests.e2e.errors import assert_validation_error
 from tests.e2e.polling import eventually
 from tests.e2e.recommender_support import MovableClock, RecommenderThread
 
@@ -189,8 +190,4 @@ async def test_a_bad_filter_value_is_a_validation_error_in_the_envelope(api: Cli
                                                                         field: str) -> None:
     response = await api.get(f"/v1/recommendations?{query}", headers=tenant.headers())
 
-    assert response.status_code == 400, (query, response.text)
-    error = response.json()["error"]
-    assert error["code"] == "validation_error" and error["message"]
-    assert error["trace_id"] == response.headers["x-request-id"]
-    assert error["details"]["field"] == field, error
+    assert_validation_error(response, field)

@@ -20,7 +20,7 @@ from adapters.ids import keyed_uuid
 from commands.caller import Caller
 from commands.runner import CommandRunner, Context, Decision, Result
 from domain.events import DomainEvent
-from domain.ingestion.events import IngestionJobCompleted, JobKind, RejectedRecord
+from domain.ingestion.events import IngestionJobCompleted, JobKind, RejectedRecord, folded_job
 from domain.ingestion.ingest import Keyed, ingest
 from domain.ingestion.normalize import CanonicalRecord
 from domain.issues import issue as decide
@@ -32,10 +32,12 @@ ATTEMPTS = 10
 
 
 def job_of(result: Result) -> IngestionJobCompleted:
-    """The job event an ingestion command appended (or, replayed, had appended)."""
+    """The job an ingestion command appended (or, replayed, had appended): its own event, or the one issue event
+    it was folded into (that event's stream is then the result's)."""
     event = result.stream[-1]
-    assert isinstance(event, IngestionJobCompleted)
-    return event
+    job = event if isinstance(event, IngestionJobCompleted) else folded_job(event)
+    assert job is not None
+    return job
 
 
 def replayed(result: Result) -> bool:
@@ -150,12 +152,16 @@ class IngestionCommands:
             keyed = [Keyed(index, stream or context.new_uuid(), record)
                      for (index, record), stream in zip(records, streams, strict=True)]
             job_id = job_stream or context.new_uuid()
-            events = ingest(job_id=job_id, meta=context.meta, kind=kind, received=received, records=keyed,
-                            rejected=rejected, issues=issues, source=source, connector_id=connector_id)
-            decided[:] = [cast(IngestionJobCompleted, events[-1])]
+            decided_push = ingest(job_id=job_id, meta=context.meta, kind=kind, received=received, records=keyed,
+                                  rejected=rejected, issues=issues, source=source, connector_id=connector_id,
+                                  fold=job_stream is None and not quiet and kind is not JobKind.BATCH)
+            events = decided_push.events
+            decided[:] = [decided_push.job]
             changed = {event.originator_id for event in events if event.originator_id in keyed_streams}
-            if quiet and len(events) == 1:  # only the job: nothing changed
+            if quiet and events == [decided_push.job]:  # only the job: nothing changed
                 return Decision(job_id, (), ()), changed
+            if events[-1] is not decided_push.job:  # folded: the answer (and a replay) reads the issue's stream
+                return Decision(events[0].originator_id, (), events), changed
             return Decision(job_id, (), events), changed
 
         def release() -> None:

@@ -1,9 +1,10 @@
 """The ingestion API: push signals (one, a batch, a provider payload) and poll a job's status.
 
 Each push is one command (commands/ingestion.py): normalized here, record by record, then decided and appended in
-one transaction with the job that records it. A single signal answers once the `issues` read model has it (the
-issue "is created immediately", like `POST /v1/issues`); a batch answers once it is durable and the status route
-reads the job's own stream until the read model has it, so the batch's throughput does not wait on projection.
+one transaction with the job that records it. A single signal answers once the `issues` and `ingestion` read
+models have it (the issue "is created immediately", like `POST /v1/issues`, and its job, which may be recorded on
+the issue's own event, is readable); a batch answers once it is durable and the status route reads the job's own
+stream until the read model has it, so the batch's throughput does not wait on projection.
 """
 
 from __future__ import annotations
@@ -29,13 +30,13 @@ from api.core.errors import error_responses, not_found, validation_error
 from api.ingestion import schemas
 from commands.caller import Caller
 from commands.ingestion import IngestionCommands, job_of
-from commands.runner import Result
 from domain.ids import parse, render
 from domain.ingestion import job as jobs
-from domain.ingestion.events import IngestionJobEvent, JobKind, RejectedRecord
+from domain.ingestion.events import IngestionJobCompleted, IngestionJobEvent, JobKind, RejectedRecord
 from domain.ingestion.normalize import CanonicalRecord, Rejected, normalize_record
 from domain.ingestion.sources import NORMALIZERS, normalize_payload
 from projections.ingestion import queries
+from projections.ingestion.projector import NAME as INGESTION_PROJECTION
 from projections.issues.projector import NAME as ISSUES_PROJECTION
 
 SCOPE = "ingest:write"
@@ -70,15 +71,16 @@ async def _single(ctx: IngestionContext, record: CanonicalRecord, kind: JobKind,
     accepted = await ctx.commands.ingest(ctx.caller, kind=kind, received=1, records=[(0, record)], source=source,
                                          connector_id=record.connector_id)
     job = job_of(accepted)
-    headers = await settle_on(ctx.state, (ISSUES_PROJECTION, accepted.position))
+    headers = await settle_on(ctx.state, (ISSUES_PROJECTION, accepted.position),
+                              (INGESTION_PROJECTION, accepted.position))
     body = schemas.IngestResponse(accepted=len(job.issues), rejected=job.rejected,
                                   issue_id=job.issues[0].issue_id if job.issues else None,
-                                  job_id=_job_id(accepted))
+                                  job_id=_job_id(job))
     return Response(body, status_code=202, headers={**headers, "Location": f"/v1/ingest/status/{body.job_id}"})
 
 
-def _job_id(result: Result) -> str:
-    return render("ing_job", result.stream_id)
+def _job_id(job: IngestionJobCompleted) -> str:
+    return render("ing_job", job.originator_id)
 
 
 class IngestionController(Controller):
@@ -116,7 +118,7 @@ class IngestionController(Controller):
                                              records=records, rejected=rejected,
                                              connector_id=connectors.pop() if len(connectors) == 1 else None)
         job = job_of(accepted)
-        body = schemas.BatchResponse(job_id=_job_id(accepted), status=jobs.JobStatus.COMPLETED.value,
+        body = schemas.BatchResponse(job_id=_job_id(job), status=jobs.JobStatus.COMPLETED.value,
                                      accepted=len(job.issues), rejected=job.rejected,
                                      issue_ids=[issue.issue_id for issue in job.issues])
         return Response(body, status_code=202, headers={POSITION_HEADER: str(accepted.position),

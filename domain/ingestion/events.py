@@ -8,6 +8,8 @@ from typing import ClassVar
 import msgspec
 
 from domain.events import DomainEvent
+from domain.ids import parse, render
+from domain.issues.events import IngestedBy, IssueDetailsEdited, IssueOpened
 
 
 class JobKind(StrEnum):
@@ -55,6 +57,33 @@ class IngestionJobCompleted(IngestionJobEvent, frozen=True, kw_only=True):
     source: str | None = None
     """The path's source for `POST /v1/ingest/{source}/issues`; None otherwise (each record names its own)."""
     connector_id: str | None = None
+
+
+def carrying(event: DomainEvent, job: IngestionJobCompleted) -> DomainEvent:
+    """`event` (the push's one issue event) recording `job` in its `ingested_by`: what `folded_job` reads back."""
+    assert isinstance(event, IssueOpened | IssueDetailsEdited) and len(job.issues) == 1
+    (issue,) = job.issues
+    mark = IngestedBy(job_id=render("ing_job", job.originator_id), kind=job.kind.value, record_source=issue.source,
+                      external_id=issue.external_id, source=job.source, connector_id=job.connector_id)
+    return msgspec.structs.replace(event, ingested_by=mark)
+
+
+def folded_job(event: DomainEvent) -> IngestionJobCompleted | None:
+    """The job an issue event records in `ingested_by`, exactly as `IngestionJobCompleted` would have told it (the
+    read model, `issue.ingested` deliveries and the audit read it as that); None for any other event."""
+    if not isinstance(event, IssueOpened | IssueDetailsEdited) or isinstance(event.ingested_by, msgspec.UnsetType):
+        return None
+    mark = event.ingested_by
+    job_id = parse("ing_job", mark.job_id)
+    assert job_id is not None
+    outcome = Outcome.CREATED if isinstance(event, IssueOpened) else Outcome.UPDATED
+    issue = IngestedIssue(index=0, issue_id=render("iss", event.originator_id), outcome=outcome,
+                          source=mark.record_source, external_id=mark.external_id)
+    return IngestionJobCompleted(originator_id=job_id, originator_version=1, occurred_at=event.occurred_at,
+                                 workspace_id=event.workspace_id, actor=event.actor,
+                                 correlation_id=event.correlation_id, causation_id=event.causation_id,
+                                 client_ip=event.client_ip, kind=JobKind(mark.kind), received=1,
+                                 issues=[issue], source=mark.source, connector_id=mark.connector_id)
 
 
 AnyIngestionJobEvent = IngestionJobCompleted

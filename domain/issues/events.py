@@ -40,6 +40,19 @@ class IssueEvent(DomainEvent, frozen=True, kw_only=True):
     category: ClassVar[str] = "issue"
 
 
+class IngestedBy(msgspec.Struct, frozen=True, kw_only=True):
+    """The one-signal ingestion job this event records: a push of one record that opens or changes its issue
+    appends this event alone, not also an `IngestionJobCompleted` (docs/decisions/014). Enough to tell the job
+    as that event would have: its id, kind, path source and connector, and the record's source and key."""
+
+    job_id: str
+    kind: str
+    record_source: str
+    external_id: str | None = None
+    source: str | None = None
+    connector_id: str | None = None
+
+
 class IssueOpened(IssueEvent, frozen=True, kw_only=True):
     title: str
     body: str | None = None
@@ -51,6 +64,8 @@ class IssueOpened(IssueEvent, frozen=True, kw_only=True):
     external_url: str | None = None
     metadata: Metadata = msgspec.field(default_factory=dict)
     source_created_at: datetime | None = None
+    ingested_by: IngestedBy | msgspec.UnsetType = msgspec.UNSET
+    """Set when a one-signal ingestion push opened the issue (absent otherwise)."""
 
 
 class IssueDetailsEdited(IssueEvent, frozen=True, kw_only=True):
@@ -62,6 +77,8 @@ class IssueDetailsEdited(IssueEvent, frozen=True, kw_only=True):
     team: str | msgspec.UnsetType | None = msgspec.UNSET
     external_url: str | msgspec.UnsetType | None = msgspec.UNSET
     metadata: Metadata | msgspec.UnsetType = msgspec.UNSET
+    ingested_by: IngestedBy | msgspec.UnsetType = msgspec.UNSET
+    """Set when a one-signal ingestion push made the change (absent otherwise)."""
 
 
 class IssueAssigned(IssueEvent, frozen=True, kw_only=True):

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from domain.connectors.events import ConnectorEvent, ConnectorSynced, ConnectorSyncFailed
 from domain.events import DomainEvent
 from domain.ids import render
-from domain.ingestion.events import IngestionJobCompleted
+from domain.ingestion.events import IngestionJobCompleted, folded_job
 from domain.issues.events import (
     IssueAssigned,
     IssueClosed,
@@ -111,6 +111,17 @@ tokens), meaningful only to the sync worker."""
 def public_types(event: DomainEvent) -> tuple[str, ...]:
     rule = RULES.get(type(event))
     return () if rule is None else rule(event)
+
+
+def delivered_as(event: DomainEvent) -> list[tuple[DomainEvent, str]]:
+    """Each public type `event` is delivered as, with the event whose data the delivery carries: its own, and for
+    an issue event that records a one-signal push's job (`ingested_by`), that job as `issue.ingested` after it, as
+    if the job's `IngestionJobCompleted` had followed it (same webhook event id, same data)."""
+    pairs = [(event, public_type) for public_type in public_types(event)]
+    job = folded_job(event)
+    if job is not None:
+        pairs.extend((job, public_type) for public_type in public_types(job))
+    return pairs
 
 
 def connector_of(event: DomainEvent) -> str | None:

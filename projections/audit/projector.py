@@ -14,6 +14,7 @@ from domain.events import DomainEvent
 from domain.ids import render
 from projections.audit.actions import describe
 from projections.audit.chain import GENESIS, Entry, entry_hash
+from projections.bulk_insert import bulk_insert
 
 NAME = "audit"
 VERSION = 1
@@ -27,11 +28,8 @@ _COLUMNS = (
     ("target_type", "text"), ("target_id", "text"), ("metadata", "jsonb"), ("ip", "text"),
     ("prev_hash", "text"), ("hash", "text"),
 )
-_NAMES = ", ".join(name for name, _ in _COLUMNS)
-_ARRAYS = ", ".join(f"%b::{'text' if kind == 'jsonb' else kind}[]" for _, kind in _COLUMNS)
-_SELECTS = ", ".join(f"{name}::jsonb" if kind == "jsonb" else name for name, kind in _COLUMNS)
 # No ON CONFLICT: the checkpoint lock makes every event arrive once, so a clash is a bug to surface, not skip.
-_INSERT = f"INSERT INTO audit_log ({_NAMES}) SELECT {_SELECTS} FROM unnest({_ARRAYS}) AS u({_NAMES})"
+_INSERT = bulk_insert("audit_log", _COLUMNS)
 _json = msgspec.json.Encoder()
 
 Conn = AsyncConnection[dict[str, Any]]

@@ -16,6 +16,7 @@ from adapters.ids import event_id
 from domain.events import DomainEvent
 from domain.ids import render
 from domain.issues.events import IssueCommented, IssueEvent
+from projections.bulk_insert import bulk_insert, upsert_newer
 from projections.issues.view import SEVERITY_RANK, IssueView, apply, document
 from projections.keyed_rows import rows_by_key
 
@@ -51,21 +52,10 @@ _ENVELOPE_KEYS = ", ".join(f"'{key}'" for key in ("type", *DomainEvent.__struct_
 _SELECT_AS = {"data": f"data::jsonb - ARRAY[{_ENVELOPE_KEYS}]"}
 
 
-def _bulk_insert(table: str, columns: tuple[tuple[str, str], ...], conflict: str) -> str:
-    names = ", ".join(name for name, _ in columns)
-    # Binary parameters (%b): psycopg's text-format array dumper escapes every element with regexes.
-    # jsonb travels as text[] and is cast per element.
-    arrays = ", ".join(f"%b::{'text' if kind == 'jsonb' else kind}[]" for _, kind in columns)
-    selects = ", ".join(_SELECT_AS.get(name, f"{name}::jsonb") if kind == "jsonb" else name
-                        for name, kind in columns)
-    return f"INSERT INTO {table} ({names}) SELECT {selects} FROM unnest({arrays}) AS u({names}) {conflict}"
-
-
-_UPSERT = _bulk_insert("issues", _ISSUE_COLUMNS, "ON CONFLICT (workspace_id, id) DO UPDATE SET " + ", ".join(
-    f"{name} = excluded.{name}" for name, _ in _ISSUE_COLUMNS[2:]) + " WHERE issues.version < excluded.version")
-_INSERT_ACTIVITY = _bulk_insert("issue_activity", _ACTIVITY_COLUMNS, "ON CONFLICT DO NOTHING")
-_INSERT_COMMENT = _bulk_insert("issue_comments", _COMMENT_COLUMNS, "ON CONFLICT DO NOTHING")
-_ADD_COUNTS = _bulk_insert("issue_counts", _COUNT_COLUMNS, "ON CONFLICT (workspace_id, status, severity, stage) "
+_UPSERT = upsert_newer("issues", _ISSUE_COLUMNS)
+_INSERT_ACTIVITY = bulk_insert("issue_activity", _ACTIVITY_COLUMNS, "ON CONFLICT DO NOTHING", _SELECT_AS)
+_INSERT_COMMENT = bulk_insert("issue_comments", _COMMENT_COLUMNS, "ON CONFLICT DO NOTHING")
+_ADD_COUNTS = bulk_insert("issue_counts", _COUNT_COLUMNS, "ON CONFLICT (workspace_id, status, severity, stage) "
                            "DO UPDATE SET n = issue_counts.n + excluded.n")
 _DROP_EMPTY_COUNTS = ("DELETE FROM issue_counts WHERE n = 0 AND (workspace_id, status, severity, stage) IN "
                       "(SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]))")

@@ -29,7 +29,7 @@ from domain.webhooks.events import (
     WebhookPingRequested,
     WebhookRedeliveryRequested,
 )
-from domain.webhooks.outbound import RULES, WITHHELD, connector_of, public_types
+from domain.webhooks.outbound import RULES, WITHHELD, connector_of, delivered_as
 
 NAME = "webhook_dispatch"
 VERSION = 1
@@ -166,18 +166,17 @@ async def project(conn: Conn, batch: Sequence[tuple[int, AnyEvent]]) -> None:
             elif isinstance(event, WebhookEndpointDeleted):
                 cancelled.append((key, event.workspace_id))
             continue
-        types = public_types(event)
-        connector = connector_of(event)
+        pairs = [(told, public_type, connector_of(told)) for told, public_type in delivered_as(event)]
         for endpoint_id, route in workspace.items():
             if route.deleted or route.status is not EndpointStatus.ACTIVE:
                 continue
-            if route.connector_id is not None and route.connector_id != connector:
-                continue
-            for public_type in types:
+            for told, public_type, connector in pairs:
+                if route.connector_id is not None and route.connector_id != connector:
+                    continue
                 if public_type in route.event_types:
-                    webhook_event = webhook_event_id(event, public_type)
+                    webhook_event = webhook_event_id(told, public_type)
                     deliveries.append((event.workspace_id, delivery_id(endpoint_id, webhook_event), endpoint_id,
-                                       webhook_event, public_type, "event", body_of(event, public_type, position),
+                                       webhook_event, public_type, "event", body_of(told, public_type, position),
                                        position, event.occurred_at, event.occurred_at))
     async with conn.pipeline():
         for route in changed.values():

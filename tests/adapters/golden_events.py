@@ -59,6 +59,7 @@ from domain.identity.roles import Role
 from domain.ids import IssueId, PatternId
 from domain.ingestion.events import IngestedIssue, IngestionJobCompleted, JobKind, Outcome, RejectedRecord
 from domain.issues.events import (
+    IngestedBy,
     IssueAnalyzed,
     IssueAssigned,
     IssueClosed,
@@ -453,4 +454,17 @@ def push_samples() -> list[object]:
         RecommendationPushed(**envelope(meta(T0), RECOMMENDATION_STREAM, 8), tracker="jira", project="RISK",
                              connector_id="con_01KV1PX3NR96XJRGD48NNHH431", ticket_key="RISK-12",
                              ticket_url="https://acme.atlassian.net/browse/RISK-12"),
+    ]
+
+
+def ingested_samples() -> list[object]:
+    """The issue events a one-signal push appends with its job folded in (`ingested_by`)."""
+    first, edited = samples()[:2]
+    assert isinstance(first, IssueOpened) and isinstance(edited, IssueDetailsEdited)
+    return [
+        msgspec.structs.replace(first, ingested_by=IngestedBy(
+            job_id="ing_job_01KV1PX3NR96XJRGD48NNHH431", kind="event", record_source="jira", external_id="JIRA-1042")),
+        msgspec.structs.replace(edited, ingested_by=IngestedBy(
+            job_id="ing_job_01KV1PX3NR96XJRGD48NNHH432", kind="source", record_source="jira", external_id="JIRA-1042",
+            source="jira", connector_id=CONNECTOR)),
     ]

@@ -11,7 +11,8 @@ import pytest
 
 from adapters import codec
 from domain.events import DomainEvent
-from tests.adapters.golden_events import samples
+from domain.ingestion.events import folded_job
+from tests.adapters.golden_events import ingested_samples, samples
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "stored_events_current.jsonl"
 """Today's stored form of every event type: new event types append a line here; a line changes only when its
@@ -20,6 +21,9 @@ GOLDEN_BEFORE_CLIENT_IP = Path(__file__).parent.parent / "golden" / "stored_even
 """Events as stored before the envelope gained `client_ip`: frozen, they must decode forever."""
 GOLDEN_BEFORE_TEAMS = Path(__file__).parent.parent / "golden" / "notification_preferences_before_teams.jsonl"
 """`NotificationPreferencesSet` as stored before each type's channels gained `teams` and `pagerduty`: frozen."""
+GOLDEN_INGESTED_BY = Path(__file__).parent.parent / "golden" / "issue_events_ingested_by.jsonl"
+"""`IssueOpened` and `IssueDetailsEdited` carrying a one-signal push's job (`ingested_by`): the events without it keep
+their lines in the main file byte for byte (the field is left out when unset)."""
 
 
 def test_every_stored_event_in_the_golden_file_still_decodes_to_the_same_event() -> None:
@@ -43,6 +47,16 @@ def test_preferences_stored_before_teams_and_pagerduty_switches_decode_with_them
 
     assert b'"teams"' not in line and decoded == expected
     assert all(not (c.teams or c.pagerduty) for c in decoded.events.values())  # type: ignore[attr-defined]
+
+
+def test_issue_events_carrying_their_ingestion_job_keep_their_stored_form() -> None:
+    lines = GOLDEN_INGESTED_BY.read_bytes().splitlines()
+    expected = ingested_samples()
+
+    assert [codec.decode(line) for line in lines] == expected
+    assert [codec.encode(event) for event in expected] == lines  # type: ignore[arg-type]
+    assert [folded_job(event) for event in expected] == [  # the job each tells, as its own event would
+        folded_job(event) for event in (codec.decode(line) for line in lines)]
 
 
 def test_encoding_today_produces_the_golden_bytes() -> None:

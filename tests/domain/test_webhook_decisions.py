@@ -12,8 +12,15 @@ from api.webhooks.schemas import WebhookEventType
 from domain.connectors.events import ConnectorPaused, ConnectorSynced, ConnectorSyncFailed, Counts
 from domain.errors import InvalidValue
 from domain.ids import IssueId, PatternId, render
-from domain.ingestion.events import IngestedIssue, IngestionJobCompleted, JobKind, Outcome, RejectedRecord
-from domain.issues.events import IssueClosed, IssueCommented, IssueStatusChanged, Status
+from domain.ingestion.events import (
+    IngestedIssue,
+    IngestionJobCompleted,
+    JobKind,
+    Outcome,
+    RejectedRecord,
+    carrying,
+)
+from domain.issues.events import IssueClosed, IssueCommented, IssueOpened, IssueStatusChanged, Status
 from domain.patterns.events import (
     Fingerprint,
     IssueLinkedToPattern,
@@ -29,8 +36,10 @@ from domain.recommendations.events import RecommendationCreated, RecommendationD
 from domain.webhooks import endpoint as decide
 from domain.webhooks.endpoint import EVENT_TYPES, EndpointEdit, WebhookEndpoint
 from domain.webhooks.events import EndpointStatus, WebhookEndpointDisabled, WebhookEndpointUpdated
-from domain.webhooks.outbound import LIVE_TYPES, NOT_YET_LIVE, RULES, connector_of, public_types
+from domain.webhooks.outbound import LIVE_TYPES, NOT_YET_LIVE, RULES, connector_of, delivered_as, public_types
 from tests.builders import ISSUE, T0, T1, meta, opened
+
+JOB = uuid.UUID("01949a3c-0000-7000-8000-0000000000ff")
 
 WEBHOOK = uuid.UUID("019a0c1e-0000-7000-8000-0000000000cc")
 
@@ -174,6 +183,19 @@ def test_ingestion_and_prediction_events_map_and_an_ingestion_names_its_connecto
     assert connector_of(ingested) == "con_01KV1PX3NR96XJRGD48NNHH435" and connector_of(only_rejected) is None
     assert public_types(generated) == ("prediction.generated",)
     assert public_types(fired) == ("prediction.alert.fired",)
+
+
+def test_an_issue_event_carrying_its_push_is_delivered_as_its_own_types_then_as_issue_ingested() -> None:
+    job = IngestionJobCompleted(**{**_env(1), "originator_id": JOB}, kind=JobKind.EVENT, received=1,
+                                connector_id="con_01KV1PX3NR96XJRGD48NNHH435",
+                                issues=[IngestedIssue(index=0, issue_id=render("iss", ISSUE), outcome=Outcome.CREATED,
+                                                      source="jira", external_id="A-1")])
+    opened = carrying(IssueOpened(**_env(1), title="t", source="jira", external_id="A-1"), job)
+
+    assert delivered_as(opened) == [(opened, "issue.created"), (job, "issue.ingested")]
+    assert connector_of(job) == "con_01KV1PX3NR96XJRGD48NNHH435" and connector_of(opened) is None
+    plain = IssueOpened(**_env(1), title="t")
+    assert delivered_as(plain) == [(plain, "issue.created")]
 
 
 def _env(version: int):  # type: ignore[no-untyped-def]

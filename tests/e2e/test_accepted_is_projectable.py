@@ -379,7 +379,9 @@ async def test_every_accepted_command_input_is_projected_and_replayed(
     own_workers.recommender.stop()  # type: ignore[attr-defined]
     own_workers.predictor.__exit__()  # type: ignore[attr-defined]  # likewise the prediction worker's
     never = {op for op, count in accepted.items() if count == 0}
-    assert never == NEVER_ACCEPTED_FROM_NOISE & set(accepted), f"no generated input was accepted by {never}"
+    # Listed operations may still take a lucky draw (a SCIM user whose generated `userName` is an email): the
+    # invariant is that every operation not listed took at least one.
+    assert never <= NEVER_ACCEPTED_FROM_NOISE, f"no generated input was accepted by {never - NEVER_ACCEPTED_FROM_NOISE}"
     head = await asyncio.to_thread(own_store.head)
     lagging = await lagging_read_models(own_settings, head)
     assert parked(own_settings) == []

@@ -118,6 +118,45 @@ async def test_resubmitting_updates_the_same_issue_and_an_identical_one_appends_
     assert [(job["created"], job["updated"], job["unchanged"]) for job in jobs] == [(1, 0, 0), (0, 1, 0), (0, 0, 1)]
 
 
+def stored_topics(settings: Settings, tenant: Tenant) -> list[tuple[str, dict[str, Any]]]:
+    """The tenant's stored events (topic, data), in store order."""
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        conn.execute(f'SET search_path TO "{settings.database_schema}"')
+        rows = conn.execute("SELECT topic, convert_from(state, 'UTF8')::jsonb FROM causeloop_events WHERE "
+                            "convert_from(state, 'UTF8')::jsonb->>'workspace_id' = %s ORDER BY notification_id",
+                            (tenant.workspace_id,)).fetchall()
+    return [(str(topic), dict(data)) for topic, data in rows]
+
+
+async def test_a_signal_that_changes_its_issue_records_its_job_on_the_issue_event(
+        api: Client, tenant: Tenant, settings: Settings) -> None:
+    signal = {"source": "sentry", "external_id": "S-9", "title": "KeyError in billing"}
+    opened = await push(api, tenant, "events", signal)
+    edited = await push(api, tenant, "custom_api/issues", {**signal, "severity": "p1"})
+    unchanged = await push(api, tenant, "events", {**signal, "severity": "p1"})
+
+    stored = [(topic, data.get("ingested_by")) for topic, data in stored_topics(settings, tenant)
+              if topic.startswith(("Issue", "Ingestion"))]
+    assert [topic for topic, _ in stored] == ["IssueOpened", "IssueDetailsEdited", "IngestionJobCompleted"]
+    assert stored[0][1] == {"job_id": opened["job_id"], "kind": "event", "record_source": "sentry",
+                            "external_id": "S-9", "source": None, "connector_id": None}
+    assert stored[1][1] is not None and stored[1][1]["job_id"] == edited["job_id"]
+    assert stored[1][1]["kind"] == "source" and stored[1][1]["source"] == "custom_api"
+    jobs = [await status(api, tenant, answer["job_id"]) for answer in (opened, edited, unchanged)]  # no wait
+    assert [(job["accepted"], job["created"], job["updated"], job["unchanged"], job["issue_ids"]) for job in jobs] == [
+        (1, 1, 0, 0, [opened["issue_id"]]), (1, 0, 1, 0, [opened["issue_id"]]), (1, 0, 0, 1, [opened["issue_id"]])]
+
+
+async def test_a_signal_resent_with_its_idempotency_key_answers_the_same_job(api: Client, tenant: Tenant) -> None:
+    headers = {**tenant.headers(), "Idempotency-Key": "signal-once"}
+    first = await api.post("/v1/ingest/events", json={"external_id": "I-1", "title": "Once"}, headers=headers)
+    again = await api.post("/v1/ingest/events", json={"external_id": "I-1", "title": "Once"}, headers=headers)
+
+    assert first.status_code == again.status_code == 202, (first.text, again.text)
+    assert again.json() == first.json()
+    assert (await status(api, tenant, first.json()["job_id"]))["issue_ids"] == [first.json()["issue_id"]]
+
+
 async def test_a_batch_rejects_bad_records_one_by_one_and_lists_the_rest_in_order(
         api: Client, tenant: Tenant) -> None:
     records: list[Any] = [

@@ -51,12 +51,20 @@ async def configure(conn: psycopg.AsyncConnection[Any]) -> None:
 
 
 def create_pool(settings: Settings, *, min_size: int = 1, max_size: int | None = None,
-                name: str = "causeloop", autocommit: bool = False, custom_plans: bool = False
-                ) -> AsyncConnectionPool[AsyncConn]:
+                name: str = "causeloop", autocommit: bool = False, custom_plans: bool = False,
+                flush_commits: bool = True) -> AsyncConnectionPool[AsyncConn]:
+    """A pool whose sessions show `name` as their application_name (pg_stat_activity tells the workers apart).
+
+    `flush_commits=False`: commits answer before their WAL is flushed (`synchronous_commit off`). Only for writes
+    that a database crash may lose because they are derived and redone from their checkpoint, which is lost with
+    them (the read-model projectors: docs/decisions/017-projector-commits-do-not-wait-for-the-wal-flush.md)."""
+    kwargs = {**connect_kwargs(settings, custom_plans=custom_plans), "autocommit": autocommit,
+              "application_name": name}
+    if not flush_commits:
+        kwargs["options"] = f"{kwargs['options']} -c synchronous_commit=off"
     return AsyncConnectionPool(
         conninfo(settings), min_size=min_size, max_size=max_size or settings.db_pool_size,
-        kwargs={**connect_kwargs(settings, custom_plans=custom_plans), "autocommit": autocommit}, open=False,
-        name=name, configure=configure,
+        kwargs=kwargs, open=False, name=name, configure=configure,
     )
 
 

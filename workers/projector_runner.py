@@ -189,6 +189,8 @@ class ProjectorRunner:
         decoded = [_decode(msg, self.categories, self.store) for msg in messages]
         try:
             await self.commit(self.projections, decoded)
+        except (psycopg.OperationalError, psycopg.InterfaceError):
+            raise  # the database is away, or was: start a new term from the checkpoints (it may have lost commits)
         except Exception:
             log.exception("%s: batch failed; retrying each read model on its own", self.label)
             for projection in self.projections:
@@ -330,18 +332,24 @@ def _decode(msg: Msg, categories: frozenset[str], store: str) -> Decoded:
 
 async def run_projectors(settings: Settings, names: Sequence[str], stopping: asyncio.Event) -> None:
     """Stand by until elected for every one of these read models, then project them until `stopping`."""
-    await run_hosted(settings, [PROJECTIONS[name] for name in sorted(set(names))], stopping)
+    await run_hosted(settings, [PROJECTIONS[name] for name in sorted(set(names))], stopping, flush_commits=False)
 
 
-async def run_hosted(settings: Settings, projections: Sequence[Projection], stopping: asyncio.Event) -> None:
-    """`run_projectors` for any projections, registered or not (the webhook delivery worker's decisions)."""
+async def run_hosted(settings: Settings, projections: Sequence[Projection], stopping: asyncio.Event, *,
+                     flush_commits: bool = True) -> None:
+    """`run_projectors` for any projections, registered or not (the webhook delivery worker's decisions).
+
+    `flush_commits=False` (read models only): a commit does not wait for its WAL flush. A database crash may then
+    lose the last commits, each with its checkpoint, after their messages were acked; the crash also breaks this
+    runner's connections, so it restarts here and subscribes again from the checkpoints, and those events are
+    projected again (docs/decisions/017-projector-commits-do-not-wait-for-the-wal-flush.md)."""
     label = "+".join(p.name for p in projections)
     while not stopping.is_set():
         lock = await leadership.acquire_all(settings, [f"projector:{p.name}" for p in projections], stopping)
         if lock is None:
             return
         try:
-            await _lead(settings, projections, stopping)
+            await _lead(settings, projections, stopping, flush_commits=flush_commits)
         except Exception:
             log.exception("projector %s failed; restarting", label)
             with contextlib.suppress(TimeoutError):
@@ -350,7 +358,8 @@ async def run_hosted(settings: Settings, projections: Sequence[Projection], stop
             await lock.close()
 
 
-async def _lead(settings: Settings, projections: Sequence[Projection], stopping: asyncio.Event) -> None:
+async def _lead(settings: Settings, projections: Sequence[Projection], stopping: asyncio.Event, *,
+                flush_commits: bool) -> None:
     runner: ProjectorRunner | None = None
 
     async def on_reconnect() -> None:
@@ -359,13 +368,19 @@ async def _lead(settings: Settings, projections: Sequence[Projection], stopping:
 
     label = "+".join(p.name for p in projections)
     nc: Client = await nats_connect(settings, name=f"causeloop-projector-{label}", on_reconnect=on_reconnect)
-    pool = create_pool(settings, min_size=1, max_size=2, name=f"projector-{label}", custom_plans=True)
+    pool = create_pool(settings, min_size=1, max_size=2, name=f"projector-{label}", custom_plans=True,
+                       flush_commits=flush_commits)
     await pool.open()
     try:
         js = nc.jetstream()
         await ensure_stream(js, settings)
         runner = ProjectorRunner(settings, projections, pool, js)
         await runner.run(stopping)
-    finally:
+    except BaseException:
+        # A failed runner starts again from its checkpoints, so nothing in flight needs finishing; draining would
+        # wait out its timeout (30 s) on the pull subscription's undelivered messages before the restart.
         await pool.close()
-        await nc.drain()
+        await nc.close()
+        raise
+    await pool.close()
+    await nc.drain()

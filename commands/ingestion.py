@@ -2,7 +2,8 @@
 
 Every record's issue is loaded in one read (keyed by workspace + source + external_id, the stream
 `IssueCommands.open_issue` uses too), decided in memory, and appended with the job's event in one transaction
-through the runner (whose group committer may share it with other requests). Within a process, pushes that
+through the runner (whose group committer may share it with other requests); a single signal that opens or
+changes its issue records the job on that issue's event instead. Within a process, pushes that
 change the same issues take turns (`KeyClaims`); when another process appended to one of those issues first,
 the runner decides the whole push again on a fresh load. So a race ends with one issue per key and every record
 applied once (docs/decisions/014-ingestion-push-as-one-decision.md).
@@ -158,7 +159,7 @@ class IngestionCommands:
             events = decided_push.events
             decided[:] = [decided_push.job]
             changed = {event.originator_id for event in events if event.originator_id in keyed_streams}
-            if quiet and events == [decided_push.job]:  # only the job: nothing changed
+            if quiet and events[0] is decided_push.job:  # only the job: nothing changed
                 return Decision(job_id, (), ()), changed
             if events[-1] is not decided_push.job:  # folded: the answer (and a replay) reads the issue's stream
                 return Decision(events[0].originator_id, (), events), changed

@@ -11,6 +11,7 @@ resources seeded in that workspace through the API, so the routes are exercised 
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -187,9 +188,29 @@ def test_no_operation_answers_5xx_or_off_its_documented_schema(case: Case, works
     exist. A case whose credentials are the invalid part goes without ours."""
     workspace, seeded = workspaces.of(case)
     headers = {} if case.operation.schema.is_security_param_negated(case) else workspace.auth(case)
-    case.call_and_validate(base_url=workspaces.api.url, headers=headers, checks=CHECKS)
+    send_and_check(case, workspaces.api.url, headers)
     if seeded and (case.meta is None or case.meta.generation.mode.is_positive):
         on_seeded = case.operation.Case(
             method=case.method, path_parameters={**case.path_parameters, **seeded}, headers=case.headers,
             cookies=case.cookies, query=case.query, body=case.body, media_type=case.media_type)
-        on_seeded.call_and_validate(base_url=workspaces.api.url, headers=headers, checks=CHECKS)
+        send_and_check(on_seeded, workspaces.api.url, headers)
+
+
+NOT_HTTP = "Invalid HTTP request received."
+"""uvicorn's own answer (400, plain text) to bytes its parser refuses: such a request never reaches the app."""
+_FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
+"""What an HTTP field value may hold (RFC 9110 §5.5): visible characters, obs-text, spaces and tabs."""
+
+
+def send_and_check(case: Case, base_url: str, headers: dict[str, str]) -> None:
+    """Send the case and run every check on the answer, except when the server refused the request as not HTTP
+    (a generated header with a control character): then no app code ran, there is no envelope to check, and the
+    case must indeed have been unsendable; a well-formed request refused so would fail here."""
+    response = case.call(base_url=base_url, headers=headers)
+    if response.status_code == 400 and "x-request-id" not in response.headers and response.text == NOT_HTTP:
+        sent = {**(case.headers or {}), **headers}
+        assert not all(_FIELD_VALUE.fullmatch(str(value)) for value in sent.values()), \
+            f"the server refused a well-formed request as not HTTP: {sent!r}"
+        return
+    case.validate_response(response, checks=CHECKS, headers=headers,
+                           transport_kwargs={"base_url": base_url, "headers": dict(headers)})

@@ -202,15 +202,30 @@ _FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 """What an HTTP field value may hold (RFC 9110 §5.5): visible characters, obs-text, spaces and tabs."""
 
 
+def well_formed(headers: dict[str, Any]) -> bool:
+    """Every field value is one HTTP allows, and the framing fields frame: `Transfer-Encoding` names `chunked`
+    (RFC 9112 §6.1; an empty one, which schemathesis may generate, frames nothing) and `Content-Length` is a
+    number."""
+    for name, value in headers.items():
+        text = str(value)
+        if not _FIELD_VALUE.fullmatch(text):
+            return False
+        if name.lower() == "transfer-encoding" and text.strip().lower() != "chunked":
+            return False
+        if name.lower() == "content-length" and not text.strip().isdigit():
+            return False
+    return True
+
+
 def send_and_check(case: Case, base_url: str, headers: dict[str, str]) -> None:
     """Send the case and run every check on the answer, except when the server refused the request as not HTTP
-    (a generated header with a control character): then no app code ran, there is no envelope to check, and the
-    case must indeed have been unsendable; a well-formed request refused so would fail here."""
+    (a generated header with a control character, or an empty `Transfer-Encoding`): then no app code ran, there
+    is no envelope to check, and the case must indeed have been malformed; a well-formed request refused so
+    fails here."""
     response = case.call(base_url=base_url, headers=headers)
     if response.status_code == 400 and "x-request-id" not in response.headers and response.text == NOT_HTTP:
         sent = {**(case.headers or {}), **headers}
-        assert not all(_FIELD_VALUE.fullmatch(str(value)) for value in sent.values()), \
-            f"the server refused a well-formed request as not HTTP: {sent!r}"
+        assert not well_formed(sent), f"the server refused a well-formed request as not HTTP: {sent!r}"
         return
     case.validate_response(response, checks=CHECKS, headers=headers,
                            transport_kwargs={"base_url": base_url, "headers": dict(headers)})

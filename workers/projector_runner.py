@@ -371,16 +371,15 @@ async def _lead(settings: Settings, projections: Sequence[Projection], stopping:
     pool = create_pool(settings, min_size=1, max_size=2, name=f"projector-{label}", custom_plans=True,
                        flush_commits=flush_commits)
     await pool.open()
+    failed = True
     try:
         js = nc.jetstream()
         await ensure_stream(js, settings)
         runner = ProjectorRunner(settings, projections, pool, js)
         await runner.run(stopping)
-    except BaseException:
+        failed = False
+    finally:
+        await pool.close()
         # A failed runner starts again from its checkpoints, so nothing in flight needs finishing; draining would
         # wait out its timeout (30 s) on the pull subscription's undelivered messages before the restart.
-        await pool.close()
-        await nc.close()
-        raise
-    await pool.close()
-    await nc.drain()
+        await (nc.close() if failed else nc.drain())

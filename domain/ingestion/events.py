@@ -70,7 +70,8 @@ def carrying(event: DomainEvent, job: IngestionJobCompleted) -> DomainEvent:
 
 def folded_job(event: DomainEvent) -> IngestionJobCompleted | None:
     """The job an issue event records in `ingested_by`, exactly as `IngestionJobCompleted` would have told it (the
-    read model, `issue.ingested` deliveries and the audit read it as that); None for any other event."""
+    `ingestion` read model, `issue.ingested` deliveries and the command's answer read it as that; the audit log
+    keeps the issue event's own entry); None for any other event."""
     if not isinstance(event, IssueOpened | IssueDetailsEdited) or isinstance(event.ingested_by, msgspec.UnsetType):
         return None
     mark = event.ingested_by
